@@ -1,0 +1,93 @@
+"""The exception hierarchy.
+
+It doubles as documentation: whether a delivery failure is retried is decided by the class of the
+exception a target raises (``RetryableError`` or ``NonRetryableError``), never by a flag.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "EventBusError",
+    "NonRetryableError",
+    "PatternError",
+    "ResourceNotFoundError",
+    "RetryableError",
+    "TargetPermissionError",
+    "TargetTimeoutError",
+    "ThrottledError",
+    "TransformError",
+]
+
+
+class EventBusError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class PatternError(EventBusError, ValueError):
+    """An invalid event pattern. ``str()`` is AWS's message, e.g.
+    ``Event pattern is not valid. Reason: Empty arrays are not allowed``."""
+
+    error_code = "InvalidEventPatternException"
+
+
+class TransformError(EventBusError):
+    """A target input could not be produced; AWS would deliver nothing for this event."""
+
+
+class ConfigError(EventBusError, ValueError):
+    """A configuration that cannot be used as written."""
+
+
+class DeliveryError(EventBusError):
+    """A target failed to take a delivery.
+
+    ``error_code`` follows the dead-letter attribute ``ERROR_CODE`` of EventBridge (for example
+    ``TIMEOUT``, ``THROTTLING``, ``NO_RESOURCE``); ``retry_after`` is the delay in seconds a target
+    asked for (an HTTP ``Retry-After``), honoured by the retry policy.
+    """
+
+    error_code = "SDK_CLIENT_ERROR"
+
+    def __init__(self, message: str, *, error_code: str | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        if error_code is not None:
+            self.error_code = error_code
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class RetryableError(DeliveryError):
+    """A failure that may pass on a later attempt: the retry policy tries again."""
+
+
+class ThrottledError(RetryableError):
+    """The target asked us to slow down (HTTP 429 and the like)."""
+
+    error_code = "THROTTLING"
+
+
+class TargetTimeoutError(RetryableError):
+    """The target did not answer in time."""
+
+    error_code = "TIMEOUT"
+
+
+class NonRetryableError(DeliveryError):
+    """A failure that no retry will fix: the event goes straight to the dead-letter destination."""
+
+
+class ResourceNotFoundError(NonRetryableError):
+    """The target does not exist (any more)."""
+
+    error_code = "NO_RESOURCE"
+
+
+class TargetPermissionError(NonRetryableError):
+    """The target refused us for lack of permission."""
+
+    error_code = "NO_PERMISSIONS"

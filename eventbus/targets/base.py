@@ -1,0 +1,65 @@
+"""The target protocol: the one small interface every destination implements.
+
+A target takes a batch of payloads, each the JSON text EventBridge would deliver, with a
+``DeliveryContext`` saying who delivers and on which attempt. It fails by raising a
+``RetryableError`` or a ``NonRetryableError`` (see ``eventbus.errors``); any other exception is
+treated as retryable. What ``deliver`` returns is the target's response (a function's return
+value, an HTTP body), which pipes read for enrichment and partial batch failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["DeliveryContext", "Target", "TargetConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """Who is delivering, to whom, and on which attempt (1 for the first)."""
+
+    kind: Literal["rule", "pipe", "enrichment", "dead-letter", "test"] = "rule"
+    name: str = ""
+    arn: str = ""
+    target_id: str = ""
+    target_arn: str = ""
+    attempt: int = 1
+    event_ids: tuple[str, ...] = field(default_factory=tuple)
+    #: Message attributes that travel with the payload. Dead letters carry ERROR_CODE,
+    #: ERROR_MESSAGE, RULE_ARN, TARGET_ARN, EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS here;
+    #: targets with a place for attributes (queues, files, logs) keep them.
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class TargetConfig(BaseModel):
+    """Base of every target's config model: the same model serves Python code and config files.
+
+    Each subclass sets ``kind`` (its registry name, e.g. ``"http"``) and implements ``build()``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ClassVar[str] = ""
+
+    def build(self) -> Target:
+        raise NotImplementedError(f"{type(self).__name__} does not build a target")
+
+
+@runtime_checkable
+class Target(Protocol):
+    """Anything that can take a batch of payloads."""
+
+    #: The largest batch ``deliver`` accepts; the bus and pipes never pass more.
+    max_batch_size: int
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        """Deliver every payload or raise; return the target's response (or ``None``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections, files and processes. Idempotent."""
+        ...
