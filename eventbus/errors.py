@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "EventBusError",
+    "InvalidEventError",
     "NonRetryableError",
     "PatternError",
     "ResourceNotFoundError",
@@ -30,6 +31,10 @@ class PatternError(EventBusError, ValueError):
     ``Event pattern is not valid. Reason: Empty arrays are not allowed``."""
 
     error_code = "InvalidEventPatternException"
+
+
+class InvalidEventError(EventBusError, ValueError):
+    """An event that cannot be read: malformed JSON, not UTF-8, not an object, or nested too deeply."""
 
 
 class TransformError(EventBusError):
