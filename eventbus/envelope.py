@@ -26,6 +26,8 @@ from pydantic import (
     field_validator,
 )
 
+from eventbus.errors import InvalidEventError
+
 __all__ = [
     "DEFAULT_MAX_ENTRY_SIZE",
     "MAX_DETAIL_TYPE_LENGTH",
@@ -146,8 +148,14 @@ class Event(BaseModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        """The reverse of ``to_dict``; raises ``pydantic.ValidationError`` (a ``ValueError``)."""
-        return cls.model_validate(dict(data))
+        """The reverse of ``to_dict``; raises ``InvalidEventError`` (a ``ValueError``) naming the
+        first field that is wrong. Keys outside the envelope are refused, not dropped."""
+        if not isinstance(data, Mapping):
+            raise InvalidEventError(f"An event must be a JSON object, not {type(data).__name__}.")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise InvalidEventError(f"Event is not valid: {_first_problem(exc)}.") from None
 
 
 class PutEventsEntry(BaseModel):
@@ -227,6 +235,14 @@ class EnvelopeDefaults(BaseModel):
         return value
 
 
+def _first_problem(exc: ValidationError) -> str:
+    problem = exc.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    # pydantic prefixes messages from our own validators with "Value error, ".
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
 def _invalid(parameter: str, reason: str) -> EntryError:
     return EntryError("InvalidArgument", f"Parameter {parameter} is not valid. Reason: {reason}")
 
@@ -266,7 +282,9 @@ def _check_max_entry_size(max_entry_size: int) -> None:
     if isinstance(max_entry_size, bool) or not isinstance(max_entry_size, int):
         raise TypeError("max_entry_size must be an int")
     if not 1 <= max_entry_size <= MAX_ENTRY_SIZE_LIMIT:
-        raise ValueError(f"max_entry_size must be between 1 and {MAX_ENTRY_SIZE_LIMIT} bytes, not {max_entry_size}")
+        raise ValueError(
+            f"max_entry_size must be between 1 and {MAX_ENTRY_SIZE_LIMIT} bytes, not {max_entry_size}"
+        )
 
 
 def validate_entry(
@@ -347,7 +365,7 @@ def _as_entry(entry: Mapping[str, Any] | PutEventsEntry) -> PutEventsEntry:
     try:
         return PutEventsEntry.model_validate(dict(entry))
     except ValidationError as exc:
-        raise ValueError(f"Not a PutEvents entry: {exc.errors()[0]['msg']}") from None
+        raise InvalidEventError(f"Not a PutEvents entry: {_first_problem(exc)}.") from None
 
 
 def event_from_entry(
@@ -360,16 +378,17 @@ def event_from_entry(
 
     Fills a fresh uuid4 ``id``, the entry's ``Time`` or else ``now`` (default: the current UTC time),
     and the account and region of ``defaults``. ``EventBusName`` and ``TraceHeader`` are not part of
-    the delivered envelope. Raises ``ValueError`` with AWS's message if the entry is not valid
+    the delivered envelope. Raises ``InvalidEventError`` (a ``ValueError``) with AWS's code and
+    message if the entry is not valid
     (``validate_entry`` first to get the ``EntryError`` instead); the size limit is not checked here.
     """
     error = validate_entry(entry, max_entry_size=MAX_ENTRY_SIZE_LIMIT)
     if error is not None and error is not _TOO_LARGE:
-        raise ValueError(f"{error.error_code}: {error.error_message}")
+        raise InvalidEventError(f"{error.error_code}: {error.error_message}")
     parsed = _as_entry(entry)
     defaults = defaults if defaults is not None else EnvelopeDefaults()
     if parsed.source is None or parsed.detail_type is None or parsed.detail is None:
-        raise ValueError("Source, DetailType and Detail are required")  # unreachable once validated
+        raise InvalidEventError("Source, DetailType and Detail are required.")  # unreachable once validated
     return Event(
         detail_type=parsed.detail_type,
         source=parsed.source,
