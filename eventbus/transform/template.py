@@ -1,0 +1,207 @@
+"""Input templates: compiled once, rendered with EventBridge's quoting rules.
+
+EventBridge rules and Pipes share this machinery; they differ only in what a placeholder names
+(a key of ``InputPathsMap`` or an inline ``<$.path>``) and in their reserved variables, which the
+callers resolve before calling ``render``.
+
+How a value is written depends on where its placeholder stands, which is known from the template
+alone, so it is decided at compile time:
+
+- A template whose first non-blank character is ``{`` or ``[`` is a *JSON template*. There an
+  unquoted ``<var>`` is written as JSON (a string gains quotes, a missing path gives ``""``) and a
+  ``<var>`` inside a string literal is written raw, without escaping (a string as is, an object
+  or array as its JSON text). AWS delivers the result minified, and delivers nothing when it is
+  not valid JSON.
+- Any other template is a *text template*, delivered as written. Inside double quotes a value is
+  flattened (objects as ``{k:v,k2:v2}``, arrays as ``[a,b]``, no quotes); outside them a string
+  is written raw and anything else as compact JSON.
+- A path that matched nothing gives an empty value everywhere except as a JSON value (``""``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eventbus.errors import TransformError
+from eventbus.transform.paths import MISSING
+
+__all__ = ["PLACEHOLDER", "CompiledTemplate", "Context", "Slot", "flatten", "to_json"]
+
+#: ``<name>``: anything between angle brackets that holds no angle bracket is a placeholder, so
+#: a stray ``<tag>`` in a template is reported (AWS rejects it as an invalid placeholder too).
+PLACEHOLDER = re.compile(r"<([^<>]+)>")
+
+# Characters that can end or corrupt a JSON string literal when inserted raw into one.
+_UNSAFE_IN_STRING = re.compile(r'["\\\x00-\x1f]')
+_BLANK = " \t\r\n"
+
+
+class Context(enum.Enum):
+    JSON_VALUE = "json-value"
+    JSON_STRING = "json-string"
+    TEXT = "text"
+    TEXT_STRING = "text-string"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A placeholder and where it stands."""
+
+    name: str
+    context: Context
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text of ``value``, as AWS writes values (UTF-8, no spaces)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def flatten(value: Any) -> str:
+    """A value as it reads inside a quoted string of a text template: JSON without quotes."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int):
+        return to_json(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("a number that JSON cannot carry")
+        return to_json(value)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{flatten(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(flatten(v) for v in value) + "]"
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; no JSON parser at a target would.
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_valid_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _scan(chunk: str, in_string: bool, minify: bool) -> tuple[str, bool]:
+    """Track string literals through ``chunk``; drop blanks outside them when minifying."""
+    out: list[str] = []
+    i, n = 0, len(chunk)
+    while i < n:
+        c = chunk[i]
+        if in_string:
+            if c == "\\" and i + 1 < n:
+                out.append(chunk[i : i + 2])
+                i += 2
+                continue
+            if c == '"':
+                in_string = False
+            out.append(c)
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif not (minify and c in _BLANK):
+            out.append(c)
+        i += 1
+    return "".join(out), in_string
+
+
+class CompiledTemplate:
+    """A template split into literal text and slots; ``render`` only joins strings.
+
+    ``label`` names the owner in error messages (``target my-target``).
+    """
+
+    __slots__ = ("_never_valid", "_parts", "is_json", "label", "names", "text")
+
+    def __init__(self, text: str, *, label: str) -> None:
+        self.text = text
+        self.label = label
+        self.is_json = text.lstrip(_BLANK)[:1] in ("{", "[")
+        self._parts, self.names = self._split(minify=False)
+        # Substituting a stand-in for every slot shows whether any event at all can give valid
+        # JSON: a JSON value can replace ``0`` and safe text can fill a string without changing
+        # the template's shape. When it can, the literal parts are minified once, here.
+        self._never_valid = False
+        if self.is_json:
+            stand_in = "".join(
+                p if isinstance(p, str) else ("0" if p.context is Context.JSON_VALUE else "")
+                for p in self._parts
+            )
+            self._never_valid = not is_valid_json(stand_in)
+            if not self._never_valid:
+                self._parts, _ = self._split(minify=True)
+
+    def _split(self, *, minify: bool) -> tuple[list[str | Slot], tuple[str, ...]]:
+        parts: list[str | Slot] = []
+        names: dict[str, None] = {}
+        in_string = False
+        pos = 0
+        for match in PLACEHOLDER.finditer(self.text):
+            literal, in_string = _scan(self.text[pos : match.start()], in_string, minify)
+            if literal:
+                parts.append(literal)
+            if self.is_json:
+                context = Context.JSON_STRING if in_string else Context.JSON_VALUE
+            else:
+                context = Context.TEXT_STRING if in_string else Context.TEXT
+            parts.append(Slot(match.group(1), context))
+            names[match.group(1)] = None
+            pos = match.end()
+        literal, _ = _scan(self.text[pos:], in_string, minify and self.is_json)
+        if literal:
+            parts.append(literal)
+        return parts, tuple(names)
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return tuple(p for p in self._parts if isinstance(p, Slot))
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        """The payload for ``values`` (name -> value; ``MISSING`` or absent for no match).
+
+        Raises ``TransformError`` when AWS would deliver nothing, and for values that are not
+        JSON (a ``set``, ``NaN``), which no event read from JSON can hold.
+        """
+        if self._never_valid:
+            raise TransformError(f"InputTemplate for {self.label} never yields valid JSON; nothing is delivered.")
+        out: list[str] = []
+        suspect = False
+        try:
+            for part in self._parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value = values.get(part.name, MISSING)
+                context = part.context
+                if context is Context.JSON_VALUE:
+                    out.append('""' if value is MISSING else to_json(value))
+                elif context is Context.JSON_STRING:
+                    text = "" if value is MISSING else value if isinstance(value, str) else to_json(value)
+                    if not suspect and _UNSAFE_IN_STRING.search(text):
+                        suspect = True
+                    out.append(text)
+                elif context is Context.TEXT_STRING:
+                    out.append("" if value is MISSING else flatten(value))
+                else:
+                    out.append("" if value is MISSING else value if isinstance(value, str) else to_json(value))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise TransformError(f"InputTemplate for {self.label}: a value is not JSON ({exc}).") from None
+        result = "".join(out)
+        # Only raw text inserted into a string literal can break a template whose shape is valid.
+        if suspect and not is_valid_json(result):
+            raise TransformError(
+                f"InputTemplate for {self.label} yields invalid JSON for this event "
+                "(a value inserted into a string holds a quote, backslash or control character, "
+                "or is an object or array); nothing is delivered."
+            )
+        return result
