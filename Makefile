@@ -29,9 +29,19 @@ typecheck: $(VENV)/.installed-test
 test: $(VENV)/.installed-test lint typecheck
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-test
-	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/match.py
+# Benchmarks compare against peers (LocalStack, moto) installed in a venv of their own, so their
+# pinned dependencies never touch the test environment.
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/match.py
+	$(BENCH_VENV)/bin/python benchmarks/bus.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .pytest_cache .ruff_cache
