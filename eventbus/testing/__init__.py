@@ -1,0 +1,1 @@
+"""Testing helpers for users of eventbus: hypothesis strategies and a pytest plugin."""
