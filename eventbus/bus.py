@@ -1,0 +1,659 @@
+"""``EventBus``: PutEvents, rules, schedules and delivery, on anyio (asyncio or trio).
+
+The journey of an event: ``put_events`` validates each entry on its own and appends the accepted
+events to the ``EventLog`` (the transport seam, see docs/architecture.md); one router task consumes
+the log in batches, asks the ``Matcher`` which enabled rules match, renders each target's input
+and hands the payload to that target's ``Dispatcher`` (delivery.py), whose workers deliver, retry
+and dead-letter. The log acknowledges an event when every delivery it caused has ended, which is
+what ``async with`` waits for on exit (up to ``drain_timeout``).
+"""
+
+from __future__ import annotations
+
+import json
+import random as _random
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import anyio
+import anyio.lowlevel
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from eventbus.bus_chain import bus_chain
+from eventbus.bus_clock import Clock, SystemClock
+from eventbus.bus_errors import BusClosedError, BusValidationError, LimitExceededError, RuleNotFoundError
+from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
+from eventbus.bus_scheduler import Scheduler
+from eventbus.delivery import Backoff, DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.envelope import (
+    DEFAULT_MAX_ENTRY_SIZE,
+    MAX_ENTRY_SIZE_LIMIT,
+    Event,
+    PutEventsEntry,
+    format_time,
+    validate_entry,
+)
+from eventbus.errors import TransformError
+from eventbus.log import EventLog, InMemoryEventLog, LogRecord
+from eventbus.metrics import Metrics
+from eventbus.patterns import Pattern
+from eventbus.patterns.matcher import Matcher
+from eventbus.schedule import Schedule
+from eventbus.targets.base import Target
+
+try:
+    from eventbus.targets.bus import register_bus, unregister_bus
+except ImportError:  # pragma: no cover - TEMPORARY until eventbus.targets.bus lands
+
+    def register_bus(sink: Any) -> None:
+        return None
+
+    def unregister_bus(sink: Any) -> None:
+        return None
+from eventbus.targets.function import FunctionTarget
+from eventbus.transform import TargetInput
+
+__all__ = ["BusConfig", "EventBus"]
+
+_log = structlog.get_logger("eventbus.bus")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
+_THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
+_JSON_SEPARATORS = (",", ":")
+
+
+class BusConfig(BaseModel):
+    """Limits and tunables of one bus; every default is EventBridge's where it has one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    region: str = Field(default="us-east-1", min_length=1)
+    max_entries_per_put: int = Field(default=10, ge=1)
+    max_entry_size: int = Field(default=DEFAULT_MAX_ENTRY_SIZE, ge=1, le=MAX_ENTRY_SIZE_LIMIT)
+    max_rules: int = Field(default=300, ge=1)
+    max_targets_per_rule: int = Field(default=5, ge=1)
+    #: Events accepted but not fully delivered; ``put_events`` waits or throttles beyond it.
+    log_capacity: int = Field(default=10_000, ge=1)
+    #: Deliveries one target holds (queued, in flight or waiting to retry).
+    target_queue_size: int = Field(default=1_000, ge=1)
+    target_concurrency: int = Field(default=8, ge=1)
+    #: Largest number of payloads handed to one ``deliver`` call (capped by the target's own).
+    delivery_batch_size: int = Field(default=10, ge=1)
+    #: When the log is full: ``wait`` for room, or answer ``ThrottlingException`` per entry.
+    when_full: Literal["wait", "throttle"] = "wait"
+    drain_timeout: float = Field(default=30.0, ge=0)
+    backoff: Backoff = Field(default_factory=Backoff)
+    #: Log every accepted, matched and delivered event (retries and dead letters always are).
+    trace_events: bool = False
+    router_batch: int = Field(default=256, ge=1)
+
+
+@dataclass(slots=True)
+class _Route:
+    target_id: str
+    target_input: TargetInput | None
+    dispatcher: Dispatcher
+
+
+@dataclass(slots=True)
+class _RuleEntry:
+    rule: Rule
+    pattern: Pattern | None
+    routes: list[_Route] = field(default_factory=list)
+
+
+class EventBus:
+    """An event bus. ``async with EventBus(name="orders") as bus:`` runs it.
+
+    Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
+    sets the limits; ``log``, ``clock`` and ``random`` are seams for other transports and tests.
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        config: BusConfig | None = None,
+        log: EventLog | None = None,
+        clock: Clock | None = None,
+        random: Callable[[], float] | None = None,
+        **overrides: Any,
+    ) -> None:
+        if not isinstance(name, str) or not _BUS_NAME_RE.fullmatch(name):
+            raise BusValidationError(
+                f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
+            )
+        base = config or BusConfig()
+        self.config = BusConfig.model_validate({**base.model_dump(), **overrides}) if overrides else base
+        self.name = name
+        self.arn = f"arn:aws:events:{self.config.region}:{self.config.account}:event-bus/{name}"
+        self._eventlog: EventLog = log if log is not None else InMemoryEventLog(self.config.log_capacity)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._rand = random if random is not None else _random.random
+        self._metrics = Metrics()
+        self._matcher = Matcher()
+        self._rules: dict[str, _RuleEntry] = {}
+        self._scheduler = Scheduler(self._clock, self._fire_schedule)
+        self._remaining: dict[int, int] = {}
+        self._state: Literal["new", "running", "closing", "closed"] = "new"
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._scheduler_scope: anyio.CancelScope | None = None
+        self._owned_targets: dict[int, Target] = {}
+
+    def __repr__(self) -> str:
+        return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EventBus:
+        if self._state != "new":
+            raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._state = "running"
+        tg.start_soon(self._route_loop)
+        tg.start_soon(self._run_scheduler)
+        for entry in self._rules.values():
+            for route in entry.routes:
+                tg.start_soon(route.dispatcher.run)
+        register_bus(self)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        self._state = "closing"
+        unregister_bus(self)
+        try:
+            if self._scheduler_scope is not None:
+                self._scheduler_scope.cancel()
+            # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
+            with anyio.move_on_after(self.config.drain_timeout, shield=True):
+                while self._eventlog.pending():
+                    await anyio.sleep(0.005)
+            self._count_undelivered()
+            self._tg.cancel_scope.cancel()
+        finally:
+            suppress = await self._tg.__aexit__(exc_type, exc, tb)
+            with anyio.CancelScope(shield=True):
+                await self._eventlog.close()
+                for target in self._owned_targets.values():
+                    try:
+                        await target.aclose()
+                    except Exception as close_exc:
+                        _log.error("target close failed", bus=self.name, error=str(close_exc))
+            self._state = "closed"
+        return suppress
+
+    def _count_undelivered(self) -> None:
+        events = self._eventlog.pending()
+        if not events:
+            return
+        deliveries = sum(r.dispatcher.outstanding for e in self._rules.values() for r in e.routes)
+        self._metrics.count_bus("UndeliveredAtShutdown", events)
+        _log.error(
+            "undelivered at shutdown",
+            bus=self.name,
+            events=events,
+            unrouted_events=self._eventlog.unconsumed(),
+            deliveries=deliveries,
+            drain_timeout=self.config.drain_timeout,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    def pending(self) -> int:
+        """Events accepted and not yet delivered or dead-lettered to every target."""
+        return self._eventlog.pending()
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every accepted event has ended; ``False`` if ``timeout`` came first."""
+        with anyio.move_on_after(timeout):
+            while self._eventlog.pending():
+                await anyio.sleep(0.002)
+            return True
+        return False
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters: ``{"bus": {...}, "rules": {rule: {...}}, "targets": {"rule/id": {...}}}``."""
+        return self._metrics.snapshot()
+
+    # -- PutEvents -------------------------------------------------------------------------
+
+    async def put_events(
+        self, entries: Sequence[Mapping[str, Any] | PutEventsEntry | Event]
+    ) -> dict[str, Any]:
+        """PutEvents: validate each entry on its own; answer in request order."""
+        if self._state != "running":
+            raise BusClosedError(f"EventBus {self.name} is not running (use 'async with bus:')")
+        if isinstance(entries, Mapping | PutEventsEntry | Event | str | bytes):
+            raise BusValidationError("Entries must be a list of PutEvents entries.")
+        entries = list(entries)
+        limit = self.config.max_entries_per_put
+        if not 1 <= len(entries) <= limit:
+            bound = "greater than or equal to 1" if not entries else f"less than or equal to {limit}"
+            raise BusValidationError(
+                "1 validation error detected: Value at 'entries' failed to satisfy constraint: "
+                f"Member must have length {bound}"
+            )
+        chain = bus_chain.get()
+        looped = self.name in chain
+        now = self._clock.now()
+        now_text = format_time(now)
+        results: list[dict[str, str]] = []
+        records: list[LogRecord] = []
+        positions: list[int] = []
+        for entry in entries:
+            if isinstance(entry, Event):
+                event = entry.to_dict()
+            else:
+                raw = entry.to_dict() if isinstance(entry, PutEventsEntry) else entry
+                error = validate_entry(raw, max_entry_size=self.config.max_entry_size)
+                if error is None:
+                    bus_name = raw.get("EventBusName")
+                    if bus_name is not None and bus_name not in (self.name, self.arn):
+                        results.append(
+                            {
+                                "ErrorCode": "InvalidArgument",
+                                "ErrorMessage": "Parameter EventBusName is not valid. Reason: "
+                                f"this is event bus {self.name}, not {bus_name}.",
+                            }
+                        )
+                        continue
+                else:
+                    results.append(error.to_dict())
+                    continue
+                event = self._event_from_entry(raw, now_text)
+            results.append({"EventId": event["id"]})
+            if looped:
+                continue
+            records.append(LogRecord(event, now, chain))
+            positions.append(len(results) - 1)
+        if looped:
+            self._drop_looped(results, chain)
+        elif records:
+            taken = await self._eventlog.append(records, wait=self.config.when_full == "wait")
+            for position in positions[taken:]:
+                results[position] = dict(_THROTTLED)
+            self._metrics.count_bus("AcceptedEvents", taken)
+            self._metrics.count_bus("PutEventsThrottledEntries", len(records) - taken)
+            if self.config.trace_events:
+                for record in records[:taken]:
+                    _log.info("accepted", bus=self.name, event_id=record.event["id"])
+        failed = sum(1 for r in results if "ErrorCode" in r)
+        self._metrics.count_bus("PutEventsEntries", len(results))
+        self._metrics.count_bus("PutEventsFailedEntries", failed)
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def _event_from_entry(self, entry: Mapping[str, Any], now_text: str) -> dict[str, Any]:
+        # The envelope's Event model gives the same dict (see the tests); building it directly
+        # keeps pydantic off the per-event path.
+        detail = entry["Detail"]
+        when = entry.get("Time")
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": self.config.account,
+            "time": now_text if when is None else format_time(when),
+            "region": self.config.region,
+            "resources": list(entry.get("Resources") or ()),
+            "detail": json.loads(detail) if isinstance(detail, str) else dict(detail),
+        }
+
+    def _drop_looped(self, results: list[dict[str, str]], chain: tuple[str, ...]) -> None:
+        # Answered as accepted so the sending bus does not retry a loop into its dead letters.
+        ids = [r["EventId"] for r in results if "EventId" in r]
+        self._metrics.count_bus("LoopedEvents", len(ids))
+        _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
+
+    # -- routing ---------------------------------------------------------------------------
+
+    async def _route_loop(self) -> None:
+        log = self._eventlog
+        while True:
+            records = await log.consume(self.config.router_batch)
+            if not records:
+                return
+            for record in records:
+                await self._route(record)
+            # Let workers run between batches even when the log never runs dry.
+            await anyio.lowlevel.checkpoint()
+
+    async def _route(self, record: LogRecord) -> None:
+        event = record.event
+        if record.target_rule is not None:
+            names: Iterable[str] = (record.target_rule,)
+        else:
+            names = self._matcher.match(event) if self._rules else ()
+        metrics = self._metrics
+        trace = self.config.trace_events
+        event_json: str | None = None
+        deliveries: list[tuple[_RuleEntry, Dispatcher, str]] = []
+        for name in names:
+            entry = self._rules.get(name)
+            if entry is None or entry.rule.state != "ENABLED":
+                continue
+            metrics.count_rule(name, "MatchedEvents")
+            if not entry.routes:
+                continue
+            metrics.count_rule(name, "TriggeredRules")
+            if trace:
+                _log.info("matched", bus=self.name, event_id=event["id"], rule=name)
+            for route in entry.routes:
+                if route.target_input is None:
+                    if event_json is None:
+                        event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
+                    payload = event_json
+                else:
+                    try:
+                        payload = route.target_input.render(
+                            event,
+                            rule_name=name,
+                            rule_arn=entry.rule.arn,
+                            ingestion_time=format_time(record.ingestion_time),
+                        )
+                    except TransformError as exc:
+                        metrics.count_bus("TransformFailures")
+                        metrics.count_target(name, route.target_id, "FailedInvocations")
+                        _log.warning(
+                            "input transformation failed; nothing delivered",
+                            bus=self.name,
+                            event_id=event["id"],
+                            rule=name,
+                            target=route.target_id,
+                            error=str(exc),
+                        )
+                        continue
+                deliveries.append((entry, route.dispatcher, payload))
+        if not deliveries:
+            self._eventlog.ack((record.offset,))
+            return
+        if event_json is None:
+            event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
+        self._remaining[record.offset] = len(deliveries)
+        for entry, dispatcher, payload in deliveries:
+            item = DeliveryItem(
+                payload, event_json, event["id"], record.ingestion_time, record.chain, record.offset
+            )
+            if await dispatcher.submit(item):
+                metrics.count_rule(entry.rule.name, "ThrottledRules")
+
+    def _delivery_done(self, item: DeliveryItem) -> None:
+        offset: int = item.token
+        left = self._remaining.get(offset, 1) - 1
+        if left > 0:
+            self._remaining[offset] = left
+        else:
+            self._remaining.pop(offset, None)
+            self._eventlog.ack((offset,))
+
+    # -- schedules -------------------------------------------------------------------------
+
+    async def _run_scheduler(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._scheduler_scope = scope
+            await self._scheduler.run()
+
+    async def _fire_schedule(self, rule: str, when: datetime) -> None:
+        entry = self._rules.get(rule)
+        if entry is None or entry.rule.state != "ENABLED":
+            return
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.config.account,
+            "time": format_time(when),
+            "region": self.config.region,
+            "resources": [entry.rule.arn],
+            "detail": {},
+        }
+        if self.config.trace_events:
+            _log.info("scheduled", bus=self.name, rule=rule, event_id=event["id"])
+        await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
+        self._metrics.count_bus("AcceptedEvents")
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def put_rule(
+        self,
+        name: str,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        schedule_expression: str | None = None,
+        state: RuleState = "ENABLED",
+        description: str | None = None,
+    ) -> str:
+        """Create or update a rule (its targets stay); return its ARN."""
+        check_rule_name(name)
+        if event_pattern is None and schedule_expression is None:
+            raise BusValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        if state not in ("ENABLED", "DISABLED"):
+            raise BusValidationError(
+                f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [ENABLED, DISABLED]"
+            )
+        pattern = None
+        if event_pattern is not None:
+            pattern = event_pattern if isinstance(event_pattern, Pattern) else Pattern(event_pattern)
+        schedule = (
+            Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
+        )
+        existing = self._rules.get(name)
+        if existing is None and len(self._rules) >= self.config.max_rules:
+            raise LimitExceededError(
+                f"The requested resource exceeds the maximum number allowed: {self.config.max_rules} "
+                f"rules on event bus {self.name}."
+            )
+        rule = Rule(
+            name=name,
+            arn=rule_arn(self.config.region, self.config.account, self.name, name),
+            event_bus_name=self.name,
+            event_pattern=_pattern_dict(event_pattern),
+            schedule_expression=schedule_expression,
+            state=state,
+            description=description,
+            targets=existing.rule.targets if existing else (),
+        )
+        entry = _RuleEntry(rule, pattern, existing.routes if existing else [])
+        self._rules[name] = entry
+        self._sync_matcher(entry)
+        if schedule is None:
+            self._scheduler.remove(name)
+        else:
+            self._scheduler.set(name, schedule)
+        return rule.arn
+
+    def _sync_matcher(self, entry: _RuleEntry) -> None:
+        # Disabled rules stay out of the matcher so they cost nothing per event.
+        name = entry.rule.name
+        if name in self._matcher:
+            self._matcher.remove(name)
+        if entry.pattern is not None and entry.rule.state == "ENABLED":
+            self._matcher.add(name, entry.pattern)
+
+    def _entry(self, name: str) -> _RuleEntry:
+        entry = self._rules.get(name)
+        if entry is None:
+            raise RuleNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
+        return entry
+
+    def delete_rule(self, name: str, *, force: bool = False) -> None:
+        """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
+        entry = self._rules.get(name)
+        if entry is None:
+            return
+        if entry.routes and not force:
+            raise BusValidationError("Rule can't be deleted since it has targets.")
+        for route in entry.routes:
+            route.dispatcher.retire()
+        del self._rules[name]
+        if name in self._matcher:
+            self._matcher.remove(name)
+        self._scheduler.remove(name)
+
+    def describe_rule(self, name: str) -> Rule:
+        return self._entry(name).rule
+
+    def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
+        return [
+            e.rule for n, e in sorted(self._rules.items()) if name_prefix is None or n.startswith(name_prefix)
+        ]
+
+    def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
+        return list(self._entry(name).rule.targets)
+
+    def enable_rule(self, name: str) -> None:
+        self._set_state(name, "ENABLED")
+
+    def disable_rule(self, name: str) -> None:
+        self._set_state(name, "DISABLED")
+
+    def _set_state(self, name: str, state: RuleState) -> None:
+        entry = self._entry(name)
+        entry.rule = entry.rule.model_copy(update={"state": state})
+        self._sync_matcher(entry)
+
+    def put_targets(
+        self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        entry = self._entry(rule)
+        parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
+        ids = [t.id for t in parsed]
+        if len(set(ids)) != len(ids):
+            raise BusValidationError("Target ids must be unique within a PutTargets request.")
+        current = {t.id: t for t in entry.rule.targets}
+        if len(current.keys() | set(ids)) > self.config.max_targets_per_rule:
+            raise LimitExceededError(
+                f"The requested resource exceeds the maximum number allowed: "
+                f"{self.config.max_targets_per_rule} targets on rule {rule}."
+            )
+        routes = {r.target_id: r for r in entry.routes}
+        for target in parsed:
+            old = routes.get(target.id)
+            if old is not None:
+                old.dispatcher.retire()
+            current[target.id] = target
+            routes[target.id] = _Route(target.id, target.target_input, self._dispatcher(entry.rule, target))
+        entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
+        entry.routes = [routes[t_id] for t_id in current]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        entry = self._entry(rule)
+        drop = set(ids)
+        for route in entry.routes:
+            if route.target_id in drop:
+                route.dispatcher.retire()
+        entry.routes = [r for r in entry.routes if r.target_id not in drop]
+        entry.rule = entry.rule.model_copy(
+            update={"targets": tuple(t for t in entry.rule.targets if t.id not in drop)}
+        )
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def _dispatcher(self, rule: Rule, target: RuleTarget) -> Dispatcher:
+        for t in (target.target, target.dead_letter):
+            if t is not None:
+                self._owned_targets[id(t)] = t
+        batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
+        route = TargetRoute(
+            bus_name=self.name,
+            rule_name=rule.name,
+            rule_arn=rule.arn,
+            target_id=target.id,
+            target_arn=target.arn or str(getattr(target.target, "arn", "") or f"{rule.arn}/target/{target.id}"),
+            target=target.target,
+            retry_policy=target.retry_policy,
+            dead_letter=target.dead_letter,
+            concurrency=target.max_concurrency or self.config.target_concurrency,
+            capacity=target.queue_size or self.config.target_queue_size,
+            max_batch_size=batch,
+        )
+        dispatcher = Dispatcher(
+            route,
+            backoff=self.config.backoff,
+            clock=self._clock,
+            metrics=self._metrics,
+            on_done=self._delivery_done,
+            rand=self._rand,
+            trace=self.config.trace_events,
+        )
+        if self._tg is not None and self._state == "running":
+            self._tg.start_soon(dispatcher.run)
+        return dispatcher
+
+    def rule(
+        self,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        name: str | None = None,
+        schedule_expression: str | None = None,
+        description: str | None = None,
+        input: str | None = None,
+        input_path: str | None = None,
+        input_transformer: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        dead_letter: Target | None = None,
+        max_concurrency: int | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: make a sync or async function the target of a new rule.
+
+        The function receives the target input: the event dict, or the transformed payload.
+        The rule is named after the function unless ``name`` is given.
+        """
+
+        def register(func: F) -> F:
+            rule_name = name or _name_for(func)
+            self.put_rule(
+                rule_name, event_pattern, schedule_expression=schedule_expression, description=description
+            )
+            policy = RetryPolicy.model_validate(retry_policy) if isinstance(retry_policy, Mapping) else retry_policy
+            target = RuleTarget(
+                id=_name_for(func)[:64],
+                target=FunctionTarget(func),
+                input=input,
+                input_path=input_path,
+                input_transformer=dict(input_transformer) if input_transformer is not None else None,
+                retry_policy=policy or RetryPolicy(),
+                dead_letter=dead_letter,
+                max_concurrency=max_concurrency,
+            )
+            self.put_targets(rule_name, [target])
+            return func
+
+        return register
+
+
+def _name_for(func: Callable[..., Any]) -> str:
+    raw = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or "function"
+    return re.sub(r"[^\.\-_A-Za-z0-9]", "_", raw.replace("<locals>.", ""))[:64] or "function"
+
+
+def _pattern_dict(pattern: Mapping[str, Any] | str | Pattern | None) -> dict[str, Any] | None:
+    if pattern is None:
+        return None
+    if isinstance(pattern, Mapping):
+        return dict(pattern)
+    if isinstance(pattern, str):
+        loaded = json.loads(pattern)
+        return loaded if isinstance(loaded, dict) else None
+    return pattern.to_dict()

@@ -1,0 +1,338 @@
+"""Delivery to one target: a bounded queue, worker tasks, retries with backoff, dead letters.
+
+One ``Dispatcher`` serves one target of one rule. Its workers are long-lived tasks that take
+ready items in batches (up to the target's ``max_batch_size``), so no task is created per event.
+A failed batch is put on a retry heap with its due time; a single pump task moves due items back
+to the ready queue, so a retry waiting on backoff occupies memory but no worker. Every item counts
+against ``capacity`` from ``submit`` until it ends (delivered, dead-lettered or dropped), which is
+what bounds memory whatever the target does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random as _random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import anyio
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from eventbus.bus_chain import bus_chain
+from eventbus.bus_clock import Clock
+from eventbus.errors import NonRetryableError
+from eventbus.metrics import Metrics
+from eventbus.targets.base import DeliveryContext, Target
+
+__all__ = ["Backoff", "DeliveryItem", "Dispatcher", "RetryPolicy", "TargetRoute"]
+
+_log = structlog.get_logger("eventbus.delivery")
+
+#: Longest ERROR_MESSAGE attribute we pass on; a target's exception text can be long.
+_MAX_ERROR_MESSAGE = 2048
+
+
+class RetryPolicy(BaseModel):
+    """EventBridge's per-target retry policy; whichever limit is reached first ends the retries."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
+
+    maximum_retry_attempts: int = Field(185, ge=0, le=185, alias="MaximumRetryAttempts")
+    maximum_event_age_in_seconds: int = Field(86_400, ge=60, le=86_400, alias="MaximumEventAgeInSeconds")
+
+
+class Backoff(BaseModel):
+    """Exponential backoff with full jitter: retry n waits ``uniform(0, min(cap, base * 2**(n-1)))``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base: float = Field(1.0, gt=0)
+    cap: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Backoff:
+        if self.cap < self.base:
+            raise ValueError("backoff cap must not be below its base")
+        return self
+
+    def delay(self, retry: int, rand: Callable[[], float]) -> float:
+        # min() before the power would overflow for large retry counts.
+        ceiling = self.cap if retry > 64 else min(self.cap, self.base * 2 ** (retry - 1))
+        return rand() * ceiling
+
+
+@dataclass(slots=True)
+class DeliveryItem:
+    """One event on its way to one target."""
+
+    payload: str
+    event_json: str
+    event_id: str
+    ingestion_time: datetime
+    chain: tuple[str, ...]
+    token: Any = None  # the caller's handle, given back to ``on_done`` (the log offset)
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class TargetRoute:
+    """Everything a dispatcher knows about where it delivers."""
+
+    bus_name: str
+    rule_name: str
+    rule_arn: str
+    target_id: str
+    target_arn: str
+    target: Target
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    dead_letter: Target | None = None
+    concurrency: int = 8
+    capacity: int = 1_000
+    #: Payloads a ``deliver`` call takes at most (never above the target's own ``max_batch_size``).
+    max_batch_size: int = 10
+
+
+class Dispatcher:
+    """Workers, a retry pump and a bounded count of outstanding items for one ``TargetRoute``."""
+
+    def __init__(
+        self,
+        route: TargetRoute,
+        *,
+        backoff: Backoff,
+        clock: Clock,
+        metrics: Metrics,
+        on_done: Callable[[DeliveryItem], None],
+        rand: Callable[[], float] = _random.random,
+        trace: bool = False,
+    ) -> None:
+        if route.concurrency < 1 or route.capacity < 1:
+            raise ValueError("target concurrency and queue capacity must be at least 1")
+        self.route = route
+        self._backoff = backoff
+        self._clock = clock
+        self._metrics = metrics
+        self._on_done = on_done
+        self._rand = rand
+        self._trace = trace
+        self._max_batch = max(1, min(route.max_batch_size, int(getattr(route.target, "max_batch_size", 1) or 1)))
+        self._ready: deque[DeliveryItem] = deque()
+        self._retries: list[tuple[float, int, DeliveryItem]] = []
+        self._seq = itertools.count()
+        self._outstanding = 0
+        self._retiring = False
+        self._scope: anyio.CancelScope | None = None
+        # Lazily made anyio events (they need a running loop); set and forgotten on change.
+        self._ready_event: anyio.Event | None = None
+        self._retry_event: anyio.Event | None = None
+        self._room_event: anyio.Event | None = None
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        """Items submitted and not ended yet (queued, in delivery or waiting to retry)."""
+        return self._outstanding
+
+    def has_room(self) -> bool:
+        return self._outstanding < self.route.capacity
+
+    async def submit(self, item: DeliveryItem) -> bool:
+        """Queue ``item``, waiting for room; return whether it had to wait (a throttle)."""
+        waited = False
+        while self._outstanding >= self.route.capacity:
+            waited = True
+            if self._room_event is None:
+                self._room_event = anyio.Event()
+            await self._room_event.wait()
+        self._outstanding += 1
+        self._push_ready(item)
+        return waited
+
+    def _push_ready(self, item: DeliveryItem) -> None:
+        self._ready.append(item)
+        if self._ready_event is not None:
+            self._ready_event.set()
+            self._ready_event = None
+
+    def retire(self) -> None:
+        """Take no more items; stop once the outstanding ones have ended."""
+        self._retiring = True
+        if self._outstanding == 0 and self._scope is not None:
+            self._scope.cancel()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            self._scope = tg.cancel_scope
+            if self._retiring and self._outstanding == 0:
+                tg.cancel_scope.cancel()
+            for _ in range(self.route.concurrency):
+                tg.start_soon(self._worker)
+            tg.start_soon(self._pump)
+
+    async def _worker(self) -> None:
+        ready = self._ready
+        while True:
+            while not ready:
+                if self._ready_event is None:
+                    self._ready_event = anyio.Event()
+                await self._ready_event.wait()
+            first = ready.popleft()
+            batch = [first]
+            # A batch shares one bus chain, as the chain is set once per ``deliver`` call.
+            while ready and len(batch) < self._max_batch and ready[0].chain == first.chain:
+                batch.append(ready.popleft())
+            await self._deliver(batch)
+
+    async def _pump(self) -> None:
+        heap = self._retries
+        while True:
+            if self._retry_event is None:
+                self._retry_event = anyio.Event()
+            if not heap:
+                await self._retry_event.wait()
+                continue
+            delay = heap[0][0] - anyio.current_time()
+            if delay <= 0:
+                self._push_ready(heapq.heappop(heap)[2])
+                continue
+            with anyio.move_on_after(delay):
+                await self._retry_event.wait()
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    async def _deliver(self, batch: list[DeliveryItem]) -> None:
+        route = self.route
+        for item in batch:
+            item.attempts += 1
+        context = DeliveryContext(
+            kind="rule",
+            name=route.rule_name,
+            arn=route.rule_arn,
+            target_id=route.target_id,
+            target_arn=route.target_arn,
+            attempt=max(item.attempts for item in batch),
+            event_ids=tuple(item.event_id for item in batch),
+        )
+        self._metrics.count_target(route.rule_name, route.target_id, "Invocations", len(batch))
+        token = bus_chain.set((*batch[0].chain, route.bus_name))
+        try:
+            await route.target.deliver([item.payload for item in batch], context)
+        except Exception as exc:
+            bus_chain.reset(token)
+            for item in batch:
+                await self._failed(item, exc)
+            return
+        bus_chain.reset(token)
+        if self._trace:
+            for item in batch:
+                _log.info(
+                    "delivered",
+                    event_id=item.event_id,
+                    rule=route.rule_name,
+                    target=route.target_id,
+                    attempt=item.attempts,
+                )
+        for item in batch:
+            self._finish(item)
+
+    async def _failed(self, item: DeliveryItem, exc: Exception) -> None:
+        route = self.route
+        policy = route.retry_policy
+        retries_done = item.attempts - 1
+        condition: Literal["MaximumRetryAttempts", "MaximumEventAgeInSeconds"] | None = None
+        if not isinstance(exc, NonRetryableError):
+            age = (self._clock.now() - item.ingestion_time).total_seconds()
+            if retries_done >= policy.maximum_retry_attempts:
+                condition = "MaximumRetryAttempts"
+            elif age >= policy.maximum_event_age_in_seconds:
+                condition = "MaximumEventAgeInSeconds"
+            else:
+                delay = self._backoff.delay(item.attempts, self._rand)
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, int | float) and retry_after > delay:
+                    delay = float(retry_after)
+                self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
+                _log.warning(
+                    "retried",
+                    event_id=item.event_id,
+                    rule=route.rule_name,
+                    target=route.target_id,
+                    attempt=item.attempts,
+                    error_code=_error_code(exc),
+                    delay=round(delay, 3),
+                )
+                heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
+                if self._retry_event is not None:
+                    self._retry_event.set()
+                    self._retry_event = None
+                return
+        self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
+        await self._dead_letter(item, exc, condition, retries_done)
+        self._finish(item)
+
+    async def _dead_letter(
+        self, item: DeliveryItem, exc: Exception, condition: str | None, retries_done: int
+    ) -> None:
+        route = self.route
+        fields = {
+            "event_id": item.event_id,
+            "rule": route.rule_name,
+            "target": route.target_id,
+            "attempt": item.attempts,
+            "error_code": _error_code(exc),
+            "exhausted_retry_condition": condition,
+        }
+        if route.dead_letter is None:
+            self._metrics.count_target(route.rule_name, route.target_id, "DroppedInvocations")
+            self._metrics.count_bus("DroppedInvocations")
+            _log.error("undeliverable, no dead-letter target", **fields)
+            return
+        attributes = {
+            "ERROR_CODE": _error_code(exc),
+            "ERROR_MESSAGE": str(exc)[:_MAX_ERROR_MESSAGE],
+            "RULE_ARN": route.rule_arn,
+            "TARGET_ARN": route.target_arn,
+            "RETRY_ATTEMPTS": str(retries_done),
+        }
+        if condition is not None:
+            attributes["EXHAUSTED_RETRY_CONDITION"] = condition
+        context = DeliveryContext(
+            kind="dead-letter",
+            name=route.rule_name,
+            arn=route.rule_arn,
+            target_id=route.target_id,
+            target_arn=route.target_arn,
+            attempt=1,
+            event_ids=(item.event_id,),
+            attributes=attributes,
+        )
+        try:
+            await route.dead_letter.deliver([item.event_json], context)
+        except Exception as dlq_exc:
+            self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
+            _log.error("dead letter failed", dlq_error_code=_error_code(dlq_exc), **fields)
+            return
+        self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
+        _log.warning("dead-lettered", **fields)
+
+    def _finish(self, item: DeliveryItem) -> None:
+        self._outstanding -= 1
+        if self._room_event is not None:
+            self._room_event.set()
+            self._room_event = None
+        self._on_done(item)
+        if self._retiring and self._outstanding == 0 and self._scope is not None:
+            self._scope.cancel()
+
+
+def _error_code(exc: BaseException) -> str:
+    code = getattr(exc, "error_code", None)
+    return code if isinstance(code, str) else "SDK_CLIENT_ERROR"
