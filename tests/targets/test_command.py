@@ -50,7 +50,7 @@ async def test_non_inherited_env_holds_only_given_variables() -> None:
 
 async def test_non_zero_exit_is_retryable_with_stderr_tail() -> None:
     script = "import sys; sys.stderr.write('x' * 5000 + 'the real reason'); sys.exit(3)"
-    with pytest.raises(RetryableError, match="exited with 3: .*the real reason$") as info:
+    with pytest.raises(RetryableError, match=r"exited with 3: .*the real reason$") as info:
         await CommandTarget([PY, "-c", script]).deliver(["{}"], RULE)
     assert len(str(info.value)) < 1200
 
@@ -75,7 +75,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     # The shell starts a grandchild that would outlive a plain kill of the shell.
     script = f"sleep 30 & echo $! > {marker}; wait"
     target = CommandTarget(["/bin/sh", "-c", script], timeout=0.5)
-    with pytest.raises(TargetTimeoutError, match="did not finish within 0.5 seconds"):
+    with pytest.raises(TargetTimeoutError, match=r"did not finish within 0\.5 seconds"):
         await target.deliver(["{}"], RULE)
     pid = int(marker.read_text())
     deadline = time.monotonic() + 5

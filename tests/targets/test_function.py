@@ -70,7 +70,7 @@ def test_bad_references_are_clear_errors(ref: str, message: str) -> None:
 
 
 def test_malformed_reference_is_rejected_by_the_config() -> None:
-    with pytest.raises(ConfigError, match="package.module:function"):
+    with pytest.raises(ConfigError, match=r"package\.module:function"):
         build_target("function", {"function": "not a reference"})
 
 
@@ -90,7 +90,7 @@ async def test_delivery_errors_pass_through_unchanged() -> None:
 
 
 async def test_timeout_is_target_timeout_error_for_sync_and_async() -> None:
-    with pytest.raises(TargetTimeoutError, match="did not return within 0.05 seconds") as info:
+    with pytest.raises(TargetTimeoutError, match=r"did not return within 0\.05 seconds") as info:
         await FunctionTarget(sample_functions.slow, timeout=0.05).deliver(["{}"], RULE)
     assert info.value.error_code == "TIMEOUT"
 

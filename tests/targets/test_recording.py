@@ -50,7 +50,7 @@ async def test_wait_for_wakes_on_delivery_and_times_out() -> None:
         tg.start_soon(later)
         found = await target.wait_for(lambda p: "i" in p, count=3, timeout=2)
     assert found == [{"i": 0}, {"i": 1}, {"i": 2}]
-    with pytest.raises(AssertionError, match="waited 0.05 s"):
+    with pytest.raises(AssertionError, match=r"waited 0\.05 s"):
         await target.wait_for(lambda p: p == "never", timeout=0.05)
 
 

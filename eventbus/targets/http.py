@@ -1,0 +1,259 @@
+"""The HTTP target: an API destination, with its connection, on ``httpx.AsyncClient``.
+
+Statuses are classified as EventBridge does: timeouts, 429 and 5xx are retried (``Retry-After``
+honoured), other 4xx are not; 401 and 407 first make an OAuth connection fetch a new token and
+try once more. Calls beyond the invocation rate limit wait for their turn; none is dropped.
+Secret values never reach messages or logs: they are scrubbed from anything built from a
+response, and from the request lines httpx itself logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+import weakref
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import anyio
+import httpx
+from pydantic import Field, model_validator
+
+from eventbus.errors import (
+    NonRetryableError,
+    ResourceNotFoundError,
+    RetryableError,
+    TargetPermissionError,
+    TargetTimeoutError,
+    ThrottledError,
+)
+from eventbus.targets._common import invocation_bodies, maybe_json, scrub, tail
+from eventbus.targets.base import DeliveryContext, TargetConfig
+from eventbus.targets.connection import Connection, ConnectionAuth, plain
+
+__all__ = ["HttpTarget", "HttpTargetConfig", "RateLimiter", "parse_retry_after"]
+
+HttpMethod = Literal["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"]
+
+USER_AGENT = "Amazon/EventBridge/ApiDestinations"
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+class HttpTargetConfig(TargetConfig):
+    """An API destination (endpoint, method, rate limit, connection) plus the target's parameters."""
+
+    kind: ClassVar[str] = "http"
+
+    endpoint: str = Field(pattern=r"^https?://")
+    http_method: HttpMethod = "POST"
+    connection: Connection | None = None
+    invocation_rate_limit_per_second: int | None = Field(default=300, ge=1)
+    timeout: float = Field(default=5.0, gt=0)
+    path_parameter_values: list[str] = Field(default_factory=list)
+    header_parameters: dict[str, str] = Field(default_factory=dict)
+    query_string_parameters: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _path_parameters_fill_the_stars(self) -> HttpTargetConfig:
+        stars = httpx.URL(self.endpoint).path.count("*")
+        if stars != len(self.path_parameter_values):
+            raise ValueError(
+                f"endpoint has {stars} path parameter(s) ('*') but {len(self.path_parameter_values)} "
+                "path_parameter_values were given"
+            )
+        return self
+
+    def build(self) -> HttpTarget:
+        return HttpTarget(self)
+
+
+class RateLimiter:
+    """Spaces calls ``1/rate`` seconds apart; callers over the rate wait for their slot."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        # No await between reading and moving ``_next``: slots are handed out in call order.
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class HttpTarget:
+    """POSTs (or whichever method) each invocation's JSON to the endpoint."""
+
+    max_batch_size: int = 10_000
+
+    def __init__(self, config: HttpTargetConfig) -> None:
+        self.config = config
+        self.url = _fill_path(config.endpoint, config.path_parameter_values)
+        self.auth = ConnectionAuth(config.connection) if config.connection else None
+        rate = config.invocation_rate_limit_per_second
+        self.rate_limiter = RateLimiter(rate) if rate else None
+        self._client: httpx.AsyncClient | None = None
+        parsed = httpx.URL(self.url)
+        #: The endpoint as messages show it: no query string, no user info.
+        self.where = f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}{parsed.path}"
+        _SECRET_HOLDERS.add(self)
+
+    @classmethod
+    def create(cls, endpoint: str, **options: Any) -> HttpTarget:
+        """``HttpTarget.create(url, http_method="PUT", connection=...)`` for Python callers."""
+        return cls(HttpTargetConfig(endpoint=endpoint, **options))
+
+    def __repr__(self) -> str:
+        return f"HttpTarget({self.config.http_method} {self.where})"
+
+    def secrets(self) -> list[str]:
+        return self.auth.secrets() if self.auth else []
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        batched, bodies = invocation_bodies(payloads, context)
+        results = [await self._invoke(body) for body in bodies]
+        return results[0] if batched else results
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        _SECRET_HOLDERS.discard(self)
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False)
+        return self._client
+
+    async def _invoke(self, body: str) -> Any:
+        client = self._get_client()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.acquire()
+        response = await self._send(client, body)
+        if response.status_code in (401, 407) and self.auth is not None and self.auth.refreshes_on_unauthorized:
+            # The token may have expired early or been revoked: fetch another and try once more.
+            self.auth.invalidate()
+            response = await self._send(client, body)
+        return self._classify(response)
+
+    async def _send(self, client: httpx.AsyncClient, body: str) -> httpx.Response:
+        config = self.config
+        headers = {"User-Agent": USER_AGENT, "Content-Type": CONTENT_TYPE}
+        headers.update(config.header_parameters)
+        query: dict[str, str] = dict(config.query_string_parameters)
+        content: str | None = body
+        if config.connection is not None:
+            # On a clash the connection's value wins over the target's (as in EventBridge).
+            params = config.connection.invocation_http_parameters
+            headers.update({k: plain(v) for k, v in params.header_parameters.items()})
+            query.update({k: plain(v) for k, v in params.query_string_parameters.items()})
+            if params.body_parameters:
+                content = _merge_body(body, {k: plain(v) for k, v in params.body_parameters.items()})
+        if self.auth is not None:
+            name, value = await self.auth.header(client)
+            headers[name] = value
+        if config.http_method in ("GET", "HEAD"):
+            content = None
+        try:
+            response = await client.request(
+                config.http_method, self.url, params=query or None, headers=headers, content=content
+            )
+        except httpx.TimeoutException:
+            raise TargetTimeoutError(
+                f"{config.http_method} {self.where} timed out after {config.timeout:g} seconds"
+            ) from None
+        except httpx.TransportError as exc:
+            raise RetryableError(
+                scrub(f"{config.http_method} {self.where} failed: {type(exc).__name__}: {exc}", self.secrets())
+            ) from None
+        return response
+
+    def _classify(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status < 400:
+            return maybe_json(response.text)
+        reason = response.reason_phrase or ""
+        body = tail(response.text, 300)
+        message = scrub(
+            f"{self.config.http_method} {self.where} answered {status} {reason}".rstrip()
+            + (f": {body}" if body else ""),
+            self.secrets(),
+        )
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            raise ThrottledError(message, retry_after=retry_after)
+        if status >= 500:
+            raise RetryableError(message, retry_after=retry_after)
+        if status in (401, 403, 407):
+            raise TargetPermissionError(message)
+        if status in (404, 410):
+            raise ResourceNotFoundError(message)
+        raise NonRetryableError(message)
+
+
+def _fill_path(endpoint: str, values: Sequence[str]) -> str:
+    url = httpx.URL(endpoint)
+    path = url.raw_path.decode().split("?", 1)[0]
+    for value in values:
+        path = path.replace("*", quote(value, safe=""), 1)
+    return str(url.copy_with(raw_path=(path + (("?" + url.query.decode()) if url.query else "")).encode()))
+
+
+def _merge_body(body: str, extra: dict[str, str]) -> str:
+    """Body parameters join a JSON object payload (the connection's win); others are left alone."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict):
+        return body
+    data.update(extra)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+# httpx logs each request line, query string included, at INFO. Secret query parameters would
+# show there, so records from httpx are scrubbed of the secrets of every live HTTP target.
+_SECRET_HOLDERS: weakref.WeakSet[HttpTarget] = weakref.WeakSet()
+
+
+class _ScrubSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [s for holder in list(_SECRET_HOLDERS) for s in holder.secrets()]
+        if secrets:
+            message = record.getMessage()
+            cleaned = scrub(message, secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        return True
+
+
+def _install_filter() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _ScrubSecrets) for f in logger.filters):
+        logger.addFilter(_ScrubSecrets())
+
+
+_install_filter()
