@@ -19,7 +19,7 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.jsonpath import Child, Descendants, Fields, Index, Root
 from jsonpath_ng.parser import parse
 
-__all__ = ["MISSING", "CompiledPath", "compile_path"]
+__all__ = ["MISSING", "CompiledPath", "compile_path", "decode_json_text"]
 
 
 class _Missing:
@@ -64,20 +64,13 @@ class CompiledPath:
         """True when the path names at most one value (no wildcard, slice or ``..``)."""
         return self._steps is not None
 
-    def extract(self, doc: Any, *, decode_strings: bool = False) -> Any:
-        """The value at this path in ``doc``: one value, a list of matches, or ``MISSING``.
-
-        ``decode_strings`` is the Pipes rule (implicit body parsing): a string holding JSON
-        text is parsed when the path needs to look inside it, as Pipes does for an SQS
-        ``body`` or a Kinesis ``data`` field.
-        """
+    def extract(self, doc: Any) -> Any:
+        """The value at this path in ``doc``: one value, a list of matches, or ``MISSING``."""
         if self._steps is None:
             matches = [m.value for m in self._expr.find(doc)]
             return matches if matches else MISSING
         cur = doc
         for step in self._steps:
-            if decode_strings and isinstance(cur, str):
-                cur = _decode(cur)
             if isinstance(step, str):
                 if type(cur) is not dict or step not in cur:
                     return MISSING
@@ -92,8 +85,8 @@ class CompiledPath:
         return f"CompiledPath({self.text!r})"
 
 
-def _decode(text: str) -> Any:
-    """JSON text as a value, or the text itself when it is not JSON."""
+def decode_json_text(text: str) -> Any:
+    """A JSON object or array as a value; any other text as itself."""
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "{[":
         return text

@@ -1,9 +1,9 @@
 """EventBridge Pipes input templates: inline ``<$.path>`` placeholders and ``<aws.pipes.*>``.
 
 Same quoting rules as a rule's InputTransformer (see ``eventbus.transform.template``). Two Pipes
-rules on top: a path may reach into a string that holds JSON (implicit body parsing, as for an
-SQS ``body`` or a Kinesis ``data``), and ``<aws.pipes.event.json>`` is the record with such fields
-decoded, present only when the record is JSON at all.
+rules on top: paths see the record's payload (an SQS ``body``, a Kinesis ``data``) decoded when it
+holds JSON (implicit body parsing), and ``<aws.pipes.event.json>`` is that decoded record, with a
+value only when the payload is JSON at all.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from eventbus.transform.paths import MISSING, CompiledPath, _decode, compile_path
+from eventbus.transform.paths import MISSING, CompiledPath, compile_path, decode_json_text
 from eventbus.transform.target_input import MAX_TEMPLATE, utc_now_text
 from eventbus.transform.template import CompiledTemplate
 
@@ -29,30 +29,38 @@ RESERVED: Final = frozenset(
     {PIPE_ARN, PIPE_NAME, SOURCE_ARN, ENRICHMENT_ARN, TARGET_ARN, INGESTION_TIME, EVENT, EVENT_JSON}
 )
 
-# Encoded payload fields of source records: SQS ``body``; Kinesis, Amazon MQ and our own
-# queue records ``data``.
-_ENCODED_FIELDS: Final = ("body", "data")
+# Payload fields a source may deliver encoded: SQS ``body``; Kinesis, Amazon MQ (and this
+# library's own queue and file records) ``data``.
+_PAYLOAD_FIELDS: Final = ("body", "data")
 
 
-def _as_json(record: Any) -> Any:
-    """``<aws.pipes.event.json>``: the record with its encoded fields decoded, or MISSING."""
+def _decoded(record: Any) -> tuple[Any, bool]:
+    """The record with its payload decoded (implicit body parsing), and whether it is JSON.
+
+    Paths look into the decoded record, so ``<$.body.key>`` reaches into an SQS body that holds
+    JSON text. A text record, or a payload field holding text that is not a JSON object or
+    array, is left as it is and makes the record "not JSON" for ``<aws.pipes.event.json>``.
+    """
     if isinstance(record, str):
-        decoded = _decode(record)
-        return MISSING if decoded is record else decoded
+        decoded = decode_json_text(record)
+        return decoded, decoded is not record
     if isinstance(record, Mapping):
         out = dict(record)
-        for name in _ENCODED_FIELDS:
+        is_json = True
+        for name in _PAYLOAD_FIELDS:
             value = out.get(name)
             if isinstance(value, str):
-                out[name] = _decode(value)
-        return out
-    return record
+                decoded = decode_json_text(value)
+                is_json = is_json and decoded is not value
+                out[name] = decoded
+        return out, is_json
+    return record, True
 
 
 class PipeTemplate:
     """A Pipes ``InputTemplate`` for the enrichment or the target, compiled once."""
 
-    __slots__ = ("_compiled", "_paths", "template")
+    __slots__ = ("_compiled", "_needs_view", "_paths", "template")
 
     def __init__(self, template: str) -> None:
         if not template:
@@ -71,6 +79,7 @@ class PipeTemplate:
                 self._paths[name] = compile_path(name)
             except ValueError:
                 raise ValueError(f"InputTemplate contains invalid JSONPath placeholder {name}.") from None
+        self._needs_view = bool(self._paths) or EVENT_JSON in self._compiled.names
 
     def render(
         self,
@@ -89,10 +98,11 @@ class PipeTemplate:
         ``ingestion_time`` left out means now.
         """
         values: dict[str, Any] = {}
+        view, is_json = _decoded(record) if self._needs_view else (record, False)
         for name in self._compiled.names:
             path = self._paths.get(name)
             if path is not None:
-                values[name] = path.extract(record, decode_strings=True)
+                values[name] = path.extract(view)
             elif name == PIPE_ARN:
                 values[name] = pipe_arn
             elif name == PIPE_NAME:
@@ -108,7 +118,7 @@ class PipeTemplate:
             elif name == EVENT:
                 values[name] = record
             elif name == EVENT_JSON:
-                values[name] = _as_json(record)
+                values[name] = view if is_json else MISSING
         return self._compiled.render(values)
 
     def __repr__(self) -> str:

@@ -12,9 +12,9 @@ alone, so it is decided at compile time:
   ``<var>`` inside a string literal is written raw, without escaping (a string as is, an object
   or array as its JSON text). AWS delivers the result minified, and delivers nothing when it is
   not valid JSON.
-- Any other template is a *text template*, delivered as written. Inside double quotes a value is
-  flattened (objects as ``{k:v,k2:v2}``, arrays as ``[a,b]``, no quotes); outside them a string
-  is written raw and anything else as compact JSON.
+- Any other template is a *text template*, delivered as written, every value flattened: a string
+  raw, an object as ``{k:v,k2:v2}``, an array as ``[a,b]``, without quotes (the Pipes guide shows
+  a bare ``<$.body>`` holding ``{"key": "value"}`` arriving that way).
 - A path that matched nothing gives an empty value everywhere except as a JSON value (``""``).
 """
 
@@ -43,10 +43,9 @@ _BLANK = " \t\r\n"
 
 
 class Context(enum.Enum):
-    JSON_VALUE = "json-value"
-    JSON_STRING = "json-string"
-    TEXT = "text"
-    TEXT_STRING = "text-string"
+    JSON_VALUE = "json-value"  # unquoted, in a JSON template
+    JSON_STRING = "json-string"  # inside a string literal of a JSON template
+    TEXT = "text"  # anywhere in a text template
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,7 @@ def to_json(value: Any) -> str:
 
 
 def flatten(value: Any) -> str:
-    """A value as it reads inside a quoted string of a text template: JSON without quotes."""
+    """A value as a text template writes it: JSON without quotes."""
     if isinstance(value, str):
         return value
     if value is None or isinstance(value, bool | int):
@@ -150,14 +149,16 @@ class CompiledTemplate:
             literal, in_string = _scan(self.text[pos : match.start()], in_string, minify)
             if literal:
                 parts.append(literal)
-            if self.is_json:
-                context = Context.JSON_STRING if in_string else Context.JSON_VALUE
+            if not self.is_json:
+                context = Context.TEXT
+            elif in_string:
+                context = Context.JSON_STRING
             else:
-                context = Context.TEXT_STRING if in_string else Context.TEXT
+                context = Context.JSON_VALUE
             parts.append(Slot(match.group(1), context))
             names[match.group(1)] = None
             pos = match.end()
-        literal, _ = _scan(self.text[pos:], in_string, minify and self.is_json)
+        literal, _ = _scan(self.text[pos:], in_string, minify)
         if literal:
             parts.append(literal)
         return parts, tuple(names)
@@ -190,10 +191,8 @@ class CompiledTemplate:
                     if not suspect and _UNSAFE_IN_STRING.search(text):
                         suspect = True
                     out.append(text)
-                elif context is Context.TEXT_STRING:
-                    out.append("" if value is MISSING else flatten(value))
                 else:
-                    out.append("" if value is MISSING else value if isinstance(value, str) else to_json(value))
+                    out.append("" if value is MISSING else flatten(value))
         except (TypeError, ValueError, RecursionError) as exc:
             raise TransformError(f"InputTemplate for {self.label}: a value is not JSON ({exc}).") from None
         result = "".join(out)
