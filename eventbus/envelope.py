@@ -113,7 +113,7 @@ class Event(BaseModel):
     detail_type: str = Field(alias="detail-type")
     source: str
     account: str
-    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     region: str
     resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any] = Field(default_factory=dict)
