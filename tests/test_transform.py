@@ -69,7 +69,9 @@ def matches_expected(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-@pytest.mark.skipif(not CASES, reason=f"conformance corpus not found at {CORPUS} (it sits beside the checkout)")
+@pytest.mark.skipif(
+    not CASES, reason=f"conformance corpus not found at {CORPUS} (it sits beside the checkout)"
+)
 def test_corpus_is_complete() -> None:
     assert len(CASES) == 32
 
@@ -92,7 +94,10 @@ def test_corpus(case: dict[str, Any] | None) -> None:
     target_input = build()
     # A distinct ingestion time shows which spots carry it; the corpus accepts any time there.
     render = lambda: target_input.render(  # noqa: E731
-        case["event"], rule_name=case["rule_name"], rule_arn=case["rule_arn"], ingestion_time="2030-05-06T07:08:09Z"
+        case["event"],
+        rule_name=case["rule_name"],
+        rule_arn=case["rule_arn"],
+        ingestion_time="2030-05-06T07:08:09Z",
     )
     if expect.get("dropped"):
         with pytest.raises(TransformError):
@@ -121,13 +126,19 @@ def test_constant_input_is_delivered_verbatim() -> None:
 
 
 def test_input_path_definite_and_indefinite() -> None:
-    assert TargetInput("t", input_path="$.detail.customer").render(EVENT, **RULE) == '{"name":"Zoë","tier":"gold"}'
+    assert (
+        TargetInput("t", input_path="$.detail.customer").render(EVENT, **RULE)
+        == '{"name":"Zoë","tier":"gold"}'
+    )
     assert TargetInput("t", input_path="$.detail.total").render(EVENT, **RULE) == "12.5"
     assert TargetInput("t", input_path="$.resources[1]").render(EVENT, **RULE) == '"arn:aws:s3:::b"'
     assert TargetInput("t", input_path="$.detail.path/with/slash").render(EVENT, **RULE) == '"slashed"'
     assert TargetInput("t", input_path="$").render(EVENT, **RULE) == TargetInput("t").render(EVENT, **RULE)
     # A wildcard names several values: they come as a list, as AWS's JSONPath library gives them.
-    assert TargetInput("t", input_path="$.resources[*]").render(EVENT, **RULE) == '["arn:aws:s3:::a","arn:aws:s3:::b"]'
+    assert (
+        TargetInput("t", input_path="$.resources[*]").render(EVENT, **RULE)
+        == '["arn:aws:s3:::a","arn:aws:s3:::b"]'
+    )
 
 
 def test_input_path_matching_nothing_delivers_nothing() -> None:
@@ -140,8 +151,12 @@ def test_events_that_are_not_json_raise_only_transform_error() -> None:
     for target_input in (
         TargetInput("t"),
         TargetInput("t", input_path="$.detail"),
-        TargetInput("t", input_transformer={"InputPathsMap": {"s": "$.detail.s"}, "InputTemplate": "{\"s\": <s>}"}),
-        TargetInput("t", input_transformer={"InputPathsMap": {"s": "$.detail.nan"}, "InputTemplate": '"<s>"'}),
+        TargetInput(
+            "t", input_transformer={"InputPathsMap": {"s": "$.detail.s"}, "InputTemplate": '{"s": <s>}'}
+        ),
+        TargetInput(
+            "t", input_transformer={"InputPathsMap": {"s": "$.detail.nan"}, "InputTemplate": '"<s>"'}
+        ),
     ):
         with pytest.raises(TransformError):
             target_input.render(odd, **RULE)
@@ -167,7 +182,9 @@ def transform(template: str, event: dict[str, Any] = EVENT, **kwargs: Any) -> st
 
 
 def test_json_template_is_minified_and_values_are_json() -> None:
-    body = transform('{\n  "id" : <id>,\n  "n": [ 9, <total>, <paid>, <note> ],\n  "c": <customer>, "t": <tags>\n}')
+    body = transform(
+        '{\n  "id" : <id>,\n  "n": [ 9, <total>, <paid>, <note> ],\n  "c": <customer>, "t": <tags>\n}'
+    )
     assert body == '{"id":"o-1","n":[9,12.5,true,null],"c":{"name":"Zoë","tier":"gold"},"t":["x","y"]}'
 
 
@@ -197,7 +214,10 @@ def test_array_template_is_json() -> None:
 
 
 def test_text_template_outside_quotes_flattens_too() -> None:
-    assert transform("<id> costs <total>, <customer> <tags> <absent>.") == "o-1 costs 12.5, {name:Zoë,tier:gold} [x,y] ."
+    assert (
+        transform("<id> costs <total>, <customer> <tags> <absent>.")
+        == "o-1 costs 12.5, {name:Zoë,tier:gold} [x,y] ."
+    )
 
 
 def test_text_template_inside_quotes_flattens_and_does_not_escape() -> None:
@@ -222,7 +242,16 @@ def test_predefined_variables() -> None:
     assert body["name"] == "test-rule"
     assert body["at"] == "2030-01-02T03:04:05Z"
     assert body["j"] == EVENT
-    assert list(body["e"]) == ["id", "account", "detailType", "time", "source", "region", "resources", "version"]
+    assert list(body["e"]) == [
+        "id",
+        "account",
+        "detailType",
+        "time",
+        "source",
+        "region",
+        "resources",
+        "version",
+    ]
     assert body["e"]["detailType"] == "Order Placed"
 
 
@@ -293,12 +322,23 @@ TEMPLATE_OK = {"InputPathsMap": {"a": "$.id"}, "InputTemplate": "<a>"}
         ({"input": "{not json"}, "Input for target t1 is not valid JSON text."),
         ({"input": ""}, "Input for target t1 is not valid JSON text."),
         ({"input": "NaN"}, "Input for target t1 is not valid JSON text."),
-        ({"input": '"' + "x" * 8191 + '"'}, "Input for target t1 must have length less than or equal to 8192."),
-        ({"input_path": "$." + "a" * 255}, "InputPath for target t1 must have length less than or equal to 256."),
+        (
+            {"input": '"' + "x" * 8191 + '"'},
+            "Input for target t1 must have length less than or equal to 8192.",
+        ),
+        (
+            {"input_path": "$." + "a" * 255},
+            "InputPath for target t1 must have length less than or equal to 256.",
+        ),
         ({"input_path": "$.detail["}, "InputPath for target t1 is not a valid JSONPath: $.detail["),
         ({"input_path": "detail.id"}, "InputPath for target t1 is not a valid JSONPath: detail.id"),
         (
-            {"input_transformer": {"InputPathsMap": {f"v{i}": "$.id" for i in range(101)}, "InputTemplate": "x"}},
+            {
+                "input_transformer": {
+                    "InputPathsMap": {f"v{i}": "$.id" for i in range(101)},
+                    "InputTemplate": "x",
+                }
+            },
             "InputPathsMap for target t1 has 101 variables; at most 100 are allowed.",
         ),
         (
@@ -350,5 +390,8 @@ def test_limits_themselves_are_allowed() -> None:
     TargetInput("t", input_path="$." + "a" * 254)
     TargetInput(
         "t",
-        input_transformer={"InputPathsMap": {f"v{i}": "$.id" for i in range(100)}, "InputTemplate": "x" * 8192},
+        input_transformer={
+            "InputPathsMap": {f"v{i}": "$.id" for i in range(100)},
+            "InputTemplate": "x" * 8192,
+        },
     )

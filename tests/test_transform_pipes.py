@@ -60,15 +60,21 @@ def test_every_reserved_variable_as_a_json_value() -> None:
 def test_every_scalar_reserved_variable_in_a_string_template() -> None:
     names = ALL_RESERVED[:6]
     body = render('"' + "|".join(f"<{n}>" for n in names) + '"')
-    assert body == '"' + "|".join(
-        PIPE[k] for k in ("pipe_arn", "pipe_name", "source_arn", "enrichment_arn", "target_arn", "ingestion_time")
-    ) + '"'
+    assert (
+        body
+        == '"'
+        + "|".join(
+            PIPE[k]
+            for k in ("pipe_arn", "pipe_name", "source_arn", "enrichment_arn", "target_arn", "ingestion_time")
+        )
+        + '"'
+    )
 
 
 def test_pipe_without_enrichment_leaves_the_variable_empty() -> None:
-    assert render('{"e": <aws.pipes.enrichment-arn>, "s": "x<aws.pipes.enrichment-arn>y"}', enrichment_arn=None) == (
-        '{"e":"","s":"xy"}'
-    )
+    assert render(
+        '{"e": <aws.pipes.enrichment-arn>, "s": "x<aws.pipes.enrichment-arn>y"}', enrichment_arn=None
+    ) == ('{"e":"","s":"xy"}')
 
 
 def test_ingestion_time_defaults_to_now() -> None:
@@ -101,9 +107,14 @@ def test_body_that_is_not_json_stays_text() -> None:
 
 
 def test_text_and_list_records() -> None:
-    assert render('{"e": <aws.pipes.event>, "j": <aws.pipes.event.json>}', "not json") == '{"e":"not json","j":""}'
+    assert (
+        render('{"e": <aws.pipes.event>, "j": <aws.pipes.event.json>}', "not json")
+        == '{"e":"not json","j":""}'
+    )
     assert render('{"x": <$.x>}', '{"x": 1}') == '{"x":1}'
-    assert render('{"first": <$[0].id>, "all": <$[*].id>}', [{"id": 1}, {"id": 2}]) == '{"first":1,"all":[1,2]}'
+    assert (
+        render('{"first": <$[0].id>, "all": <$[*].id>}', [{"id": 1}, {"id": 2}]) == '{"first":1,"all":[1,2]}'
+    )
 
 
 def test_value_with_a_quote_inside_a_string_is_not_delivered() -> None:

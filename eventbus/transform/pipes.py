@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from eventbus.transform.paths import MISSING, CompiledPath, compile_path, decode_json_text
-from eventbus.transform.target_input import MAX_TEMPLATE, utc_now_text
-from eventbus.transform.template import CompiledTemplate
+from eventbus.transform.template import MAX_TEMPLATE, CompiledTemplate, utc_now_text
 
 __all__ = ["PipeTemplate"]
 
@@ -29,8 +28,7 @@ RESERVED: Final = frozenset(
     {PIPE_ARN, PIPE_NAME, SOURCE_ARN, ENRICHMENT_ARN, TARGET_ARN, INGESTION_TIME, EVENT, EVENT_JSON}
 )
 
-# Payload fields a source may deliver encoded: SQS ``body``; Kinesis, Amazon MQ (and this
-# library's own queue and file records) ``data``.
+# Payload fields a source may deliver encoded: SQS ``body``; Kinesis and Amazon MQ ``data``.
 _PAYLOAD_FIELDS: Final = ("body", "data")
 
 

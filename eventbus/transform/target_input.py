@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eventbus.errors import TransformError
 from eventbus.transform.paths import MISSING, CompiledPath, compile_path
-from eventbus.transform.template import CompiledTemplate, is_valid_json, to_json
+from eventbus.transform.template import MAX_TEMPLATE, CompiledTemplate, is_valid_json, to_json, utc_now_text
 
 __all__ = ["InputTransformer", "TargetInput"]
 
 MAX_INPUT: Final = 8192
 MAX_INPUT_PATH: Final = 256
-MAX_TEMPLATE: Final = 8192
 MAX_VARIABLES: Final = 100
 MAX_KEY: Final = 256
 MAX_PATH_VALUE: Final = 256
@@ -53,11 +51,6 @@ class InputTransformer(BaseModel):
 
     input_paths_map: dict[str, str] = Field(default_factory=dict, alias="InputPathsMap")
     input_template: str = Field(alias="InputTemplate")
-
-
-def utc_now_text() -> str:
-    """Now, the way EventBridge writes event times (``2025-01-01T00:00:00Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _envelope(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +114,9 @@ class TargetInput:
 
     def _check_input(self, text: str) -> None:
         if len(text) > MAX_INPUT:
-            raise ValueError(f"Input for target {self.target_id} must have length less than or equal to {MAX_INPUT}.")
+            raise ValueError(
+                f"Input for target {self.target_id} must have length less than or equal to {MAX_INPUT}."
+            )
         if not is_valid_json(text):
             # The text itself stays out of the message: constant inputs often carry credentials.
             raise ValueError(f"Input for target {self.target_id} is not valid JSON text.")
@@ -134,7 +129,9 @@ class TargetInput:
         try:
             return compile_path(text)
         except ValueError:
-            raise ValueError(f"InputPath for target {self.target_id} is not a valid JSONPath: {text}") from None
+            raise ValueError(
+                f"InputPath for target {self.target_id} is not a valid JSONPath: {text}"
+            ) from None
 
     def _compile_transformer(self, spec: Mapping[str, Any] | InputTransformer) -> None:
         tid = self.target_id
@@ -144,7 +141,9 @@ class TargetInput:
             try:
                 model = InputTransformer.model_validate(spec)
             except ValidationError as exc:
-                raise ValueError(f"InputTransformer for target {tid} is not valid: {_pydantic_problem(exc)}") from None
+                raise ValueError(
+                    f"InputTransformer for target {tid} is not valid: {_pydantic_problem(exc)}"
+                ) from None
         paths_map = model.input_paths_map
         if len(paths_map) > MAX_VARIABLES:
             raise ValueError(
@@ -152,7 +151,9 @@ class TargetInput:
             )
         for key, path in paths_map.items():
             if key.upper().startswith("AWS."):
-                raise ValueError(f"InputPathsMap for target {tid}: variable {key} is reserved (names cannot start with AWS.).")
+                raise ValueError(
+                    f"InputPathsMap for target {tid}: variable {key} is reserved (names cannot start with AWS.)."
+                )
             if not _KEY.match(key) or len(key) > MAX_KEY:
                 raise ValueError(
                     f"InputPathsMap for target {tid}: variable name {key!r} must be 1 to {MAX_KEY} characters "

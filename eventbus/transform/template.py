@@ -26,12 +26,26 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from eventbus.errors import TransformError
 from eventbus.transform.paths import MISSING
 
-__all__ = ["PLACEHOLDER", "CompiledTemplate", "Context", "Slot", "flatten", "to_json"]
+__all__ = [
+    "MAX_TEMPLATE",
+    "PLACEHOLDER",
+    "CompiledTemplate",
+    "Context",
+    "Slot",
+    "flatten",
+    "is_valid_json",
+    "to_json",
+    "utc_now_text",
+]
+
+#: The longest ``InputTemplate`` EventBridge and Pipes accept.
+MAX_TEMPLATE: Final = 8192
 
 #: ``<name>``: anything between angle brackets that holds no angle bracket is a placeholder, so
 #: a stray ``<tag>`` in a template is reported (AWS rejects it as an invalid placeholder too).
@@ -76,6 +90,11 @@ def flatten(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(flatten(v) for v in value) + "]"
     raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+def utc_now_text() -> str:
+    """Now, the way EventBridge writes times (``2025-01-01T00:00:00Z``): the ingestion time."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _reject_constant(name: str) -> Any:
@@ -174,7 +193,9 @@ class CompiledTemplate:
         JSON (a ``set``, ``NaN``), which no event read from JSON can hold.
         """
         if self._never_valid:
-            raise TransformError(f"InputTemplate for {self.label} never yields valid JSON; nothing is delivered.")
+            raise TransformError(
+                f"InputTemplate for {self.label} never yields valid JSON; nothing is delivered."
+            )
         out: list[str] = []
         suspect = False
         try:
