@@ -1,0 +1,231 @@
+"""Retries, backoff, dead letters and the per-target bounds."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import anyio
+import pytest
+from pydantic import ValidationError
+
+from eventbus.bus import EventBus
+from eventbus.bus_clock import ManualClock
+from eventbus.bus_rules import RuleTarget
+from eventbus.delivery import Backoff, RetryPolicy
+from eventbus.errors import ResourceNotFoundError, TargetPermissionError, ThrottledError
+
+from .helpers import FAST, AlwaysFails, Collector, Flaky, Slow, entry
+
+pytestmark = pytest.mark.anyio
+
+
+def one_rule_bus(target: object, *, dead_letter: object = None, policy: RetryPolicy | None = None, **kw: object) -> EventBus:
+    bus = EventBus("orders", **{**FAST, **kw})
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r",
+        [RuleTarget(id="t", target=target, dead_letter=dead_letter, retry_policy=policy or RetryPolicy())],
+    )
+    return bus
+
+
+async def test_target_failing_its_first_calls_is_retried_until_it_takes_the_event() -> None:
+    flaky = Flaky(3)
+    dlq = Collector()
+    bus = one_rule_bus(flaky, dead_letter=dlq)
+    async with bus:
+        [answer] = (await bus.put_events([entry(detail={"n": 1})]))["Entries"]
+        assert await bus.wait_idle(5)
+    assert flaky.attempts == [1, 2, 3, 4]
+    assert [p["id"] for p in flaky.payloads] == [answer["EventId"]]
+    assert dlq.payloads == []
+    counters = bus.metrics()["targets"]["r/t"]
+    assert counters["Invocations"] == 4 and counters["RetriedInvocations"] == 3
+    assert counters["FailedInvocations"] == 0
+
+
+async def test_always_failing_target_ends_in_the_dead_letter_target_with_every_attribute() -> None:
+    dlq = Collector()
+    bus = one_rule_bus(
+        AlwaysFails(ThrottledError("slow down")), dead_letter=dlq, policy=RetryPolicy(MaximumRetryAttempts=2)
+    )
+    async with bus:
+        [answer] = (await bus.put_events([entry(detail={"n": 7})]))["Entries"]
+        assert await bus.wait_idle(5)
+    [payload] = dlq.payloads
+    assert payload["id"] == answer["EventId"] and payload["detail"] == {"n": 7}
+    [context] = dlq.contexts
+    assert context.kind == "dead-letter"
+    assert context.event_ids == (answer["EventId"],)
+    assert dict(context.attributes) == {
+        "ERROR_CODE": "THROTTLING",
+        "ERROR_MESSAGE": "slow down",
+        "RULE_ARN": "arn:aws:events:us-east-1:123456789012:rule/orders/r",
+        "TARGET_ARN": context.target_arn,
+        "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+        "RETRY_ATTEMPTS": "2",
+    }
+    assert context.target_arn
+    rule = bus.metrics()["rules"]["r"]
+    assert rule["Invocations"] == 3 and rule["FailedInvocations"] == 1 and rule["InvocationsSentToDLQ"] == 1
+
+
+async def test_dead_letter_payload_is_the_event_not_the_transformed_input() -> None:
+    dlq = Collector()
+    bus = EventBus(**FAST)
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r",
+        [
+            RuleTarget(
+                id="t",
+                target=AlwaysFails(ResourceNotFoundError("gone")),
+                input_path="$.detail",
+                dead_letter=dlq,
+            )
+        ],
+    )
+    async with bus:
+        await bus.put_events([entry(detail={"n": 1})])
+        assert await bus.wait_idle(5)
+    assert dlq.payloads[0]["source"] == "shop"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), [(ResourceNotFoundError("gone"), "NO_RESOURCE"), (TargetPermissionError("no"), "NO_PERMISSIONS")]
+)
+async def test_non_retryable_errors_skip_the_retries(error: Exception, code: str) -> None:
+    target = AlwaysFails(error)
+    dlq = Collector()
+    bus = one_rule_bus(target, dead_letter=dlq)
+    async with bus:
+        await bus.put_events([entry()])
+        assert await bus.wait_idle(5)
+    assert target.calls == 1
+    attributes = dlq.contexts[0].attributes
+    assert attributes["ERROR_CODE"] == code and attributes["RETRY_ATTEMPTS"] == "0"
+    assert "EXHAUSTED_RETRY_CONDITION" not in attributes
+
+
+async def test_event_age_ends_the_retries() -> None:
+    clock = ManualClock()
+    target = AlwaysFails()
+    dlq = Collector()
+    bus = one_rule_bus(
+        target, dead_letter=dlq, policy=RetryPolicy(MaximumEventAgeInSeconds=60), clock=clock,
+        backoff={"base": 0.01, "cap": 0.01},
+    )
+    async with bus:
+        await bus.put_events([entry()])
+        with anyio.fail_after(5):
+            while target.calls < 3:
+                await anyio.sleep(0.005)
+        clock.advance(timedelta(seconds=61))
+        assert await bus.wait_idle(5)
+    attributes = dlq.contexts[0].attributes
+    assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
+    assert attributes["ERROR_CODE"] == "SDK_CLIENT_ERROR"
+    assert int(attributes["RETRY_ATTEMPTS"]) >= 2
+
+
+async def test_retry_after_is_honoured() -> None:
+    target = Flaky(1, ThrottledError("later", retry_after=0.2))
+    bus = one_rule_bus(target)
+    async with bus:
+        started = anyio.current_time()
+        await bus.put_events([entry()])
+        assert await bus.wait_idle(5)
+        elapsed = anyio.current_time() - started
+    assert target.attempts == [1, 2]
+    assert elapsed >= 0.2
+
+
+async def test_no_dead_letter_target_means_logged_and_counted() -> None:
+    bus = one_rule_bus(AlwaysFails(), policy=RetryPolicy(MaximumRetryAttempts=0))
+    async with bus:
+        await bus.put_events([entry(), entry()])
+        assert await bus.wait_idle(5)
+    metrics = bus.metrics()
+    assert metrics["bus"]["DroppedInvocations"] == 2
+    assert metrics["targets"]["r/t"]["DroppedInvocations"] == 2
+    assert metrics["rules"]["r"]["FailedInvocations"] == 2
+
+
+async def test_failing_dead_letter_target_is_counted() -> None:
+    bus = one_rule_bus(
+        AlwaysFails(TargetPermissionError("no")), dead_letter=AlwaysFails(), policy=RetryPolicy(MaximumRetryAttempts=0)
+    )
+    async with bus:
+        await bus.put_events([entry()])
+        assert await bus.wait_idle(5)
+    assert bus.metrics()["rules"]["r"]["InvocationsFailedToBeSentToDLQ"] == 1
+
+
+async def test_full_target_queue_throttles_the_rule_without_losing_events() -> None:
+    slow = Slow(0.002)
+    bus = EventBus(target_queue_size=2)
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="s", target=slow, max_concurrency=1)])
+    async with bus:
+        for i in range(4):
+            await bus.put_events([entry(detail={"n": i * 5 + k}) for k in range(5)])
+        assert await bus.wait_idle(5)
+    assert sorted(p["detail"]["n"] for p in slow.payloads) == list(range(20))
+    assert bus.metrics()["rules"]["r"]["ThrottledRules"] > 0
+
+
+async def test_retries_waiting_on_backoff_count_against_the_bound() -> None:
+    target = Flaky(6, max_batch_size=1)
+    bus = EventBus(target_queue_size=1, log_capacity=1, when_full="throttle", backoff={"base": 0.01, "cap": 0.02})
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="t", target=target)])
+    async with bus:
+        first = await bus.put_events([entry()])
+        assert first["FailedEntryCount"] == 0
+        # The first event is now failing and waiting on backoff: the bus has no room.
+        second = await bus.put_events([entry()])
+        assert second["Entries"][0]["ErrorCode"] == "ThrottlingException"
+        assert await bus.wait_idle(5)
+    assert len(target.payloads) == 1
+
+
+async def test_batches_never_exceed_the_target_maximum() -> None:
+    target = Collector(max_batch_size=3)
+    sizes: list[int] = []
+    original = target.deliver
+
+    async def deliver(payloads, context):  # type: ignore[no-untyped-def]
+        sizes.append(len(payloads))
+        await original(payloads, context)
+
+    target.deliver = deliver  # type: ignore[method-assign]
+    bus = one_rule_bus(target)
+    async with bus:
+        await bus.put_events([entry(detail={"n": i}) for i in range(10)])
+        assert await bus.wait_idle(5)
+    assert max(sizes) <= 3 and sum(sizes) == 10
+
+
+def test_retry_policy_uses_aws_names_and_limits() -> None:
+    policy = RetryPolicy.model_validate({"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60})
+    assert (policy.maximum_retry_attempts, policy.maximum_event_age_in_seconds) == (0, 60)
+    assert RetryPolicy() == RetryPolicy(maximum_retry_attempts=185, maximum_event_age_in_seconds=86_400)
+    assert json.loads(policy.model_dump_json(by_alias=True)) == {
+        "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": 60,
+    }
+    for bad in ({"MaximumRetryAttempts": 186}, {"MaximumRetryAttempts": -1}, {"MaximumEventAgeInSeconds": 59},
+                {"MaximumEventAgeInSeconds": 86_401}):
+        with pytest.raises(ValidationError):
+            RetryPolicy.model_validate(bad)
+
+
+def test_backoff_is_exponential_with_full_jitter() -> None:
+    backoff = Backoff(base=1.0, cap=10.0)
+    assert [backoff.delay(n, lambda: 1.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+    assert backoff.delay(3, lambda: 0.5) == 2.0
+    assert backoff.delay(3, lambda: 0.0) == 0.0
+    assert backoff.delay(10_000, lambda: 1.0) == 10.0
+    with pytest.raises(ValidationError):
+        Backoff(base=2, cap=1)
