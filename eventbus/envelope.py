@@ -253,6 +253,15 @@ _MALFORMED_DETAIL = EntryError("MalformedDetail", "Detail is malformed.")
 _TOO_LARGE = EntryError("ValidationException", "Total size of the entries in the request is over the limit.")
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (and so AWS) does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _load_detail(text: str) -> Any:
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def _utf8_len(value: str) -> int:
     return len(value.encode("utf-8", errors="surrogatepass"))
 
@@ -329,8 +338,8 @@ def validate_entry(
         return _MALFORMED_DETAIL
     else:
         try:
-            parsed = json.loads(detail)
-        except ValueError:
+            parsed = _load_detail(detail)
+        except (ValueError, RecursionError):
             return _MALFORMED_DETAIL
         if not isinstance(parsed, dict):
             return _MALFORMED_DETAIL
@@ -396,5 +405,5 @@ def event_from_entry(
         time=parsed.time if parsed.time is not None else (now if now is not None else datetime.now(UTC)),
         region=defaults.region,
         resources=list(parsed.resources),
-        detail=json.loads(parsed.detail),
+        detail=_load_detail(parsed.detail),
     )

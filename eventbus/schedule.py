@@ -286,7 +286,9 @@ def _day_of_week_rule(text: str) -> _DayRule:
             raise _invalid("In the day-of-week field, nL (e.g. 6L) must stand alone.")
         return _DayRule("last-dow", day=_number(_DAY_OF_WEEK, text[:-1]))
     if "L" in upper:  # no weekday name holds an L, so this one is misplaced
-        raise _invalid("In the day-of-week field, L stands alone or right after one weekday (e.g. 6L), in no list or range.")
+        raise _invalid(
+            "In the day-of-week field, L stands alone or right after one weekday (e.g. 6L), in no list or range."
+        )
     return _DayRule("dow", values=_values(_DAY_OF_WEEK, text))
 
 

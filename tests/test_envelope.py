@@ -231,6 +231,10 @@ REQUIRED = "Parameter {0} is not valid. Reason: {0} is a required argument."
         (good_entry(Detail="42"), "MalformedDetail", "Detail is malformed."),
         (good_entry(Detail="null"), "MalformedDetail", "Detail is malformed."),
         (good_entry(Detail=42), "MalformedDetail", "Detail is malformed."),
+        (good_entry(Detail='{"a": NaN}'), "MalformedDetail", "Detail is malformed."),
+        (good_entry(Detail='{"a": -Infinity}'), "MalformedDetail", "Detail is malformed."),
+        (good_entry(Detail='{"a":' * 100_000), "MalformedDetail", "Detail is malformed."),
+        (good_entry(Detail='{"a":' * 50_000 + "1" + "}" * 50_000), "MalformedDetail", "Detail is malformed."),
         (
             good_entry(DetailType="x" * 129),
             "InvalidArgument",
