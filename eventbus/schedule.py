@@ -31,9 +31,10 @@ MIN_YEAR = 1970
 MAX_YEAR = 2199
 _INVALID = "Parameter ScheduleExpression is not valid."
 
-_RATE_RE = re.compile(r"^rate\((\d+) ([a-z]+)\)$")
-_AT_RE = re.compile(r"^at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)$")
-_CRON_RE = re.compile(r"^cron\((.*)\)$", re.DOTALL)
+# [0-9], not \d: \d also takes other scripts' digits. Matched with fullmatch, so no trailing newline.
+_RATE_RE = re.compile(r"rate\(([0-9]+) ([a-z]+)\)")
+_AT_RE = re.compile(r"at\(([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\)")
+_CRON_RE = re.compile(r"cron\((.*)\)", re.DOTALL)
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 _WEEKDAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
@@ -90,28 +91,40 @@ class RateSchedule(Schedule):
 
     @classmethod
     def from_expression(cls, expression: str, *, start: datetime | None = None) -> RateSchedule:
-        match = _RATE_RE.match(expression)
+        match = _RATE_RE.fullmatch(expression)
         if match is None:
             raise _invalid("A rate expression reads rate(value unit), e.g. rate(5 minutes).")
-        value, unit = int(match[1]), match[2]
+        value, unit = _whole(match[1]) or 0, match[2]
         singular = unit.removesuffix("s")
         if singular not in _UNITS:
-            raise _invalid(f"The rate unit {unit!r} is not one of minute, minutes, hour, hours, day, days.")
+            raise _invalid(
+                f"The rate unit {_shown(unit)} is not one of minute, minutes, hour, hours, day, days."
+            )
         if value < 1:
             raise _invalid("The rate value must be a positive whole number.")
         if value == 1 and unit != singular:
             raise _invalid(f"A rate of 1 takes the singular unit: rate(1 {singular}).")
         if value > 1 and unit == singular:
-            raise _invalid(f"A rate above 1 takes the plural unit: rate({value} {singular}s).")
+            raise _invalid(
+                f"A rate above 1 takes the plural unit: rate({_shown(match[1])[1:-1]} {singular}s)."
+            )
+        try:
+            period = timedelta(seconds=value * _UNITS[singular])
+        except OverflowError:
+            raise _invalid(f"The rate value {_shown(match[1])[1:-1]} is too large.") from None
         anchor = _utc(start) if start is not None else datetime.now(UTC)
-        return cls(expression, timedelta(seconds=value * _UNITS[singular]), anchor)
+        return cls(expression, period, anchor)
 
     def next_after(self, moment: datetime) -> datetime | None:
         moment = _utc(moment)
         if moment < self.start:
             return self.start
         periods = (moment - self.start) // self.period + 1
-        return self.start + periods * self.period
+        try:
+            return self.start + periods * self.period
+        except OverflowError:
+            # past the year 9999 no datetime can say when: as good as never
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,7 @@ class AtSchedule(Schedule):
 
     @classmethod
     def from_expression(cls, expression: str) -> AtSchedule:
-        match = _AT_RE.match(expression)
+        match = _AT_RE.fullmatch(expression)
         if match is None:
             raise _invalid("A one-time expression reads at(yyyy-mm-ddThh:mm:ss).")
         try:
@@ -206,15 +219,30 @@ _DAY_OF_WEEK = _Field("day-of-week", 1, 7, _WEEKDAYS)
 _YEAR = _Field("year", MIN_YEAR, MAX_YEAR, wraps=False)
 
 
+def _shown(text: str) -> str:
+    # Echo the offending text, but never a page of it.
+    return repr(text if len(text) <= 30 else text[:27] + "...")
+
+
+def _whole(text: str) -> int | None:
+    """A plain ASCII whole number, or None. Anything longer than 9 digits is out of every range,
+    and Python refuses to int() very long digit strings anyway."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text) <= 9 else 10**9
+
+
 def _number(spec: _Field, text: str) -> int:
     upper = text.upper()
     if upper in spec.names:
         return spec.names[upper]
-    if not text.isdigit() or not text.isascii():
-        raise _invalid(f"The {spec.name} field has {text!r}, which is not a valid value.")
-    value = int(text)
+    value = _whole(text)
+    if value is None:
+        raise _invalid(f"The {spec.name} field has {_shown(text)}, which is not a valid value.")
     if not spec.low <= value <= spec.high:
-        raise _invalid(f"The {spec.name} field value {value} is out of range {spec.low}-{spec.high}.")
+        raise _invalid(
+            f"The {spec.name} field value {_shown(text)[1:-1]} is out of range {spec.low}-{spec.high}."
+        )
     return value
 
 
@@ -223,17 +251,20 @@ def _values(spec: _Field, text: str) -> frozenset[int]:
     result: set[int] = set()
     for item in text.split(","):
         if not item:
-            raise _invalid(f"The {spec.name} field {text!r} has an empty list item.")
+            raise _invalid(f"The {spec.name} field {_shown(text)} has an empty list item.")
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or not step_text.isascii() or int(step_text) < 1:
+            whole = _whole(step_text)
+            if whole is None or whole < 1:
                 raise _invalid(
-                    f"The {spec.name} field {item!r} needs a positive whole-number step after '/'."
+                    f"The {spec.name} field {_shown(item)} needs a positive whole-number step after '/'."
                 )
-            step = int(step_text)
+            step = whole
             if step > spec.high:
-                raise _invalid(f"The {spec.name} field step {step} is larger than {spec.high}.")
+                raise _invalid(
+                    f"The {spec.name} field step {_shown(step_text)[1:-1]} is larger than {spec.high}."
+                )
         if base == "*":
             low, high = spec.low, spec.high
         elif "-" in base:
@@ -249,7 +280,7 @@ def _values(spec: _Field, text: str) -> frozenset[int]:
             # Like Quartz, a range may wrap around the end of its field: FRI-MON, 22-2.
             span = list(range(low, spec.high + 1)) + list(range(spec.low, high + 1))
         else:
-            raise _invalid(f"The {spec.name} range {base} runs backwards.")
+            raise _invalid(f"The {spec.name} range {_shown(base)[1:-1]} runs backwards.")
         result.update(span[::step])
     return frozenset(result)
 
@@ -278,9 +309,10 @@ def _day_of_week_rule(text: str) -> _DayRule:
         if "," in text or "-" in text or "/" in text:
             raise _invalid("In the day-of-week field, n#k (e.g. 2#1) must stand alone.")
         weekday = _number(_DAY_OF_WEEK, weekday_text)
-        if not nth_text.isdigit() or not nth_text.isascii() or not 1 <= int(nth_text) <= 5:
-            raise _invalid(f"The day-of-week field {text!r} needs an occurrence from 1 to 5 after '#'.")
-        return _DayRule("nth-dow", day=weekday, nth=int(nth_text))
+        nth = _whole(nth_text)
+        if nth is None or not 1 <= nth <= 5:
+            raise _invalid(f"The day-of-week field {_shown(text)} needs an occurrence from 1 to 5 after '#'.")
+        return _DayRule("nth-dow", day=weekday, nth=nth)
     if upper.endswith("L"):
         if "," in text or "-" in text or "/" in text:
             raise _invalid("In the day-of-week field, nL (e.g. 6L) must stand alone.")
@@ -305,7 +337,7 @@ class CronSchedule(Schedule):
 
     @classmethod
     def from_expression(cls, expression: str) -> CronSchedule:
-        match = _CRON_RE.match(expression)
+        match = _CRON_RE.fullmatch(expression)
         if match is None:
             raise _invalid("A cron expression reads cron(Minutes Hours Day-of-month Month Day-of-week Year).")
         fields = match[1].split()

@@ -204,6 +204,14 @@ def test_rate_defaults_its_start_to_now() -> None:
     assert nxt == schedule.start + timedelta(hours=1)
 
 
+def test_rate_too_far_apart_to_represent() -> None:
+    with pytest.raises(ConfigError, match="is too large"):
+        Schedule.parse("rate(" + "9" * 40 + " days)")
+    # a rate whose next fire time lies past the year 9999 never fires, as far as datetime can tell
+    schedule = Schedule.parse("rate(99999999 days)", start=utc(2025, 1, 1))
+    assert schedule.next_after(utc(2025, 1, 1)) is None
+
+
 def test_at_fires_once() -> None:
     schedule = Schedule.parse("at(2025-06-01T10:00:00)")
     assert isinstance(schedule, AtSchedule)
@@ -265,6 +273,14 @@ def test_at_fires_once() -> None:
         ("cron(0 0 ? * L2 *)", "L stands alone"),
         ("cron(0 0 32W * ? *)", "out of range 1-31"),
         ("cron 0 0 * * ? *", "must be rate(value unit)"),
+        ("rate(5 minutes)\n", "reads rate(value unit)"),
+        ("rate(\u0665 minutes)", "reads rate(value unit)"),  # an Arabic-Indic five is not a digit here
+        ("rate(5 " + "x" * 100 + ")", "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...' is not one of"),
+        ("cron(0 0 * * ? *)\n", "A cron expression reads"),
+        ("cron(" + "9" * 5000 + " * * * ? *)", "value 999999999999999999999999999... is out of range 0-59"),
+        ("cron(0/" + "9" * 5000 + " * * * ? *)", "step 999999999999999999999999999... is larger than 59"),
+        ("cron(0 0 ? * 2#" + "9" * 5000 + " *)", "occurrence from 1 to 5"),
+        ("cron(\u0661 0 * * ? *)", "not a valid value"),
         ("at(2025-02-30T00:00:00)", "is not a date and time"),
         ("at(2025-06-01 10:00:00)", "at(yyyy-mm-ddThh:mm:ss)"),
         ("at(2025-06-01T10:00)", "at(yyyy-mm-ddThh:mm:ss)"),
