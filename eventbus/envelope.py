@@ -51,7 +51,8 @@ MAX_TRACE_HEADER_LENGTH = 500
 # AWS counts 14 bytes for an entry's Time, whatever its textual form.
 TIME_SIZE = 14
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
+# [0-9], not \d (which takes any script's digits); used with fullmatch (no trailing newline).
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 _ENTRY_FIELDS = ("Time", "Source", "Resources", "DetailType", "Detail", "EventBusName", "TraceHeader")
 
 
@@ -85,7 +86,10 @@ def parse_time(value: object) -> datetime:
         raise ValueError(f"{value!r} is not a timestamp")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError(f"{value!r} is out of range") from exc
 
 
 def format_time(value: datetime) -> str:
@@ -122,7 +126,7 @@ class Event(BaseModel):
     @field_validator("account")
     @classmethod
     def _account_is_twelve_digits(cls, value: str) -> str:
-        if not _ACCOUNT_RE.match(value):
+        if not _ACCOUNT_RE.fullmatch(value):
             raise ValueError("account must be 12 digits")
         return value
 
@@ -230,7 +234,7 @@ class EnvelopeDefaults(BaseModel):
     @field_validator("account")
     @classmethod
     def _account_is_twelve_digits(cls, value: str) -> str:
-        if not _ACCOUNT_RE.match(value):
+        if not _ACCOUNT_RE.fullmatch(value):
             raise ValueError("account must be 12 digits")
         return value
 

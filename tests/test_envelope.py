@@ -116,6 +116,9 @@ def test_time_is_serialised_in_utc_whole_seconds(given_time: Any, text: str) -> 
     [
         ({"account": "12345"}, "account"),
         ({"account": "12345678901a"}, "account"),
+        ({"account": "123456789012\n"}, "account"),
+        ({"account": "\u0661" * 12}, "account"),  # Arabic-Indic digits are not an account
+        ({"time": "0001-01-01T00:00:00+01:00"}, "time"),
         ({"time": "yesterday"}, "time"),
         ({"time": "2025-01-01"}, "time"),
         ({"detail": "not an object"}, "detail"),
@@ -252,6 +255,16 @@ REQUIRED = "Parameter {0} is not valid. Reason: {0} is a required argument."
         ),
         (
             good_entry(Time="last tuesday"),
+            "InvalidArgument",
+            "Parameter Time is not valid. Reason: Time must be an RFC 3339 timestamp such as 2025-01-01T00:00:00Z.",
+        ),
+        (
+            good_entry(Time="0001-01-01T00:30:00+01:00"),
+            "InvalidArgument",
+            "Parameter Time is not valid. Reason: Time must be an RFC 3339 timestamp such as 2025-01-01T00:00:00Z.",
+        ),
+        (
+            good_entry(Time=float("nan")),
             "InvalidArgument",
             "Parameter Time is not valid. Reason: Time must be an RFC 3339 timestamp such as 2025-01-01T00:00:00Z.",
         ),
@@ -500,3 +513,34 @@ def test_validate_entry_never_raises(entry: dict[str, Any]) -> None:
     else:
         assert error.error_code in {"InvalidArgument", "MalformedDetail", "ValidationException"}
         assert error.error_message.endswith(".")
+
+
+event_keys = st.sampled_from(
+    [
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+        "replay-name",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes=st.dictionaries(event_keys, anything, max_size=4), dropped=st.lists(event_keys, max_size=2))
+def test_from_dict_accepts_or_refuses_cleanly(changes: dict[str, Any], dropped: list[str]) -> None:
+    data = aws_event(**changes)
+    for key in dropped:
+        data.pop(key, None)
+    try:
+        event = Event.from_dict(data)
+    except InvalidEventError as exc:
+        assert str(exc).startswith("Event is not valid: ")
+    else:
+        assert Event.from_dict(json.loads(event.to_json())) == event
