@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m eventbus.demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check eventbus tests benchmarks examples
+	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict eventbus
