@@ -40,6 +40,7 @@ __all__ = [
     "event_from_entry",
     "format_time",
     "parse_time",
+    "scheduled_event",
     "validate_entry",
 ]
 
@@ -410,4 +411,19 @@ def event_from_entry(
         region=defaults.region,
         resources=list(parsed.resources),
         detail=_load_detail(parsed.detail),
+    )
+
+
+def scheduled_event(rule_arn: str, fire_time: datetime, defaults: EnvelopeDefaults | None = None) -> Event:
+    """The event a scheduled rule emits when it fires: AWS's ``Scheduled Event`` from ``aws.events``,
+    with an empty detail and the rule's ARN as its one resource."""
+    defaults = defaults if defaults is not None else EnvelopeDefaults()
+    return Event(
+        detail_type="Scheduled Event",
+        source="aws.events",
+        account=defaults.account,
+        time=fire_time,
+        region=defaults.region,
+        resources=[rule_arn],
+        detail={},
     )

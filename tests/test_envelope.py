@@ -21,6 +21,7 @@ from eventbus.envelope import (
     PutEventsEntry,
     entry_size,
     event_from_entry,
+    scheduled_event,
     validate_entry,
 )
 from eventbus.errors import InvalidEventError
@@ -436,6 +437,24 @@ def test_event_from_entry_refuses_invalid_entries_with_aws_words() -> None:
         event_from_entry(good_entry(Detail="[]"))
     with pytest.raises(InvalidEventError, match="Source is a required argument"):
         event_from_entry({})
+
+
+def test_scheduled_event_has_aws_shape() -> None:
+    arn = "arn:aws:events:eu-west-1:111122223333:rule/nightly"
+    event = scheduled_event(
+        arn, datetime(2025, 1, 1, 2, tzinfo=UTC), EnvelopeDefaults(account="111122223333", region="eu-west-1")
+    )
+    assert event.to_dict() == {
+        "version": "0",
+        "id": event.id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "111122223333",
+        "time": "2025-01-01T02:00:00Z",
+        "region": "eu-west-1",
+        "resources": [arn],
+        "detail": {},
+    }
 
 
 def test_envelope_defaults_are_checked() -> None:
