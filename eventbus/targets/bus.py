@@ -1,0 +1,138 @@
+"""The bus target: deliver events to another event bus in the same process.
+
+The target only needs something with a ``name`` and an async ``put_events``: the
+``PutEventsSink`` protocol. Buses register themselves by name here (``register_bus``) so that a
+target configured with a name finds its bus at delivery time, whenever the bus was created.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from eventbus.errors import ConfigError, NonRetryableError, ResourceNotFoundError, RetryableError
+from eventbus.targets.base import DeliveryContext, TargetConfig
+
+__all__ = [
+    "BusTarget",
+    "BusTargetConfig",
+    "PutEventsSink",
+    "event_to_entry",
+    "lookup_bus",
+    "register_bus",
+    "unregister_bus",
+]
+
+#: PutEvents error codes worth another attempt; any other code fails for good.
+RETRYABLE_CODES = frozenset({"ThrottlingException", "InternalFailure"})
+
+
+@runtime_checkable
+class PutEventsSink(Protocol):
+    """What a bus target delivers to: an event bus, or anything shaped like one."""
+
+    name: str
+
+    async def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+_buses: dict[str, PutEventsSink] = {}
+
+
+def register_bus(sink: PutEventsSink) -> None:
+    """Make ``sink`` reachable by its name; a different sink already under that name is an error."""
+    existing = _buses.get(sink.name)
+    if existing is not None and existing is not sink:
+        raise ConfigError(f"An event bus named {sink.name!r} is already registered in this process")
+    _buses[sink.name] = sink
+
+
+def unregister_bus(sink: PutEventsSink) -> None:
+    """Forget ``sink`` (only if it is the one registered under its name)."""
+    if _buses.get(sink.name) is sink:
+        del _buses[sink.name]
+
+
+def lookup_bus(name: str) -> PutEventsSink | None:
+    return _buses.get(name)
+
+
+def event_to_entry(payload: str) -> dict[str, Any]:
+    """A delivered event (JSON text) as a PutEvents entry; anything else is ``NonRetryableError``."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise NonRetryableError("A bus target needs a full event as its input; the payload is not JSON") from None
+    if not isinstance(event, dict):
+        raise NonRetryableError(
+            f"A bus target needs a full event as its input; the payload is a JSON {type(event).__name__}"
+        )
+    missing = [key for key in ("source", "detail-type", "detail") if key not in event]
+    if missing:
+        raise NonRetryableError(
+            "A bus target needs a full event as its input (source, detail-type, detail); "
+            f"the payload has no {', '.join(missing)}. An input transformer must not reshape events sent to a bus."
+        )
+    detail = event["detail"]
+    entry: dict[str, Any] = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"), ensure_ascii=False),
+    }
+    if event.get("resources"):
+        entry["Resources"] = list(event["resources"])
+    if event.get("time"):
+        entry["Time"] = event["time"]
+    return entry
+
+
+class BusTarget:
+    """Puts each delivered event on ``bus`` (a sink, or the name of a registered one)."""
+
+    #: PutEvents takes at most 10 entries a call.
+    max_batch_size: int = 10
+
+    def __init__(self, bus: PutEventsSink | str) -> None:
+        self._sink = None if isinstance(bus, str) else bus
+        self.bus_name = bus if isinstance(bus, str) else bus.name
+
+    def __repr__(self) -> str:
+        return f"BusTarget({self.bus_name!r})"
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> dict[str, Any]:
+        sink = self._sink or lookup_bus(self.bus_name)
+        if sink is None:
+            raise ResourceNotFoundError(f"Event bus {self.bus_name} does not exist.")
+        entries = [event_to_entry(p) for p in payloads]
+        for entry in entries:
+            entry["EventBusName"] = sink.name
+        response = await sink.put_events(entries)
+        failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
+        if failed:
+            codes = sorted({str(e["ErrorCode"]) for e in failed})
+            first = failed[0]
+            message = (
+                f"{len(failed)} of {len(entries)} entries failed on bus {sink.name}: "
+                f"{first['ErrorCode']}: {first.get('ErrorMessage', '')}".rstrip(": ")
+            )
+            if any(code in RETRYABLE_CODES for code in codes):
+                raise RetryableError(message, error_code="THROTTLING" if "ThrottlingException" in codes else None)
+            raise NonRetryableError(message)
+        return response
+
+    async def aclose(self) -> None:
+        return None
+
+
+class BusTargetConfig(TargetConfig):
+    """``bus``: the name of the event bus to deliver to."""
+
+    kind: ClassVar[str] = "bus"
+
+    bus: str = Field(min_length=1, max_length=256)
+
+    def build(self) -> BusTarget:
+        return BusTarget(self.bus)
