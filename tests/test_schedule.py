@@ -438,7 +438,7 @@ def oracle(
     return None
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     minutes=_field(0, 59),
     hours=_field(0, 23),
