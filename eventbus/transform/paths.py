@@ -140,7 +140,9 @@ def compile_path(text: str) -> CompiledPath:
             # Union and intersection syntax is deprecated upstream; we reject nothing for it,
             # but a config load should not print library warnings.
             warnings.simplefilter("ignore", DeprecationWarning)
-            expr = parse(_DOT_SEGMENT.sub(_quote_segment, text))
+            # Quoted names (``$['a.b']``) are left alone: rewriting could split them at a dot.
+            quoted = "'" in text or '"' in text
+            expr = parse(text if quoted else _DOT_SEGMENT.sub(_quote_segment, text))
     except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError) as exc:
         # The parser's own message names lines and columns of the rewritten text; keep it short.
         raise ValueError(f"{text!r} is not a valid JSONPath") from exc

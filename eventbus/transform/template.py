@@ -47,8 +47,8 @@ __all__ = [
 #: The longest ``InputTemplate`` EventBridge and Pipes accept.
 MAX_TEMPLATE: Final = 8192
 
-#: ``<name>``: anything between angle brackets that holds no angle bracket is a placeholder, so
-#: a stray ``<tag>`` in a template is reported (AWS rejects it as an invalid placeholder too).
+#: ``<name>``: anything between angle brackets that holds no angle bracket is a placeholder, so a
+#: stray ``<tag>`` is reported as an undefined placeholder instead of being delivered silently.
 PLACEHOLDER = re.compile(r"<([^<>]+)>")
 
 # Characters that can end or corrupt a JSON string literal when inserted raw into one.
@@ -181,10 +181,6 @@ class CompiledTemplate:
         if literal:
             parts.append(literal)
         return parts, tuple(names)
-
-    @property
-    def slots(self) -> tuple[Slot, ...]:
-        return tuple(p for p in self._parts if isinstance(p, Slot))
 
     def render(self, values: Mapping[str, Any]) -> str:
         """The payload for ``values`` (name -> value; ``MISSING`` or absent for no match).
