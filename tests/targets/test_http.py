@@ -242,7 +242,7 @@ def test_parse_retry_after() -> None:
 
 async def test_timeout_and_unreachable(api: tuple[ApiApp, str]) -> None:
     _app, base = api
-    target = HttpTarget.create(f"{base}/slow?seconds=2", timeout=0.2)
+    target = HttpTarget.create(f"{base}/slow?seconds=0.6", timeout=0.2)
     with pytest.raises(TargetTimeoutError, match=r"timed out after 0\.2 seconds"):
         await target.deliver([EVENT], RULE)
     await target.aclose()
