@@ -1,0 +1,184 @@
+"""From a validated config to running buses: ``async with Runtime(configs) as runtime:``.
+
+Every bus is an ``EventBus`` with its rules and targets put as PutRule/PutTargets would put them.
+Targets are built from their kind's ``TargetConfig``; ``target_factory`` replaces that (config
+tests swap in recording targets), and ``observe`` hears of every delivery that succeeded (the
+command line reports where each event went).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from eventbus.bus import BusConfig, EventBus
+from eventbus.bus_rules import RuleTarget
+from eventbus.config.schema import REF, kind_of
+from eventbus.config.validate import LoadedConfig, add_python_path, target_id
+from eventbus.delivery import RetryPolicy
+from eventbus.errors import ConfigError
+from eventbus.targets.base import DeliveryContext, Target, TargetConfig
+
+__all__ = ["Delivered", "Runtime", "TargetFactory"]
+
+#: ``(address, config) -> Target``; the address reads ``bus/rule/target-id`` (``/dead-letter`` added).
+TargetFactory = Callable[[str, TargetConfig], Target]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One successful delivery: to which target, which events, what payloads."""
+
+    address: str
+    payloads: tuple[str, ...]
+    context: DeliveryContext
+
+
+class _Observed:
+    """A target that tells ``observe`` about each delivery it completed."""
+
+    def __init__(self, target: Target, address: str, observe: Callable[[Delivered], None]) -> None:
+        self.target = target
+        self.address = address
+        self.observe = observe
+        self.max_batch_size = target.max_batch_size
+
+    def __repr__(self) -> str:
+        return f"{self.target!r} at {self.address}"
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        response = await self.target.deliver(payloads, context)
+        self.observe(Delivered(self.address, tuple(payloads), context))
+        return response
+
+    async def aclose(self) -> None:
+        await self.target.aclose()
+
+
+class Runtime:
+    """The buses of one or more config files, started and stopped together."""
+
+    def __init__(
+        self,
+        configs: Sequence[LoadedConfig],
+        *,
+        target_factory: TargetFactory | None = None,
+        observe: Callable[[Delivered], None] | None = None,
+    ) -> None:
+        self.configs = list(configs)
+        self.target_factory = target_factory
+        self.observe = observe
+        self.buses: dict[str, EventBus] = {}
+        #: Every target built, by address.
+        self.targets: dict[str, Target] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
+        add_python_path(self.configs)
+        for config in self.configs:
+            self._build(config)
+
+    def bus(self, name: str | None = None) -> EventBus:
+        """The bus called ``name``; without one, the only bus (an error when there are several)."""
+        if name is None:
+            if len(self.buses) != 1:
+                raise ConfigError(
+                    f"name the bus: the config declares {len(self.buses)} ({', '.join(sorted(self.buses)) or 'none'})"
+                )
+            return next(iter(self.buses.values()))
+        try:
+            return self.buses[name]
+        except KeyError:
+            raise ConfigError(
+                f"no bus named {name!r}; the config declares {', '.join(sorted(self.buses)) or 'none'}"
+            ) from None
+
+    async def __aenter__(self) -> Runtime:
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            for bus in self.buses.values():
+                await stack.enter_async_context(bus)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        """Stop every bus; each drains what it accepted first (up to its ``drain_timeout``)."""
+        assert self._stack is not None
+        stack, self._stack = self._stack, None
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Until no bus holds an undelivered event; ``False`` if ``timeout`` came first."""
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            while any(bus.pending() for bus in self.buses.values()):
+                await anyio.sleep(0.005)
+            return True
+        return False
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build(self, config: LoadedConfig) -> None:
+        model = config.model
+        for bus_name, spec in model.buses.items():
+            settings = model.defaults.bus.model_copy(
+                update={k: getattr(spec.settings, k) for k in spec.settings.model_fields_set}
+            )
+            bus = EventBus(bus_name, config=BusConfig.model_validate(settings.model_dump()))
+            for rule_name, rule in spec.rules.items():
+                bus.put_rule(
+                    rule_name,
+                    rule.pattern,
+                    schedule_expression=rule.schedule,
+                    state=rule.state,
+                    description=rule.description,
+                )
+                targets = [
+                    self._rule_target(model, f"{bus_name}/{rule_name}", entry, index, rule.targets)
+                    for index, entry in enumerate(rule.targets)
+                ]
+                if targets:
+                    bus.put_targets(rule_name, targets)
+            self.buses[bus_name] = bus
+
+    def _rule_target(
+        self, model: Any, rule_address: str, entry: Any, index: int, entries: Sequence[Any]
+    ) -> RuleTarget:
+        tid = target_id(entry, index, entries)
+        address = f"{rule_address}/{tid}"
+        dead_spec = entry.dead_letter if entry.dead_letter is not None else model.defaults.dead_letter
+        policy = entry.retry_policy or model.defaults.retry_policy or RetryPolicy()
+        return RuleTarget(
+            id=tid,
+            target=self._target(model, address, entry),
+            input=entry.input,
+            input_path=entry.input_path,
+            input_transformer=entry.input_transformer.model_dump() if entry.input_transformer else None,
+            retry_policy=policy,
+            dead_letter=self._target(model, f"{address}/dead-letter", dead_spec)
+            if dead_spec is not None
+            else None,
+            max_concurrency=entry.max_concurrency,
+            queue_size=entry.queue_size,
+        )
+
+    def _target(self, model: Any, address: str, entry: Any) -> Target:
+        kind = kind_of(entry)
+        if kind == REF:
+            entry = model.targets[getattr(entry, REF)]
+            kind = kind_of(entry)
+        assert kind is not None
+        config: TargetConfig = getattr(entry, kind)
+        target = self.target_factory(address, config) if self.target_factory else config.build()
+        if self.observe is not None:
+            target = _Observed(target, address, self.observe)
+        self.targets[address] = target
+        return target

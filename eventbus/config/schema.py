@@ -1,0 +1,304 @@
+"""The config schema: pydantic models composed from the ones the library already uses.
+
+A file holds ``runtime``, ``defaults``, ``connections``, ``targets`` (named, reusable), ``buses``
+(with their rules, schedules and targets) and ``pipes``. Targets are written as one key naming
+their kind, whose value is that kind's own ``TargetConfig`` (``http: {endpoint: ...}``), next to
+the rule-side settings EventBridge keeps on a target (``id``, ``input_transformer``,
+``retry_policy``, ``dead_letter``...). The kinds come from ``eventbus.targets.registry``, so a
+plug-in's kind is part of the schema as soon as it is installed. ``ref: NAME`` points at a named
+target instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+
+from eventbus.bus import BusConfig
+from eventbus.delivery import RetryPolicy
+from eventbus.errors import ConfigError, PatternError
+from eventbus.patterns import Pattern
+from eventbus.schedule import Schedule
+from eventbus.targets import registry
+from eventbus.targets.base import TargetConfig
+from eventbus.targets.connection import Connection
+from eventbus.transform import InputTransformer, TargetInput
+
+__all__ = [
+    "REF",
+    "BusSpec",
+    "Defaults",
+    "MemoryBackend",
+    "RuleSpec",
+    "RuntimeSettings",
+    "config_model",
+    "json_schema",
+    "kind_of",
+    "target_kinds",
+]
+
+#: The key of a target entry that points at a named target instead of declaring one.
+REF = "ref"
+
+#: Keys a rule's target entry may hold besides its kind (EventBridge's per-target settings).
+RULE_TARGET_FIELDS = (
+    "id",
+    "input",
+    "input_path",
+    "input_transformer",
+    "retry_policy",
+    "dead_letter",
+    "max_concurrency",
+    "queue_size",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemoryBackend(_Model):
+    """Events live in memory: fast, and gone with the process. Durable backends come later."""
+
+    type: Literal["memory"] = "memory"
+
+
+class RuntimeSettings(_Model):
+    """How the process runs what the file declares."""
+
+    #: Where buses keep events between PutEvents and delivery. ``memory`` is the one backend so
+    #: far; a durable or distributed one becomes another ``type`` here.
+    backend: MemoryBackend = Field(default_factory=MemoryBackend)
+    #: Folders (relative to the config file) put on ``sys.path`` so ``function`` targets can
+    #: name modules that live beside the config.
+    python_path: list[str] = Field(default_factory=list)
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_by_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+@functools.cache
+def target_kinds() -> dict[str, type[TargetConfig]]:
+    """Every target kind whose config model imports, by name."""
+    found: dict[str, type[TargetConfig]] = {}
+    for kind in registry.kinds():
+        try:
+            found[kind] = registry.config_class(kind)
+        except (ConfigError, ImportError):
+            continue
+    return found
+
+
+def kind_of(value: Any) -> str | None:
+    """Which kind (or ``ref``) a target entry declares; ``None`` unless exactly one."""
+    if isinstance(value, dict):
+        keys = [k for k in value if k == REF or k in target_kinds()]
+        return keys[0] if len(keys) == 1 else None
+    tag = getattr(value, "_kind_tag", None)
+    return tag if isinstance(tag, str) else None
+
+
+class _TargetFields(_Model):
+    """EventBridge's per-target settings, the same for every kind."""
+
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\.\-_A-Za-z0-9]+$")
+    input: str | None = None
+    input_path: str | None = None
+    input_transformer: InputTransformer | None = None
+    retry_policy: RetryPolicy | None = None
+    dead_letter: Any = None
+    max_concurrency: int | None = Field(default=None, ge=1)
+    queue_size: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _input_is_valid(self) -> _TargetFields:
+        # PutTargets' own checks (one input form, placeholders, JSONPaths), with AWS's messages.
+        if self.input is not None or self.input_path is not None or self.input_transformer is not None:
+            TargetInput(
+                self.id or kind_of(self) or "target",
+                input=self.input,
+                input_path=self.input_path,
+                input_transformer=self.input_transformer,
+            )
+        return self
+
+
+def _target_union(with_rule_fields: bool) -> Any:
+    members: list[Any] = []
+    base: type[BaseModel] = _TargetFields if with_rule_fields else _Model
+    suffix = "RuleTarget" if with_rule_fields else "Target"
+    dead_letter = (Annotated[_target_union(False) | None, Field(default=None)],) if with_rule_fields else ()
+    for kind, cls in sorted(target_kinds().items()):
+        fields: dict[str, Any] = {kind: (cls, ...)}
+        if dead_letter:
+            fields["dead_letter"] = (dead_letter[0], None)
+        model = create_model(f"{_camel(kind)}{suffix}", __base__=base, **fields)
+        setattr(model, "_kind_tag", kind)  # read back by kind_of  # noqa: B010
+        members.append(Annotated[model, Tag(kind)])
+    ref_fields: dict[str, Any] = {REF: (str, Field(min_length=1))}
+    if dead_letter:
+        ref_fields["dead_letter"] = (dead_letter[0], None)
+    ref_model = create_model(f"Ref{suffix}", __base__=base, **ref_fields)
+    setattr(ref_model, "_kind_tag", REF)  # noqa: B010
+    members.append(Annotated[ref_model, Tag(REF)])
+    union = functools.reduce(lambda a, b: a | b, members[1:], members[0]) if len(members) > 1 else members[0]
+    return Annotated[
+        union,
+        Discriminator(
+            kind_of,
+            custom_error_type="target_kind",
+            custom_error_message="a target needs exactly one kind key",
+        ),
+    ]
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+class RuleSpec(_Model):
+    """A rule: an event pattern or a schedule (or both), and up to five targets."""
+
+    description: str | None = Field(default=None, max_length=512)
+    state: Literal["ENABLED", "DISABLED"] = "ENABLED"
+    pattern: dict[str, Any] | None = None
+    schedule: str | None = None
+    targets: list[Any] = Field(default_factory=list)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_is_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                Pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_valid(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Schedule.parse(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _pattern_or_schedule(self) -> RuleSpec:
+        if self.pattern is None and self.schedule is None:
+            raise ValueError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        return self
+
+
+class BusSpec(_Model):
+    """A bus: its limits (``BusConfig``, over ``defaults.bus``) and its rules by name."""
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_are_bus_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        BusConfig.model_validate(value)
+        return value
+
+
+class Defaults(_Model):
+    """What every target gets unless it says otherwise."""
+
+    retry_policy: RetryPolicy | None = None
+    dead_letter: Any = None
+    bus: dict[str, Any] = Field(default_factory=dict)
+
+
+@functools.cache
+def config_model() -> type[BaseModel]:
+    """The whole file's model (built once, after the installed target kinds are known)."""
+    target = _target_union(False)
+    rule_target = _target_union(True)
+    rule = create_model(
+        "Rule", __base__=RuleSpec, targets=(_list_of(rule_target), Field(default_factory=list))
+    )
+    bus = create_model(
+        "Bus",
+        __base__=BusSpec,
+        settings=(BusConfig, Field(default_factory=BusConfig)),
+        rules=(_dict_of(rule), Field(default_factory=dict)),
+    )
+    defaults = create_model(
+        "DefaultSettings",
+        __base__=Defaults,
+        dead_letter=(target | None, None),
+        bus=(BusConfig, Field(default_factory=BusConfig)),
+    )
+    pipes: Any = dict[str, Any]
+    pipe_config = _pipe_config()
+    if pipe_config is not None:
+        pipes = _dict_of(pipe_config)
+    model: type[BaseModel] = create_model(
+        "EventbusConfig",
+        __base__=_Model,
+        __doc__="An eventbus config file: buses, pipes, targets, connections, defaults and runtime.",
+        version=(Literal[1], 1),
+        runtime=(RuntimeSettings, Field(default_factory=RuntimeSettings)),
+        defaults=(defaults, Field(default_factory=defaults)),
+        connections=(dict[str, Connection], Field(default_factory=dict)),
+        targets=(_dict_of(target), Field(default_factory=dict)),
+        buses=(_dict_of(bus), Field(default_factory=dict)),
+        pipes=(pipes, Field(default_factory=dict)),
+    )
+    return model
+
+
+def _dict_of(value: Any) -> Any:
+    return dict[str, value]
+
+
+def _list_of(value: Any) -> Any:
+    return list[value]
+
+
+def pipes_available() -> bool:
+    """Whether this installation has ``eventbus.pipes.PipeConfig`` to validate pipes with."""
+    return _pipe_config() is not None
+
+
+def _pipe_config() -> type[BaseModel] | None:
+    # Pipes land after this module; until then a file that declares one is told so.
+    try:
+        from eventbus import pipes
+    except ImportError:  # pragma: no cover
+        return None
+    found = getattr(pipes, "PipeConfig", None)
+    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    # A ``function`` target takes a callable from Python code; a file can only name one.
+    def callable_schema(self, schema: Any) -> JsonSchemaValue:
+        return {"description": "a Python callable (from Python code only)"}
+
+
+@functools.cache
+def json_schema() -> dict[str, Any]:
+    """The config file's JSON Schema (what ``eventbus schema`` prints), for editor completion."""
+    schema = config_model().model_json_schema(schema_generator=_SchemaGenerator)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "eventbus config"
+    return schema

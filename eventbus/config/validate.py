@@ -1,0 +1,319 @@
+"""From parsed documents to a validated config, with every problem reported at once.
+
+Steps: ``${...}`` references are filled in, named connections are put in place, the schema
+validates the whole file, and cross-references (named targets, rule and bus names, target ids)
+are checked. Pydantic's errors are turned into ``Problem``s whose key paths read as the file is
+written (``targets[0].http.endpoint``), and unknown keys get a did-you-mean from the schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from eventbus.bus import EventBus
+from eventbus.bus_errors import BusValidationError
+from eventbus.bus_rules import check_rule_name
+from eventbus.config.errors import ConfigErrors, KeyPath, Problem
+from eventbus.config.load import Document, load_document
+from eventbus.config.schema import (
+    REF,
+    RULE_TARGET_FIELDS,
+    config_model,
+    json_schema,
+    kind_of,
+    pipes_available,
+    target_kinds,
+)
+from eventbus.config.secrets import interpolate
+
+__all__ = ["LoadedConfig", "load_config", "load_configs", "target_id", "validate_document"]
+
+
+@dataclass(slots=True)
+class LoadedConfig:
+    """A valid config file: its validated model and where it came from."""
+
+    document: Document
+    model: Any
+
+    @property
+    def file(self) -> str:
+        return self.document.file
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load and validate one file; ``ConfigErrors`` lists everything wrong with it."""
+    return validate_document(load_document(path), environ)
+
+
+def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> list[LoadedConfig]:
+    """Load several files that run together; a bus or named target may be declared only once."""
+    problems: list[Problem] = []
+    loaded: list[LoadedConfig] = []
+    for path in paths:
+        try:
+            loaded.append(load_config(path, environ))
+        except ConfigErrors as exc:
+            problems.extend(exc.problems)
+    seen: dict[tuple[str, str], str] = {}
+    for config in loaded:
+        for section in ("buses", "pipes"):
+            for name in getattr(config.model, section):
+                where = seen.setdefault((section, name), config.file)
+                if where != config.file:
+                    problems.append(config.document.problem((section, name), f"already declared in {where}"))
+    if problems:
+        raise ConfigErrors(problems)
+    return loaded
+
+
+def validate_document(document: Document, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    if not isinstance(document.data, dict):
+        raise ConfigErrors([document.problem((), "the top level must be a mapping of sections")])
+    problems = interpolate(document, environ)
+    problems += _put_connections(document)
+    model = None
+    try:
+        model = config_model().model_validate(document.data)
+    except ValidationError as exc:
+        problems += [
+            _problem(document, error) for error in exc.errors(include_url=False, include_input=False)
+        ]
+    if model is not None:
+        problems += _cross_check(document, model)
+    if problems:
+        raise ConfigErrors(_unique(problems))
+    return LoadedConfig(document, model)
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def _put_connections(document: Document) -> list[Problem]:
+    """``connection: NAME`` in an ``http`` target becomes the connection declared under that name."""
+    data = document.data
+    connections = data.get("connections")
+    known = connections if isinstance(connections, dict) else {}
+    problems: list[Problem] = []
+
+    def walk(value: Any, path: KeyPath) -> None:
+        if isinstance(value, dict):
+            http = value.get("http")
+            if isinstance(http, dict) and isinstance(http.get("connection"), str):
+                name = http["connection"]
+                where = (*path, "http", "connection")
+                if name in known:
+                    http["connection"] = known[name]
+                else:
+                    del http["connection"]
+                    problems.append(
+                        document.problem(where, f"no connection named {name!r}{_hint(name, known)}")
+                    )
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+
+    for section in ("buses", "targets", "defaults", "pipes"):
+        walk(data.get(section), (section,))
+    return problems
+
+
+# -- pydantic errors -------------------------------------------------------------------------
+
+
+def _problem(document: Document, error: Any) -> Problem:
+    path = _file_path(tuple(error["loc"]))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, key = path[:-1], path[-1]
+        allowed = _allowed_keys(parent)
+        reason = f"unknown key{_hint(str(key), allowed)}"
+    elif kind == "target_kind":
+        reason = _kind_problem(_value_at(document.data, path))
+    elif kind == "string_pattern_mismatch" and "https?://" in str(error.get("ctx", {}).get("pattern", "")):
+        reason = "not a valid URL (it must start with http:// or https://)"
+    else:
+        reason = _reason(error["msg"])
+    return document.problem(path, reason)
+
+
+def _reason(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message.splitlines()[0] if message else "invalid"
+
+
+def _file_path(loc: KeyPath) -> KeyPath:
+    """Drop the union tags pydantic puts in locations (``targets[0].http.http.endpoint``)."""
+    tags = set(target_kinds()) | {REF}
+    out: list[str | int] = []
+    for index, part in enumerate(loc):
+        prev = loc[index - 1] if index else None
+        in_slot = (
+            (isinstance(prev, int) and index >= 2 and loc[index - 2] == "targets")
+            or prev == "dead_letter"
+            or (index == 2 and loc[0] == "targets")
+        )
+        if part in tags and in_slot and index + 1 < len(loc):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _kind_problem(value: Any) -> str:
+    kinds = sorted(target_kinds())
+    if not isinstance(value, dict):
+        return f"a target must be a mapping with one kind key ({', '.join(kinds)}) or ref"
+    found = [k for k in value if k in kinds or k == REF]
+    if len(found) > 1:
+        return f"a target has exactly one kind, found {', '.join(found)}"
+    unknown = [k for k in value if k not in RULE_TARGET_FIELDS]
+    if unknown:
+        return f"unknown target kind {unknown[0]!r}{_hint(unknown[0], [*kinds, REF])}"
+    return f"a target needs a kind: one of {', '.join(kinds)}, or ref"
+
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _allowed_keys(path: KeyPath) -> set[str]:
+    """The keys the schema allows at ``path`` (all union branches together)."""
+    schema = json_schema()
+    defs = schema.get("$defs", {})
+
+    def expand(node: Any) -> list[dict[str, Any]]:
+        if not isinstance(node, dict):
+            return []
+        if "$ref" in node:
+            return expand(defs.get(node["$ref"].rsplit("/", 1)[-1]))
+        branches = node.get("anyOf") or node.get("oneOf")
+        if branches:
+            return [b for branch in branches for b in expand(branch)]
+        return [node]
+
+    nodes = expand(schema)
+    for part in path:
+        nxt: list[dict[str, Any]] = []
+        for node in nodes:
+            if isinstance(part, int):
+                nxt += expand(node.get("items"))
+            elif part in node.get("properties", {}):
+                nxt += expand(node["properties"][part])
+            elif isinstance(node.get("additionalProperties"), dict):
+                nxt += expand(node["additionalProperties"])
+        nodes = nxt
+    return {key for node in nodes for key in node.get("properties", {})}
+
+
+# -- cross-references ------------------------------------------------------------------------
+
+
+def target_id(entry: Any, index: int, entries: Sequence[Any]) -> str:
+    """A target's id: its own, else its kind (or ref name), numbered when the rule has several."""
+    if entry.id:
+        return str(entry.id)
+    kind = kind_of(entry) or "target"
+    base = getattr(entry, REF) if kind == REF else kind
+    same = [
+        e for e in entries if not e.id and kind_of(e) == kind and (kind != REF or getattr(e, REF) == base)
+    ]
+    return base if len(same) == 1 else f"{base}-{index + 1}"
+
+
+def _cross_check(document: Document, model: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    named = model.targets
+
+    def check_ref(entry: Any, path: KeyPath) -> None:
+        if entry is None:
+            return
+        if kind_of(entry) == REF and getattr(entry, REF) not in named:
+            name = getattr(entry, REF)
+            problems.append(document.problem((*path, REF), f"no target named {name!r}{_hint(name, named)}"))
+        check_ref(getattr(entry, "dead_letter", None), (*path, "dead_letter"))
+
+    for name, entry in named.items():
+        if kind_of(entry) == REF:
+            problems.append(
+                document.problem(("targets", name, REF), "a named target must declare a kind, not ref")
+            )
+    check_ref(model.defaults.dead_letter, ("defaults", "dead_letter"))
+    if model.pipes and not pipes_available():
+        problems.append(
+            document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
+        )
+    for bus_name, bus in model.buses.items():
+        try:
+            EventBus(bus_name)
+        except BusValidationError as exc:
+            problems.append(document.problem(("buses", bus_name), str(exc)))
+        for rule_name, rule in bus.rules.items():
+            where: KeyPath = ("buses", bus_name, "rules", rule_name)
+            try:
+                check_rule_name(rule_name)
+            except BusValidationError as exc:
+                problems.append(document.problem(where, str(exc)))
+            limit = model.defaults.bus.model_copy(update=dict(bus.settings)).max_targets_per_rule
+            if len(rule.targets) > limit:
+                problems.append(
+                    document.problem(
+                        (*where, "targets"),
+                        f"a rule has at most {limit} targets, this one has {len(rule.targets)}",
+                    )
+                )
+            ids: dict[str, int] = {}
+            for index, entry in enumerate(rule.targets):
+                check_ref(entry, (*where, "targets", index))
+                tid = target_id(entry, index, rule.targets)
+                if tid in ids:
+                    problems.append(
+                        document.problem(
+                            (*where, "targets", index), f"target id {tid!r} is used twice in this rule"
+                        )
+                    )
+                ids[tid] = index
+    return problems
+
+
+def python_path(config: LoadedConfig) -> list[str]:
+    """The folders ``runtime.python_path`` names, made absolute from the config file's folder."""
+    return [str((config.document.base_dir / entry).resolve()) for entry in config.model.runtime.python_path]
+
+
+def add_python_path(configs: Iterable[LoadedConfig]) -> None:
+    for config in configs:
+        for folder in python_path(config):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+
+
+def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
+    """The config as plain data that loads back to an equal config (secrets come out masked)."""
+    model = config.model if isinstance(config, LoadedConfig) else config
+    data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=False)
+    return data
