@@ -60,7 +60,7 @@ def invocation_bodies(payloads: Sequence[str], context: DeliveryContext) -> tupl
 
 def check_callable_ref(ref: str) -> str:
     if not CALLABLE_REF.match(ref):
-        raise ValueError(f"{ref!r} is not a 'package.module:function' reference")
+        raise ConfigError(f"{ref!r} is not a 'package.module:function' reference")
     return ref
 
 

@@ -8,6 +8,7 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from eventbus.errors import ConfigError, NonRetryableError, RetryableError, TargetTimeoutError
 from eventbus.targets.base import DeliveryContext
@@ -65,6 +66,8 @@ async def test_string_reference_from_config() -> None:
     ],
 )
 def test_bad_references_are_clear_errors(ref: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="reference"):
+        FunctionTarget("no_colon_here")
     with pytest.raises(ConfigError, match=message):
         FunctionTarget(ref)
 
@@ -119,7 +122,7 @@ async def test_max_concurrency_caps_parallel_invocations() -> None:
     assert peak == 2
 
 
-async def test_fire_and_forget_returns_at_once_and_logs_errors(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_fire_and_forget_returns_at_once_and_logs_errors() -> None:
     started = anyio.Event()
     release = anyio.Event()
     done: list[Any] = []
@@ -131,14 +134,16 @@ async def test_fire_and_forget_returns_at_once_and_logs_errors(capsys: pytest.Ca
         raise RuntimeError("boom after the fact")
 
     target = FunctionTarget(handler, invocation_type="FIRE_AND_FORGET")
-    assert await target.deliver(['{"k":1}'], RULE) is None
-    with anyio.fail_after(2):
-        await started.wait()
-    assert done == []
-    release.set()
-    await target.aclose()
+    with capture_logs() as logs:
+        assert await target.deliver(['{"k":1}'], RULE) is None
+        with anyio.fail_after(2):
+            await started.wait()
+        assert done == []
+        release.set()
+        await target.aclose()
     assert done == [{"k": 1}]
-    assert "boom after the fact" in capsys.readouterr().out
+    assert [(e["event"], e["log_level"]) for e in logs] == [("fire-and-forget invocation failed", "error")]
+    assert "boom after the fact" in logs[0]["error"]
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from eventbus.errors import RetryableError, TargetPermissionError
@@ -24,7 +23,6 @@ DLQ = DeliveryContext(
 
 async def test_log_target_emits_one_line_per_payload_at_the_level() -> None:
     target = build_target("log", {"level": "warning", "message": "dead letter"})
-    structlog.reset_defaults()
     with capture_logs() as logs:
         await target.deliver(['{"a":1}', '"plain"'], DLQ)
     assert [(entry["event"], entry["log_level"]) for entry in logs] == [("dead letter", "warning")] * 2

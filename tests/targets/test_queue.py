@@ -64,7 +64,8 @@ async def test_memory_queue_full_makes_deliver_wait() -> None:
     assert [m.body for m in first + rest] == ["1", "2", "4"]
 
 
-async def test_memory_queue_wait_and_change_visibility() -> None:
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_memory_queue_wait_and_change_visibility(anyio_backend: str) -> None:
     queue = MemoryQueue(visibility_timeout=30)
     assert await queue.receive(wait_seconds=0.05) == []
 
@@ -116,7 +117,8 @@ async def test_sqlite_queue_roundtrip(tmp_path: Path) -> None:
     await queue.aclose()
 
 
-async def test_sqlite_receive_waits_for_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_sqlite_receive_waits_for_a_message(tmp_path: Path, anyio_backend: str) -> None:
     queue = SqliteQueue(tmp_path / "q.db")
     other = SqliteQueue(tmp_path / "q.db")  # a second connection, as another process would have
 
