@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from eventbus.envelope import format_time
 from eventbus.errors import TransformError
 from eventbus.transform.paths import MISSING
 
@@ -94,7 +95,7 @@ def flatten(value: Any) -> str:
 
 def utc_now_text() -> str:
     """Now, the way EventBridge writes times (``2025-01-01T00:00:00Z``): the ingestion time."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(datetime.now(UTC))
 
 
 def _reject_constant(name: str) -> Any:
