@@ -1,0 +1,211 @@
+"""The source protocol, the base of source configs, and a bounded buffer for non-durable sources.
+
+A pipe asks its source for records (``receive``) and later tells it each record's fate: ``ack``
+(done: delivered, filtered out or dead-lettered) or ``release`` (hand it out again after a
+delay, for a retry or because the pipe stopped). Durable sources (queues, JetStream) keep a
+record until it is acknowledged, so a stop or a crash loses nothing; the others keep records in
+memory (``BufferedSource``) and say so with ``durable = False``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Sequence
+from typing import ClassVar, Final, Protocol, runtime_checkable
+
+import anyio
+from anyio.abc import TaskGroup
+from pydantic import BaseModel, ConfigDict
+
+from eventbus.errors import ConfigError
+from eventbus.pipes.records import SourceRecord
+
+__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "BufferedSource", "Source", "SourceConfig"]
+
+#: The account and region in the ARNs and records sources make up, as the bus's defaults.
+DEFAULT_ACCOUNT: Final = "123456789012"
+DEFAULT_REGION: Final = "us-east-1"
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where a pipe's records come from."""
+
+    #: The source's ARN: ``<aws.pipes.source-arn>`` and the records' ``eventSourceARN``.
+    arn: str
+    #: Whether records not acknowledged survive a stop or a crash of the process.
+    durable: bool
+
+    async def open(self, task_group: TaskGroup) -> None:
+        """Connect, and start any background work in ``task_group``; return when ready."""
+        ...
+
+    async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
+        """Up to ``max_records`` records, waiting up to ``wait_seconds`` for the first one."""
+        ...
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        """These records are done with: never hand them out again."""
+        ...
+
+    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        """Hand these records out again after ``delay`` seconds, one attempt later."""
+        ...
+
+    async def close(self) -> None:
+        """Disconnect; ``open`` may be called again later. Idempotent."""
+        ...
+
+
+class SourceConfig(BaseModel):
+    """Base of every source's config model; each sets ``kind`` and implements ``build()``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ClassVar[str] = ""
+
+    def build(self) -> Source:
+        raise NotImplementedError(f"{type(self).__name__} does not build a source")
+
+
+class BufferedSource:
+    """Records held in memory: a bounded buffer fed by a producer, and a heap of retries.
+
+    ``put`` waits while ``capacity`` records are waiting, which is how a slow pipe slows a
+    directory watcher or a file reader down; ``offer`` refuses instead (the webhook answers 429).
+    A record counts as outstanding from ``put`` until ``ack``; ``finished`` is true once the
+    producer said it is done and nothing is outstanding.
+    """
+
+    durable: bool = False
+
+    def __init__(self, *, arn: str, capacity: int = 1000) -> None:
+        if capacity < 1:
+            raise ConfigError("a source's capacity must be at least 1")
+        self.arn = arn
+        self.capacity = capacity
+        self._buffer: deque[SourceRecord] = deque()
+        self._retries: list[tuple[float, int, SourceRecord]] = []
+        self._seq = itertools.count()
+        self._outstanding = 0
+        self._producer_done = False
+        self._is_open = False
+        # anyio events need a running loop: made on first use, set and dropped on change.
+        self._arrived: anyio.Event | None = None
+        self._room: anyio.Event | None = None
+
+    # -- producing -------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    @property
+    def pending(self) -> int:
+        """Records waiting in the buffer (retries not included)."""
+        return len(self._buffer)
+
+    @property
+    def outstanding(self) -> int:
+        """Records put and not yet acknowledged (waiting, in a pipe, or waiting to retry)."""
+        return self._outstanding
+
+    @property
+    def finished(self) -> bool:
+        """No record will come any more: the producer is done and every record was acknowledged."""
+        return self._producer_done and self._outstanding == 0
+
+    def offer(self, record: SourceRecord) -> bool:
+        """Add ``record`` if there is room; ``False`` when the buffer is full."""
+        if len(self._buffer) >= self.capacity:
+            return False
+        self._add(record)
+        return True
+
+    async def put(self, record: SourceRecord) -> None:
+        """Add ``record``, waiting for room."""
+        while len(self._buffer) >= self.capacity:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+        self._add(record)
+
+    def producer_done(self) -> None:
+        """The producer will put no more records (a file was read to its end)."""
+        self._producer_done = True
+        self._wake()
+
+    def _add(self, record: SourceRecord) -> None:
+        self._buffer.append(record)
+        self._outstanding += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._arrived is not None:
+            self._arrived.set()
+            self._arrived = None
+
+    # -- the Source protocol ---------------------------------------------------------------
+
+    async def open(self, task_group: TaskGroup) -> None:
+        self._is_open = True
+
+    async def close(self) -> None:
+        # Records released with a delay were in the pipe's hands: they wait in the buffer, in
+        # order, for the next open (a process exit loses them: this source is not durable).
+        while self._retries:
+            self._buffer.appendleft(heapq.heappop(self._retries)[2])
+        self._is_open = False
+
+    async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
+        out = self._take(max_records)
+        if out or wait_seconds <= 0:
+            return out
+        with anyio.move_on_after(wait_seconds):
+            while not out:
+                if self._arrived is None:
+                    self._arrived = anyio.Event()
+                due = self._next_retry_in()
+                if due is None:
+                    await self._arrived.wait()
+                else:
+                    with anyio.move_on_after(due):
+                        await self._arrived.wait()
+                out = self._take(max_records)
+        return out
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        self._outstanding -= len(records)
+        if self._producer_done:
+            self._wake()
+
+    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        due = anyio.current_time() + max(0.0, delay)
+        for record in records:
+            record.attempt += 1
+            heapq.heappush(self._retries, (due, next(self._seq), record))
+        self._wake()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _next_retry_in(self) -> float | None:
+        if not self._retries:
+            return None
+        return max(0.0, self._retries[0][0] - anyio.current_time())
+
+    def _take(self, limit: int) -> list[SourceRecord]:
+        out: list[SourceRecord] = []
+        now = anyio.current_time()
+        # Retries first: they are older than anything in the buffer.
+        while self._retries and len(out) < limit and self._retries[0][0] <= now:
+            out.append(heapq.heappop(self._retries)[2])
+        taken = 0
+        while self._buffer and len(out) < limit:
+            out.append(self._buffer.popleft())
+            taken += 1
+        if taken and self._room is not None:
+            self._room.set()
+            self._room = None
+        return out
