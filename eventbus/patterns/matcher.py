@@ -1,53 +1,306 @@
-"""``Matcher``: many named patterns matched against one event at a time.
+"""``Matcher``: many named patterns against one event, at a cost that follows the event, not the
+number of rules. The design, with what each step costs and why, is in docs/matcher.md.
 
-Interim implementation: it tests every rule with the reference matcher. The indexed engine
-replaces it behind the same API.
+In short: every ``$or`` branch of every rule is *anchored* on one of its fields (the one whose
+values are least shared with other rules) and filed in that field path's value index. A match
+flattens the event once, visiting only paths some rule uses; looks each leaf value up in its
+path's index, which names the branches anchored on it; and verifies only those branches' other
+fields, each field evaluated at most once per event however many branches share it. Array
+consistency is checked only for a branch with two or more fields whose leaves sit in arrays.
+
+Writers (``add``, ``remove``) take a lock, build a new snapshot that shares everything they did
+not change, and publish it with one assignment; ``match`` reads whichever snapshot is current
+when it starts and never locks, so it never sees half of a change.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from eventbus.patterns.consistency import consistent
+from eventbus.patterns.fields import WEIGHTS, Field, field_key
+from eventbus.patterns.flatten import (
+    EMPTY_TRIE,
+    PathNode,
+    flatten,
+    leaves_with_membership,
+    trie_with,
+    trie_without,
+)
+from eventbus.patterns.index import PathIndex
+from eventbus.patterns.parse import Branch, FieldRule
 from eventbus.patterns.pattern import EventInput, Pattern, PatternInput, load_event
-from eventbus.patterns.reference import matches_parsed
 
 __all__ = ["Matcher"]
 
 
+class _Branch:
+    """One ``$or`` branch of one named rule, as filed in the indexes."""
+
+    __slots__ = ("anchor", "check", "fields", "multi", "name", "paths")
+
+    def __init__(self, name: str, fields: tuple[Field, ...], anchor: Field | None, check: tuple[Field, ...]):
+        self.name = name
+        self.fields = fields
+        self.anchor = anchor
+        #: The fields still to verify once the anchor's index hit (the anchor itself too when
+        #: the hit does not prove it, as for a wildcard filed under its prefix).
+        self.check = check
+        self.multi = len(fields) > 1
+        self.paths = frozenset(f.path for f in fields)
+
+
+class _Snapshot:
+    """Everything ``match`` reads. Never changed after publication."""
+
+    __slots__ = ("always", "indexes", "rules", "trie")
+
+    def __init__(
+        self,
+        trie: PathNode,
+        indexes: dict[str, PathIndex[_Branch]],
+        always: tuple[_Branch, ...],
+        rules: dict[str, tuple[_Branch, ...]],
+    ) -> None:
+        self.trie = trie
+        self.indexes = indexes
+        #: Branches with no field that needs a leaf (only ``exists: false``): checked every time.
+        self.always = always
+        self.rules = rules
+
+
+class _Edit:
+    """A snapshot being derived from the published one: copies only what it touches."""
+
+    def __init__(self, base: _Snapshot) -> None:
+        self.base = base
+        self.trie = base.trie
+        self.always = base.always
+        self._indexes: dict[str, PathIndex[_Branch]] | None = None
+        self._copied: set[str] = set()
+
+    def index(self, path: str) -> PathIndex[_Branch]:
+        if self._indexes is None:
+            self._indexes = dict(self.base.indexes)
+        if path not in self._copied:
+            old = self._indexes.get(path)
+            self._indexes[path] = old.copy() if old is not None else PathIndex()
+            self._copied.add(path)
+        return self._indexes[path]
+
+    def publish(self, rules: dict[str, tuple[_Branch, ...]]) -> _Snapshot:
+        indexes = self.base.indexes
+        if self._indexes is not None:
+            indexes = self._indexes
+            for path in self._copied:
+                if not indexes[path]:
+                    del indexes[path]
+        return _Snapshot(self.trie, indexes, self.always, rules)
+
+
 class Matcher:
-    """Named rules; one name may hold several patterns (OR). ``match`` returns the matching names."""
+    """Named rules; one name may hold several patterns (OR). ``match`` returns the matching names.
+
+    >>> m = Matcher()
+    >>> m.add("big", {"detail": {"total": [{"numeric": [">", 100]}]}})
+    >>> m.add("eu", {"detail": {"region": [{"prefix": "eu-"}]}})
+    >>> sorted(m.match({"detail": {"total": 150, "region": "eu-west-1"}}))
+    ['big', 'eu']
+
+    Safe for one writer and any number of concurrent readers (threads): ``match`` sees each
+    ``add``/``remove`` entirely or not at all.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rules: dict[str, tuple[Pattern, ...]] = {}
+        self._snapshot = _Snapshot(EMPTY_TRIE, {}, (), {})
+        # Writer-side bookkeeping, only touched under the lock.
+        self._fields: dict[tuple[Any, ...], Field] = {}
+        self._field_refs: Counter[tuple[Any, ...]] = Counter()
+        self._path_refs: Counter[str] = Counter()
+        #: How many branches have each (path, anchor kind, key): how widely a key is shared, the
+        #: matcher's estimate of how often it will hit.
+        self._users: Counter[tuple[str, str, Any]] = Counter()
 
-    def add(self, name: str, pattern: PatternInput | Pattern) -> None:
-        compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
-        with self._lock:
-            rules = dict(self._rules)
-            rules[name] = (*rules.get(name, ()), compiled)
-            self._rules = rules
-
-    def remove(self, name: str) -> None:
-        with self._lock:
-            rules = dict(self._rules)
-            rules.pop(name, None)
-            self._rules = rules
+    # --- reading ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._rules)
+        return len(self._snapshot.rules)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._rules
+        return name in self._snapshot.rules
 
     def names(self) -> list[str]:
-        return list(self._rules)
+        return list(self._snapshot.rules)
+
+    def __repr__(self) -> str:
+        return f"Matcher({len(self)} rules)"
 
     def match(self, event: EventInput) -> set[str]:
-        data: Mapping[str, Any] = load_event(event)
-        rules = self._rules  # one snapshot: copy-on-write keeps readers consistent
-        return {
-            name for name, patterns in rules.items() if any(matches_parsed(p.parsed, data) for p in patterns)
-        }
+        """The names of the rules the event matches. ``event`` is a dict, JSON text or UTF-8 bytes."""
+        data: Mapping[str, Any] = event if type(event) is dict else load_event(event)
+        snapshot = self._snapshot  # one snapshot for the whole match
+        matched: set[str] = set()
+        if not snapshot.rules:
+            return matched
+        flat, in_arrays = flatten(data, snapshot.trie)
+        buckets: list[tuple[_Branch, ...]] = []
+        indexes = snapshot.indexes
+        for path, values in flat.items():
+            index = indexes.get(path)
+            if index is not None:
+                index.collect(values, buckets)
+        if snapshot.always:
+            buckets.append(snapshot.always)
+        memo: dict[Field, bool] = {}
+        members = None
+        for bucket in buckets:
+            for branch in bucket:
+                name = branch.name
+                if name in matched:
+                    continue
+                for field in branch.check:
+                    verdict = memo.get(field)
+                    if verdict is None:
+                        found = flat.get(field.path)
+                        verdict = memo[field] = field.absence if found is None else field.holds(found)
+                    if not verdict:
+                        break
+                else:
+                    if in_arrays and branch.multi and _arrays_matter(branch, in_arrays):
+                        if members is None:
+                            members = leaves_with_membership(data, snapshot.trie)
+                        if not consistent(branch.fields, members):
+                            continue
+                    matched.add(name)
+                    continue
+                # A field failed on its own. With arrays in play an ``exists: false`` field may
+                # still hold through an inconsistent leaf, so only the exact search can say no.
+                if in_arrays and branch.multi and _arrays_matter(branch, in_arrays) and _may_be_absent(
+                    branch, flat, memo
+                ):
+                    if members is None:
+                        members = leaves_with_membership(data, snapshot.trie)
+                    if consistent(branch.fields, members):
+                        matched.add(name)
+        return matched
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add(self, name: str, pattern: PatternInput | Pattern) -> None:
+        """Add a pattern under ``name`` (a dict, JSON text or ``Pattern``); raises ``PatternError``.
+
+        A name added again holds every pattern given to it: the rule matches when any does.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"rule name must be a string, not {type(name).__name__}")
+        compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
+        with self._lock:
+            base = self._snapshot
+            edit = _Edit(base)
+            branches = tuple(self._file(name, branch, edit) for branch in compiled.branches)
+            rules = dict(base.rules)
+            rules[name] = (*base.rules.get(name, ()), *branches)
+            self._snapshot = edit.publish(rules)
+
+    def remove(self, name: str) -> None:
+        """Remove every pattern held under ``name``; an unknown name is ignored."""
+        with self._lock:
+            base = self._snapshot
+            branches = base.rules.get(name)
+            if branches is None:
+                return
+            edit = _Edit(base)
+            for branch in branches:
+                self._unfile(branch, edit)
+            rules = dict(base.rules)
+            del rules[name]
+            self._snapshot = edit.publish(rules)
+
+    def _file(self, name: str, rules: Branch, edit: _Edit) -> _Branch:
+        fields = tuple(self._intern(rule, edit) for rule in rules)
+        positive = [f for f in fields if not f.absence]
+        anchor: Field | None = None
+        if positive:
+            costs = {f: self._cost(f) for f in positive}
+            anchor = min(positive, key=lambda f: (costs[f], -f.depth))
+            proven = all(exact for _, _, exact in anchor.anchors)
+            rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
+            branch = _Branch(name, fields, anchor, tuple(rest))
+            index = edit.index(anchor.path)
+            for key in anchor.anchors:
+                index.add(key, branch)
+        else:
+            branch = _Branch(name, fields, None, fields)
+            edit.always = (*edit.always, branch)
+        for f in positive:
+            for kind, key, _ in f.anchors:
+                self._users[(f.path, kind, key)] += 1
+        return branch
+
+    def _unfile(self, branch: _Branch, edit: _Edit) -> None:
+        anchor = branch.anchor
+        if anchor is not None:
+            index = edit.index(anchor.path)
+            for key in anchor.anchors:
+                index.discard(key, branch)
+        else:
+            edit.always = tuple(b for b in edit.always if b is not branch)
+        for f in branch.fields:
+            for kind, key, _ in f.anchors:
+                users_key = (f.path, kind, key)
+                self._users[users_key] -= 1
+                if self._users[users_key] <= 0:
+                    del self._users[users_key]
+            self._release(f, edit)
+
+    def _cost(self, field: Field) -> int:
+        users = self._users
+        return sum(WEIGHTS[kind] * (1 + users[(field.path, kind, key)]) for kind, key, _ in field.anchors)
+
+    def _intern(self, rule: FieldRule, edit: _Edit) -> Field:
+        key = field_key(rule)
+        field = self._fields.get(key)
+        if field is None:
+            field = self._fields[key] = Field(rule)
+        self._field_refs[key] += 1
+        self._path_refs[rule.path] += 1
+        if self._path_refs[rule.path] == 1:
+            edit.trie = trie_with(edit.trie, rule.path)
+        return field
+
+    def _release(self, field: Field, edit: _Edit) -> None:
+        key = field_key(field.rule)
+        self._field_refs[key] -= 1
+        if self._field_refs[key] <= 0:
+            del self._field_refs[key]
+            del self._fields[key]
+        self._path_refs[field.path] -= 1
+        if self._path_refs[field.path] <= 0:
+            del self._path_refs[field.path]
+            edit.trie = trie_without(edit.trie, field.path)
+
+
+def _arrays_matter(branch: _Branch, in_arrays: set[str]) -> bool:
+    """Two or more of the branch's fields have leaves inside arrays: consistency can bite."""
+    if in_arrays.isdisjoint(branch.paths):
+        return False
+    return sum(1 for path in branch.paths if path in in_arrays) >= 2
+
+
+def _may_be_absent(branch: _Branch, flat: dict[str, list[Any]], memo: dict[Field, bool]) -> bool:
+    """Could the branch hold once absence is judged per array element? Its fields that need a
+    leaf must each have one; only fields allowing absence may have failed."""
+    for field in branch.fields:
+        if field.absence:
+            continue
+        verdict = memo.get(field)
+        if verdict is None:
+            values = flat.get(field.path)
+            verdict = memo[field] = values is not None and field.holds(values)
+        if not verdict:
+            return False
+    return True

@@ -1,0 +1,220 @@
+"""Field rules compiled for the matcher: a fast test per field, and the keys that index it.
+
+A ``Field`` is one ``FieldRule`` (a path and the alternatives OR'ed on it) turned into
+
+* ``test(value)``: does one normalized leaf value (see ``flatten``) satisfy some alternative?
+  Exact values become one frozen set (a hash probe whatever their number); every other operator
+  keeps its own ``Condition.test``, which is what the reference matcher calls, so the two cannot
+  disagree on what an operator means. Normalized values are chosen so that ``Condition.test``
+  answers for them exactly as for the raw value (booleans aside, which only exact values match);
+* ``anchors``: for a field that needs a leaf to be present, the keys under which the per-path
+  value index files it (``index.PathIndex``), each with a flag telling whether a hit proves the
+  field satisfied (exact) or only makes it a candidate to test (a wildcard filed under its
+  literal prefix, say).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from eventbus.patterns.flatten import FALSE, TRUE
+from eventbus.patterns.parse import FieldRule
+from eventbus.patterns.values import (
+    AnythingBut,
+    Cidr,
+    Condition,
+    EqualsIgnoreCase,
+    Exact,
+    Exists,
+    Numeric,
+    Prefix,
+    PrefixIgnoreCase,
+    Suffix,
+    SuffixIgnoreCase,
+    Wildcard,
+    canonical_ip,
+)
+
+__all__ = ["WEIGHTS", "Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
+
+AnchorKind = Literal[
+    "exact", "ip", "ic", "prefix", "prefix_ic", "suffix", "suffix_ic", "cidr", "numeric", "ab", "present"
+]
+#: (kind, key, exact): where the value index files a condition, and whether a hit is proof.
+Anchor = tuple[AnchorKind, Any, bool]
+
+#: How many events a hit on one key of each kind lets through, roughly, relative to an exact
+#: value: the matcher anchors each branch on its field with the cheapest keys.
+WEIGHTS: dict[str, int] = {
+    "exact": 1,
+    "ip": 1,
+    "ic": 1,
+    "prefix": 2,
+    "prefix_ic": 2,
+    "suffix": 2,
+    "suffix_ic": 2,
+    "cidr": 2,
+    "numeric": 4,
+    "ab": 20,
+    "present": 50,
+}
+
+# Every string ipaddress accepts is made of these (hex digits, colons, dots, an optional zone):
+# a cheap regular expression spares the exception-raising parse for ordinary strings.
+_MAYBE_IP = re.compile(r"[0-9A-Fa-f:.]+(?:%.+)?", re.DOTALL)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ip_of(text: str) -> IPAddress | None:
+    """``canonical_ip(text)``, answering the common non-address strings without parsing."""
+    if _MAYBE_IP.fullmatch(text) is None:
+        return None
+    return canonical_ip(text)
+
+
+def _key_of_exact(value: Any) -> Any:
+    """An exact value as the normalized event values spell it."""
+    if value is True:
+        return TRUE
+    if value is False:
+        return FALSE
+    return value
+
+
+def field_key(rule: FieldRule) -> tuple[Any, ...]:
+    """Equal keys mean equal fields. Types are spelled out: ``Exact(True) == Exact(1)`` in Python."""
+    return (rule.path, tuple((type(c).__name__, type(getattr(c, "value", None)).__name__, c) for c in rule.conditions))
+
+
+def _anchors(condition: Condition) -> list[Anchor]:
+    if isinstance(condition, Exact):
+        value = condition.value
+        if isinstance(value, str):
+            address = canonical_ip(value)
+            return [("ip", address, True)] if address is not None else [("exact", value, True)]
+        return [("exact", _key_of_exact(value), True)]
+    if isinstance(condition, Numeric):
+        if condition.low is not None and condition.low == condition.high:
+            return [("exact", condition.low, True)]
+        return [("numeric", (condition.low, condition.low_open, condition.high, condition.high_open), True)]
+    if isinstance(condition, EqualsIgnoreCase):
+        return [("ic", condition.value, True)]
+    if isinstance(condition, Prefix):
+        return [("prefix", condition.prefix, True)]
+    if isinstance(condition, PrefixIgnoreCase):
+        return [("prefix_ic", condition.prefix, True)]
+    if isinstance(condition, Suffix):
+        return [("suffix", condition.suffix, True)]
+    if isinstance(condition, SuffixIgnoreCase):
+        return [("suffix_ic", condition.suffix, True)]
+    if isinstance(condition, Wildcard):
+        segments = condition.segments
+        if len(segments) == 1:
+            return [("exact", segments[0], True)]
+        first, last = segments[0], segments[-1]
+        # The literal before the first star and the one after the last are necessary; the
+        # longer is the more selective. A hit is then confirmed by the segment search.
+        if first and len(first) >= len(last):
+            return [("prefix", first, False)]
+        if last:
+            return [("suffix", last, False)]
+        return [("present", None, False)]
+    if isinstance(condition, AnythingBut):
+        return [("ab", condition.strings | condition.numbers, True)]
+    if isinstance(condition, Exists):
+        return [("present", None, True)]
+    if isinstance(condition, Cidr):
+        network = condition.network
+        shift = network.max_prefixlen - network.prefixlen
+        key = (network.version, network.prefixlen, int(network.network_address) >> shift)
+        return [("cidr", key, True)]
+    # The other negated forms (anything-but prefix, suffix, ignore-case, wildcard) accept almost
+    # everything: any leaf makes the branch a candidate.
+    return [("present", None, False)]
+
+
+def _compile_test(conditions: Iterable[Condition]) -> Callable[[Any], bool]:
+    keys: set[Any] = set()
+    addresses: set[IPAddress] = set()
+    others: list[Callable[[Any], bool]] = []
+    for condition in conditions:
+        if isinstance(condition, Exact):
+            value = condition.value
+            address = canonical_ip(value) if isinstance(value, str) else None
+            if address is not None:
+                addresses.add(address)
+            keys.add(_key_of_exact(value))
+        elif isinstance(condition, Numeric) and condition.low is not None and condition.low == condition.high:
+            keys.add(condition.low)
+        elif isinstance(condition, Exists):
+            return _always  # exists: true; exists: false never reaches here
+        elif isinstance(condition, Cidr):
+            others.append(_cidr_test(condition))
+        else:
+            others.append(condition.test)
+    frozen = frozenset(keys)
+    if not addresses and not others:
+        return frozen.__contains__
+    if not addresses and len(others) == 1 and not frozen:
+        return others[0]
+    ips = frozenset(addresses)
+
+    def test(value: Any) -> bool:
+        if value in frozen:
+            return True
+        if ips and type(value) is str and ip_of(value) in ips:
+            return True
+        return any(other(value) for other in others)
+
+    return test
+
+
+def _cidr_test(condition: Cidr) -> Callable[[Any], bool]:
+    def test(value: Any) -> bool:
+        return type(value) is str and ip_of(value) is not None and condition.test(value)
+
+    return test
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+class Field:
+    """A compiled field rule, shared by every branch that has an equal one.
+
+    ``holds(values)`` is the rule's verdict when array consistency plays no part: some leaf
+    satisfies an alternative (a rule that allows absence holds with no leaf at all, which the
+    caller decides since it sees whether the path is in the event).
+    """
+
+    __slots__ = ("absence", "anchors", "depth", "path", "rule", "test")
+
+    def __init__(self, rule: FieldRule) -> None:
+        self.rule = rule
+        self.path = rule.path
+        self.depth = rule.path.count(".")
+        self.absence = rule.allows_absence
+        wanted = rule.requires_leaf
+        self.test: Callable[[Any], bool] = _compile_test(wanted) if wanted else _never
+        unique: dict[tuple[str, Any], Anchor] = {}
+        if not self.absence:
+            for condition in wanted:
+                for kind, key, exact in _anchors(condition):
+                    previous = unique.get((kind, key))
+                    unique[(kind, key)] = (kind, key, exact or (previous is not None and previous[2]))
+        self.anchors: tuple[Anchor, ...] = tuple(unique.values())
+
+    def holds(self, values: list[Any]) -> bool:
+        return any(map(self.test, values))
+
+    def __repr__(self) -> str:
+        return f"Field({self.path!r}, {[c.describe() for c in self.rule.conditions]})"
+
+
+def _never(value: Any) -> bool:
+    return False

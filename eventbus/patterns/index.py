@@ -1,0 +1,269 @@
+"""The value index of one field path: from a leaf value to the rule branches anchored on it.
+
+Each operator kind is answered by the structure that finds every hit in one or a few look-ups:
+
+* exact values (strings, numbers by value, ``null``, the boolean tokens) and numeric equality:
+  one dict;
+* IP addresses spelled as exact strings: a dict keyed by the parsed address, so every spelling
+  of it hits; CIDR blocks: one dict per (IP version, mask length) keyed by the masked address,
+  probed once per mask length present;
+* equals-ignore-case: a dict keyed by the lower-cased value;
+* prefixes and suffixes (and their ignore-case forms): one dict per key length, probed with the
+  value's own prefix (or suffix) of each length present, so the cost follows the number of
+  distinct lengths, not the number of keys;
+* numeric ranges: the sorted distinct bounds split the number line into slots (each bound and
+  each gap between two); a segment tree over the slots files each range at O(log n) nodes, and a
+  value finds its slot by ``bisect`` and collects the nodes above it;
+* anything-but a set of values: complement logic, one bucket per distinct excluded set, hit by
+  every value outside it;
+* everything that accepts almost any leaf (exists, the negated string forms, ``*x*`` wildcards):
+  a bucket hit once whenever the path has a leaf.
+
+Buckets are tuples of branches. An index is never changed once published: the writer copies the
+index and the one table it changes (``copy`` then ``add``/``discard``), so readers holding the
+old snapshot see the old index whole.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any, Generic, TypeVar
+
+from eventbus.patterns.fields import Anchor, ip_of
+
+__all__ = ["PathIndex"]
+
+T = TypeVar("T")
+
+_AFFIXES = ("prefix", "prefix_ic", "suffix", "suffix_ic")
+
+
+def _bucket_add(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
+    new = dict(table)
+    new[key] = (*table.get(key, ()), item)
+    return new
+
+
+def _bucket_discard(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
+    if key not in table:
+        return table
+    new = dict(table)
+    remaining = tuple(x for x in table[key] if x is not item)
+    if remaining:
+        new[key] = remaining
+    else:
+        del new[key]
+    return new
+
+
+# An affix table: (key length, {key: bucket}) pairs sorted by length.
+Affix = tuple[tuple[int, dict[str, tuple[T, ...]]], ...]
+
+
+def _affix_change(table: Affix[T], key: str, item: T, adding: bool) -> Affix[T]:
+    length = len(key)
+    rows = dict(table)
+    current = rows.get(length, {})
+    changed = _bucket_add(current, key, item) if adding else _bucket_discard(current, key, item)
+    if changed:
+        rows[length] = changed
+    else:
+        rows.pop(length, None)
+    return tuple(sorted(rows.items()))
+
+
+class _NumericTree(Generic[T]):
+    """Every range containing a value, in O(log n + hits): a segment tree over bound slots."""
+
+    __slots__ = ("bounds", "nodes", "size")
+
+    def __init__(self, ranges: dict[tuple[Any, bool, Any, bool], tuple[T, ...]]) -> None:
+        bounds = sorted({b for (low, _, high, _) in ranges for b in (low, high) if b is not None})
+        self.bounds = bounds
+        where = {b: i for i, b in enumerate(bounds)}
+        slots = 2 * len(bounds) + 1
+        size = 1
+        while size < slots:
+            size *= 2
+        self.size = size
+        nodes: dict[int, list[T]] = {}
+        for (low, low_open, high, high_open), bucket in ranges.items():
+            first = 0 if low is None else 2 * where[low] + (2 if low_open else 1)
+            last = slots - 1 if high is None else 2 * where[high] + (0 if high_open else 1)
+            left, right = first + size, last + size + 1
+            while left < right:
+                if left & 1:
+                    nodes.setdefault(left, []).extend(bucket)
+                    left += 1
+                if right & 1:
+                    right -= 1
+                    nodes.setdefault(right, []).extend(bucket)
+                left >>= 1
+                right >>= 1
+        self.nodes: dict[int, tuple[T, ...]] = {k: tuple(v) for k, v in nodes.items()}
+
+    def collect(self, value: int | float, out: list[tuple[T, ...]]) -> None:
+        bounds = self.bounds
+        i = bisect_left(bounds, value)
+        slot = 2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i
+        node = slot + self.size
+        nodes = self.nodes
+        while node:
+            found = nodes.get(node)
+            if found is not None:
+                out.append(found)
+            node >>= 1
+
+
+class PathIndex(Generic[T]):
+    """The anchors of one path. ``collect(values, out)`` appends the bucket of every hit."""
+
+    __slots__ = (
+        "_strings",
+        "_tree",
+        "ab",
+        "cidr",
+        "exact",
+        "ic",
+        "ip",
+        "numeric",
+        "prefix",
+        "prefix_ic",
+        "present",
+        "suffix",
+        "suffix_ic",
+    )
+
+    def __init__(self) -> None:
+        self.exact: dict[Any, tuple[T, ...]] = {}
+        self.ip: dict[Any, tuple[T, ...]] = {}
+        self.ic: dict[str, tuple[T, ...]] = {}
+        self.prefix: Affix[T] = ()
+        self.prefix_ic: Affix[T] = ()
+        self.suffix: Affix[T] = ()
+        self.suffix_ic: Affix[T] = ()
+        # (version, mask length, shift) -> {masked address: bucket}
+        self.cidr: dict[tuple[int, int, int], dict[int, tuple[T, ...]]] = {}
+        self.numeric: dict[tuple[Any, bool, Any, bool], tuple[T, ...]] = {}
+        self.ab: dict[frozenset[Any], tuple[T, ...]] = {}
+        self.present: tuple[T, ...] = ()
+        self._strings = False
+        self._tree: _NumericTree[T] | None = None
+
+    def copy(self) -> PathIndex[T]:
+        new: PathIndex[T] = PathIndex()
+        for name in PathIndex.__slots__:
+            setattr(new, name, getattr(self, name))
+        return new
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.ip or self.ic or self.cidr or self.numeric or self.ab or self.present) or any(
+            getattr(self, name) for name in _AFFIXES
+        )
+
+    def add(self, anchor: Anchor, item: T) -> None:
+        """File ``item`` under ``anchor``; only on an index not yet published."""
+        self._change(anchor, item, adding=True)
+
+    def discard(self, anchor: Anchor, item: T) -> None:
+        self._change(anchor, item, adding=False)
+
+    def _change(self, anchor: Anchor, item: T, *, adding: bool) -> None:
+        kind, key, _ = anchor
+        if kind in _AFFIXES:
+            setattr(self, kind, _affix_change(getattr(self, kind), key, item, adding))
+        elif kind == "present":
+            self.present = (*self.present, item) if adding else tuple(x for x in self.present if x is not item)
+        elif kind == "cidr":
+            version, length, masked = key
+            shift = (32 if version == 4 else 128) - length
+            slot = (version, length, shift)
+            table = self.cidr.get(slot, {})
+            changed = _bucket_add(table, masked, item) if adding else _bucket_discard(table, masked, item)
+            cidr = dict(self.cidr)
+            if changed:
+                cidr[slot] = changed
+            else:
+                cidr.pop(slot, None)
+            self.cidr = cidr
+        else:
+            table = getattr(self, kind)
+            setattr(self, kind, _bucket_add(table, key, item) if adding else _bucket_discard(table, key, item))
+            if kind == "numeric":
+                self._tree = None
+        self._strings = bool(self.ip or self.ic or self.cidr) or any(getattr(self, name) for name in _AFFIXES)
+
+    def collect(self, values: list[Any], out: list[tuple[T, ...]]) -> None:
+        exact = self.exact
+        if exact:
+            for value in values:
+                found = exact.get(value)
+                if found is not None:
+                    out.append(found)
+        if self._strings:
+            for value in values:
+                if type(value) is str:
+                    self._collect_string(value, out)
+        if self.numeric:
+            tree = self._tree
+            if tree is None:
+                # Built by the first reader that needs it; concurrent builds agree, and
+                # storing an attribute is atomic.
+                tree = self._tree = _NumericTree(self.numeric)
+            for value in values:
+                kind = type(value)
+                if (kind is int or kind is float) and value == value:
+                    tree.collect(value, out)
+        if self.ab:
+            for value in values:
+                for excluded, bucket in self.ab.items():
+                    if value not in excluded:
+                        out.append(bucket)
+        if self.present:
+            out.append(self.present)
+
+    def _collect_string(self, value: str, out: list[tuple[T, ...]]) -> None:
+        size = len(value)
+        for length, table in self.prefix:
+            if length > size:
+                break
+            found = table.get(value[:length])
+            if found is not None:
+                out.append(found)
+        for length, table in self.suffix:
+            if length > size:
+                break
+            found = table.get(value[size - length :])
+            if found is not None:
+                out.append(found)
+        if self.ic or self.prefix_ic or self.suffix_ic:
+            lowered = value.lower()
+            found = self.ic.get(lowered)
+            if found is not None:
+                out.append(found)
+            size = len(lowered)
+            for length, table in self.prefix_ic:
+                if length > size:
+                    break
+                found = table.get(lowered[:length])
+                if found is not None:
+                    out.append(found)
+            for length, table in self.suffix_ic:
+                if length > size:
+                    break
+                found = table.get(lowered[size - length :])
+                if found is not None:
+                    out.append(found)
+        if self.ip or self.cidr:
+            address = ip_of(value)
+            if address is None:
+                return
+            found = self.ip.get(address)
+            if found is not None:
+                out.append(found)
+            number = int(address)
+            for (version, _, shift), masks in self.cidr.items():
+                if version == address.version:
+                    found = masks.get(number >> shift)
+                    if found is not None:
+                        out.append(found)
