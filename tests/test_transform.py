@@ -225,11 +225,21 @@ def test_text_template_inside_quotes_flattens_and_does_not_escape() -> None:
     assert transform(r'"instance \"<id>\" is <paid>"') == r'"instance \"o-1\" is true"'
 
 
-def test_template_that_can_never_be_json_delivers_nothing() -> None:
-    with pytest.raises(TransformError, match="never yields valid JSON"):
+def test_template_that_is_not_json_delivers_nothing() -> None:
+    with pytest.raises(TransformError, match="yields invalid JSON"):
         transform('{"a": <id>')
+    with pytest.raises(TransformError, match="object key"):
+        transform("{<id>: 1}")  # AWS: a placeholder cannot be an object key
+
+
+def test_value_slot_glued_to_template_text_is_checked_per_event() -> None:
+    # "-<v>" is JSON for a number and not for a string: the result decides, as at AWS.
+    assert transform('{"a": -<total>}') == '{"a":-12.5}'
     with pytest.raises(TransformError):
-        transform("{<id>: 1}")  # a placeholder cannot be an object key
+        transform('{"a": -<id>}')
+    assert transform('{"a": 1<total>}') == '{"a":112.5}'  # raw text, then judged: valid JSON
+    with pytest.raises(TransformError):
+        transform('{"a": <paid>1}')
 
 
 def test_predefined_variables() -> None:

@@ -84,7 +84,7 @@ PATHS = {"a": "$.detail.a", "b": "$.detail.b", "c": "$.detail.nothing"}
 # JSON templates proper: placeholders where values stand and inside string literals, with
 # blanks anywhere a JSON parser allows them, and now and then one character cut out.
 blank = st.sampled_from(["", " ", "\n  ", "\t"])
-placeholder = st.sampled_from(["<a>", "<b>", "<c>", "<aws.events.event>", "<aws.events.rule-arn>"])
+placeholder = st.sampled_from(["<a>", "<b>", "<c>", "-<a>", "<aws.events.event>", "<aws.events.rule-arn>"])
 string_literal = st.lists(st.sampled_from(["x", " ", "<a>", "<b>", "<c>", '\\"', "/"]), max_size=4).map(
     lambda parts: '"' + "".join(parts) + '"'
 )

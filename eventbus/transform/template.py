@@ -140,25 +140,34 @@ class CompiledTemplate:
     ``label`` names the owner in error messages (``target my-target``).
     """
 
-    __slots__ = ("_never_valid", "_parts", "is_json", "label", "names", "text")
+    __slots__ = ("_check_always", "_key_slot", "_parts", "is_json", "label", "names", "text")
 
     def __init__(self, text: str, *, label: str) -> None:
         self.text = text
         self.label = label
         self.is_json = text.lstrip(_BLANK)[:1] in ("{", "[")
         self._parts, self.names = self._split(minify=False)
-        # Substituting a stand-in for every slot shows whether any event at all can give valid
-        # JSON: a JSON value can replace ``0`` and safe text can fill a string without changing
-        # the template's shape. When it can, the literal parts are minified once, here.
-        self._never_valid = False
+        # ``null`` in every value slot and nothing in every string slot: when that parses, each
+        # value slot stands alone between JSON delimiters, so any JSON value fits there, and only
+        # raw text inserted into a string can break the result; render checks just that case.
+        # Otherwise (``{"a": <v>``, ``-<v>``) every result has to be parsed to be trusted.
+        # A placeholder used as an object key (``{<k>: 1}``) is where only a string fits; AWS
+        # rules that out for JSON templates, so such a template delivers nothing.
+        self._check_always = False
+        self._key_slot = False
         if self.is_json:
-            stand_in = "".join(
-                p if isinstance(p, str) else ("0" if p.context is Context.JSON_VALUE else "")
-                for p in self._parts
-            )
-            self._never_valid = not is_valid_json(stand_in)
-            if not self._never_valid:
+            self._check_always = not is_valid_json(self._stand_in("null"))
+            if self._check_always:
+                self._key_slot = is_valid_json(self._stand_in('""'))
+            else:
+                # The shape is sound, so blanks outside strings can go once, here.
                 self._parts, _ = self._split(minify=True)
+
+    def _stand_in(self, value: str) -> str:
+        return "".join(
+            p if isinstance(p, str) else (value if p.context is Context.JSON_VALUE else "")
+            for p in self._parts
+        )
 
     def _split(self, *, minify: bool) -> tuple[list[str | Slot], tuple[str, ...]]:
         parts: list[str | Slot] = []
@@ -189,12 +198,12 @@ class CompiledTemplate:
         Raises ``TransformError`` when AWS would deliver nothing, and for values that are not
         JSON (a ``set``, ``NaN``), which no event read from JSON can hold.
         """
-        if self._never_valid:
+        if self._key_slot:
             raise TransformError(
-                f"InputTemplate for {self.label} never yields valid JSON; nothing is delivered."
+                f"InputTemplate for {self.label} uses a placeholder as an object key; nothing is delivered."
             )
         out: list[str] = []
-        suspect = False
+        suspect = self._check_always
         try:
             for part in self._parts:
                 if isinstance(part, str):
@@ -214,11 +223,12 @@ class CompiledTemplate:
         except (TypeError, ValueError, RecursionError) as exc:
             raise TransformError(f"InputTemplate for {self.label}: a value is not JSON ({exc}).") from None
         result = "".join(out)
-        # Only raw text inserted into a string literal can break a template whose shape is valid.
         if suspect and not is_valid_json(result):
             raise TransformError(
-                f"InputTemplate for {self.label} yields invalid JSON for this event "
-                "(a value inserted into a string holds a quote, backslash or control character, "
-                "or is an object or array); nothing is delivered."
+                f"InputTemplate for {self.label} yields invalid JSON for this event; nothing is delivered."
             )
+        if self._check_always:
+            # Its literal parts could not be minified in advance; the whole result, now known
+            # to be JSON, can.
+            result, _ = _scan(result, False, True)
         return result
