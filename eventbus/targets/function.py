@@ -119,7 +119,7 @@ class FunctionTarget:
     async def _invoke(self, event: Any) -> Any:
         limiter = self._get_limiter()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.move_on_after(self.timeout):
                 if self._is_async:
                     async with limiter:
                         return await self.func(event)
@@ -127,14 +127,12 @@ class FunctionTarget:
                 return await anyio.to_thread.run_sync(
                     self.func, event, abandon_on_cancel=True, limiter=limiter
                 )
-        except TimeoutError:
-            raise TargetTimeoutError(
-                f"Function {self.name} did not return within {self.timeout:g} seconds"
-            ) from None
         except DeliveryError:
             raise
         except Exception as exc:
             raise RetryableError(f"Function {self.name} raised {type(exc).__name__}: {exc}") from exc
+        # Only our own deadline gets here; a TimeoutError the function raises is its failure.
+        raise TargetTimeoutError(f"Function {self.name} did not return within {self.timeout:g} seconds")
 
     async def _fire(self, event: Any, context: DeliveryContext) -> None:
         try:

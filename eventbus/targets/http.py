@@ -152,14 +152,15 @@ class HttpTarget:
         client = self._get_client()
         if self.rate_limiter is not None:
             await self.rate_limiter.acquire()
-        response = await self._send(client, body)
+        response, credential = await self._send(client, body)
         if response.status_code in (401, 407) and self.auth is not None and self.auth.refreshes_on_unauthorized:
             # The token may have expired early or been revoked: fetch another and try once more.
-            self.auth.invalidate()
-            response = await self._send(client, body)
+            # Only the token this request used is dropped, so concurrent 401s share one refresh.
+            self.auth.invalidate(credential.removeprefix("Bearer "))
+            response, _ = await self._send(client, body)
         return self._classify(response)
 
-    async def _send(self, client: httpx.AsyncClient, body: str) -> httpx.Response:
+    async def _send(self, client: httpx.AsyncClient, body: str) -> tuple[httpx.Response, str]:
         config = self.config
         headers = {"User-Agent": USER_AGENT, "Content-Type": CONTENT_TYPE}
         headers.update(config.header_parameters)
@@ -172,9 +173,10 @@ class HttpTarget:
             query.update({k: plain(v) for k, v in params.query_string_parameters.items()})
             if params.body_parameters:
                 content = _merge_body(body, {k: plain(v) for k, v in params.body_parameters.items()})
+        credential = ""
         if self.auth is not None:
-            name, value = await self.auth.header(client)
-            headers[name] = value
+            name, credential = await self.auth.header(client)
+            headers[name] = credential
         if config.http_method in ("GET", "HEAD"):
             content = None
         try:
@@ -189,7 +191,7 @@ class HttpTarget:
             raise RetryableError(
                 scrub(f"{config.http_method} {self.where} failed: {type(exc).__name__}: {exc}", self.secrets())
             ) from None
-        return response
+        return response, credential
 
     def _classify(self, response: httpx.Response) -> Any:
         status = response.status_code
@@ -218,7 +220,11 @@ def _fill_path(endpoint: str, values: Sequence[str]) -> str:
     url = httpx.URL(endpoint)
     path = url.raw_path.decode().split("?", 1)[0]
     for value in values:
-        path = path.replace("*", quote(value, safe=""), 1)
+        encoded = quote(value, safe="")
+        if value and set(value) == {"."}:
+            # "." and ".." would be taken as dot-segments and vanish from the path.
+            encoded = value.replace(".", "%2E")
+        path = path.replace("*", encoded, 1)
     return str(url.copy_with(raw_path=(path + (("?" + url.query.decode()) if url.query else "")).encode()))
 
 

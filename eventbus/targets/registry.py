@@ -65,7 +65,10 @@ def config_class(kind: str) -> type[TargetConfig]:
     if kind in _registered:
         return _registered[kind]
     if kind in _BUILTIN:
-        cls = _import(_BUILTIN[kind], kind)
+        try:
+            cls = _import(_BUILTIN[kind], kind)
+        except ImportError as exc:
+            raise ConfigError(f"Target kind {kind!r} cannot be used: {exc}") from exc
     elif kind in _discover():
         try:
             cls = _discover()[kind].load()

@@ -185,3 +185,12 @@ def test_pipe_batch_arrives_intact(batch: list[dict[str, Any]]) -> None:
 
     assert anyio.run(main) == len(batch)
     assert received == [batch]
+
+
+async def test_a_timeout_error_raised_by_the_function_is_its_own_failure() -> None:
+    def gives_up(event: Any) -> None:
+        raise TimeoutError("upstream took too long")
+
+    with pytest.raises(RetryableError, match="raised TimeoutError: upstream took too long") as info:
+        await FunctionTarget(gives_up, timeout=5).deliver(["{}"], RULE)
+    assert not isinstance(info.value, TargetTimeoutError)

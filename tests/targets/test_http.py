@@ -158,6 +158,19 @@ async def test_expired_token_gets_401_then_refresh(api: tuple[ApiApp, str]) -> N
     await target.aclose()
 
 
+async def test_concurrent_401s_share_one_refresh(api: tuple[ApiApp, str]) -> None:
+    app, base = api
+    app.token_lifetime = None
+    target = HttpTarget.create(f"{base}/api", connection=_oauth(base, app))
+    await target.deliver([EVENT], RULE)
+    app.revoke_tokens()
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(target.deliver, [EVENT], RULE)
+    assert app.token_fetches == 2
+    await target.aclose()
+
+
 async def test_proxy_auth_407_also_refreshes(api: tuple[ApiApp, str]) -> None:
     app, base = api
     target = HttpTarget.create(f"{base}/api", connection=_oauth(base, app))
