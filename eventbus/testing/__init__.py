@@ -1,1 +1,55 @@
-"""Testing helpers for users of eventbus: hypothesis strategies and a pytest plugin."""
+"""Testing helpers for users of eventbus: hypothesis strategies, ``check_rules`` and a pytest plugin.
+
+Names load on first use: the pytest plugin (``eventbus.testing.plugin``) is imported by every
+pytest run in a project that has eventbus installed, and importing this package must stay cheap
+for those runs (hypothesis is only imported once a strategy is asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventbus.testing.strategies import (
+        OPERATORS,
+        entry_from_event,
+        events,
+        matching_events,
+        non_matching_events,
+        patterns,
+        put_events_entries,
+    )
+
+__all__ = [
+    "OPERATORS",
+    "entry_from_event",
+    "events",
+    "matching_events",
+    "non_matching_events",
+    "patterns",
+    "put_events_entries",
+]
+
+_HOME = {
+    "OPERATORS": "eventbus.testing.strategies",
+    "entry_from_event": "eventbus.testing.strategies",
+    "events": "eventbus.testing.strategies",
+    "matching_events": "eventbus.testing.strategies",
+    "non_matching_events": "eventbus.testing.strategies",
+    "patterns": "eventbus.testing.strategies",
+    "put_events_entries": "eventbus.testing.strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventbus.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
