@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eventbus.cli import _patterns
+from eventbus.cli import _config, _graph, _patterns, _put, _run, _test, _transform
 
 __all__ = ["main"]
 
-_COMMANDS = (_patterns,)
+_COMMANDS = (_patterns, _transform, _config, _graph, _put, _test, _run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ from eventbus.config.schema import (
 )
 from eventbus.config.secrets import interpolate
 
-__all__ = ["LoadedConfig", "load_config", "load_configs", "target_id", "validate_document"]
+__all__ = ["LoadedConfig", "load_config", "load_configs", "problems_from", "target_id", "validate_document"]
 
 
 @dataclass(slots=True)
@@ -83,9 +83,7 @@ def validate_document(document: Document, environ: Mapping[str, str] | None = No
     try:
         model = config_model().model_validate(document.data)
     except ValidationError as exc:
-        problems += [
-            _problem(document, error) for error in exc.errors(include_url=False, include_input=False)
-        ]
+        problems += problems_from(document, exc)
     if model is not None:
         problems += _cross_check(document, model)
     if problems:
@@ -134,12 +132,24 @@ def _put_connections(document: Document) -> list[Problem]:
 # -- pydantic errors -------------------------------------------------------------------------
 
 
-def _problem(document: Document, error: Any) -> Problem:
-    path = _file_path(tuple(error["loc"]))
+def problems_from(
+    document: Document, exc: ValidationError, schema: dict[str, Any] | None = None, prefix: KeyPath = ()
+) -> list[Problem]:
+    """``exc``'s errors as problems in ``document``; ``schema`` (default: the config's) suggests keys."""
+    return [
+        _problem(document, error, schema, prefix)
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _problem(
+    document: Document, error: Any, schema: dict[str, Any] | None = None, prefix: KeyPath = ()
+) -> Problem:
+    path = (*prefix, *_file_path(tuple(error["loc"])))
     kind = error["type"]
     if kind == "extra_forbidden":
-        parent, key = path[:-1], path[-1]
-        allowed = _allowed_keys(parent)
+        parent, key = path[len(prefix) : -1], path[-1]
+        allowed = _allowed_keys(parent, schema)
         reason = f"unknown key{_hint(str(key), allowed)}"
     elif kind == "target_kind":
         reason = _kind_problem(_value_at(document.data, path))
@@ -201,9 +211,9 @@ def _value_at(data: Any, path: KeyPath) -> Any:
     return data
 
 
-def _allowed_keys(path: KeyPath) -> set[str]:
+def _allowed_keys(path: KeyPath, schema: dict[str, Any] | None = None) -> set[str]:
     """The keys the schema allows at ``path`` (all union branches together)."""
-    schema = json_schema()
+    schema = schema or json_schema()
     defs = schema.get("$defs", {})
 
     def expand(node: Any) -> list[dict[str, Any]]:

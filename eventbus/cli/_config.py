@@ -1,0 +1,53 @@
+"""``eventbus validate`` (config files, every problem at once) and ``eventbus schema``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from eventbus.cli._console import print_problems
+from eventbus.config import ConfigErrors, json_schema, load_configs
+
+
+def register(subparsers: Any) -> None:
+    validate = subparsers.add_parser(
+        "validate",
+        help="check config files",
+        description=(
+            "Loads and validates each config file (YAML, TOML or JSON) and the files together. Every "
+            "problem is printed on stderr as FILE:LINE KEY.PATH: REASON. Exit status 1 on any problem."
+        ),
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--quiet", "-q", action="store_true", help="print nothing when the files are valid")
+    validate.set_defaults(handler=run_validate)
+
+    schema = subparsers.add_parser(
+        "schema",
+        help="print the config file JSON Schema",
+        description="Prints the JSON Schema of config files, for editor completion and checking.",
+    )
+    schema.add_argument("--indent", type=int, default=2, help="indentation (default 2)")
+    schema.set_defaults(handler=run_schema)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    try:
+        configs = load_configs(args.files)
+    except ConfigErrors as exc:
+        print_problems(exc)
+        return 1
+    if not args.quiet:
+        for config in configs:
+            model = config.model
+            rules = sum(len(bus.rules) for bus in model.buses.values())
+            print(
+                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s))"
+            )
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=args.indent if args.indent > 0 else None))
+    return 0

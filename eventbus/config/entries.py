@@ -1,0 +1,66 @@
+"""Events given by people (arguments, files, test cases) as PutEvents entries.
+
+Either shape is accepted: a PutEvents entry (``Source``, ``DetailType``, ``Detail``...) or an
+event as targets receive it (``source``, ``detail-type``, ``detail``...). Text may hold one JSON
+object, a JSON array of them, or JSON Lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from eventbus.errors import InvalidEventError
+
+__all__ = ["parse_events", "to_entry"]
+
+_EVENT_KEYS = {"source": "Source", "detail-type": "DetailType", "resources": "Resources", "time": "Time"}
+
+
+def to_entry(value: Any) -> dict[str, Any]:
+    """One event or entry as a PutEvents entry (``Detail`` as JSON text); bad shapes raise."""
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(f"an event must be a JSON object, not {type(value).__name__}")
+    if any(key in value for key in ("Source", "DetailType", "Detail")):
+        entry = dict(value)
+    else:
+        unknown = sorted(set(value) - set(_EVENT_KEYS) - {"detail", "version", "id", "account", "region"})
+        if unknown:
+            raise InvalidEventError(f"unknown event field(s): {', '.join(unknown)}")
+        entry = {_EVENT_KEYS[k]: v for k, v in value.items() if k in _EVENT_KEYS}
+        if "detail" in value:
+            entry["Detail"] = value["detail"]
+    detail = entry.get("Detail")
+    if detail is not None and not isinstance(detail, str):
+        entry["Detail"] = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+    return entry
+
+
+def parse_events(text: str, where: str = "input") -> list[dict[str, Any]]:
+    """Entries from JSON text: an object, an array of objects, or JSON Lines."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        data = None
+        items: list[Any] = []
+        for number, line in enumerate(stripped.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InvalidEventError(f"{where}: line {number} is not valid JSON: {exc.msg}") from None
+        return [_entry(item, where) for item in items]
+    items = data if isinstance(data, list) else [data]
+    return [_entry(item, where) for item in items]
+
+
+def _entry(item: Any, where: str) -> dict[str, Any]:
+    try:
+        return to_entry(item)
+    except InvalidEventError as exc:
+        raise InvalidEventError(f"{where}: {exc}") from None

@@ -1,0 +1,166 @@
+"""The topology a config declares, as nodes and edges: sources to pipes, buses to rules to targets.
+
+``eventbus graph`` renders it as Mermaid or DOT; anything else can walk ``Topology`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eventbus.config.schema import REF, kind_of
+from eventbus.config.validate import LoadedConfig, target_id
+
+__all__ = ["Edge", "Node", "Topology", "topology"]
+
+NodeKind = Literal["source", "pipe", "bus", "rule", "target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    kind: NodeKind
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: str
+    target: str
+    label: str = ""
+    dashed: bool = False
+
+
+@dataclass(slots=True)
+class Topology:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+    def add(self, kind: NodeKind, key: str, label: str) -> str:
+        node_id = re.sub(r"\W", "_", f"{kind}_{key}")
+        self.nodes.setdefault(node_id, Node(node_id, kind, label))
+        return node_id
+
+    def to_mermaid(self) -> str:
+        shapes = {
+            "source": ('[/"', '"/]'),
+            "pipe": ('[["', '"]]'),
+            "bus": ('[("', '")]'),
+            "rule": ('{{"', '"}}'),
+            "target": ('["', '"]'),
+        }
+        lines = ["flowchart LR"]
+        for node in self.nodes.values():
+            left, right = shapes[node.kind]
+            lines.append(f"  {node.id}{left}{_mermaid_text(node.label)}{right}")
+        for edge in self.edges:
+            arrow = "-.->" if edge.dashed else "-->"
+            label = f"|{_mermaid_text(edge.label)}|" if edge.label else ""
+            lines.append(f"  {edge.source} {arrow}{label} {edge.target}")
+        return "\n".join(lines)
+
+    def to_dot(self) -> str:
+        shapes = {
+            "source": "invhouse",
+            "pipe": "box3d",
+            "bus": "cylinder",
+            "rule": "diamond",
+            "target": "box",
+        }
+        lines = ["digraph eventbus {", "  rankdir=LR;"]
+        for node in self.nodes.values():
+            lines.append(f"  {node.id} [label={json.dumps(node.label)}, shape={shapes[node.kind]}];")
+        for edge in self.edges:
+            attrs = []
+            if edge.label:
+                attrs.append(f"label={json.dumps(edge.label)}")
+            if edge.dashed:
+                attrs.append("style=dashed")
+            suffix = f" [{', '.join(attrs)}]" if attrs else ""
+            lines.append(f"  {edge.source} -> {edge.target}{suffix};")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("|", "#124;").replace("\n", "<br/>")
+
+
+def topology(configs: Iterable[LoadedConfig]) -> Topology:
+    graph = Topology()
+    for config in configs:
+        model = config.model
+        for pipe_name, pipe in model.pipes.items():
+            _add_pipe(graph, model, pipe_name, pipe)
+        for bus_name, bus in model.buses.items():
+            bus_node = graph.add("bus", bus_name, f"bus: {bus_name}")
+            for rule_name, rule in bus.rules.items():
+                detail = f"schedule {rule.schedule}" if rule.schedule else "pattern"
+                state = "" if rule.state == "ENABLED" else " (disabled)"
+                rule_node = graph.add(
+                    "rule", f"{bus_name}/{rule_name}", f"rule: {rule_name}{state}\n{detail}"
+                )
+                graph.edges.append(Edge(bus_node, rule_node))
+                for index, entry in enumerate(rule.targets):
+                    tid = target_id(entry, index, rule.targets)
+                    address = f"{bus_name}/{rule_name}/{tid}"
+                    node = _add_target(graph, model, address, entry)
+                    graph.edges.append(Edge(rule_node, node, _input_label(entry)))
+                    dead = entry.dead_letter if entry.dead_letter is not None else model.defaults.dead_letter
+                    if dead is not None:
+                        dead_node = _add_target(graph, model, f"{address}/dead-letter", dead)
+                        graph.edges.append(Edge(node, dead_node, "dead letter", dashed=True))
+    return graph
+
+
+def _input_label(entry: Any) -> str:
+    if entry.input_transformer is not None:
+        return "input transformer"
+    if entry.input_path is not None:
+        return f"input path {entry.input_path}"
+    if entry.input is not None:
+        return "constant input"
+    return ""
+
+
+def _add_target(graph: Topology, model: Any, address: str, entry: Any) -> str:
+    kind = kind_of(entry)
+    key = address
+    if kind == REF:
+        name = getattr(entry, REF)
+        key = f"named/{name}"
+        entry = model.targets.get(name)
+        kind = kind_of(entry) if entry is not None else "missing"
+    config = getattr(entry, kind, None) if entry is not None and kind else None
+    node = graph.add("target", key, f"{kind}: {_describe(kind, config, key)}")
+    if kind == "bus" and config is not None:
+        graph.edges.append(Edge(node, graph.add("bus", config.bus, f"bus: {config.bus}"), dashed=True))
+    return node
+
+
+def _describe(kind: str | None, config: Any, key: str) -> str:
+    # A short, secret-free hint of where the target points.
+    for attribute in ("endpoint", "function", "path", "name", "subject", "bus"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, str) and value:
+            if attribute == "endpoint":
+                value = value.split("?", 1)[0]
+            return value
+    if kind == "command" and config is not None:
+        return str(config.command[0])
+    return key
+
+
+def _add_pipe(graph: Topology, model: Any, name: str, pipe: Any) -> None:
+    pipe_node = graph.add("pipe", name, f"pipe: {name}")
+    source = getattr(pipe, "source", None)
+    if source is not None:
+        kind = getattr(source, "kind", None) or type(source).__name__
+        graph.edges.append(Edge(graph.add("source", f"{name}/source", f"source: {kind}"), pipe_node))
+    target = getattr(pipe, "target", None)
+    if target is not None:
+        kind = getattr(target, "kind", None) or type(target).__name__
+        graph.edges.append(Edge(pipe_node, graph.add("target", f"pipe/{name}/target", f"{kind}"), ""))
