@@ -1,25 +1,99 @@
-"""``make demo``: the quickest look at eventbus on the embedded default."""
+"""``make demo``: run examples/quickstart.yaml end to end and show where each event went.
+
+It starts a small HTTP receiver on 127.0.0.1 (a free port) for the HTTP target, points the file
+target at a temporary folder, starts the orders bus from the config, puts sample orders, waits
+for delivery and prints every delivery, what the receiver got and the archived lines.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from eventbus import Pattern
+import anyio
+
+from eventbus.config import Delivered, Runtime, load_config
+from eventbus.config.entries import to_entry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+QUICKSTART = EXAMPLES / "quickstart.yaml"
+
+SAMPLE_EVENTS: list[dict[str, Any]] = [
+    {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": "o-1", "total": 20, "customer": "ada"}},
+    {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": "o-2", "total": 250, "customer": "grace"}},
+    {"source": "shop", "detail-type": "OrderCancelled", "detail": {"id": "o-1"}},
+    {"source": "warehouse", "detail-type": "StockLow", "detail": {"sku": "s-9"}},
+]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[Any] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        type(self).received.append(json.loads(body) if body else None)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"ok": true}')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+async def _run(environ: dict[str, str]) -> dict[str, list[str]]:
+    went: dict[str, list[str]] = defaultdict(list)
+
+    def observe(delivery: Delivered) -> None:
+        for event_id in delivery.context.event_ids:
+            went[event_id].append(delivery.address)
+
+    runtime = Runtime([load_config(QUICKSTART, environ)], observe=observe)
+    async with runtime:
+        response = await runtime.bus("orders").put_events([to_entry(e) for e in SAMPLE_EVENTS])
+        await runtime.wait_idle(15)
+    print(f"PutEvents: FailedEntryCount={response['FailedEntryCount']}")
+    for event, result in zip(SAMPLE_EVENTS, response["Entries"], strict=True):
+        label = f"{event['source']}/{event['detail-type']} {json.dumps(event['detail'])}"
+        targets = went.get(result.get("EventId", ""), [])
+        print(f"  {label}")
+        print(f"      -> {', '.join(sorted(targets)) if targets else 'no rule matched'}")
+    return went
 
 
 def main() -> int:
-    spec = json.loads((EXAMPLES / "patterns.json").read_text(encoding="utf-8"))
-    pattern = Pattern(spec["pattern"])
-    print(f"pattern: {pattern.to_json()}")
-    for number, event in enumerate(spec["events"], 1):
-        reasons = pattern.explain(event)
-        print(f"event {number}: {'match' if not reasons else 'no match'}")
-        for reason in reasons:
-            print(f"    {reason}")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="eventbus-demo-") as out:
+            environ = {
+                **os.environ,
+                "QUICKSTART_HTTP_PORT": str(server.server_address[1]),
+                "QUICKSTART_OUT": out,
+            }
+            print(f"config: {QUICKSTART.relative_to(EXAMPLES.parent)}")
+            anyio.run(_run, environ)
+            print(f"HTTP receiver on 127.0.0.1:{server.server_address[1]} got:")
+            for body in _Receiver.received:
+                print(f"  {json.dumps(body)}")
+            archive = Path(out) / "orders.jsonl"
+            lines = archive.read_text(encoding="utf-8").splitlines() if archive.exists() else []
+            print(f"archive file got {len(lines)} line(s)")
+            functions = sys.modules.get("quickstart_functions")
+            acknowledged = getattr(functions, "ACKNOWLEDGED", [])
+            print(f"function acknowledged: {', '.join(acknowledged) or 'nothing'}")
+    finally:
+        server.shutdown()
+        server.server_close()
     return 0
 
 
