@@ -15,7 +15,7 @@ import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 
@@ -34,7 +34,7 @@ SAMPLE_EVENTS: list[dict[str, Any]] = [
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[Any] = []
+    received: ClassVar[list[Any]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
