@@ -60,7 +60,7 @@ def _parsed(response: Any) -> Any:
 def enrichment_items(response: Any) -> list[Any] | None:
     """The target inputs an enrichment response stands for; ``None`` skips the target."""
     value = _parsed(response)
-    if value is None or value == "" or value == {} or value == []:
+    if value is None or value == {} or value == [] or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, list):
         return value
