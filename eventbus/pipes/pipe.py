@@ -1,10 +1,11 @@
 """``Pipe``: the running pipe, in Pipes' order: source, filter, enrichment, target.
 
 One poller task takes batches from the source (up to ``batch_size`` records, waiting up to the
-batching window to fill one) and hands each to one of ``max_concurrency`` workers through an
-unbuffered stream. While every worker is busy the poller waits with its batch in hand and reads
-nothing more, so a slow target slows the source down, and the records in memory never exceed
-``(max_concurrency + 1) * batch_size`` plus what the source itself buffers.
+batching window to fill one) and starts a task for each, at most ``max_concurrency`` at once.
+While that many batches are in progress the poller reads nothing, so a slow target slows the
+source down, and the records in memory never exceed ``max_concurrency * batch_size`` plus what
+the source itself buffers. (The poller never holds a batch it could not hand over: a stop then
+has nothing to take back from it.)
 
 A record stays the source's until its fate is settled: ``ack`` once delivered, filtered out,
 skipped by the enrichment or dead-lettered; ``release`` with the backoff delay for a retry, so a
@@ -135,7 +136,8 @@ class Pipe:
         self._drained: anyio.Event | None = None
         self._finished: anyio.Event | None = None
         self._run_scope: anyio.CancelScope | None = None
-        self._handoff_scope: anyio.CancelScope | None = None
+        self._busy = 0
+        self._slot_freed: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"Pipe({self.name!r}, state={self._state})"
@@ -187,8 +189,9 @@ class Pipe:
         if self.config.desired_state == "RUNNING":
             try:
                 await self.start()
-            except BaseException as exc:
-                await self._exit(type(exc), exc, exc.__traceback__)
+            except BaseException:
+                # Close cleanly, then raise the start failure itself (not a task-group wrapper).
+                await self._exit(None, None, None)
                 raise
         return self
 
@@ -237,9 +240,12 @@ class Pipe:
         try:
             await self._tg.start(self._run)
         except Exception as exc:
+            cause = _unwrap(exc)
             self._set_state("START_FAILED")
-            self._error("start failed", error=f"{type(exc).__name__}: {exc}")
-            raise
+            self._error("start failed", error=f"{type(cause).__name__}: {cause}")
+            if cause is exc:
+                raise
+            raise cause from None
         self._set_state("RUNNING")
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -257,8 +263,8 @@ class Pipe:
         self._set_state("STOPPING")
         assert self._stop_requested is not None and self._drained is not None
         self._stop_requested.set()
-        if self._handoff_scope is not None:
-            self._handoff_scope.cancel()
+        if self._slot_freed is not None:
+            self._slot_freed.set()
         with anyio.move_on_after(self.config.stop_timeout if timeout is None else timeout):
             await self._drained.wait()
         if not self._drained.is_set() and self._run_scope is not None:
@@ -294,12 +300,8 @@ class Pipe:
                     await self.source.open(outer)
                     opened = True
                     task_status.started()
-                    async with anyio.create_task_group() as inner:
-                        send, receive = anyio.create_memory_object_stream[list[SourceRecord]](0)
-                        inner.start_soon(self._poll, send)
-                        for _ in range(self.config.max_concurrency):
-                            inner.start_soon(self._work, receive.clone())
-                        receive.close()
+                    async with anyio.create_task_group() as batches:
+                        await self._poll(batches)
                     self._drained.set()
                     # The source's own background tasks (a folder watcher) end with the run.
                     outer.cancel_scope.cancel()
@@ -314,32 +316,28 @@ class Pipe:
             self._drained.set()
             self._finished.set()
 
-    async def _poll(self, send: anyio.abc.ObjectSendStream[list[SourceRecord]]) -> None:
+    async def _poll(self, batches: TaskGroup) -> None:
         assert self._stop_requested is not None
         stop = self._stop_requested
-        async with send:
-            while not stop.is_set():
-                try:
-                    batch = await self._collect(stop)
-                except Exception as exc:
-                    self._error("source receive failed", error=f"{type(exc).__name__}: {exc}")
-                    with anyio.move_on_after(1.0):
-                        await stop.wait()
-                    continue
-                if not batch:
-                    continue
-                self._in_flight += len(batch)
-                self._count("received", len(batch))
-                self._trace("received", records=[r.record_id for r in batch])
-                handed = False
-                if not stop.is_set():
-                    with anyio.CancelScope() as self._handoff_scope:
-                        await send.send(batch)
-                        handed = True
-                    self._handoff_scope = None
-                if not handed:
-                    # Stopping with a batch no worker took: back to the source, untouched.
-                    await self._settle_release(batch, 0.0)
+        while not stop.is_set():
+            if self._busy >= self.config.max_concurrency:
+                self._slot_freed = anyio.Event()
+                await self._slot_freed.wait()
+                continue
+            try:
+                batch = await self._collect(stop)
+            except Exception as exc:
+                self._error("source receive failed", error=f"{type(exc).__name__}: {exc}")
+                with anyio.move_on_after(1.0):
+                    await stop.wait()
+                continue
+            if not batch:
+                continue
+            self._in_flight += len(batch)
+            self._count("received", len(batch))
+            self._trace("received", records=[r.record_id for r in batch])
+            self._busy += 1
+            batches.start_soon(self._process, batch)
 
     async def _collect(self, stop: anyio.Event) -> list[SourceRecord]:
         size = self.config.batch_size
@@ -355,24 +353,29 @@ class Pipe:
             records.extend(await self.source.receive(size - len(records), min(remaining, POLL_WAIT)))
         return records
 
-    async def _work(self, receive: anyio.abc.ObjectReceiveStream[list[SourceRecord]]) -> None:
-        async with receive:
-            async for batch in receive:
-                await self._process(batch)
-
     async def _process(self, batch: list[SourceRecord]) -> None:
         unsettled = {id(r): r for r in batch}
         try:
-            await self._pipeline(batch, unsettled)
+            try:
+                await self._pipeline(batch, unsettled)
+            except Exception as exc:
+                # A fault of our own or of a source: the records go back for another try.
+                self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
+                failure = _Failure(exc, "TARGET", self.target_arn)
+                await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
         except Exception as exc:
-            # A fault of our own or of a source: the records go back for another try.
-            self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
-            failure = _Failure(exc, "TARGET", self.target_arn)
-            await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
+            self._error("settling a failed batch failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             if unsettled:
+                # Whatever is left unsettled (a stop cut the batch off) goes back to the source.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                    await self._settle_release(list(unsettled.values()), 0.0, unsettled)
+                    try:
+                        await self._settle_release(list(unsettled.values()), 0.0, unsettled)
+                    except Exception as exc:
+                        self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+            self._busy -= 1
+            if self._slot_freed is not None:
+                self._slot_freed.set()
 
     # -- the stages ------------------------------------------------------------------------
 
@@ -674,6 +677,13 @@ class Pipe:
             return arn
         kind = getattr(type(spec), "kind", "") or type(built).__name__.lower()
         return f"arn:eventbus:{kind}:{self.config.region}:{self.config.account}:{self.name}-{stage}"
+
+
+def _unwrap(exc: Exception) -> Exception:
+    """The one error inside task-group wrappers (a source that failed to open)."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _build(spec: Any, config_type: type[SourceConfig] | type[TargetConfig]) -> Any:
