@@ -14,7 +14,7 @@ import json
 import random as _random
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -46,16 +46,7 @@ from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
 from eventbus.schedule import Schedule
 from eventbus.targets.base import Target
-
-try:
-    from eventbus.targets.bus import register_bus, unregister_bus
-except ImportError:  # pragma: no cover - TEMPORARY until eventbus.targets.bus lands
-
-    def register_bus(sink: Any) -> None:
-        return None
-
-    def unregister_bus(sink: Any) -> None:
-        return None
+from eventbus.targets.bus import register_bus, unregister_bus
 from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
@@ -149,6 +140,7 @@ class EventBus:
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
         self._owned_targets: dict[int, Target] = {}
+        self._task_scopes: set[anyio.CancelScope] = set()
 
     def __repr__(self) -> str:
         return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
@@ -158,17 +150,35 @@ class EventBus:
     async def __aenter__(self) -> EventBus:
         if self._state != "new":
             raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
+        # First, so that a name clash with another running bus fails before anything starts.
+        register_bus(self)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._state = "running"
-        tg.start_soon(self._route_loop)
-        tg.start_soon(self._run_scheduler)
+        self._start(self._route_loop)
+        self._scheduler_scope = self._start(self._scheduler.run)
         for entry in self._rules.values():
             for route in entry.routes:
-                tg.start_soon(route.dispatcher.run)
-        register_bus(self)
+                self._start(route.dispatcher.run)
         return self
+
+    def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
+        assert self._tg is not None
+        # Made here, not in the task, so that shutdown can cancel a task that has not run yet.
+        scope = anyio.CancelScope(shield=True)
+        self._task_scopes.add(scope)
+        self._tg.start_soon(self._shielded, run, scope)
+        return scope
+
+    async def _shielded(self, run: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+        # Background tasks ignore a cancelled caller: only shutdown stops them, after the drain,
+        # so leaving ``async with`` through a cancellation still delivers what was accepted.
+        try:
+            with scope:
+                await run()
+        finally:
+            self._task_scopes.discard(scope)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -184,6 +194,8 @@ class EventBus:
                 while self._eventlog.pending():
                     await anyio.sleep(0.005)
             self._count_undelivered()
+            for scope in list(self._task_scopes):
+                scope.cancel()
             self._tg.cancel_scope.cancel()
         finally:
             suppress = await self._tg.__aexit__(exc_type, exc, tb)
@@ -405,11 +417,6 @@ class EventBus:
 
     # -- schedules -------------------------------------------------------------------------
 
-    async def _run_scheduler(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._scheduler_scope = scope
-            await self._scheduler.run()
-
     async def _fire_schedule(self, rule: str, when: datetime) -> None:
         entry = self._rules.get(rule)
         if entry is None or entry.rule.state != "ENABLED":
@@ -598,7 +605,7 @@ class EventBus:
             trace=self.config.trace_events,
         )
         if self._tg is not None and self._state == "running":
-            self._tg.start_soon(dispatcher.run)
+            self._start(dispatcher.run)
         return dispatcher
 
     def rule(

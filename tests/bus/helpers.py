@@ -14,7 +14,9 @@ from eventbus.targets.base import DeliveryContext
 FAST = {"backoff": {"base": 0.001, "cap": 0.004}}
 
 
-def entry(source: str = "shop", detail_type: str = "order", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+def entry(
+    source: str = "shop", detail_type: str = "order", detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail or {})}
 
 

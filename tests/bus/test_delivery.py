@@ -20,7 +20,9 @@ from .helpers import FAST, AlwaysFails, Collector, Flaky, Slow, entry
 pytestmark = pytest.mark.anyio
 
 
-def one_rule_bus(target: object, *, dead_letter: object = None, policy: RetryPolicy | None = None, **kw: object) -> EventBus:
+def one_rule_bus(
+    target: object, *, dead_letter: object = None, policy: RetryPolicy | None = None, **kw: object
+) -> EventBus:
     bus = EventBus("orders", **{**FAST, **kw})
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets(
@@ -93,7 +95,8 @@ async def test_dead_letter_payload_is_the_event_not_the_transformed_input() -> N
 
 
 @pytest.mark.parametrize(
-    ("error", "code"), [(ResourceNotFoundError("gone"), "NO_RESOURCE"), (TargetPermissionError("no"), "NO_PERMISSIONS")]
+    ("error", "code"),
+    [(ResourceNotFoundError("gone"), "NO_RESOURCE"), (TargetPermissionError("no"), "NO_PERMISSIONS")],
 )
 async def test_non_retryable_errors_skip_the_retries(error: Exception, code: str) -> None:
     target = AlwaysFails(error)
@@ -113,7 +116,10 @@ async def test_event_age_ends_the_retries() -> None:
     target = AlwaysFails()
     dlq = Collector()
     bus = one_rule_bus(
-        target, dead_letter=dlq, policy=RetryPolicy(MaximumEventAgeInSeconds=60), clock=clock,
+        target,
+        dead_letter=dlq,
+        policy=RetryPolicy(MaximumEventAgeInSeconds=60),
+        clock=clock,
         backoff={"base": 0.01, "cap": 0.01},
     )
     async with bus:
@@ -154,7 +160,9 @@ async def test_no_dead_letter_target_means_logged_and_counted() -> None:
 
 async def test_failing_dead_letter_target_is_counted() -> None:
     bus = one_rule_bus(
-        AlwaysFails(TargetPermissionError("no")), dead_letter=AlwaysFails(), policy=RetryPolicy(MaximumRetryAttempts=0)
+        AlwaysFails(TargetPermissionError("no")),
+        dead_letter=AlwaysFails(),
+        policy=RetryPolicy(MaximumRetryAttempts=0),
     )
     async with bus:
         await bus.put_events([entry()])
@@ -177,7 +185,9 @@ async def test_full_target_queue_throttles_the_rule_without_losing_events() -> N
 
 async def test_retries_waiting_on_backoff_count_against_the_bound() -> None:
     target = Flaky(6, max_batch_size=1)
-    bus = EventBus(target_queue_size=1, log_capacity=1, when_full="throttle", backoff={"base": 0.01, "cap": 0.02})
+    bus = EventBus(
+        target_queue_size=1, log_capacity=1, when_full="throttle", backoff={"base": 0.01, "cap": 0.02}
+    )
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets("r", [RuleTarget(id="t", target=target)])
     async with bus:
@@ -215,8 +225,12 @@ def test_retry_policy_uses_aws_names_and_limits() -> None:
         "MaximumRetryAttempts": 0,
         "MaximumEventAgeInSeconds": 60,
     }
-    for bad in ({"MaximumRetryAttempts": 186}, {"MaximumRetryAttempts": -1}, {"MaximumEventAgeInSeconds": 59},
-                {"MaximumEventAgeInSeconds": 86_401}):
+    for bad in (
+        {"MaximumRetryAttempts": 186},
+        {"MaximumRetryAttempts": -1},
+        {"MaximumEventAgeInSeconds": 59},
+        {"MaximumEventAgeInSeconds": 86_401},
+    ):
         with pytest.raises(ValidationError):
             RetryPolicy.model_validate(bad)
 

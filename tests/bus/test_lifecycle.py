@@ -1,0 +1,154 @@
+"""Start, drain and stop; schedules on a manual clock; buses targeting buses; the sync facade."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+
+from eventbus.bus import EventBus
+from eventbus.bus_clock import ManualClock
+from eventbus.bus_errors import BusClosedError
+from eventbus.bus_rules import RuleTarget
+from eventbus.sync import SyncEventBus
+from eventbus.targets.bus import BusTarget
+
+from .helpers import AlwaysFails, Collector, Slow, entry
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_exit_drains_events_in_flight() -> None:
+    slow = Slow(0.01)
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="s", target=slow, max_concurrency=2)])
+    async with bus:
+        await bus.put_events([entry(detail={"n": i}) for i in range(10)])
+        assert bus.pending() > 0
+    assert sorted(p["detail"]["n"] for p in slow.payloads) == list(range(10))
+    assert bus.pending() == 0 and bus.metrics()["bus"]["UndeliveredAtShutdown"] == 0
+    assert slow.closed
+
+
+async def test_what_the_drain_timeout_leaves_is_counted() -> None:
+    bus = EventBus(drain_timeout=0.05, backoff={"base": 0.01, "cap": 0.01})
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="f", target=AlwaysFails())])
+    async with bus:
+        await bus.put_events([entry(), entry(), entry()])
+    assert bus.metrics()["bus"]["UndeliveredAtShutdown"] == 3
+    assert bus.pending() == 3
+
+
+async def test_cancelled_caller_still_drains() -> None:
+    slow = Slow(0.02)
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="s", target=slow)])
+    with anyio.move_on_after(0.01):
+        async with bus:
+            await bus.put_events([entry()])
+            await anyio.sleep(10)
+    assert len(slow.payloads) == 1
+
+
+async def test_scheduled_rule_fires_on_the_clock() -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    target = Collector()
+    bus = EventBus("orders", clock=clock)
+    arn = bus.put_rule("tick", schedule_expression="rate(5 minutes)")
+    bus.put_targets("tick", [RuleTarget(id="c", target=target)])
+    async with bus:
+        await anyio.sleep(0.01)
+        assert target.payloads == []
+        for _ in range(3):
+            clock.advance(timedelta(minutes=5))
+            with anyio.fail_after(5):
+                await anyio.sleep(0.01)
+                await bus.wait_idle(5)
+        bus.disable_rule("tick")
+        clock.advance(timedelta(minutes=5))
+        await anyio.sleep(0.01)
+        await bus.wait_idle(5)
+    assert len(target.payloads) == 3
+    first = target.payloads[0]
+    assert first["detail-type"] == "Scheduled Event" and first["source"] == "aws.events"
+    assert first["detail"] == {} and first["resources"] == [arn]
+    assert [p["time"] for p in target.payloads] == [
+        "2026-01-01T00:05:00Z",
+        "2026-01-01T00:10:00Z",
+        "2026-01-01T00:15:00Z",
+    ]
+
+
+async def test_bus_to_bus_loops_are_cut() -> None:
+    a_seen, b_seen = Collector(), Collector()
+    a, b = EventBus("a"), EventBus("b")
+    for bus, other, seen in ((a, b, a_seen), (b, a, b_seen)):
+        bus.put_rule("forward", {"source": ["shop"]})
+        bus.put_targets(
+            "forward",
+            [RuleTarget(id="other", target=BusTarget(other.name)), RuleTarget(id="seen", target=seen)],
+        )
+    async with a, b:
+        await a.put_events([entry()])
+        with anyio.fail_after(5):
+            while not (a.metrics()["bus"]["LoopedEvents"] and b_seen.payloads):
+                await anyio.sleep(0.005)
+        assert await a.wait_idle(5) and await b.wait_idle(5)
+    assert len(a_seen.payloads) == 1 and len(b_seen.payloads) == 1
+    assert a.metrics()["bus"]["LoopedEvents"] == 1
+
+
+def test_sync_facade() -> None:
+    got: list[Any] = []
+    seen_threads: set[int] = set()
+    with SyncEventBus("orders") as bus:
+        assert bus.put_rule("r", {"source": ["shop"]}).endswith(":rule/orders/r")
+
+        @bus.rule({"detail-type": ["order"]}, name="fn")
+        def handler(event: dict[str, Any]) -> None:
+            seen_threads.add(threading.get_ident())
+            got.append(event["detail"])
+
+        target = Collector()
+        bus.put_targets("r", [RuleTarget(id="c", target=target)])
+        answer = bus.put_events([entry(detail={"n": 1}), {"Source": "x"}])
+        assert answer["FailedEntryCount"] == 1
+        assert bus.wait_idle(5)
+        assert [r.name for r in bus.list_rules()] == ["fn", "r"]
+        bus.disable_rule("r")
+        assert bus.describe_rule("r").state == "DISABLED"
+        bus.enable_rule("r")
+        bus.remove_targets("r", ["c"])
+        bus.delete_rule("r")
+        assert bus.metrics()["rules"]["fn"]["Invocations"] == 1
+    assert got == [{"n": 1}] and target.payloads[0]["detail"] == {"n": 1}
+    assert threading.get_ident() not in seen_threads
+    with pytest.raises(BusClosedError):
+        bus.put_events([entry()])
+    bus.close()
+
+
+def test_sync_facade_on_trio_drains_on_close() -> None:
+    slow = Slow(0.01)
+    bus = SyncEventBus(backend="trio")
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="s", target=slow)])
+    bus.put_events([entry(detail={"n": i}) for i in range(5)])
+    bus.close()
+    assert len(slow.payloads) == 5
+
+
+async def test_a_running_bus_is_registered_by_name() -> None:
+    from eventbus.targets.bus import lookup_bus
+
+    bus = EventBus("registered")
+    assert lookup_bus("registered") is None
+    async with bus:
+        assert lookup_bus("registered") is bus
+    assert lookup_bus("registered") is None

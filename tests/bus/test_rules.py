@@ -1,0 +1,212 @@
+"""Rule management at run time, ARNs, limits, the decorator and target input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventbus.bus import EventBus
+from eventbus.bus_errors import BusValidationError, LimitExceededError, RuleNotFoundError
+from eventbus.bus_rules import Rule, RuleTarget
+from eventbus.errors import PatternError
+
+from .helpers import Collector, entry
+
+pytestmark = pytest.mark.anyio
+
+CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "input-transformers.jsonl"
+
+
+def test_rule_arns_have_no_bus_segment_on_the_default_bus() -> None:
+    assert EventBus().put_rule("r", {"source": ["a"]}) == "arn:aws:events:us-east-1:123456789012:rule/r"
+    custom = EventBus("orders", account="111111111111", region="eu-west-1")
+    assert custom.put_rule("r", {"source": ["a"]}) == "arn:aws:events:eu-west-1:111111111111:rule/orders/r"
+
+
+def test_put_rule_validates_like_aws() -> None:
+    bus = EventBus()
+    with pytest.raises(PatternError, match=r"^Event pattern is not valid\. Reason: "):
+        bus.put_rule("r", {"source": "not-an-array"})
+    with pytest.raises(BusValidationError, match="EventPattern or ScheduleExpression"):
+        bus.put_rule("r")
+    with pytest.raises(BusValidationError, match="regular expression"):
+        bus.put_rule("bad name", {"source": ["a"]})
+    with pytest.raises(ValueError, match="ScheduleExpression is not valid"):
+        bus.put_rule("r", schedule_expression="rate(1 minutes)")
+    with pytest.raises(BusValidationError, match="ENABLED, DISABLED"):
+        bus.put_rule("r", {"source": ["a"]}, state="ON")  # type: ignore[arg-type]
+    assert bus.list_rules() == []
+
+
+def test_rule_and_target_limits_are_configurable() -> None:
+    bus = EventBus(max_rules=2, max_targets_per_rule=2)
+    bus.put_rule("a", {"source": ["a"]})
+    bus.put_rule("b", {"source": ["b"]})
+    bus.put_rule("a", {"source": ["a2"]})  # replacing is not adding
+    with pytest.raises(LimitExceededError):
+        bus.put_rule("c", {"source": ["c"]})
+    bus.put_targets("a", [RuleTarget(id="1", target=Collector()), RuleTarget(id="2", target=Collector())])
+    bus.put_targets("a", [RuleTarget(id="2", target=Collector())])
+    with pytest.raises(LimitExceededError):
+        bus.put_targets("a", [RuleTarget(id="3", target=Collector())])
+    assert EventBus().config.max_rules == 300 and EventBus().config.max_targets_per_rule == 5
+
+
+def test_management_errors() -> None:
+    bus = EventBus("orders")
+    with pytest.raises(RuleNotFoundError, match=r"Rule nope does not exist on EventBus orders\."):
+        bus.enable_rule("nope")
+    with pytest.raises(RuleNotFoundError):
+        bus.put_targets("nope", [])
+    bus.put_rule("r", {"source": ["a"]})
+    bus.put_targets("r", [RuleTarget(id="t", target=Collector())])
+    with pytest.raises(BusValidationError, match="has targets"):
+        bus.delete_rule("r")
+    with pytest.raises(BusValidationError, match="unique"):
+        bus.put_targets("r", [RuleTarget(id="x", target=Collector()), RuleTarget(id="x", target=Collector())])
+    with pytest.raises(ValueError, match="is not a Target"):
+        RuleTarget(id="x", target=object())
+    with pytest.raises(ValueError, match="Only one of Input, InputPath, or InputTransformer"):
+        RuleTarget(id="x", target=Collector(), input="{}", input_path="$.detail")
+    bus.delete_rule("r", force=True)
+    bus.delete_rule("r")  # deleting what is gone is no error
+    assert bus.list_rules() == []
+
+
+async def test_rules_change_at_run_time() -> None:
+    a, b = Collector(), Collector()
+    bus = EventBus()
+    async with bus:
+        bus.put_rule("r", {"source": ["shop"]}, description="orders")
+        bus.put_targets("r", [RuleTarget(id="a", target=a)])
+
+        async def send(n: int) -> None:
+            await bus.put_events([entry(detail={"n": n})])
+            assert await bus.wait_idle(5)
+
+        await send(1)
+        bus.disable_rule("r")
+        assert bus.describe_rule("r").state == "DISABLED"
+        await send(2)
+        bus.enable_rule("r")
+        bus.put_targets("r", [RuleTarget(id="b", target=b)])
+        await send(3)
+        bus.remove_targets("r", ["a"])
+        await send(4)
+        bus.put_rule("r", {"source": ["elsewhere"]})  # the targets stay
+        await send(5)
+        assert [t.id for t in bus.list_targets_by_rule("r")] == ["b"]
+        bus.put_rule("r", {"source": ["shop"]})
+        await send(6)
+        bus.delete_rule("r", force=True)
+        await send(7)
+    assert [p["detail"]["n"] for p in a.payloads] == [1, 3]
+    assert [p["detail"]["n"] for p in b.payloads] == [3, 4, 6]
+    assert a.closed and b.closed
+
+
+def test_list_rules_is_sorted_and_filtered() -> None:
+    bus = EventBus("orders")
+    for name in ("b-2", "a-1", "b-1"):
+        bus.put_rule(name, {"source": [name]}, description=f"rule {name}")
+    assert [r.name for r in bus.list_rules()] == ["a-1", "b-1", "b-2"]
+    assert [r.name for r in bus.list_rules("b-")] == ["b-1", "b-2"]
+    rule = bus.describe_rule("a-1")
+    assert isinstance(rule, Rule)
+    assert rule.event_pattern == {"source": ["a-1"]} and rule.description == "rule a-1"
+    assert rule.event_bus_name == "orders" and rule.enabled
+    assert rule.model_dump(by_alias=True)["Arn"] == rule.arn
+
+
+async def test_decorator_registers_sync_and_async_functions() -> None:
+    got_sync: list[Any] = []
+    got_async: list[Any] = []
+    bus = EventBus()
+
+    @bus.rule({"detail-type": ["order"]})
+    def on_order(event: dict[str, Any]) -> None:
+        got_sync.append(event)
+
+    @bus.rule(
+        {"source": ["shop"]},
+        name="shaped",
+        input_transformer={"InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": '{"number": <n>}'},
+    )
+    async def on_shaped(payload: dict[str, Any]) -> None:
+        got_async.append(payload)
+
+    assert {r.name for r in bus.list_rules()} == {"shaped", _expected_name(on_order)}
+    async with bus:
+        await bus.put_events([entry(detail={"n": 5})])
+        assert await bus.wait_idle(5)
+    assert got_sync[0]["detail"] == {"n": 5} and got_sync[0]["source"] == "shop"
+    assert got_async == [{"number": 5}]
+
+
+def _expected_name(func: Any) -> str:
+    return str(func.__qualname__).replace("<locals>.", "")
+
+
+async def test_failed_transformation_delivers_nothing_and_is_counted() -> None:
+    target = Collector()
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r",
+        [
+            RuleTarget(
+                id="t",
+                target=target,
+                input_transformer={"InputPathsMap": {"v": "$.detail.v"}, "InputTemplate": "{<v>: 1}"},
+            )
+        ],
+    )
+    async with bus:
+        await bus.put_events([entry(detail={"v": "x"})])
+        assert await bus.wait_idle(5)
+    assert target.payloads == []
+    assert bus.metrics()["bus"]["TransformFailures"] == 1
+
+
+def _corpus_case(name: str) -> dict[str, Any]:
+    if not CORPUS.exists():
+        pytest.skip(f"conformance corpus not found at {CORPUS}")
+    for line in CORPUS.read_text().splitlines():
+        case = json.loads(line)
+        if case["name"] == name:
+            return case
+    pytest.skip(f"corpus case {name!r} not found")
+
+
+@pytest.mark.parametrize("name", ["input_path", "input_template_json/custom-variables-match-all"])
+async def test_corpus_case_through_the_bus(name: str) -> None:
+    case = _corpus_case(name)
+    event = case["event"]
+    target = Collector()
+    bus = EventBus("test-bus", account=event["account"], region=event["region"])
+    arn = bus.put_rule(case["rule_name"], {"source": [event["source"]]})
+    assert arn == case["rule_arn"]
+    spec = {k: case[k] for k in ("input_path", "input_transformer") if k in case}
+    bus.put_targets(case["rule_name"], [RuleTarget(id=case["target_id"], target=target, **spec)])
+    async with bus:
+        entry_ = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event["resources"],
+            "Time": event["time"],
+        }
+        assert (await bus.put_events([entry_]))["FailedEntryCount"] == 0
+        assert await bus.wait_idle(5)
+    [raw] = target.raw
+    expect = case["expect"]
+    if "output_json" in expect:
+        got = json.loads(raw)
+        if isinstance(got, dict) and "id" in got and "id" in expect["output_json"]:
+            got["id"] = expect["output_json"]["id"]
+        assert got == expect["output_json"]
+    else:
+        assert raw == expect["output"]
