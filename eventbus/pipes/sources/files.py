@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup
 from pydantic import Field, field_validator
 
@@ -33,6 +34,8 @@ from eventbus.pipes.sources.base import BufferedSource, SourceConfig
 __all__ = ["FileFormat", "FileSource", "FileSourceConfig"]
 
 FileFormat = Literal["auto", "csv", "jsonl"]
+
+_log = structlog.get_logger("eventbus.pipes.sources.files")
 
 #: Rows read per trip to the worker thread.
 _CHUNK = 500
@@ -164,6 +167,8 @@ class FileSource(BufferedSource):
         name = self.paths[0].name if len(self.paths) == 1 else f"{self.paths[0].parent.name or 'files'}"
         super().__init__(arn=f"arn:eventbus:file:::{name}", capacity=capacity)
         self.format = format
+        for path in self.paths:
+            self._format_of(path)  # an unknown extension fails now, not half-way through reading
         self.delimiter = delimiter
         self.encoding = encoding
         self.progress = progress
@@ -194,6 +199,19 @@ class FileSource(BufferedSource):
         raise ConfigError(f"Cannot tell the format of {path.name!r}: set format to 'csv' or 'jsonl'")
 
     async def _read_all(self) -> None:
+        try:
+            await self._read_files()
+        except (OSError, csv.Error) as exc:
+            # Rows read so far still go through the pipe; the rest of this source is lost.
+            _log.error(
+                "reading failed", file=str(self.paths[self._file_index]), error=f"{type(exc).__name__}: {exc}"
+            )
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            self.producer_done()
+
+    async def _read_files(self) -> None:
         # Where reading stands lives on the object, so a stopped and restarted pipe carries on
         # from the row it was at: a cancelled ``put`` leaves its row first in ``_carry``.
         if self.progress and self._progress is None:
