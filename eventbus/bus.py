@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random as _random
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eventbus.bus_chain import bus_chain
 from eventbus.bus_clock import Clock, SystemClock
+from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id
 from eventbus.bus_errors import BusClosedError, BusValidationError, LimitExceededError, RuleNotFoundError
 from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
 from eventbus.bus_scheduler import Scheduler
@@ -85,7 +85,7 @@ class BusConfig(BaseModel):
     backoff: Backoff = Field(default_factory=Backoff)
     #: Log every accepted, matched and delivered event (retries and dead letters always are).
     trace_events: bool = False
-    router_batch: int = Field(default=256, ge=1)
+    router_batch: int = Field(default=1024, ge=1)
 
 
 @dataclass(slots=True)
@@ -100,6 +100,8 @@ class _RuleEntry:
     rule: Rule
     pattern: Pattern | None
     routes: list[_Route] = field(default_factory=list)
+    #: This rule's counters in ``Metrics`` (held here to skip two lookups per matched event).
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 class EventBus:
@@ -269,27 +271,31 @@ class EventBus:
         results: list[dict[str, str]] = []
         records: list[LogRecord] = []
         positions: list[int] = []
+        config = self.config
+        account, region, max_size = config.account, config.region, config.max_entry_size
         for entry in entries:
-            if isinstance(entry, Event):
-                event = entry.to_dict()
+            event = fast_event(entry, account=account, region=region, now_text=now_text, max_entry_size=max_size)
+            if event is not None:
+                bus_name = entry.get("EventBusName")  # type: ignore[union-attr]
+            elif isinstance(entry, Event):
+                event, bus_name = entry.to_dict(), None
             else:
                 raw = entry.to_dict() if isinstance(entry, PutEventsEntry) else entry
-                error = validate_entry(raw, max_entry_size=self.config.max_entry_size)
-                if error is None:
-                    bus_name = raw.get("EventBusName")
-                    if bus_name is not None and bus_name not in (self.name, self.arn):
-                        results.append(
-                            {
-                                "ErrorCode": "InvalidArgument",
-                                "ErrorMessage": "Parameter EventBusName is not valid. Reason: "
-                                f"this is event bus {self.name}, not {bus_name}.",
-                            }
-                        )
-                        continue
-                else:
+                error = validate_entry(raw, max_entry_size=max_size)
+                if error is not None:
                     results.append(error.to_dict())
                     continue
-                event = self._event_from_entry(raw, now_text)
+                event = event_from_valid_entry(raw, account=account, region=region, now_text=now_text)
+                bus_name = raw.get("EventBusName")
+            if bus_name is not None and bus_name != self.name and bus_name != self.arn:
+                results.append(
+                    {
+                        "ErrorCode": "InvalidArgument",
+                        "ErrorMessage": "Parameter EventBusName is not valid. Reason: "
+                        f"this is event bus {self.name}, not {bus_name}.",
+                    }
+                )
+                continue
             results.append({"EventId": event["id"]})
             if looped:
                 continue
@@ -311,23 +317,6 @@ class EventBus:
         self._metrics.count_bus("PutEventsFailedEntries", failed)
         return {"FailedEntryCount": failed, "Entries": results}
 
-    def _event_from_entry(self, entry: Mapping[str, Any], now_text: str) -> dict[str, Any]:
-        # The envelope's Event model gives the same dict (see the tests); building it directly
-        # keeps pydantic off the per-event path.
-        detail = entry["Detail"]
-        when = entry.get("Time")
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": entry["DetailType"],
-            "source": entry["Source"],
-            "account": self.config.account,
-            "time": now_text if when is None else format_time(when),
-            "region": self.config.region,
-            "resources": list(entry.get("Resources") or ()),
-            "detail": json.loads(detail) if isinstance(detail, str) else dict(detail),
-        }
-
     def _drop_looped(self, results: list[dict[str, str]], chain: tuple[str, ...]) -> None:
         # Answered as accepted so the sending bus does not retry a loop into its dead letters.
         ids = [r["EventId"] for r in results if "EventId" in r]
@@ -342,12 +331,14 @@ class EventBus:
             records = await log.consume(self.config.router_batch)
             if not records:
                 return
-            for record in records:
-                await self._route(record)
+            done = [record.offset for record in records if await self._route(record)]
+            if done:
+                log.ack(done)
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    async def _route(self, record: LogRecord) -> None:
+    async def _route(self, record: LogRecord) -> bool:
+        """Hand ``record`` to its targets; ``True`` when it caused no delivery (ack it now)."""
         event = record.event
         if record.target_rule is not None:
             names: Iterable[str] = (record.target_rule,)
@@ -356,15 +347,17 @@ class EventBus:
         metrics = self._metrics
         trace = self.config.trace_events
         event_json: str | None = None
+        ingestion_text: str | None = None
         deliveries: list[tuple[_RuleEntry, Dispatcher, str]] = []
         for name in names:
             entry = self._rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
                 continue
-            metrics.count_rule(name, "MatchedEvents")
+            counters = entry.counters
+            counters["MatchedEvents"] += 1
             if not entry.routes:
                 continue
-            metrics.count_rule(name, "TriggeredRules")
+            counters["TriggeredRules"] += 1
             if trace:
                 _log.info("matched", bus=self.name, event_id=event["id"], rule=name)
             for route in entry.routes:
@@ -373,12 +366,14 @@ class EventBus:
                         event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
                     payload = event_json
                 else:
+                    if ingestion_text is None:
+                        ingestion_text = format_time(record.ingestion_time)
                     try:
                         payload = route.target_input.render(
                             event,
                             rule_name=name,
                             rule_arn=entry.rule.arn,
-                            ingestion_time=format_time(record.ingestion_time),
+                            ingestion_time=ingestion_text,
                         )
                     except TransformError as exc:
                         metrics.count_bus("TransformFailures")
@@ -394,8 +389,7 @@ class EventBus:
                         continue
                 deliveries.append((entry, route.dispatcher, payload))
         if not deliveries:
-            self._eventlog.ack((record.offset,))
-            return
+            return True
         if event_json is None:
             event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
         self._remaining[record.offset] = len(deliveries)
@@ -404,16 +398,22 @@ class EventBus:
                 payload, event_json, event["id"], record.ingestion_time, record.chain, record.offset
             )
             if await dispatcher.submit(item):
-                metrics.count_rule(entry.rule.name, "ThrottledRules")
+                entry.counters["ThrottledRules"] += 1
+        return False
 
-    def _delivery_done(self, item: DeliveryItem) -> None:
-        offset: int = item.token
-        left = self._remaining.get(offset, 1) - 1
-        if left > 0:
-            self._remaining[offset] = left
-        else:
-            self._remaining.pop(offset, None)
-            self._eventlog.ack((offset,))
+    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
+        remaining = self._remaining
+        done: list[int] = []
+        for item in items:
+            offset: int = item.token
+            left = remaining.get(offset, 1) - 1
+            if left > 0:
+                remaining[offset] = left
+            else:
+                remaining.pop(offset, None)
+                done.append(offset)
+        if done:
+            self._eventlog.ack(done)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -423,7 +423,7 @@ class EventBus:
             return
         event = {
             "version": "0",
-            "id": str(uuid.uuid4()),
+            "id": new_event_id(),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.config.account,
@@ -479,7 +479,7 @@ class EventBus:
             description=description,
             targets=existing.rule.targets if existing else (),
         )
-        entry = _RuleEntry(rule, pattern, existing.routes if existing else [])
+        entry = _RuleEntry(rule, pattern, existing.routes if existing else [], self._metrics.rules[name])
         self._rules[name] = entry
         self._sync_matcher(entry)
         if schedule is None:
@@ -600,7 +600,7 @@ class EventBus:
             backoff=self.config.backoff,
             clock=self._clock,
             metrics=self._metrics,
-            on_done=self._delivery_done,
+            on_done=self._deliveries_done,
             rand=self._rand,
             trace=self.config.trace_events,
         )

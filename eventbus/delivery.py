@@ -107,7 +107,7 @@ class Dispatcher:
         backoff: Backoff,
         clock: Clock,
         metrics: Metrics,
-        on_done: Callable[[DeliveryItem], None],
+        on_done: Callable[[list[DeliveryItem]], None],
         rand: Callable[[], float] = _random.random,
         trace: bool = False,
     ) -> None:
@@ -118,6 +118,9 @@ class Dispatcher:
         self._clock = clock
         self._metrics = metrics
         self._on_done = on_done
+        # This target's and its rule's counters, held to keep lookups off the per-batch path.
+        self._counters = metrics.targets[f"{route.rule_name}/{route.target_id}"]
+        self._rule_counters = metrics.rules[route.rule_name]
         self._rand = rand
         self._trace = trace
         self._max_batch = max(1, min(route.max_batch_size, int(getattr(route.target, "max_batch_size", 1) or 1)))
@@ -128,7 +131,8 @@ class Dispatcher:
         self._retiring = False
         self._scope: anyio.CancelScope | None = None
         # Lazily made anyio events (they need a running loop); set and forgotten on change.
-        self._ready_event: anyio.Event | None = None
+        # Idle workers, each waiting on its own event: a new item wakes one worker, not all.
+        self._idle: deque[anyio.Event] = deque()
         self._retry_event: anyio.Event | None = None
         self._room_event: anyio.Event | None = None
 
@@ -156,9 +160,8 @@ class Dispatcher:
 
     def _push_ready(self, item: DeliveryItem) -> None:
         self._ready.append(item)
-        if self._ready_event is not None:
-            self._ready_event.set()
-            self._ready_event = None
+        if self._idle:
+            self._idle.popleft().set()
 
     def retire(self) -> None:
         """Take no more items; stop once the outstanding ones have ended."""
@@ -181,9 +184,9 @@ class Dispatcher:
         ready = self._ready
         while True:
             while not ready:
-                if self._ready_event is None:
-                    self._ready_event = anyio.Event()
-                await self._ready_event.wait()
+                wakeup = anyio.Event()
+                self._idle.append(wakeup)
+                await wakeup.wait()
             first = ready.popleft()
             batch = [first]
             # A batch shares one bus chain, as the chain is set once per ``deliver`` call.
@@ -221,7 +224,8 @@ class Dispatcher:
             attempt=max(item.attempts for item in batch),
             event_ids=tuple(item.event_id for item in batch),
         )
-        self._metrics.count_target(route.rule_name, route.target_id, "Invocations", len(batch))
+        self._counters["Invocations"] += len(batch)
+        self._rule_counters["Invocations"] += len(batch)
         token = bus_chain.set((*batch[0].chain, route.bus_name))
         try:
             await route.target.deliver([item.payload for item in batch], context)
@@ -240,8 +244,7 @@ class Dispatcher:
                     target=route.target_id,
                     attempt=item.attempts,
                 )
-        for item in batch:
-            self._finish(item)
+        self._finish(batch)
 
     async def _failed(self, item: DeliveryItem, exc: Exception) -> None:
         route = self.route
@@ -276,7 +279,7 @@ class Dispatcher:
                 return
         self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
         await self._dead_letter(item, exc, condition, retries_done)
-        self._finish(item)
+        self._finish([item])
 
     async def _dead_letter(
         self, item: DeliveryItem, exc: Exception, condition: str | None, retries_done: int
@@ -323,12 +326,12 @@ class Dispatcher:
         self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
         _log.warning("dead-lettered", **fields)
 
-    def _finish(self, item: DeliveryItem) -> None:
-        self._outstanding -= 1
+    def _finish(self, items: list[DeliveryItem]) -> None:
+        self._outstanding -= len(items)
         if self._room_event is not None:
             self._room_event.set()
             self._room_event = None
-        self._on_done(item)
+        self._on_done(items)
         if self._retiring and self._outstanding == 0 and self._scope is not None:
             self._scope.cancel()
 

@@ -115,6 +115,15 @@ class InMemoryEventLog:
         self._queue.append(record)
 
     async def append(self, records: Sequence[LogRecord], *, wait: bool = True) -> int:
+        if self._closed:
+            raise LogClosedError("the event log is closed")
+        if self.capacity - len(self._unacked) >= len(records):
+            # The common case: room for all, no waiting.
+            for record in records:
+                self._take(record)
+            if records:
+                self._notify_readable()
+            return len(records)
         taken = 0
         for record in records:
             while len(self._unacked) >= self.capacity:
