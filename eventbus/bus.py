@@ -40,7 +40,7 @@ from eventbus.envelope import (
     validate_entry,
 )
 from eventbus.errors import TransformError
-from eventbus.log import EventLog, InMemoryEventLog, LogRecord
+from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 from eventbus.metrics import Metrics
 from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
@@ -304,7 +304,10 @@ class EventBus:
         if looped:
             self._drop_looped(results, chain)
         elif records:
-            taken = await self._eventlog.append(records, wait=self.config.when_full == "wait")
+            try:
+                taken = await self._eventlog.append(records, wait=self.config.when_full == "wait")
+            except LogClosedError:
+                raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
             for position in positions[taken:]:
                 results[position] = dict(_THROTTLED)
             self._metrics.count_bus("AcceptedEvents", taken)

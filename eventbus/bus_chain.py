@@ -1,9 +1,10 @@
 """Loop protection for buses that target buses.
 
-The delivery worker sets ``bus_chain`` to the buses an event has passed through (its own bus
-last) while a target runs; a bus whose ``put_events`` sees its own name in the chain refuses to
-route the event again. A context variable reaches through any target, a function that calls
-``put_events`` itself included, and it is copied into tasks the target starts.
+While a ``BusTarget`` delivers, the delivery worker sets ``bus_chain`` to the buses the events
+have passed through (its own bus last); the receiving bus stores that chain with each event it
+accepts, and a bus whose ``put_events`` finds its own name in the chain does not route the event
+again. Only deliveries to buses set it: a function target that publishes a new event to its own
+bus is ordinary application flow, not a loop.
 """
 
 from __future__ import annotations

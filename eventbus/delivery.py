@@ -28,6 +28,7 @@ from eventbus.bus_clock import Clock
 from eventbus.errors import NonRetryableError
 from eventbus.metrics import Metrics
 from eventbus.targets.base import DeliveryContext, Target
+from eventbus.targets.bus import BusTarget
 
 __all__ = ["Backoff", "DeliveryItem", "Dispatcher", "RetryPolicy", "TargetRoute"]
 
@@ -123,6 +124,9 @@ class Dispatcher:
         self._rule_counters = metrics.rules[route.rule_name]
         self._rand = rand
         self._trace = trace
+        # Only a delivery to another bus carries the chain: a function that publishes a new
+        # event to its own bus is not a loop.
+        self._sets_chain = isinstance(route.target, BusTarget)
         self._max_batch = max(1, min(route.max_batch_size, int(getattr(route.target, "max_batch_size", 1) or 1)))
         self._ready: deque[DeliveryItem] = deque()
         self._retries: list[tuple[float, int, DeliveryItem]] = []
@@ -226,15 +230,17 @@ class Dispatcher:
         )
         self._counters["Invocations"] += len(batch)
         self._rule_counters["Invocations"] += len(batch)
-        token = bus_chain.set((*batch[0].chain, route.bus_name))
+        token = bus_chain.set((*batch[0].chain, route.bus_name)) if self._sets_chain else None
         try:
             await route.target.deliver([item.payload for item in batch], context)
         except Exception as exc:
-            bus_chain.reset(token)
+            if token is not None:
+                bus_chain.reset(token)
             for item in batch:
                 await self._failed(item, exc)
             return
-        bus_chain.reset(token)
+        if token is not None:
+            bus_chain.reset(token)
         if self._trace:
             for item in batch:
                 _log.info(

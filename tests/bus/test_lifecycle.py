@@ -152,3 +152,23 @@ async def test_a_running_bus_is_registered_by_name() -> None:
     async with bus:
         assert lookup_bus("registered") is bus
     assert lookup_bus("registered") is None
+
+
+async def test_a_handler_publishing_to_its_own_bus_is_not_a_loop() -> None:
+    seen: list[str] = []
+    bus = EventBus("shop")
+
+    @bus.rule({"detail-type": ["OrderPlaced"]})
+    async def place(event: dict[str, Any]) -> None:
+        await bus.put_events([entry(detail_type="OrderShipped", detail=event["detail"])])
+
+    @bus.rule({"detail-type": ["OrderShipped"]})
+    def shipped(event: dict[str, Any]) -> None:
+        seen.append(event["detail"]["n"])
+
+    async with bus:
+        await bus.put_events([entry(detail_type="OrderPlaced", detail={"n": 1})])
+        with anyio.fail_after(5):
+            while not seen:
+                await anyio.sleep(0.005)
+    assert seen == [1] and bus.metrics()["bus"]["LoopedEvents"] == 0
