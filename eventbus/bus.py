@@ -143,6 +143,7 @@ class EventBus:
         self._scheduler_scope: anyio.CancelScope | None = None
         self._owned_targets: dict[int, Target] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
+        self._trace = self.config.trace_events
 
     def __repr__(self) -> str:
         return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
@@ -334,21 +335,31 @@ class EventBus:
             records = await log.consume(self.config.router_batch)
             if not records:
                 return
-            done = [record.offset for record in records if await self._route(record)]
+            done: list[int] = []
+            for record in records:
+                blocked = self._route(record)
+                if blocked is None:
+                    done.append(record.offset)
+                    continue
+                # Rare: a target's queue is full. Wait for room, in order, before routing on.
+                for entry, dispatcher, item in blocked:
+                    await dispatcher.submit(item)
+                    entry.counters["ThrottledRules"] += 1
             if done:
                 log.ack(done)
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    async def _route(self, record: LogRecord) -> bool:
-        """Hand ``record`` to its targets; ``True`` when it caused no delivery (ack it now)."""
+    def _route(self, record: LogRecord) -> list[tuple[_RuleEntry, Dispatcher, DeliveryItem]] | None:
+        """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
+        the deliveries whose target had no room (usually none)."""
         event = record.event
         if record.target_rule is not None:
             names: Iterable[str] = (record.target_rule,)
         else:
             names = self._matcher.match(event) if self._rules else ()
         metrics = self._metrics
-        trace = self.config.trace_events
+        trace = self._trace
         event_json: str | None = None
         ingestion_text: str | None = None
         deliveries: list[tuple[_RuleEntry, Dispatcher, str]] = []
@@ -392,17 +403,14 @@ class EventBus:
                         continue
                 deliveries.append((entry, route.dispatcher, payload))
         if not deliveries:
-            return True
-        if event_json is None:
-            event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
+            return None
         self._remaining[record.offset] = len(deliveries)
+        blocked: list[tuple[_RuleEntry, Dispatcher, DeliveryItem]] = []
         for entry, dispatcher, payload in deliveries:
-            item = DeliveryItem(
-                payload, event_json, event["id"], record.ingestion_time, record.chain, record.offset
-            )
-            if await dispatcher.submit(item):
-                entry.counters["ThrottledRules"] += 1
-        return False
+            item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
+            if not dispatcher.offer(item):
+                blocked.append((entry, dispatcher, item))
+        return blocked
 
     def _deliveries_done(self, items: list[DeliveryItem]) -> None:
         remaining = self._remaining

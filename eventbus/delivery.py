@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random as _random
 from collections import deque
 from collections.abc import Callable
@@ -69,11 +70,11 @@ class Backoff(BaseModel):
 
 @dataclass(slots=True)
 class DeliveryItem:
-    """One event on its way to one target."""
+    """One event on its way to one target: ``payload`` is the target input, ``event`` the event
+    (what a dead letter carries)."""
 
     payload: str
-    event_json: str
-    event_id: str
+    event: dict[str, Any]
     ingestion_time: datetime
     chain: tuple[str, ...]
     token: Any = None  # the caller's handle, given back to ``on_done`` (the log offset)
@@ -147,8 +148,13 @@ class Dispatcher:
         """Items submitted and not ended yet (queued, in delivery or waiting to retry)."""
         return self._outstanding
 
-    def has_room(self) -> bool:
-        return self._outstanding < self.route.capacity
+    def offer(self, item: DeliveryItem) -> bool:
+        """Queue ``item`` if there is room now; ``False`` (not queued) if not."""
+        if self._outstanding >= self.route.capacity:
+            return False
+        self._outstanding += 1
+        self._push_ready(item)
+        return True
 
     async def submit(self, item: DeliveryItem) -> bool:
         """Queue ``item``, waiting for room; return whether it had to wait (a throttle)."""
@@ -226,7 +232,7 @@ class Dispatcher:
             target_id=route.target_id,
             target_arn=route.target_arn,
             attempt=max(item.attempts for item in batch),
-            event_ids=tuple(item.event_id for item in batch),
+            event_ids=tuple(item.event["id"] for item in batch),
         )
         self._counters["Invocations"] += len(batch)
         self._rule_counters["Invocations"] += len(batch)
@@ -245,7 +251,7 @@ class Dispatcher:
             for item in batch:
                 _log.info(
                     "delivered",
-                    event_id=item.event_id,
+                    event_id=item.event["id"],
                     rule=route.rule_name,
                     target=route.target_id,
                     attempt=item.attempts,
@@ -271,7 +277,7 @@ class Dispatcher:
                 self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
                 _log.warning(
                     "retried",
-                    event_id=item.event_id,
+                    event_id=item.event["id"],
                     rule=route.rule_name,
                     target=route.target_id,
                     attempt=item.attempts,
@@ -292,7 +298,7 @@ class Dispatcher:
     ) -> None:
         route = self.route
         fields = {
-            "event_id": item.event_id,
+            "event_id": item.event["id"],
             "rule": route.rule_name,
             "target": route.target_id,
             "attempt": item.attempts,
@@ -320,11 +326,12 @@ class Dispatcher:
             target_id=route.target_id,
             target_arn=route.target_arn,
             attempt=1,
-            event_ids=(item.event_id,),
+            event_ids=(item.event["id"],),
             attributes=attributes,
         )
         try:
-            await route.dead_letter.deliver([item.event_json], context)
+            event_json = json.dumps(item.event, separators=(",", ":"), ensure_ascii=False)
+            await route.dead_letter.deliver([event_json], context)
         except Exception as dlq_exc:
             self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
             _log.error("dead letter failed", dlq_error_code=_error_code(dlq_exc), **fields)
