@@ -38,29 +38,13 @@ from eventbus.patterns.values import (
     canonical_ip,
 )
 
-__all__ = ["WEIGHTS", "Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
+__all__ = ["Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
 
 AnchorKind = Literal[
     "exact", "ip", "ic", "prefix", "prefix_ic", "suffix", "suffix_ic", "cidr", "numeric", "ab", "present"
 ]
 #: (kind, key, exact): where the value index files a condition, and whether a hit is proof.
 Anchor = tuple[AnchorKind, Any, bool]
-
-#: How many events a hit on one key of each kind lets through, roughly, relative to an exact
-#: value: the matcher anchors each branch on its field with the cheapest keys.
-WEIGHTS: dict[str, int] = {
-    "exact": 1,
-    "ip": 1,
-    "ic": 1,
-    "prefix": 2,
-    "prefix_ic": 2,
-    "suffix": 2,
-    "suffix_ic": 2,
-    "cidr": 2,
-    "numeric": 4,
-    "ab": 20,
-    "present": 50,
-}
 
 # Every string ipaddress accepts is made of these (hex digits, colons, dots, an optional zone):
 # a cheap regular expression spares the exception-raising parse for ordinary strings.

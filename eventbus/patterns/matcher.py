@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eventbus.patterns.consistency import consistent
-from eventbus.patterns.fields import WEIGHTS, Field, field_key
+from eventbus.patterns.fields import Field, field_key
 from eventbus.patterns.flatten import (
     EMPTY_TRIE,
     PathNode,
@@ -35,6 +35,12 @@ from eventbus.patterns.parse import Branch, FieldRule
 from eventbus.patterns.pattern import EventInput, Pattern, PatternInput, load_event
 
 __all__ = ["Matcher"]
+
+#: Kinds whose keys hit regardless of how the rules share them: anything-but and the catch-all
+#: bucket pass nearly every event, a numeric range or CIDR block a fair part of them.
+HIT_RATE: dict[str, float] = {"ab": 1.0, "present": 1.0, "numeric": 0.3, "cidr": 0.3}
+#: Kinds hit by a value's prefixes or suffixes: one key covers more values than an exact one.
+SHARED_KINDS = frozenset({"prefix", "prefix_ic", "suffix", "suffix_ic"})
 
 
 class _Branch:
@@ -121,9 +127,10 @@ class Matcher:
         self._fields: dict[tuple[Any, ...], Field] = {}
         self._field_refs: Counter[tuple[Any, ...]] = Counter()
         self._path_refs: Counter[str] = Counter()
-        #: How many branches have each (path, anchor kind, key): how widely a key is shared, the
-        #: matcher's estimate of how often it will hit.
+        #: How many branches have each (path, anchor kind, key), and any key on each path: the
+        #: share of a key among its path's keys estimates how often events will hit it.
         self._users: Counter[tuple[str, str, Any]] = Counter()
+        self._path_users: Counter[str] = Counter()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -239,6 +246,7 @@ class Matcher:
         for f in positive:
             for kind, key, _ in f.anchors:
                 self._users[(f.path, kind, key)] += 1
+                self._path_users[f.path] += 1
         return branch
 
     def _unfile(self, branch: _Branch, edit: _Edit) -> None:
@@ -255,11 +263,21 @@ class Matcher:
                 self._users[users_key] -= 1
                 if self._users[users_key] <= 0:
                     del self._users[users_key]
+                self._path_users[f.path] -= 1
+                if self._path_users[f.path] <= 0:
+                    del self._path_users[f.path]
             self._release(f, edit)
 
-    def _cost(self, field: Field) -> int:
-        users = self._users
-        return sum(WEIGHTS[kind] * (1 + users[(field.path, kind, key)]) for kind, key, _ in field.anchors)
+    def _cost(self, field: Field) -> float:
+        """The estimated share of events that hit the field's keys: anchoring a branch there
+        makes it a candidate that often. With no statistics of the events, the rules stand in
+        for them: a value that half the rules on a path name is taken to be half the events'."""
+        path_users = self._path_users[field.path]
+        total = 0.0
+        for kind, key, _ in field.anchors:
+            share = (self._users[(field.path, kind, key)] + 1) / (path_users + 2)
+            total += HIT_RATE.get(kind, share) if kind not in SHARED_KINDS else min(1.0, 2 * share)
+        return total
 
     def _intern(self, rule: FieldRule, edit: _Edit) -> Field:
         key = field_key(rule)

@@ -1,0 +1,484 @@
+"""Matching throughput: ``Matcher`` against LocalStack's and moto's engines, 1 to 10,000 rules.
+
+    python benchmarks/match.py            # about three minutes
+    python benchmarks/match.py --quick    # well under a minute, fewer events and peers capped harder
+    make bench                            # the same, in .venv-bench where the peers are installed
+
+Seeded and reproducible. Events are realistic ~1 KB EventBridge events (nested detail, arrays of
+objects, numbers, IP addresses). Two rule families, each at 1, 10, 100, 1,000 and 10,000 rules:
+
+* mixed: rules as an application's buses hold them: mostly keyed on a source and a detail-type,
+  refined by one or two detail conditions drawn from every operator, overlapping the way real
+  rules do (several rules for one kind of event, a few broad ones on a source alone);
+* distinct: per-customer routing rules that share source and detail-type and each name their
+  own customer id, the shape that lets an engine stay flat as rules grow.
+
+For each size: events/s of ``Matcher`` and, on the same events, of LocalStack's engine
+(``EventPatternCompiler`` + ``EventRuleEngine``, each pattern compiled once, the rules looped
+over per event) and of moto's ``EventPattern``, when installed, with ratios; and the cost of
+``json.loads`` of the same events' text as a floor. Slow peers are measured on as many events
+as fit a time budget (at least three). Then the memory (tracemalloc) and the time to add 10,000
+rules, a check that match time grows linearly with an event's size, and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eventbus import Matcher
+
+SEED = 20261128
+SIZES = (1, 10, 100, 1_000, 10_000)
+
+SERVICES = [
+    "orders", "payments", "shipping", "inventory", "accounts", "auth", "billing", "catalog",
+    "search", "reviews", "notifications", "analytics", "fraud", "support", "pricing", "loyalty",
+    "returns", "warehouse", "media", "audit",
+]  # fmt: skip
+DOMAINS = ["retail", "b2b", "platform"]
+ACTIONS = [
+    "Created", "Updated", "Deleted", "Failed", "Completed", "Requested",
+    "Approved", "Expired", "Shipped", "Refunded", "Cancelled", "Retried",
+]  # fmt: skip
+STATUSES = ["PENDING", "ACTIVE", "FAILED", "COMPLETED", "CANCELLED", "ON_HOLD"]
+COUNTRIES = ["DE", "FR", "US", "GB", "JP", "BR", "IN", "ES", "IT", "NL"]
+CURRENCIES = ["EUR", "USD", "GBP", "JPY", "BRL"]
+TIERS = ["gold", "silver", "bronze", "platinum"]
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"]
+BROWSERS = ["Firefox/128.0", "Chrome/126.0.0.0", "Safari/605.1.15", "Edg/126.0.0.0"]
+CUSTOMERS = 10_000
+
+
+def _source(service: str, domain: str = "retail") -> str:
+    return f"com.example.{domain}.{service}"
+
+
+def _detail_type(service: str, action: str) -> str:
+    return f"{service.title()} {action}"
+
+
+def make_event(rng: random.Random, *, service: str | None = None, action: str | None = None) -> dict[str, Any]:
+    domain = "retail" if service else rng.choice(DOMAINS)
+    service = service or rng.choice(SERVICES)
+    action = action or rng.choice(ACTIONS)
+    region = rng.choice(REGIONS)
+    account = f"{rng.randrange(10**11, 10**12):012d}"
+    items = [
+        {"sku": f"SKU-{rng.randrange(10_000):04d}", "qty": rng.randint(1, 5), "price": round(rng.uniform(1, 500), 2)}
+        for _ in range(rng.randint(1, 3))
+    ]
+    detail: dict[str, Any] = {
+        "id": f"{service[:3]}-{rng.randrange(10**8):08d}",
+        "status": rng.choice(STATUSES),
+        "amount": round(rng.uniform(0, 5_000), 2),
+        "currency": rng.choice(CURRENCIES),
+        "customer": {
+            "id": f"c-{rng.randrange(CUSTOMERS):05d}",
+            "tier": rng.choice(TIERS),
+            "country": rng.choice(COUNTRIES),
+            "email": f"user{rng.randrange(10**6)}@{rng.choice(['example.com', 'mail.test', 'corp.example'])}",
+        },
+        "items": items,
+        "sourceIp": rng.choice(
+            [
+                f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                f"203.0.113.{rng.randrange(1, 255)}",
+                f"2001:db8::{rng.randrange(1, 0xFFFF):x}",
+            ]
+        ),
+        "userAgent": f"Mozilla/5.0 (X11; Linux x86_64) {rng.choice(BROWSERS)}",
+        "latencyMs": rng.randrange(1, 3_000),
+        "retry": rng.random() < 0.2,
+        "tags": rng.sample(["priority", "gift", "b2b", "promo", "test", "mobile"], rng.randint(0, 3)),
+    }
+    if detail["status"] == "FAILED":
+        detail["errorCode"] = rng.choice(["E_TIMEOUT", "E_DECLINED", "E_INTERNAL"])
+    return {
+        "version": "0",
+        "id": f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+        f"{rng.getrandbits(16):04x}-{rng.getrandbits(48):012x}",
+        "detail-type": _detail_type(service, action),
+        "source": _source(service, domain),
+        "account": account,
+        "time": f"2026-11-{rng.randint(1, 28):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+        "region": region,
+        "resources": [
+            f"arn:aws:{service}:{region}:{account}:{service[:-1] if service.endswith('s') else service}/"
+            f"{rng.getrandbits(40):010x}"
+            for _ in range(rng.randint(1, 2))
+        ],
+        "detail": detail,
+    }
+
+
+def _detail_condition(rng: random.Random) -> dict[str, Any]:
+    """One refinement on the detail, from every operator."""
+    choice = rng.randrange(16)
+    if choice == 0:
+        return {"status": rng.sample(STATUSES, 2)}
+    if choice == 1:
+        low = rng.randrange(0, 4_000, 100)
+        return {"amount": [{"numeric": [">=", low, "<", low + rng.choice([100, 500, 1_000])]}]}
+    if choice == 2:
+        return {"customer": {"tier": [{"anything-but": rng.choice(TIERS)}]}}
+    if choice == 3:
+        return {"customer": {"country": [{"equals-ignore-case": rng.choice(COUNTRIES).lower()}]}}
+    if choice == 4:
+        return {"customer": {"email": [{"suffix": rng.choice(["@example.com", "@mail.test"])}]}}
+    if choice == 5:
+        return {"customer": {"id": [{"prefix": f"c-{rng.randrange(10)}"}]}}
+    if choice == 6:
+        return {"userAgent": [{"wildcard": f"Mozilla/5.0 (*) {rng.choice(BROWSERS).split('/')[0]}/*"}]}
+    if choice == 7:
+        return {"sourceIp": [{"cidr": rng.choice(["10.0.0.0/8", "192.168.0.0/16", "203.0.113.0/24", "2001:db8::/32"])}]}
+    if choice == 8:
+        return {"errorCode": [{"exists": rng.random() < 0.5}]}
+    if choice == 9:
+        return {"items": {"sku": [{"prefix": f"SKU-{rng.randrange(10)}"}], "qty": [{"numeric": [">=", rng.randint(2, 5)]}]}}
+    if choice == 10:
+        return {"currency": [{"anything-but": {"prefix": rng.choice(["EU", "US"])}}]}
+    if choice == 11:
+        return {"retry": [True]}
+    if choice == 12:
+        return {"latencyMs": [{"numeric": [">", rng.choice([500, 1_000, 2_000])]}]}
+    if choice == 13:
+        return {"tags": [rng.choice(["priority", "gift", "b2b", "promo"])]}
+    if choice == 14:
+        return {"customer": {"tier": [{"prefix": {"equals-ignore-case": rng.choice(["GOLD", "PLAT"])}}]}}
+    return {"status": [{"anything-but": {"suffix": "ED"}}], "currency": [{"suffix": {"equals-ignore-case": "d"}}]}
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def mixed_rules(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    rules = []
+    for _ in range(count):
+        service = rng.choice(SERVICES)
+        roll = rng.random()
+        rule: dict[str, Any] = {"source": [_source(service, rng.choice(DOMAINS))]}
+        if roll < 0.05:  # broad: a whole service, narrowed by its detail only
+            pass
+        elif roll < 0.10:
+            rule["detail-type"] = [{"anything-but": _detail_type(service, rng.choice(ACTIONS))}]
+        elif roll < 0.15:
+            rule["detail-type"] = [{"wildcard": f"{service.title()} *ed"}]
+        else:
+            rule["detail-type"] = [_detail_type(service, a) for a in rng.sample(ACTIONS, rng.choice([1, 1, 1, 2]))]
+        detail: dict[str, Any] = {}
+        for _ in range(rng.choice([1, 1, 2])):
+            _merge(detail, _detail_condition(rng))
+        if rng.random() < 0.1:
+            detail = {"$or": [detail, _detail_condition(rng)]}
+        rule["detail"] = detail
+        if rng.random() < 0.05:
+            rule["region"] = [{"prefix": rng.choice(["us-", "eu-"])}]
+        rules.append(rule)
+    return rules
+
+
+def distinct_rules(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "source": [_source("orders")],
+            "detail-type": [_detail_type("orders", "Created")],
+            "detail": {"customer": {"id": [f"c-{i:05d}"]}},
+        }
+        for i in range(count)
+    ]
+
+
+def distinct_events(rng: random.Random, count: int, rules: int) -> list[dict[str, Any]]:
+    """Order events each for a customer that has a rule: one match per event at every size."""
+    events = []
+    for _ in range(count):
+        event = make_event(rng, service="orders", action="Created")
+        event["detail"]["customer"]["id"] = f"c-{rng.randrange(rules):05d}"
+        events.append(event)
+    return events
+
+
+# --- timing ---------------------------------------------------------------------------------------
+
+
+def rate(run: Callable[[Any], Any], items: list[Any], budget: float, minimum: int = 3) -> tuple[float, int]:
+    """Items per second over as many passes through ``items`` as fit ``budget`` seconds."""
+    gc.collect()
+    done = 0
+    start = time.perf_counter()
+    deadline = start + budget
+    while True:
+        for item in items:
+            run(item)
+            done += 1
+            if done >= minimum and time.perf_counter() > deadline:
+                return done / (time.perf_counter() - start), done
+        if time.perf_counter() > deadline and done >= minimum:
+            return done / (time.perf_counter() - start), done
+
+
+class Peers:
+    """LocalStack's and moto's engines, where installed."""
+
+    def __init__(self) -> None:
+        self.localstack: Any = None
+        self.moto: Any = None
+        try:
+            from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine
+
+            self.localstack = (EventPatternCompiler(), EventRuleEngine())
+        except Exception as exc:  # not installed, or broken: say so and go on
+            print(f"  LocalStack: unavailable ({type(exc).__name__}: {exc})")
+        try:
+            from moto.events.models import EventPattern
+
+            self.moto = EventPattern
+        except Exception as exc:
+            print(f"  moto: unavailable ({type(exc).__name__}: {exc})")
+
+    def localstack_runner(self, rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]], list[int]] | None:
+        if self.localstack is None:
+            return None
+        compiler, engine = self.localstack
+        compiled = [compiler.compile_event_pattern(rule) for rule in rules]
+        evaluate = engine.evaluate_pattern_on_event
+
+        def run(event: dict[str, Any]) -> list[int]:
+            return [i for i, pattern in enumerate(compiled) if evaluate(pattern, event)]
+
+        return run
+
+    def moto_runner(self, rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]], list[int]] | None:
+        if self.moto is None:
+            return None
+        patterns = [self.moto(json.dumps(rule), rule) for rule in rules]
+
+        def run(event: dict[str, Any]) -> list[int]:
+            out = []
+            for i, pattern in enumerate(patterns):
+                try:
+                    if pattern.matches_event(event):
+                        out.append(i)
+                except Exception:  # an operator moto does not know
+                    pass
+            return out
+
+        return run
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _ratio(ours: float, theirs: float | None) -> str:
+    return "-" if not theirs else f"{ours / theirs:,.0f}x" if ours / theirs >= 10 else f"{ours / theirs:.1f}x"
+
+
+def bench_family(
+    title: str,
+    rules_for: Callable[[int], list[dict[str, Any]]],
+    events_for: Callable[[int], list[dict[str, Any]]],
+    peers: Peers,
+    args: argparse.Namespace,
+) -> dict[int, float]:
+    print(f"\n## {title}")
+    print(
+        f"{'rules':>7} {'Matcher ev/s':>13} {'match us':>9} {'matches/ev':>10} {'LocalStack ev/s':>16} "
+        f"{'x LS':>7} {'moto ev/s':>10} {'x moto':>7} {'json.loads ev/s':>16} {'add s':>7}"
+    )
+    results: dict[int, float] = {}
+    for size in SIZES:
+        rules = rules_for(size)
+        events = events_for(size)
+        texts = [json.dumps(e) for e in events]
+        start = time.perf_counter()
+        matcher = Matcher()
+        for i, rule in enumerate(rules):
+            matcher.add(f"rule-{i}", rule)
+        added = time.perf_counter() - start
+        ours, _ = rate(matcher.match, events, args.budget)
+        matches = sum(len(matcher.match(e)) for e in events) / len(events)
+        floor, _ = rate(json.loads, texts, args.budget / 2)
+        ls_rate = moto_rate = None
+        peer_budget = args.peer_budget
+        runner = peers.localstack_runner(rules)
+        if runner is not None:
+            ls_rate, _ = rate(runner, events, peer_budget)
+        runner = peers.moto_runner(rules) if size <= args.moto_max else None
+        if runner is not None:
+            moto_rate, _ = rate(runner, events, peer_budget)
+        results[size] = ours
+        print(
+            f"{size:>7,} {_fmt(ours):>13} {1e6 / ours:>9.1f} {matches:>10.2f} {_fmt(ls_rate):>16} "
+            f"{_ratio(ours, ls_rate):>7} {_fmt(moto_rate):>10} {_ratio(ours, moto_rate):>7} {_fmt(floor):>16} {added:>7.2f}"
+        )
+        if size == 1_000:
+            results[-1] = floor  # json.loads at the 1,000-rule row, for the targets
+        if ls_rate:
+            results[-(size + 10)] = ls_rate
+    return results
+
+
+def rule_mix(rules: list[dict[str, Any]]) -> str:
+    """Which operators the rules use, counted over their conditions."""
+    counts: Counter[str] = Counter()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$or":
+                    counts["$or"] += 1
+                    for branch in value:
+                        visit(branch)
+                else:
+                    visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                if isinstance(item, dict):
+                    name = next(iter(item))
+                    inner = item[name]
+                    if isinstance(inner, dict):
+                        name = f"{name}/{next(iter(inner))}"
+                    counts[name] += 1
+                else:
+                    counts["exact"] += 1
+
+    for rule in rules:
+        visit(rule)
+    total = sum(counts.values())
+    return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counts.most_common())
+
+
+def memory_and_add_time(rules: list[dict[str, Any]]) -> tuple[float, float]:
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    matcher = Matcher()
+    for i, rule in enumerate(rules):
+        matcher.add(f"rule-{i}", rule)
+    elapsed = time.perf_counter() - start
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(matcher) == len(rules)
+    return used / 2**20, elapsed
+
+
+def scaling(args: argparse.Namespace) -> list[tuple[int, float]]:
+    """Match time per array element as an event's array grows, with rules of every operator
+    (wildcards with several stars included) on that array's path."""
+    rng = random.Random(SEED + 7)
+    matcher = Matcher()
+    ops: list[Any] = [
+        {"wildcard": "*a*b*c*"},
+        {"wildcard": "x*y*z"},
+        {"prefix": "ab"},
+        {"suffix": "yz"},
+        {"anything-but": {"wildcard": "*q*r*"}},
+        {"equals-ignore-case": "abc"},
+        {"numeric": [">", 5]},
+        {"cidr": "10.0.0.0/8"},
+    ]
+    for i, op in enumerate(ops):
+        matcher.add(f"s{i}", {"detail": {"values": [op], "other": [{"exists": False}]}})
+        matcher.add(f"t{i}", {"detail": {"rows": {"v": [op], "w": [f"w{i}"]}}})
+    out = []
+    for size in (100, 1_000, 10_000):
+        values = ["".join(rng.choice("abcxyzq") for _ in range(40)) for _ in range(size)]
+        rows = [{"v": v, "w": f"w{i % 9}"} for i, v in enumerate(values)]
+        event = {"detail": {"values": values, "rows": rows}}
+        per_second, _ = rate(matcher.match, [event], args.budget / 2, minimum=2)
+        out.append((size, 1e6 / per_second / size))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer events and tighter peer budgets")
+    args = parser.parse_args()
+    args.events = 200 if args.quick else 1_000
+    args.budget = 0.3 if args.quick else 1.0
+    args.peer_budget = 0.5 if args.quick else 2.5
+    args.moto_max = 1_000 if args.quick else 10_000
+
+    print(f"# Matcher benchmark (seed {SEED}{', --quick' if args.quick else ''}); Python {sys.version.split()[0]}")
+    peers = Peers()
+    rng = random.Random(SEED)
+    events = [make_event(rng) for _ in range(args.events)]
+    size = sum(len(json.dumps(e)) for e in events) / len(events)
+    print(f"events: {len(events)} distinct, {size:,.0f} bytes of JSON on average")
+
+    all_mixed = mixed_rules(random.Random(SEED + 1), max(SIZES))
+    print(f"mixed rule mix (10,000 rules, share of conditions): {rule_mix(all_mixed)}")
+    mixed = bench_family("mixed rules", lambda n: all_mixed[:n], lambda n: events, peers, args)
+
+    distinct = bench_family(
+        "distinct rules (one customer id each)",
+        distinct_rules,
+        lambda n: distinct_events(random.Random(SEED + 2), args.events, n),
+        peers,
+        args,
+    )
+
+    print("\n## 10,000 rules: memory and time to add")
+    memory, add_time = memory_and_add_time(all_mixed)
+    d_memory, d_add_time = memory_and_add_time(distinct_rules(10_000))
+    print(f"mixed:    {memory:6.1f} MB (tracemalloc), added in {add_time:.2f} s")
+    print(f"distinct: {d_memory:6.1f} MB (tracemalloc), added in {d_add_time:.2f} s")
+    print("(patterns given as dicts: the time includes parsing and validating each one)")
+
+    print("\n## linear in the event's size (16 rules on one array path)")
+    rows = scaling(args)
+    for n, per in rows:
+        print(f"array of {n:>6,} values: {per:.2f} us per value")
+
+    print("\n## targets")
+    json_floor_us = 1e6 / distinct[-1]
+    match_us = 1e6 / distinct[1_000]
+    checks = [
+        ("1,000 mixed rules >= 1,000x LocalStack", mixed.get(-1010), mixed[1_000], 1_000),
+        ("1 rule >= 2x LocalStack (mixed)", mixed.get(-11), mixed[1], 2),
+    ]
+    for label, theirs, ours, factor in checks:
+        if theirs is None:
+            print(f"- {label}: LocalStack not installed")
+        else:
+            verdict = "met" if ours >= factor * theirs else "NOT met"
+            print(f"- {label}: {ours / theirs:,.0f}x, {verdict}")
+    ratio = distinct[10_000] / distinct[10]
+    print(f"- distinct: 10,000 rules >= 1/2 of 10 rules: {ratio:.2f}, {'met' if ratio >= 0.5 else 'NOT met'}")
+    print(
+        f"- distinct: match at 1,000 rules {match_us:.1f} us <= json.loads {json_floor_us:.1f} us: "
+        f"{'met' if match_us <= json_floor_us else 'NOT met'}"
+    )
+    ratio = mixed[10_000] / mixed[10]
+    print(f"- mixed: 10,000 rules >= 1/10 of 10 rules: {ratio:.2f}, {'met' if ratio >= 0.1 else 'NOT met'}")
+    print(f"- 10,000 rules in <= 200 MB: {max(memory, d_memory):.1f} MB, {'met' if max(memory, d_memory) <= 200 else 'NOT met'}")
+    print(f"- adding 10,000 rules takes seconds: {max(add_time, d_add_time):.2f} s")
+    growth = rows[-1][1] / rows[0][1]
+    print(f"- per-value cost, 10,000 vs 100 values: {growth:.2f}x ({'linear' if growth < 2 else 'NOT linear'})")
+
+
+if __name__ == "__main__":
+    main()
