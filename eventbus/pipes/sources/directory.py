@@ -50,6 +50,7 @@ class DirectorySource(BufferedSource):
         existing: bool = False,
         stable_seconds: float = 0.5,
         include_hidden: bool = False,
+        rescan_seconds: float = 2.0,
         capacity: int = 1000,
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
@@ -60,6 +61,7 @@ class DirectorySource(BufferedSource):
         self.existing = existing
         self.stable_seconds = stable_seconds
         self.include_hidden = include_hidden
+        self.rescan_seconds = rescan_seconds
         self.region = region
         self.account = account
         self._pending: dict[Path, _Seen] = {}
@@ -84,6 +86,7 @@ class DirectorySource(BufferedSource):
             self._announced.update(await anyio.to_thread.run_sync(self._scan_stats))
         self._first_open = False
         started = False
+        last_scan = 0.0
         async for changes in awatch(
             self.folder,
             debounce=_TICK_MS,
@@ -97,9 +100,17 @@ class DirectorySource(BufferedSource):
                 # The watcher is live from its first answer on; a scan now catches whatever
                 # landed before that (what was already announced is skipped later).
                 started = True
+                last_scan = now
                 for path in await anyio.to_thread.run_sync(self._scan):
                     self._note(path, now)
                 task_status.started()
+            if self.rescan_seconds and now - last_scan >= self.rescan_seconds:
+                # A safety net under the events: a busy machine can drop some (inotify queue
+                # overflows), and a file that changed without us hearing is caught here.
+                last_scan = now
+                for path, stat in (await anyio.to_thread.run_sync(self._scan_stats)).items():
+                    if path not in self._pending and self._announced.get(path) != stat:
+                        self._note(path, now)
             for change, name in changes:
                 path = Path(name)
                 if change == Change.deleted:
@@ -212,6 +223,8 @@ class DirectorySourceConfig(SourceConfig):
     existing: bool = False
     stable_seconds: float = Field(default=0.5, ge=0, le=3600)
     include_hidden: bool = False
+    #: How often the whole folder is listed again, for changes the watcher missed (0: never).
+    rescan_seconds: float = Field(default=2.0, ge=0)
     capacity: int = Field(default=1000, ge=1)
 
     def build(self) -> DirectorySource:
@@ -220,5 +233,6 @@ class DirectorySourceConfig(SourceConfig):
             existing=self.existing,
             stable_seconds=self.stable_seconds,
             include_hidden=self.include_hidden,
+            rescan_seconds=self.rescan_seconds,
             capacity=self.capacity,
         )
