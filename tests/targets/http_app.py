@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 Scope = dict[str, Any]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for 'connection refused' tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

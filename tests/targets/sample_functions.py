@@ -1,4 +1,4 @@
-"""Functions referenced as 'tests.targets.sample_functions:<name>' or by object from the tests."""
+"""Functions the tests reference as '<this module>:<name>' or by object."""
 
 from __future__ import annotations
 

@@ -14,7 +14,12 @@ from eventbus.errors import ConfigError, NonRetryableError, RetryableError, Targ
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.function import FunctionTarget, FunctionTargetConfig
 from eventbus.targets.registry import build_target
-from tests.targets import sample_functions
+
+from . import sample_functions
+
+# Whatever name pytest imported this package under (it depends on how pytest is started).
+SAMPLES = sample_functions.__name__
+PACKAGE = SAMPLES.rpartition(".")[0]
 
 pytestmark = pytest.mark.anyio
 
@@ -53,16 +58,16 @@ async def test_async_function_is_awaited_and_pipe_batch_is_one_array() -> None:
 
 
 async def test_string_reference_from_config() -> None:
-    target = build_target("function", {"function": "tests.targets.sample_functions:echo"})
+    target = build_target("function", {"function": f"{SAMPLES}:echo"})
     assert await target.deliver(['{"x":1}'], RULE) == [{"got": {"x": 1}}]
 
 
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
-        ("tests.targets.no_such_module:f", "Cannot import module"),
-        ("tests.targets.sample_functions:missing", "has no attribute"),
-        ("tests.targets.sample_functions:not_callable", "is not callable"),
+        (f"{PACKAGE}.no_such_module:f", "Cannot import module"),
+        (f"{SAMPLES}:missing", "has no attribute"),
+        (f"{SAMPLES}:not_callable", "is not callable"),
     ],
 )
 def test_bad_references_are_clear_errors(ref: str, message: str) -> None:

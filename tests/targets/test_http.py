@@ -26,7 +26,8 @@ from eventbus.targets.base import DeliveryContext
 from eventbus.targets.connection import ApiKeyAuth, BasicAuth, Connection, OAuthClientCredentials, Parameter
 from eventbus.targets.http import HttpTarget, HttpTargetConfig, parse_retry_after
 from eventbus.targets.registry import build_target
-from tests.targets.http_app import ApiApp
+
+from .http_app import ApiApp, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -259,8 +260,6 @@ async def test_timeout_and_unreachable(api: tuple[ApiApp, str]) -> None:
     with pytest.raises(TargetTimeoutError, match=r"timed out after 0\.2 seconds"):
         await target.deliver([EVENT], RULE)
     await target.aclose()
-    from tests.conftest import free_port
-
     closed = HttpTarget.create(f"http://127.0.0.1:{free_port()}/api")
     with pytest.raises(RetryableError, match="ConnectError"):
         await closed.deliver([EVENT], RULE)

@@ -10,7 +10,8 @@ from eventbus.errors import ConfigError, ResourceNotFoundError, RetryableError
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.nats import NatsTarget
 from eventbus.targets.registry import build_target
-from tests.conftest import free_port
+
+from .http_app import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,8 @@ from eventbus.targets.http import HttpTarget
 from eventbus.targets.nats import NatsTarget
 from eventbus.targets.queue import MemoryQueue, QueueTarget, SqliteQueue
 from eventbus.targets.recording import RecordingTarget
-from tests.targets.http_app import ApiApp
+
+from .http_app import ApiApp
 
 pytestmark = pytest.mark.anyio
 
