@@ -162,7 +162,8 @@ class HttpTarget:
 
     async def _send(self, client: httpx.AsyncClient, body: str) -> tuple[httpx.Response, str]:
         config = self.config
-        headers = {"User-Agent": USER_AGENT, "Content-Type": CONTENT_TYPE}
+        # httpx.Headers: header names clash case-insensitively, so the later source replaces.
+        headers = httpx.Headers({"User-Agent": USER_AGENT, "Content-Type": CONTENT_TYPE})
         headers.update(config.header_parameters)
         query: dict[str, str] = dict(config.query_string_parameters)
         content: str | None = body

@@ -27,6 +27,7 @@ class Seen:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    raw_headers: list[tuple[str, str]]
     body: bytes
     at: float
 
@@ -65,6 +66,7 @@ class ApiApp:
             path=scope["path"],
             query=dict(parse_qsl(scope["query_string"].decode())),
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            raw_headers=[(k.decode().lower(), v.decode()) for k, v in scope["headers"]],
             body=body,
             at=time.monotonic(),
         )

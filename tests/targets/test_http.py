@@ -82,7 +82,7 @@ async def test_path_and_query_parameters_connection_wins(api: tuple[ApiApp, str]
             "endpoint": f"{base}/api/*/items/*",
             "http_method": "PUT",
             "path_parameter_values": ["a b", "42/x"],
-            "header_parameters": {"x-team": "from-target", "x-only-target": "1"},
+            "header_parameters": {"X-Team": "from-target", "x-only-target": "1"},
             "query_string_parameters": {"region": "us", "page": "2"},
             "connection": connection.model_dump(mode="python"),
         },
@@ -93,6 +93,7 @@ async def test_path_and_query_parameters_connection_wins(api: tuple[ApiApp, str]
     assert seen.path == "/api/a b/items/42/x"  # decoded by the server; sent as %20 and %2F
     assert seen.query == {"region": "eu", "page": "2", "token": QUERY_SECRET}
     assert seen.headers["x-team"] == "from-connection"
+    assert [k for k, _ in seen.raw_headers].count("x-team") == 1
     assert seen.headers["x-only-target"] == "1"
     assert seen.headers["x-api-key"] == API_KEY
     assert out[0]["body"]["source"] == "overridden"
