@@ -65,14 +65,14 @@ async def test_scheduled_rule_fires_on_the_clock() -> None:
     async with bus:
         await anyio.sleep(0.01)
         assert target.payloads == []
-        for _ in range(3):
+        for n in range(1, 4):
             clock.advance(timedelta(minutes=5))
             with anyio.fail_after(5):
-                await anyio.sleep(0.01)
-                await bus.wait_idle(5)
+                while len(target.payloads) < n:
+                    await anyio.sleep(0.002)
         bus.disable_rule("tick")
         clock.advance(timedelta(minutes=5))
-        await anyio.sleep(0.01)
+        await anyio.sleep(0.02)
         await bus.wait_idle(5)
     assert len(target.payloads) == 3
     first = target.payloads[0]
@@ -172,3 +172,21 @@ async def test_a_handler_publishing_to_its_own_bus_is_not_a_loop() -> None:
             while not seen:
                 await anyio.sleep(0.005)
     assert seen == [1] and bus.metrics()["bus"]["LoopedEvents"] == 0
+
+
+async def test_cron_rule_fires_at_its_time() -> None:
+    clock = ManualClock(datetime(2026, 1, 1, 11, 0, tzinfo=UTC))
+    target = Collector()
+    bus = EventBus(clock=clock)
+    arn = bus.put_rule("noon", schedule_expression="cron(0 12 * * ? *)")
+    assert arn.endswith(":rule/noon")
+    bus.put_targets("noon", [RuleTarget(id="c", target=target)])
+    async with bus:
+        clock.advance(timedelta(minutes=59))
+        await anyio.sleep(0.02)
+        assert target.payloads == []
+        clock.advance(timedelta(minutes=1))
+        with anyio.fail_after(5):
+            while not target.payloads:
+                await anyio.sleep(0.002)
+    assert [p["time"] for p in target.payloads] == ["2026-01-01T12:00:00Z"]
