@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
     from eventbus.testing.strategies import (
         OPERATORS,
         entry_from_event,
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPERATORS",
+    "Overlap",
+    "RuleCheck",
+    "RuleCheckReport",
+    "check_rules",
     "entry_from_event",
     "events",
     "matching_events",
@@ -33,6 +38,10 @@ __all__ = [
 
 _HOME = {
     "OPERATORS": "eventbus.testing.strategies",
+    "Overlap": "eventbus.testing.check",
+    "RuleCheck": "eventbus.testing.check",
+    "RuleCheckReport": "eventbus.testing.check",
+    "check_rules": "eventbus.testing.check",
     "entry_from_event": "eventbus.testing.strategies",
     "events": "eventbus.testing.strategies",
     "matching_events": "eventbus.testing.strategies",
