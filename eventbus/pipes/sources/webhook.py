@@ -71,6 +71,7 @@ class WebhookSource(BufferedSource):
         self.port = port
         self.region = region
         self._loop_token: Any = None
+        self._app = _WebhookApp(self)
         self._loop_thread: int | None = None
 
     def __repr__(self) -> str:
@@ -130,8 +131,13 @@ class WebhookSource(BufferedSource):
 
     # -- the ASGI app ----------------------------------------------------------------------
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @property
+    def app(self) -> _WebhookApp:
         """The ASGI application: mount it, or let the source serve it (``port``)."""
+        return self._app
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI request (what ``app`` calls)."""
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
@@ -202,6 +208,18 @@ class WebhookSource(BufferedSource):
         return SourceRecord(
             record=record, record_id=message_id, ingestion_time=datetime.fromtimestamp(now, UTC)
         )
+
+
+class _WebhookApp:
+    """An ASGI 3 application object (servers recognise it by its async ``__call__``)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: WebhookSource) -> None:
+        self.source = source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.source.handle(scope, receive, send)
 
 
 def _authorised(header: str, token: SecretStr) -> bool:
