@@ -136,6 +136,7 @@ def test_batch_item_failures() -> None:
     assert batch_item_failures({"other": 1}, ids) is None
     assert batch_item_failures({"batchItemFailures": [{"itemIdentifier": "b"}]}, ids) == ["b"]
     assert batch_item_failures(json.dumps({"batchItemFailures": [{"itemIdentifier": "c"}]}), ids) == ["c"]
+    bad: Any
     for bad in ([{"itemIdentifier": ""}], [{"itemIdentifier": "z"}], [{}], ["a"], "a"):
         assert batch_item_failures({"batchItemFailures": bad}, ids) is ALL_FAILED
 

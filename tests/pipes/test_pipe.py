@@ -367,7 +367,7 @@ async def test_states_start_stop_and_desired_state() -> None:
         await anyio.sleep(0.1)
         assert target.payloads == []
         await pipe.start()
-        assert pipe.state == "RUNNING"
+        assert str(pipe.state) == "RUNNING"
         await settled(pipe, 1)
         await pipe.stop()
         assert pipe.state == "STOPPED"
@@ -400,7 +400,7 @@ async def test_stop_mid_batch_hands_unfinished_records_back() -> None:
 
 
 async def test_log_levels() -> None:
-    async def run(level: str) -> list[dict[str, Any]]:
+    async def run(level: str) -> list[Any]:
         queue = MemoryQueue()
         await fill(queue, [{"n": 1}, {"n": 2}])
         target = RecordingTarget()
