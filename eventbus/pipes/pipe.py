@@ -384,22 +384,22 @@ class Pipe:
         if dropped:
             self._count("filtered_out", len(dropped))
             self._trace("filtered out", records=[r.record_id for r in dropped])
-            await self._settle_ack(dropped, unsettled)
-        if not keep:
-            return
         failures: dict[int, tuple[SourceRecord, _Failure]] = {}
         skipped = False
-        if self.enrichment is not None:
-            inputs, origins, skipped = await self._enrich(keep, failures)
-        else:
-            inputs = [r.record for r in keep]
-            origins = [[r] for r in keep]
-        if not skipped and inputs:
-            await self._deliver(keep, inputs, origins, failures)
+        if keep:
+            if self.enrichment is not None:
+                inputs, origins, skipped = await self._enrich(keep, failures)
+            else:
+                inputs = [r.record for r in keep]
+                origins = [[r] for r in keep]
+            if not skipped and inputs:
+                await self._deliver(keep, inputs, origins, failures)
         done = [r for r in keep if id(r) not in failures]
         if done:
             self._count("skipped" if skipped else "delivered", len(done))
-            await self._settle_ack(done, unsettled)
+        # One acknowledgement for the batch: filtered out and done alike are finished with.
+        if dropped or done:
+            await self._settle_ack(dropped + done, unsettled)
         if failures:
             await self._handle_failures(failures, unsettled)
 

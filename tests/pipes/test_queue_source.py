@@ -133,3 +133,34 @@ async def test_a_killed_process_leaves_its_records_to_come_back(tmp_path: Path) 
     stuck = set(in_child[5:10])
     assert all(attempts[n] == "2" for n in stuck)
     assert await remaining(db) == 0
+
+
+async def test_a_queue_with_batch_operations_gets_one_call_a_batch() -> None:
+    from eventbus.pipes import QueueSource
+    from eventbus.targets.queue import MemoryQueue
+    from eventbus.targets.recording import RecordingTarget
+
+    class BatchingQueue(MemoryQueue):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        async def delete_batch(self, receipts: list[str]) -> None:
+            self.batches.append(len(receipts))
+            for receipt in receipts:
+                await self.delete(receipt)
+
+    queue = BatchingQueue()
+    for i in range(6):
+        await queue.send(json.dumps({"n": i}))
+    config = PipeConfig(
+        name="batched",
+        source=QueueSource(queue),
+        filter=[{"body": {"n": [{"numeric": ["<", 4]}]}}],
+        target=RecordingTarget(),
+        batch_size=6,
+        maximum_batching_window_in_seconds=1,
+    )
+    async with Pipe(config) as pipe:
+        await settled(pipe, 6)
+    assert queue.batches == [6]

@@ -73,10 +73,24 @@ class QueueSource:
         return [self._record(m) for m in messages]
 
     async def ack(self, records: Sequence[SourceRecord]) -> None:
+        if not records:
+            return
+        # One transaction for the whole batch when the queue offers it (the per-message
+        # delete of a SQLite queue is a transaction each, and dominates a pipe's cost).
+        delete_batch = getattr(self.queue, "delete_batch", None)
+        if callable(delete_batch):
+            await delete_batch([r.token for r in records])
+            return
         for record in records:
             await self.queue.delete(record.token)
 
     async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        if not records:
+            return
+        change_batch = getattr(self.queue, "change_visibility_batch", None)
+        if callable(change_batch):
+            await change_batch([r.token for r in records], max(0.0, delay))
+            return
         for record in records:
             await self.queue.change_visibility(record.token, max(0.0, delay))
 
