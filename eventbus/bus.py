@@ -14,26 +14,23 @@ import json
 import random as _random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 
 from eventbus.bus_chain import bus_chain
 from eventbus.bus_clock import Clock, SystemClock
+from eventbus.bus_config import BusConfig
 from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id
-from eventbus.bus_errors import BusClosedError, BusValidationError, LimitExceededError, RuleNotFoundError
-from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
+from eventbus.bus_errors import BusClosedError, BusValidationError
+from eventbus.bus_manage import RuleEntry, RuleManagement
 from eventbus.bus_scheduler import Scheduler
-from eventbus.delivery import Backoff, DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.delivery import DeliveryItem, Dispatcher
 from eventbus.envelope import (
-    DEFAULT_MAX_ENTRY_SIZE,
-    MAX_ENTRY_SIZE_LIMIT,
     Event,
     PutEventsEntry,
     format_time,
@@ -42,69 +39,20 @@ from eventbus.envelope import (
 from eventbus.errors import TransformError
 from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 from eventbus.metrics import Metrics
-from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
-from eventbus.schedule import Schedule
 from eventbus.targets.base import Target
 from eventbus.targets.bus import register_bus, unregister_bus
-from eventbus.targets.function import FunctionTarget
-from eventbus.transform import TargetInput
 
 __all__ = ["BusConfig", "EventBus"]
 
 _log = structlog.get_logger("eventbus.bus")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
 _JSON_SEPARATORS = (",", ":")
 
 
-class BusConfig(BaseModel):
-    """Limits and tunables of one bus; every default is EventBridge's where it has one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    account: str = Field(default="123456789012", pattern=r"^\d{12}$")
-    region: str = Field(default="us-east-1", min_length=1)
-    max_entries_per_put: int = Field(default=10, ge=1)
-    max_entry_size: int = Field(default=DEFAULT_MAX_ENTRY_SIZE, ge=1, le=MAX_ENTRY_SIZE_LIMIT)
-    max_rules: int = Field(default=300, ge=1)
-    max_targets_per_rule: int = Field(default=5, ge=1)
-    #: Events accepted but not fully delivered; ``put_events`` waits or throttles beyond it.
-    log_capacity: int = Field(default=10_000, ge=1)
-    #: Deliveries one target holds (queued, in flight or waiting to retry).
-    target_queue_size: int = Field(default=1_000, ge=1)
-    target_concurrency: int = Field(default=8, ge=1)
-    #: Largest number of payloads handed to one ``deliver`` call (capped by the target's own).
-    delivery_batch_size: int = Field(default=10, ge=1)
-    #: When the log is full: ``wait`` for room, or answer ``ThrottlingException`` per entry.
-    when_full: Literal["wait", "throttle"] = "wait"
-    drain_timeout: float = Field(default=30.0, ge=0)
-    backoff: Backoff = Field(default_factory=Backoff)
-    #: Log every accepted, matched and delivered event (retries and dead letters always are).
-    trace_events: bool = False
-    router_batch: int = Field(default=1024, ge=1)
-
-
-@dataclass(slots=True)
-class _Route:
-    target_id: str
-    target_input: TargetInput | None
-    dispatcher: Dispatcher
-
-
-@dataclass(slots=True)
-class _RuleEntry:
-    rule: Rule
-    pattern: Pattern | None
-    routes: list[_Route] = field(default_factory=list)
-    #: This rule's counters in ``Metrics`` (held here to skip two lookups per matched event).
-    counters: dict[str, int] = field(default_factory=dict)
-
-
-class EventBus:
+class EventBus(RuleManagement):
     """An event bus. ``async with EventBus(name="orders") as bus:`` runs it.
 
     Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
@@ -135,7 +83,7 @@ class EventBus:
         self._rand = random if random is not None else _random.random
         self._metrics = Metrics()
         self._matcher = Matcher()
-        self._rules: dict[str, _RuleEntry] = {}
+        self._rules: dict[str, RuleEntry] = {}
         self._scheduler = Scheduler(self._clock, self._fire_schedule)
         self._remaining: dict[int, int] = {}
         self._state: Literal["new", "running", "closing", "closed"] = "new"
@@ -350,7 +298,7 @@ class EventBus:
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    def _route(self, record: LogRecord) -> list[tuple[_RuleEntry, Dispatcher, DeliveryItem]] | None:
+    def _route(self, record: LogRecord) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
         """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
         the deliveries whose target had no room (usually none)."""
         event = record.event
@@ -362,7 +310,7 @@ class EventBus:
         trace = self._trace
         event_json: str | None = None
         ingestion_text: str | None = None
-        deliveries: list[tuple[_RuleEntry, Dispatcher, str]] = []
+        deliveries: list[tuple[RuleEntry, Dispatcher, str]] = []
         for name in names:
             entry = self._rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
@@ -405,7 +353,7 @@ class EventBus:
         if not deliveries:
             return None
         self._remaining[record.offset] = len(deliveries)
-        blocked: list[tuple[_RuleEntry, Dispatcher, DeliveryItem]] = []
+        blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
         for entry, dispatcher, payload in deliveries:
             item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
             if not dispatcher.offer(item):
@@ -447,231 +395,3 @@ class EventBus:
             _log.info("scheduled", bus=self.name, rule=rule, event_id=event["id"])
         await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
         self._metrics.count_bus("AcceptedEvents")
-
-    # -- rules -----------------------------------------------------------------------------
-
-    def put_rule(
-        self,
-        name: str,
-        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
-        *,
-        schedule_expression: str | None = None,
-        state: RuleState = "ENABLED",
-        description: str | None = None,
-    ) -> str:
-        """Create or update a rule (its targets stay); return its ARN."""
-        check_rule_name(name)
-        if event_pattern is None and schedule_expression is None:
-            raise BusValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
-        if state not in ("ENABLED", "DISABLED"):
-            raise BusValidationError(
-                f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: "
-                "Member must satisfy enum value set: [ENABLED, DISABLED]"
-            )
-        pattern = None
-        if event_pattern is not None:
-            pattern = event_pattern if isinstance(event_pattern, Pattern) else Pattern(event_pattern)
-        schedule = (
-            Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
-        )
-        existing = self._rules.get(name)
-        if existing is None and len(self._rules) >= self.config.max_rules:
-            raise LimitExceededError(
-                f"The requested resource exceeds the maximum number allowed: {self.config.max_rules} "
-                f"rules on event bus {self.name}."
-            )
-        rule = Rule(
-            name=name,
-            arn=rule_arn(self.config.region, self.config.account, self.name, name),
-            event_bus_name=self.name,
-            event_pattern=_pattern_dict(event_pattern),
-            schedule_expression=schedule_expression,
-            state=state,
-            description=description,
-            targets=existing.rule.targets if existing else (),
-        )
-        entry = _RuleEntry(rule, pattern, existing.routes if existing else [], self._metrics.rules[name])
-        self._rules[name] = entry
-        self._sync_matcher(entry)
-        if schedule is None:
-            self._scheduler.remove(name)
-        else:
-            self._scheduler.set(name, schedule)
-        return rule.arn
-
-    def _sync_matcher(self, entry: _RuleEntry) -> None:
-        # Disabled rules stay out of the matcher so they cost nothing per event.
-        name = entry.rule.name
-        if name in self._matcher:
-            self._matcher.remove(name)
-        if entry.pattern is not None and entry.rule.state == "ENABLED":
-            self._matcher.add(name, entry.pattern)
-
-    def _entry(self, name: str) -> _RuleEntry:
-        entry = self._rules.get(name)
-        if entry is None:
-            raise RuleNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
-        return entry
-
-    def delete_rule(self, name: str, *, force: bool = False) -> None:
-        """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
-        entry = self._rules.get(name)
-        if entry is None:
-            return
-        if entry.routes and not force:
-            raise BusValidationError("Rule can't be deleted since it has targets.")
-        for route in entry.routes:
-            route.dispatcher.retire()
-        del self._rules[name]
-        if name in self._matcher:
-            self._matcher.remove(name)
-        self._scheduler.remove(name)
-
-    def describe_rule(self, name: str) -> Rule:
-        return self._entry(name).rule
-
-    def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
-        return [
-            e.rule for n, e in sorted(self._rules.items()) if name_prefix is None or n.startswith(name_prefix)
-        ]
-
-    def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
-        return list(self._entry(name).rule.targets)
-
-    def enable_rule(self, name: str) -> None:
-        self._set_state(name, "ENABLED")
-
-    def disable_rule(self, name: str) -> None:
-        self._set_state(name, "DISABLED")
-
-    def _set_state(self, name: str, state: RuleState) -> None:
-        entry = self._entry(name)
-        entry.rule = entry.rule.model_copy(update={"state": state})
-        self._sync_matcher(entry)
-
-    def put_targets(
-        self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
-        entry = self._entry(rule)
-        parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
-        ids = [t.id for t in parsed]
-        if len(set(ids)) != len(ids):
-            raise BusValidationError("Target ids must be unique within a PutTargets request.")
-        current = {t.id: t for t in entry.rule.targets}
-        if len(current.keys() | set(ids)) > self.config.max_targets_per_rule:
-            raise LimitExceededError(
-                f"The requested resource exceeds the maximum number allowed: "
-                f"{self.config.max_targets_per_rule} targets on rule {rule}."
-            )
-        routes = {r.target_id: r for r in entry.routes}
-        for target in parsed:
-            old = routes.get(target.id)
-            if old is not None:
-                old.dispatcher.retire()
-            current[target.id] = target
-            routes[target.id] = _Route(target.id, target.target_input, self._dispatcher(entry.rule, target))
-        entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
-        entry.routes = [routes[t_id] for t_id in current]
-        return {"FailedEntryCount": 0, "FailedEntries": []}
-
-    def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
-        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
-        entry = self._entry(rule)
-        drop = set(ids)
-        for route in entry.routes:
-            if route.target_id in drop:
-                route.dispatcher.retire()
-        entry.routes = [r for r in entry.routes if r.target_id not in drop]
-        entry.rule = entry.rule.model_copy(
-            update={"targets": tuple(t for t in entry.rule.targets if t.id not in drop)}
-        )
-        return {"FailedEntryCount": 0, "FailedEntries": []}
-
-    def _dispatcher(self, rule: Rule, target: RuleTarget) -> Dispatcher:
-        for t in (target.target, target.dead_letter):
-            if t is not None:
-                self._owned_targets[id(t)] = t
-        batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
-        route = TargetRoute(
-            bus_name=self.name,
-            rule_name=rule.name,
-            rule_arn=rule.arn,
-            target_id=target.id,
-            target_arn=target.arn or str(getattr(target.target, "arn", "") or f"{rule.arn}/target/{target.id}"),
-            target=target.target,
-            retry_policy=target.retry_policy,
-            dead_letter=target.dead_letter,
-            concurrency=target.max_concurrency or self.config.target_concurrency,
-            capacity=target.queue_size or self.config.target_queue_size,
-            max_batch_size=batch,
-        )
-        dispatcher = Dispatcher(
-            route,
-            backoff=self.config.backoff,
-            clock=self._clock,
-            metrics=self._metrics,
-            on_done=self._deliveries_done,
-            rand=self._rand,
-            trace=self.config.trace_events,
-        )
-        if self._tg is not None and self._state == "running":
-            self._start(dispatcher.run)
-        return dispatcher
-
-    def rule(
-        self,
-        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
-        *,
-        name: str | None = None,
-        schedule_expression: str | None = None,
-        description: str | None = None,
-        input: str | None = None,
-        input_path: str | None = None,
-        input_transformer: Mapping[str, Any] | None = None,
-        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
-        dead_letter: Target | None = None,
-        max_concurrency: int | None = None,
-    ) -> Callable[[F], F]:
-        """Decorator: make a sync or async function the target of a new rule.
-
-        The function receives the target input: the event dict, or the transformed payload.
-        The rule is named after the function unless ``name`` is given.
-        """
-
-        def register(func: F) -> F:
-            rule_name = name or _name_for(func)
-            self.put_rule(
-                rule_name, event_pattern, schedule_expression=schedule_expression, description=description
-            )
-            policy = RetryPolicy.model_validate(retry_policy) if isinstance(retry_policy, Mapping) else retry_policy
-            target = RuleTarget(
-                id=_name_for(func)[:64],
-                target=FunctionTarget(func),
-                input=input,
-                input_path=input_path,
-                input_transformer=dict(input_transformer) if input_transformer is not None else None,
-                retry_policy=policy or RetryPolicy(),
-                dead_letter=dead_letter,
-                max_concurrency=max_concurrency,
-            )
-            self.put_targets(rule_name, [target])
-            return func
-
-        return register
-
-
-def _name_for(func: Callable[..., Any]) -> str:
-    raw = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or "function"
-    return re.sub(r"[^\.\-_A-Za-z0-9]", "_", raw.replace("<locals>.", ""))[:64] or "function"
-
-
-def _pattern_dict(pattern: Mapping[str, Any] | str | Pattern | None) -> dict[str, Any] | None:
-    if pattern is None:
-        return None
-    if isinstance(pattern, Mapping):
-        return dict(pattern)
-    if isinstance(pattern, str):
-        loaded = json.loads(pattern)
-        return loaded if isinstance(loaded, dict) else None
-    return pattern.to_dict()

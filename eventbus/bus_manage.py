@@ -1,0 +1,298 @@
+"""Rule management for ``EventBus``: put, replace, list, enable, disable and delete rules and
+their targets at run time, and the ``@bus.rule`` decorator.
+
+A mixin, so that ``EventBus`` keeps one public surface while bus.py holds the event path. Each
+rule target gets its own ``Dispatcher`` (delivery.py); a replaced or removed target's dispatcher
+is retired: it finishes what it holds, then stops.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import anyio
+
+from eventbus.bus_clock import Clock
+from eventbus.bus_config import BusConfig
+from eventbus.bus_errors import BusValidationError, LimitExceededError, RuleNotFoundError
+from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
+from eventbus.bus_scheduler import Scheduler
+from eventbus.delivery import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.metrics import Metrics
+from eventbus.patterns import Pattern
+from eventbus.patterns.matcher import Matcher
+from eventbus.schedule import Schedule
+from eventbus.targets.base import Target
+from eventbus.targets.function import FunctionTarget
+from eventbus.transform import TargetInput
+
+__all__ = ["RuleManagement"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(slots=True)
+class Route:
+    target_id: str
+    target_input: TargetInput | None
+    dispatcher: Dispatcher
+
+
+@dataclass(slots=True)
+class RuleEntry:
+    rule: Rule
+    pattern: Pattern | None
+    routes: list[Route] = field(default_factory=list)
+    #: This rule's counters in ``Metrics`` (held here to skip two lookups per matched event).
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class RuleManagement:
+    """The rule half of ``EventBus`` (which sets every attribute declared here)."""
+
+    name: str
+    config: BusConfig
+    _clock: Clock
+    _rand: Callable[[], float]
+    _metrics: Metrics
+    _matcher: Matcher
+    _rules: dict[str, RuleEntry]
+    _scheduler: Scheduler
+    _owned_targets: dict[int, Target]
+    _state: Literal["new", "running", "closing", "closed"]
+
+    def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
+        raise NotImplementedError
+
+    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
+        raise NotImplementedError
+
+    def put_rule(
+        self,
+        name: str,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        schedule_expression: str | None = None,
+        state: RuleState = "ENABLED",
+        description: str | None = None,
+    ) -> str:
+        """Create or update a rule (its targets stay); return its ARN."""
+        check_rule_name(name)
+        if event_pattern is None and schedule_expression is None:
+            raise BusValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        if state not in ("ENABLED", "DISABLED"):
+            raise BusValidationError(
+                f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [ENABLED, DISABLED]"
+            )
+        pattern = None
+        if event_pattern is not None:
+            pattern = event_pattern if isinstance(event_pattern, Pattern) else Pattern(event_pattern)
+        schedule = (
+            Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
+        )
+        existing = self._rules.get(name)
+        if existing is None and len(self._rules) >= self.config.max_rules:
+            raise LimitExceededError(
+                f"The requested resource exceeds the maximum number allowed: {self.config.max_rules} "
+                f"rules on event bus {self.name}."
+            )
+        rule = Rule(
+            name=name,
+            arn=rule_arn(self.config.region, self.config.account, self.name, name),
+            event_bus_name=self.name,
+            event_pattern=_pattern_dict(event_pattern),
+            schedule_expression=schedule_expression,
+            state=state,
+            description=description,
+            targets=existing.rule.targets if existing else (),
+        )
+        entry = RuleEntry(rule, pattern, existing.routes if existing else [], self._metrics.rules[name])
+        self._rules[name] = entry
+        self._sync_matcher(entry)
+        if schedule is None:
+            self._scheduler.remove(name)
+        else:
+            self._scheduler.set(name, schedule)
+        return rule.arn
+
+    def _sync_matcher(self, entry: RuleEntry) -> None:
+        # Disabled rules stay out of the matcher so they cost nothing per event.
+        name = entry.rule.name
+        if name in self._matcher:
+            self._matcher.remove(name)
+        if entry.pattern is not None and entry.rule.state == "ENABLED":
+            self._matcher.add(name, entry.pattern)
+
+    def _entry(self, name: str) -> RuleEntry:
+        entry = self._rules.get(name)
+        if entry is None:
+            raise RuleNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
+        return entry
+
+    def delete_rule(self, name: str, *, force: bool = False) -> None:
+        """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
+        entry = self._rules.get(name)
+        if entry is None:
+            return
+        if entry.routes and not force:
+            raise BusValidationError("Rule can't be deleted since it has targets.")
+        for route in entry.routes:
+            route.dispatcher.retire()
+        del self._rules[name]
+        if name in self._matcher:
+            self._matcher.remove(name)
+        self._scheduler.remove(name)
+
+    def describe_rule(self, name: str) -> Rule:
+        return self._entry(name).rule
+
+    def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
+        return [
+            e.rule for n, e in sorted(self._rules.items()) if name_prefix is None or n.startswith(name_prefix)
+        ]
+
+    def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
+        return list(self._entry(name).rule.targets)
+
+    def enable_rule(self, name: str) -> None:
+        self._set_state(name, "ENABLED")
+
+    def disable_rule(self, name: str) -> None:
+        self._set_state(name, "DISABLED")
+
+    def _set_state(self, name: str, state: RuleState) -> None:
+        entry = self._entry(name)
+        entry.rule = entry.rule.model_copy(update={"state": state})
+        self._sync_matcher(entry)
+
+    def put_targets(
+        self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        entry = self._entry(rule)
+        parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
+        ids = [t.id for t in parsed]
+        if len(set(ids)) != len(ids):
+            raise BusValidationError("Target ids must be unique within a PutTargets request.")
+        current = {t.id: t for t in entry.rule.targets}
+        if len(current.keys() | set(ids)) > self.config.max_targets_per_rule:
+            raise LimitExceededError(
+                f"The requested resource exceeds the maximum number allowed: "
+                f"{self.config.max_targets_per_rule} targets on rule {rule}."
+            )
+        routes = {r.target_id: r for r in entry.routes}
+        for target in parsed:
+            old = routes.get(target.id)
+            if old is not None:
+                old.dispatcher.retire()
+            current[target.id] = target
+            routes[target.id] = Route(target.id, target.target_input, self._dispatcher(entry.rule, target))
+        entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
+        entry.routes = [routes[t_id] for t_id in current]
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        entry = self._entry(rule)
+        drop = set(ids)
+        for route in entry.routes:
+            if route.target_id in drop:
+                route.dispatcher.retire()
+        entry.routes = [r for r in entry.routes if r.target_id not in drop]
+        entry.rule = entry.rule.model_copy(
+            update={"targets": tuple(t for t in entry.rule.targets if t.id not in drop)}
+        )
+        return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def _dispatcher(self, rule: Rule, target: RuleTarget) -> Dispatcher:
+        for t in (target.target, target.dead_letter):
+            if t is not None:
+                self._owned_targets[id(t)] = t
+        batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
+        route = TargetRoute(
+            bus_name=self.name,
+            rule_name=rule.name,
+            rule_arn=rule.arn,
+            target_id=target.id,
+            target_arn=target.arn or str(getattr(target.target, "arn", "") or f"{rule.arn}/target/{target.id}"),
+            target=target.target,
+            retry_policy=target.retry_policy,
+            dead_letter=target.dead_letter,
+            concurrency=target.max_concurrency or self.config.target_concurrency,
+            capacity=target.queue_size or self.config.target_queue_size,
+            max_batch_size=batch,
+        )
+        dispatcher = Dispatcher(
+            route,
+            backoff=self.config.backoff,
+            clock=self._clock,
+            metrics=self._metrics,
+            on_done=self._deliveries_done,
+            rand=self._rand,
+            trace=self.config.trace_events,
+        )
+        if self._state == "running":
+            self._start(dispatcher.run)
+        return dispatcher
+
+    def rule(
+        self,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        name: str | None = None,
+        schedule_expression: str | None = None,
+        description: str | None = None,
+        input: str | None = None,
+        input_path: str | None = None,
+        input_transformer: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        dead_letter: Target | None = None,
+        max_concurrency: int | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: make a sync or async function the target of a new rule.
+
+        The function receives the target input: the event dict, or the transformed payload.
+        The rule is named after the function unless ``name`` is given.
+        """
+
+        def register(func: F) -> F:
+            rule_name = name or _name_for(func)
+            self.put_rule(
+                rule_name, event_pattern, schedule_expression=schedule_expression, description=description
+            )
+            policy = RetryPolicy.model_validate(retry_policy) if isinstance(retry_policy, Mapping) else retry_policy
+            target = RuleTarget(
+                id=_name_for(func)[:64],
+                target=FunctionTarget(func),
+                input=input,
+                input_path=input_path,
+                input_transformer=dict(input_transformer) if input_transformer is not None else None,
+                retry_policy=policy or RetryPolicy(),
+                dead_letter=dead_letter,
+                max_concurrency=max_concurrency,
+            )
+            self.put_targets(rule_name, [target])
+            return func
+
+        return register
+
+
+def _name_for(func: Callable[..., Any]) -> str:
+    raw = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or "function"
+    return re.sub(r"[^\.\-_A-Za-z0-9]", "_", raw.replace("<locals>.", ""))[:64] or "function"
+
+
+def _pattern_dict(pattern: Mapping[str, Any] | str | Pattern | None) -> dict[str, Any] | None:
+    if pattern is None:
+        return None
+    if isinstance(pattern, Mapping):
+        return dict(pattern)
+    if isinstance(pattern, str):
+        loaded = json.loads(pattern)
+        return loaded if isinstance(loaded, dict) else None
+    return pattern.to_dict()
