@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import random
 import sys
@@ -242,17 +243,14 @@ class Peers:
         self.localstack: Any = None
         self.moto: Any = None
         try:
-            from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine
-
-            self.localstack = (EventPatternCompiler(), EventRuleEngine())
+            engine = importlib.import_module("localstack.services.events.event_rule_engine")
+            self.localstack = (engine.EventPatternCompiler(), engine.EventRuleEngine())
         except Exception as exc:  # not installed, or broken: say so and go on
-            print(f"  LocalStack: unavailable ({type(exc).__name__}: {exc})")
+            print(f"LocalStack: unavailable ({type(exc).__name__}: {exc})")
         try:
-            from moto.events.models import EventPattern
-
-            self.moto = EventPattern
+            self.moto = importlib.import_module("moto.events.models").EventPattern
         except Exception as exc:
-            print(f"  moto: unavailable ({type(exc).__name__}: {exc})")
+            print(f"moto: unavailable ({type(exc).__name__}: {exc})")
 
     def localstack_runner(self, rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]], list[int]] | None:
         if self.localstack is None:

@@ -41,41 +41,70 @@ __all__ = ["Matcher"]
 HIT_RATE: dict[str, float] = {"ab": 1.0, "present": 1.0, "numeric": 0.3, "cidr": 0.3}
 #: Kinds hit by a value's prefixes or suffixes: one key covers more values than an exact one.
 SHARED_KINDS = frozenset({"prefix", "prefix_ic", "suffix", "suffix_ic"})
+#: Above this estimated hit rate, an exact anchor looks for an exact partner field.
+PAIR_THRESHOLD = 0.002
 
 
 class _Branch:
     """One ``$or`` branch of one named rule, as filed in the indexes."""
 
-    __slots__ = ("anchor", "check", "fields", "multi", "name", "paths")
+    __slots__ = ("absent", "anchor", "check", "fields", "multi", "name", "partner", "paths")
 
-    def __init__(self, name: str, fields: tuple[Field, ...], anchor: Field | None, check: tuple[Field, ...]):
+    def __init__(
+        self,
+        name: str,
+        fields: tuple[Field, ...],
+        anchor: Field | None,
+        check: tuple[Field, ...],
+        partner: Field | None = None,
+    ):
         self.name = name
         self.fields = fields
         self.anchor = anchor
+        #: With a partner, the branch is filed under the pair of the two fields' exact values.
+        self.partner = partner
         #: The fields still to verify once the anchor's index hit (the anchor itself too when
         #: the hit does not prove it, as for a wildcard filed under its prefix).
         self.check = check
         self.multi = len(fields) > 1
         self.paths = frozenset(f.path for f in fields)
+        #: Has a field that allows absence (the only kind array consistency can rescue).
+        self.absent = any(f.absence for f in fields)
 
 
 class _Snapshot:
     """Everything ``match`` reads. Never changed after publication."""
 
-    __slots__ = ("always", "indexes", "rules", "trie")
+    __slots__ = ("always", "indexes", "pairs", "rules", "trie")
 
     def __init__(
         self,
         trie: PathNode,
         indexes: dict[str, PathIndex[_Branch]],
+        pairs: dict[str, dict[str, PairTable]],
         always: tuple[_Branch, ...],
         rules: dict[str, tuple[_Branch, ...]],
     ) -> None:
         self.trie = trie
         self.indexes = indexes
+        #: first path -> second path -> {first value: {second value: branches}}: branches
+        #: anchored on two exact fields at once (say source and detail-type), far more selective
+        #: than either alone.
+        self.pairs = pairs
         #: Branches with no field that needs a leaf (only ``exists: false``): checked every time.
         self.always = always
         self.rules = rules
+
+
+PairTable = dict[Any, dict[Any, tuple[_Branch, ...]]]
+
+
+def _put(container: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store a level of the pair index, or drop it once empty."""
+    if value:
+        container[key] = value
+    else:
+        container.pop(key, None)
 
 
 class _Edit:
@@ -87,6 +116,7 @@ class _Edit:
         self.always = base.always
         self._indexes: dict[str, PathIndex[_Branch]] | None = None
         self._copied: set[str] = set()
+        self.pairs = base.pairs
 
     def index(self, path: str) -> PathIndex[_Branch]:
         if self._indexes is None:
@@ -97,6 +127,21 @@ class _Edit:
             self._copied.add(path)
         return self._indexes[path]
 
+    def pair(self, first: str, second: str, a: Any, b: Any, branch: _Branch, *, adding: bool) -> None:
+        """File (or unfile) ``branch`` under values ``a`` at ``first`` and ``b`` at ``second``,
+        copying the three dict levels on the way down."""
+        pairs = dict(self.pairs)
+        seconds = dict(pairs.get(first, {}))
+        table = dict(seconds.get(second, {}))
+        inner = dict(table.get(a, {}))
+        bucket = inner.get(b, ())
+        bucket = (*bucket, branch) if adding else tuple(x for x in bucket if x is not branch)
+        _put(inner, b, bucket)
+        _put(table, a, inner)
+        _put(seconds, second, table)
+        _put(pairs, first, seconds)
+        self.pairs = pairs
+
     def publish(self, rules: dict[str, tuple[_Branch, ...]]) -> _Snapshot:
         indexes = self.base.indexes
         if self._indexes is not None:
@@ -104,7 +149,7 @@ class _Edit:
             for path in self._copied:
                 if not indexes[path]:
                     del indexes[path]
-        return _Snapshot(self.trie, indexes, self.always, rules)
+        return _Snapshot(self.trie, indexes, self.pairs, self.always, rules)
 
 
 class Matcher:
@@ -122,7 +167,7 @@ class Matcher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._snapshot = _Snapshot(EMPTY_TRIE, {}, (), {})
+        self._snapshot = _Snapshot(EMPTY_TRIE, {}, {}, (), {})
         # Writer-side bookkeeping, only touched under the lock.
         self._fields: dict[tuple[Any, ...], Field] = {}
         self._field_refs: Counter[tuple[Any, ...]] = Counter()
@@ -156,10 +201,15 @@ class Matcher:
         flat, in_arrays = flatten(data, snapshot.trie)
         buckets: list[tuple[_Branch, ...]] = []
         indexes = snapshot.indexes
+        pairs = snapshot.pairs
         for path, values in flat.items():
             index = indexes.get(path)
             if index is not None:
                 index.collect(values, buckets)
+            if pairs:
+                seconds = pairs.get(path)
+                if seconds is not None:
+                    _collect_pairs(values, seconds, flat, buckets)
         if snapshot.always:
             buckets.append(snapshot.always)
         memo: dict[Field, bool] = {}
@@ -186,7 +236,7 @@ class Matcher:
                     continue
                 # A field failed on its own. With arrays in play an ``exists: false`` field may
                 # still hold through an inconsistent leaf, so only the exact search can say no.
-                if in_arrays and branch.multi and _arrays_matter(branch, in_arrays) and _may_be_absent(
+                if branch.absent and in_arrays and _arrays_matter(branch, in_arrays) and _may_be_absent(
                     branch, flat, memo
                 ):
                     if members is None:
@@ -234,12 +284,21 @@ class Matcher:
         if positive:
             costs = {f: self._cost(f) for f in positive}
             anchor = min(positive, key=lambda f: (costs[f], -f.depth))
-            proven = all(exact for _, _, exact in anchor.anchors)
-            rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
-            branch = _Branch(name, fields, anchor, tuple(rest))
-            index = edit.index(anchor.path)
-            for key in anchor.anchors:
-                index.add(key, branch)
+            partner = self._partner(anchor, positive, costs)
+            if partner is not None:
+                rest = sorted((f for f in fields if f is not anchor and f is not partner), key=lambda f: costs.get(f, 0))
+                branch = _Branch(name, fields, anchor, tuple(rest), partner)
+                first, second = sorted((anchor, partner), key=lambda f: f.path)
+                for _, a, _ in first.anchors:
+                    for _, b, _ in second.anchors:
+                        edit.pair(first.path, second.path, a, b, branch, adding=True)
+            else:
+                proven = all(exact for _, _, exact in anchor.anchors)
+                rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
+                branch = _Branch(name, fields, anchor, tuple(rest))
+                index = edit.index(anchor.path)
+                for key in anchor.anchors:
+                    index.add(key, branch)
         else:
             branch = _Branch(name, fields, None, fields)
             edit.always = (*edit.always, branch)
@@ -250,8 +309,13 @@ class Matcher:
         return branch
 
     def _unfile(self, branch: _Branch, edit: _Edit) -> None:
-        anchor = branch.anchor
-        if anchor is not None:
+        anchor, partner = branch.anchor, branch.partner
+        if anchor is not None and partner is not None:
+            first, second = sorted((anchor, partner), key=lambda f: f.path)
+            for _, a, _ in first.anchors:
+                for _, b, _ in second.anchors:
+                    edit.pair(first.path, second.path, a, b, branch, adding=False)
+        elif anchor is not None:
             index = edit.index(anchor.path)
             for key in anchor.anchors:
                 index.discard(key, branch)
@@ -267,6 +331,19 @@ class Matcher:
                 if self._path_users[f.path] <= 0:
                     del self._path_users[f.path]
             self._release(f, edit)
+
+    def _partner(self, anchor: Field, positive: list[Field], costs: dict[Field, float]) -> Field | None:
+        """A second exact field that makes a pair anchor worth it, if the anchor is exact too.
+
+        A pair hits about as often as the product of its fields' rates; it pays when the best
+        single field is still shared by many rules (a detail-type sent by several sources)."""
+        if not _pairable(anchor) or costs[anchor] < PAIR_THRESHOLD:
+            return None
+        options = [f for f in positive if f is not anchor and _pairable(f)]
+        if not options:
+            return None
+        best = min(options, key=lambda f: (costs[f], -f.depth))
+        return best if costs[best] < 0.5 else None
 
     def _cost(self, field: Field) -> float:
         """The estimated share of events that hit the field's keys: anchoring a branch there
@@ -300,6 +377,33 @@ class Matcher:
         if self._path_refs[field.path] <= 0:
             del self._path_refs[field.path]
             edit.trie = trie_without(edit.trie, field.path)
+
+
+def _pairable(field: Field) -> bool:
+    """Only exact values pair up: their keys are the leaf values themselves."""
+    return len(field.anchors) <= 4 and all(kind == "exact" for kind, _, _ in field.anchors)
+
+
+def _collect_pairs(
+    values: list[Any], seconds: dict[str, PairTable], flat: dict[str, list[Any]], out: list[tuple[_Branch, ...]]
+) -> None:
+    for second, table in seconds.items():
+        others = flat.get(second)
+        if others is None:
+            continue
+        for value in values:
+            inner = table.get(value)
+            if inner is None:
+                continue
+            # Walk the smaller side, so that two large arrays cost their sum, not their product.
+            if len(others) <= len(inner):
+                for other in others:
+                    found = inner.get(other)
+                    if found is not None:
+                        out.append(found)
+            else:
+                present = set(others)
+                out.extend(bucket for key, bucket in inner.items() if key in present)
 
 
 def _arrays_matter(branch: _Branch, in_arrays: set[str]) -> bool:
