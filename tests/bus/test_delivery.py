@@ -243,3 +243,69 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
     assert backoff.delay(10_000, lambda: 1.0) == 10.0
     with pytest.raises(ValidationError):
         Backoff(base=2, cap=1)
+
+
+class Concurrent(Collector):
+    """Records the most deliveries it ever had running at once."""
+
+    def __init__(self) -> None:
+        super().__init__(max_batch_size=1)
+        self.running = 0
+        self.peak = 0
+
+    async def deliver(self, payloads, context):  # type: ignore[no-untyped-def]
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await anyio.sleep(0.005)
+        self.running -= 1
+        await super().deliver(payloads, context)
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_per_target_concurrency_limit(limit: int) -> None:
+    target = Concurrent()
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="c", target=target, max_concurrency=limit)])
+    async with bus:
+        await bus.put_events([entry(detail={"n": i}) for i in range(10)])
+        assert await bus.wait_idle(5)
+    assert target.peak == limit and len(target.payloads) == 10
+
+
+async def test_event_lifecycle_is_logged_when_traced() -> None:
+    from structlog.testing import capture_logs
+
+    dlq = Collector()
+    bus = EventBus(trace_events=True, **FAST)
+    bus.put_rule("ok", {"source": ["shop"]})
+    bus.put_targets("ok", [RuleTarget(id="c", target=Flaky(1))])
+    bus.put_rule("bad", {"source": ["shop"]})
+    bus.put_targets(
+        "bad",
+        [
+            RuleTarget(
+                id="d",
+                target=AlwaysFails(),
+                dead_letter=dlq,
+                retry_policy=RetryPolicy(MaximumRetryAttempts=1),
+            )
+        ],
+    )
+    with capture_logs() as logs:
+        async with bus:
+            [answer] = (await bus.put_events([entry()]))["Entries"]
+            assert await bus.wait_idle(5)
+    by_event = {
+        (e["event"], e.get("rule"), e.get("target")) for e in logs if e.get("event_id") == answer["EventId"]
+    }
+    assert ("accepted", None, None) in by_event
+    assert {("matched", "ok", None), ("matched", "bad", None)} <= by_event
+    assert {
+        ("retried", "ok", "c"),
+        ("delivered", "ok", "c"),
+        ("retried", "bad", "d"),
+        ("dead-lettered", "bad", "d"),
+    } <= by_event
+    delivered = next(e for e in logs if e["event"] == "delivered")
+    assert delivered["attempt"] == 2
