@@ -22,7 +22,7 @@ import anyio
 import anyio.lowlevel
 import structlog
 
-from eventbus.bus_chain import bus_chain
+from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
 from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id
@@ -254,7 +254,9 @@ class EventBus(RuleManagement):
             self._drop_looped(results, chain)
         elif records:
             try:
-                taken = await self._eventlog.append(records, wait=self.config.when_full == "wait")
+                # A target publishing to the bus that delivers to it would wait on itself.
+                wait = self.config.when_full == "wait" and delivering_for.get() != self.name
+                taken = await self._eventlog.append(records, wait=wait)
             except LogClosedError:
                 raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
             for position in positions[taken:]:

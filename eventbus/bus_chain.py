@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-__all__ = ["bus_chain"]
+__all__ = ["bus_chain", "delivering_for"]
 
 bus_chain: ContextVar[tuple[str, ...]] = ContextVar("eventbus_bus_chain", default=())
+
+#: The bus whose delivery worker runs the current code (set once per worker task). A target that
+#: publishes to the bus delivering to it must not wait for room in that bus: the room it waits
+#: for is held by the very event it is handling. ``put_events`` throttles instead.
+delivering_for: ContextVar[str | None] = ContextVar("eventbus_delivering_for", default=None)

@@ -24,7 +24,7 @@ import anyio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from eventbus.bus_chain import bus_chain
+from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock
 from eventbus.errors import NonRetryableError
 from eventbus.metrics import Metrics
@@ -191,6 +191,7 @@ class Dispatcher:
             tg.start_soon(self._pump)
 
     async def _worker(self) -> None:
+        delivering_for.set(self.route.bus_name)  # this task's context only
         ready = self._ready
         while True:
             while not ready:

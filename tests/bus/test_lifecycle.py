@@ -190,3 +190,18 @@ async def test_cron_rule_fires_at_its_time() -> None:
             while not target.payloads:
                 await anyio.sleep(0.002)
     assert [p["time"] for p in target.payloads] == ["2026-01-01T12:00:00Z"]
+
+
+async def test_a_handler_publishing_into_its_full_bus_is_throttled_not_deadlocked() -> None:
+    answers: list[dict[str, Any]] = []
+    bus = EventBus(log_capacity=1)
+
+    @bus.rule({"detail-type": ["first"]})
+    async def handler(event: dict[str, Any]) -> None:
+        answers.append(await bus.put_events([entry(detail_type="second")]))
+
+    with anyio.fail_after(5):
+        async with bus:
+            await bus.put_events([entry(detail_type="first")])
+            assert await bus.wait_idle(5)
+    assert answers[0]["Entries"][0]["ErrorCode"] == "ThrottlingException"
