@@ -254,7 +254,8 @@ async def _check_bus(
 
 
 def _pins(spec: EnvelopeSpec) -> dict[str, Any]:
-    return {"account": spec.account, "region": spec.region, "allow_replay_name": spec.replay}
+    # Arrays too: the point is to test the bus's matcher, array membership included.
+    return {"account": spec.account, "region": spec.region, "allow_replay_name": spec.replay, "arrays": True}
 
 
 async def _run_shadow(

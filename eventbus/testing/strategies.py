@@ -208,7 +208,7 @@ def _filler(draw: st.DrawFn, analysis: Analysis) -> dict[str, Any]:
     return pruned
 
 
-def _satisfy(draw: st.DrawFn, plan: FieldPlan) -> Absent | Scalar | list[Scalar]:
+def _satisfy(draw: st.DrawFn, plan: FieldPlan, arrays: bool) -> Absent | Scalar | list[Scalar]:
     """An assignment for one field rule that satisfies it (absence or leaves)."""
     if plan.absent_ok and (not plan.options or draw(st.integers(0, 3)) == 0):
         return ABSENT
@@ -216,7 +216,7 @@ def _satisfy(draw: st.DrawFn, plan: FieldPlan) -> Absent | Scalar | list[Scalar]
     value = draw(satisfying(condition))
     if not (plan.domain.valid(value) and condition.test(value)):
         value = draw(st.sampled_from(fixed))
-    if plan.domain.free and draw(st.integers(0, 4)) == 0:
+    if arrays and plan.domain.free and draw(st.integers(0, 4)) == 0:
         # Array membership: the value among others in an event array.
         others = draw(st.lists(_LEAF_VALUES, max_size=2))
         at = draw(st.integers(0, len(others)))
@@ -242,7 +242,10 @@ def _wrap_objects(draw: st.DrawFn, node: dict[str, Any], prefix: str, paths: tup
 
 
 def _build(
-    draw: st.DrawFn, analysis: Analysis, assignments: Mapping[str, Absent | Scalar | list[Scalar]]
+    draw: st.DrawFn,
+    analysis: Analysis,
+    assignments: Mapping[str, Absent | Scalar | list[Scalar]],
+    arrays: bool,
 ) -> dict[str, Any]:
     event = draw(_envelope(analysis.spec, filler=False))
     detail = _filler(draw, analysis)
@@ -262,7 +265,8 @@ def _build(
             event.pop(path, None)
         else:
             event[path] = value[0] if isinstance(value, list) else value
-    _wrap_objects(draw, detail, "detail", analysis.paths)
+    if arrays:
+        _wrap_objects(draw, detail, "detail", analysis.paths)
     event["detail"] = detail
     return event
 
@@ -279,6 +283,7 @@ def matching_events(
     account: str | None = None,
     region: str | None = None,
     allow_replay_name: bool = True,
+    arrays: bool = False,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Valid events that ``pattern`` (a dict, JSON text or ``Pattern``) matches.
 
@@ -286,11 +291,13 @@ def matching_events(
     too), prefixes and suffixes with random tails, case-flipped ignore-case values, wildcard
     segments joined by random text, numbers inside the interval, addresses inside the network,
     values outside every anything-but set, and omitted fields for ``exists: false``. Values sit at
-    their dotted paths, sometimes inside arrays among other values, and the rest of the event is
-    random. Each event is checked with the reference matcher.
+    their dotted paths and the rest of the event is random. Each event is checked with the reference matcher.
 
     ``account`` and ``region`` pin those envelope fields (a bus's own, say);
     ``allow_replay_name=False`` leaves out ``replay-name``, which only replays carry.
+    ``arrays=True`` also puts values inside arrays, among other values, and objects inside arrays
+    beside filler (EventBridge matches any element): for testing matchers rather than handlers,
+    which usually expect the scalars their producers send.
     A pattern no valid envelope can match (``{"source": [5]}``: a source is always a string) raises
     ``InvalidArgument`` naming the field, when the strategy is first used.
     """
@@ -308,8 +315,10 @@ def matching_events(
         @st.composite
         def build(draw: st.DrawFn) -> dict[str, Any]:
             branch = draw(st.sampled_from(analysis.matchable))
-            assignments = {plan.rule.path: _satisfy(draw, plan) for plan in analysis.branch_plans[branch]}
-            event = _build(draw, analysis, assignments)
+            assignments = {
+                plan.rule.path: _satisfy(draw, plan, arrays) for plan in analysis.branch_plans[branch]
+            }
+            event = _build(draw, analysis, assignments, arrays)
             assume(matches_parsed(parsed, event))
             return event
 
@@ -324,6 +333,7 @@ def non_matching_events(
     account: str | None = None,
     region: str | None = None,
     allow_replay_name: bool = True,
+    arrays: bool = False,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Valid events that ``pattern`` does not match: near misses, each a matching event with one
     field of every ``$or`` branch broken (a value that fails all its alternatives, or the field
@@ -361,7 +371,7 @@ def non_matching_events(
             if analysis.matchable and draw(st.integers(0, 4)) > 0:
                 branch = draw(st.sampled_from(analysis.matchable))
                 for plan in analysis.branch_plans[branch]:
-                    assignments[plan.rule.path] = _satisfy(draw, plan)
+                    assignments[plan.rule.path] = _satisfy(draw, plan, arrays)
             chosen = analysis.violation_plan(rng) or analysis.static_violation
             assert chosen is not None
             for path, rules in chosen.items():
@@ -374,10 +384,10 @@ def non_matching_events(
                     if domain.valid(fresh) and not any(c.test(fresh) for c in conditions):
                         options.append(fresh)
                     options.append(draw(st.sampled_from(values)))
-                    if domain.free or domain.array:
+                    if (arrays and domain.free) or domain.array:
                         options.append(draw(st.lists(st.sampled_from(values), min_size=1, max_size=3)))
                 assignments[path] = draw(st.sampled_from(options))
-            event = _build(draw, analysis, assignments)
+            event = _build(draw, analysis, assignments, arrays)
             assume(not matches_parsed(parsed, event))
             return event
 

@@ -153,7 +153,8 @@ def test_matching_events_match_and_non_matching_events_do_not(
     pattern: dict[str, Any], data: st.DataObject
 ) -> None:
     compiled = Pattern(pattern)
-    event = data.draw(matching_events(pattern), label="matching")
+    arrays = data.draw(st.booleans(), label="arrays")
+    event = data.draw(matching_events(pattern, arrays=arrays), label="matching")
     _valid_envelope(event)
     assert matches(pattern, event)
     assert compiled.matches(json.dumps(event))
@@ -161,7 +162,7 @@ def test_matching_events_match_and_non_matching_events_do_not(
         with pytest.raises(InvalidArgument, match="Every valid event matches"):
             non_matching_events(pattern).validate()
         return
-    other = data.draw(non_matching_events(pattern), label="non-matching")
+    other = data.draw(non_matching_events(pattern, arrays=arrays), label="non-matching")
     _valid_envelope(other)
     assert not matches(pattern, other)
     assert compiled.explain(other)
@@ -201,8 +202,15 @@ EXAMPLES: list[dict[str, Any]] = [
 @pytest.mark.parametrize("pattern", EXAMPLES, ids=lambda p: json.dumps(p)[:60])
 def test_hand_written_patterns(pattern: dict[str, Any]) -> None:
     @settings(max_examples=40, deadline=None, database=None)
-    @given(matching_events(pattern), non_matching_events(pattern))
-    def inner(good: dict[str, Any], bad: dict[str, Any]) -> None:
+    @given(
+        st.booleans().flatmap(
+            lambda arrays: st.tuples(
+                matching_events(pattern, arrays=arrays), non_matching_events(pattern, arrays=arrays)
+            )
+        )
+    )
+    def inner(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        good, bad = pair
         _valid_envelope(good)
         _valid_envelope(bad)
         assert matches(pattern, good)
@@ -261,3 +269,24 @@ def test_unrefutable_patterns_say_why(pattern: dict[str, Any], words: str) -> No
 def test_invalid_pattern_is_an_invalid_argument_with_aws_words() -> None:
     with pytest.raises(InvalidArgument, match="Event pattern is not valid"):
         matching_events({"detail": []}).validate()
+
+
+def _has_array(value: Any) -> bool:
+    if isinstance(value, list):
+        return True
+    return isinstance(value, dict) and any(_has_array(v) for v in value.values())
+
+
+def test_scalars_unless_arrays_are_asked_for() -> None:
+    pattern = {"detail": {"order": {"total": [{"numeric": [">=", 100]}], "id": [{"prefix": "o-"}]}}}
+    seen = []
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(matching_events(pattern), matching_events(pattern, arrays=True))
+    def inner(plain: dict[str, Any], arrayed: dict[str, Any]) -> None:
+        order = plain["detail"]["order"]
+        assert order["total"] >= 100 and order["id"].startswith("o-")
+        seen.append(_has_array(arrayed["detail"]["order"]))
+
+    inner()
+    assert any(seen)
