@@ -124,3 +124,18 @@ async def test_many_posts_from_another_server_thread_all_arrive(
                 assert (await client.post(url, json={"n": i})).status_code == 202
         await eventually(lambda: len(target.payloads) == 20)
     assert sorted(sqs_body(p)["n"] for p in target.payloads) == list(range(20))
+
+
+async def test_mounted_under_a_prefix() -> None:
+    source = WebhookSource(path="/hooks/orders")
+    transport = httpx.ASGITransport(app=source.app, root_path="/hooks")
+    async with (
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        await source.open(tg)
+        full = await client.post("/hooks/orders", json={"n": 1})
+        other = await client.post("/hooks/other", json={"n": 1})
+        await source.close()
+    assert full.status_code == 202 and other.status_code == 404
+    assert [r.record["body"] for r in await source.receive(10, 0)] == ['{"n":1}']

@@ -143,7 +143,7 @@ class WebhookSource(BufferedSource):
             return
         if scope["type"] != "http":
             return
-        if scope.get("path", "") != self.path:
+        if not self._path_matches(scope):
             await _answer(send, 404, {"message": f"Not found: POST to {self.path}"})
             return
         if scope.get("method") != "POST":
@@ -177,6 +177,17 @@ class WebhookSource(BufferedSource):
             )
             return
         await _answer(send, 202, {"messageId": record.record_id})
+
+    def _path_matches(self, scope: Scope) -> bool:
+        # Mounted under a prefix, a framework may pass the full path or the path below the
+        # mount (with the prefix in ``root_path``): either one may be the configured path.
+        path = str(scope.get("path", "")) or "/"
+        if path == self.path:
+            return True
+        root = str(scope.get("root_path", ""))
+        if root and path.startswith(root):
+            return (path[len(root) :] or "/") == self.path or path == root + self.path.rstrip("/")
+        return False
 
     async def _hand_over(self, record: SourceRecord) -> bool:
         """``offer`` on the pipe's event loop, wherever this request is being served."""
