@@ -164,3 +164,31 @@ async def test_a_queue_with_batch_operations_gets_one_call_a_batch() -> None:
     async with Pipe(config) as pipe:
         await settled(pipe, 6)
     assert queue.batches == [6]
+
+
+async def test_dead_letters_land_in_a_sqlite_queue_with_their_attributes(tmp_path: Path) -> None:
+    from eventbus.errors import NonRetryableError
+
+    db = tmp_path / "jobs.db"
+    dlq = tmp_path / "dlq.db"
+    await seed(db, 2)
+
+    def reject(batch: list[Any]) -> None:
+        raise NonRetryableError("malformed job", error_code="BAD_JOB")
+
+    config = PipeConfig(
+        name="with-dlq",
+        source={"queue": {"type": "sqlite", "path": str(db)}},
+        target=FunctionTargetConfig(function=reject),
+        dead_letter={"queue": {"type": "sqlite", "path": str(dlq)}},
+    )
+    async with Pipe(config) as pipe:
+        await settled(pipe, 2)
+    letters = SqliteQueue(dlq)
+    messages = await letters.receive(10)
+    await letters.aclose()
+    assert sorted(json.loads(json.loads(m.body)["body"])["n"] for m in messages) == [0, 1]
+    attributes = messages[0].attributes
+    assert attributes["ERROR_CODE"] == "BAD_JOB" and attributes["PIPE_ARN"] == pipe.arn
+    assert attributes["STAGE"] == "TARGET" and attributes["RETRY_ATTEMPTS"] == "0"
+    assert await remaining(db) == 0

@@ -171,7 +171,12 @@ class WebhookSource(BufferedSource):
             await _answer(send, 400, {"message": problem})
             return
         record = self._record(raw.decode("utf-8"), headers.get("content-type", ""), scope)
-        if not await self._hand_over(record):
+        try:
+            taken = await self._hand_over(record)
+        except _NotRunning:
+            await _answer(send, 503, {"message": "The pipe is not running"}, [(b"retry-after", b"5")])
+            return
+        if not taken:
             await _answer(
                 send, 429, {"message": "The pipe is behind: try again shortly"}, [(b"retry-after", b"1")]
             )
@@ -195,9 +200,12 @@ class WebhookSource(BufferedSource):
             return self.offer(record)
         token = self._loop_token
         # Another thread's event loop (a server of its own): hop over from a worker thread.
-        result: bool = await anyio.to_thread.run_sync(
-            lambda: anyio.from_thread.run_sync(self.offer, record, token=token)
-        )
+        try:
+            result: bool = await anyio.to_thread.run_sync(
+                lambda: anyio.from_thread.run_sync(self.offer, record, token=token)
+            )
+        except RuntimeError:
+            raise _NotRunning from None  # the pipe's event loop has gone
         return result
 
     def _record(self, body: str, content_type: str, scope: Scope) -> SourceRecord:
@@ -219,6 +227,10 @@ class WebhookSource(BufferedSource):
         return SourceRecord(
             record=record, record_id=message_id, ingestion_time=datetime.fromtimestamp(now, UTC)
         )
+
+
+class _NotRunning(Exception):
+    """The event loop the pipe ran on is gone."""
 
 
 class _WebhookApp:
