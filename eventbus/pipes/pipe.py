@@ -16,64 +16,25 @@ delay when the pipe stops before finishing it. Durable sources therefore lose no
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
-from eventbus.errors import ConfigError, NonRetryableError, TransformError
-from eventbus.patterns import Pattern
-from eventbus.pipes.config import LogLevel, PipeConfig, PipeState
-from eventbus.pipes.records import SourceRecord, aws_time, filter_view, record_json
+from eventbus.errors import ConfigError
+from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
+from eventbus.pipes.config import PipeConfig, PipeState
+from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import Source, SourceConfig
-from eventbus.pipes.stages import (
-    ALL_FAILED,
-    BatchItemFailure,
-    PipeTransformError,
-    batch_item_failures,
-    enrichment_items,
-)
-from eventbus.targets.base import DeliveryContext, Target, TargetConfig
-from eventbus.transform import PipeTemplate
+from eventbus.targets.base import Target, TargetConfig
 
 __all__ = ["COUNTERS", "Pipe"]
 
-_log = structlog.get_logger("eventbus.pipes")
-
-#: Per-stage counters, in the order a record meets the stages.
-COUNTERS: Final = (
-    "received",
-    "filtered_out",
-    "enriched",
-    "skipped",
-    "delivered",
-    "failed",
-    "retried",
-    "dead_lettered",
-    "dead_letter_failed",
-    "dropped",
-)
-
-_LEVELS: Final[dict[LogLevel, int]] = {"OFF": 0, "ERROR": 1, "INFO": 2, "TRACE": 3}
-
 #: How long one ``receive`` may wait before the poller looks whether it should stop.
 POLL_WAIT = 0.25
-#: Bound on tidying up (releasing records, closing the source) once a stop has begun.
-_CLEANUP_TIMEOUT = 10.0
-_MAX_ERROR_MESSAGE = 2048
-
-
-@dataclass(slots=True)
-class _Failure:
-    error: BaseException
-    stage: str  # "ENRICHMENT" or "TARGET"
-    stage_arn: str
 
 
 class Pipe:
@@ -100,8 +61,6 @@ class Pipe:
                 "A pipe needs a name (PipeConfig.name, or the key that names it in a config file)"
             )
         self.arn = f"arn:aws:pipes:{config.region}:{config.account}:pipe/{self.name}"
-        self._rand = rand
-        self._level = _LEVELS[config.log_level]
 
         self.source: Source = _build(config.source, SourceConfig)
         self.target: Target = _build(config.target, TargetConfig)
@@ -118,19 +77,23 @@ class Pipe:
             if self.enrichment is None
             else self._stage_arn(self.enrichment, config.enrichment, "enrichment")
         )
-        self._patterns = [Pattern(p) for p in config.filter]
-        self._enrichment_template = (
-            PipeTemplate(config.enrichment_input_template) if config.enrichment_input_template else None
+        self._runner = BatchRunner(
+            name=self.name,
+            arn=self.arn,
+            config=config,
+            source=self.source,
+            source_arn=self.source_arn,
+            target=self.target,
+            target_arn=self.target_arn,
+            enrichment=self.enrichment,
+            enrichment_arn=self.enrichment_arn,
+            dead_letter=self.dead_letter,
+            rand=rand,
         )
-        self._target_template = (
-            PipeTemplate(config.target_input_template) if config.target_input_template else None
-        )
-
-        self._counters = dict.fromkeys(COUNTERS, 0)
+        self._log = self._runner.log
         self._state: PipeState = "STOPPED"
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
-        self._in_flight = 0
         # Per run; made in start() because anyio events need a running event loop.
         self._stop_requested: anyio.Event | None = None
         self._drained: anyio.Event | None = None
@@ -151,11 +114,11 @@ class Pipe:
     @property
     def in_flight(self) -> int:
         """Records taken from the source whose fate is not settled yet."""
-        return self._in_flight
+        return self._runner.in_flight
 
     def metrics(self) -> dict[str, int]:
         """A copy of the per-stage counters (see ``COUNTERS``)."""
-        return dict(self._counters)
+        return dict(self._runner.counters)
 
     def describe(self) -> dict[str, Any]:
         """The pipe the way DescribePipe shows one (the parts that apply here)."""
@@ -169,7 +132,7 @@ class Pipe:
             "Enrichment": self.enrichment_arn,
             "Target": self.target_arn,
             "SourceParameters": {
-                "FilterCriteria": {"Filters": [{"Pattern": p.to_json()} for p in self._patterns]},
+                "FilterCriteria": {"Filters": [{"Pattern": p.to_json()} for p in self._runner.patterns]},
                 "BatchSize": self.config.batch_size,
                 "MaximumBatchingWindowInSeconds": self.config.maximum_batching_window_in_seconds,
                 "MaximumRetryAttempts": self.config.retry_policy.maximum_retry_attempts,
@@ -211,10 +174,10 @@ class Pipe:
                 for target in (self.target, self.enrichment, self.dead_letter):
                     if target is not None:
                         try:
-                            with anyio.move_on_after(_CLEANUP_TIMEOUT):
+                            with anyio.move_on_after(CLEANUP_TIMEOUT):
                                 await target.aclose()
                         except Exception as close_exc:
-                            self._error("target close failed", error=str(close_exc))
+                            self._log.error("target close failed", error=str(close_exc))
         self._tg = None
         return None if stack is None else await stack.__aexit__(exc_type, exc, tb)
 
@@ -242,7 +205,7 @@ class Pipe:
         except Exception as exc:
             cause = _unwrap(exc)
             self._set_state("START_FAILED")
-            self._error("start failed", error=f"{type(cause).__name__}: {cause}")
+            self._log.error("start failed", error=f"{type(cause).__name__}: {cause}")
             if cause is exc:
                 raise
             raise cause from None
@@ -268,7 +231,7 @@ class Pipe:
         with anyio.move_on_after(self.config.stop_timeout if timeout is None else timeout):
             await self._drained.wait()
         if not self._drained.is_set() and self._run_scope is not None:
-            self._info("stop timeout: cancelling batches in progress", in_flight=self._in_flight)
+            self._log.info("stop timeout: cancelling batches in progress", in_flight=self.in_flight)
             self._run_scope.cancel()
         await self._finished.wait()
         self._set_state("STOPPED")
@@ -281,12 +244,12 @@ class Pipe:
         if not hasattr(self.source, "finished"):
             raise ConfigError(f"{type(self.source).__name__} never finishes: there is nothing to wait for")
         with anyio.fail_after(timeout):
-            while not (getattr(self.source, "finished", False) and self._in_flight == 0):
+            while not (getattr(self.source, "finished", False) and self.in_flight == 0):
                 await anyio.sleep(0.02)
 
     def _set_state(self, state: PipeState) -> None:
         self._state = state
-        self._info("state", state=state)
+        self._log.info("state", state=state)
 
     # -- the run: poller and workers -------------------------------------------------------
 
@@ -307,12 +270,12 @@ class Pipe:
                     outer.cancel_scope.cancel()
         finally:
             self._run_scope = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
                 try:
                     await self.source.close()
                 except Exception as exc:
                     if opened:
-                        self._error("source close failed", error=f"{type(exc).__name__}: {exc}")
+                        self._log.error("source close failed", error=f"{type(exc).__name__}: {exc}")
             self._drained.set()
             self._finished.set()
 
@@ -327,15 +290,13 @@ class Pipe:
             try:
                 batch = await self._collect(stop)
             except Exception as exc:
-                self._error("source receive failed", error=f"{type(exc).__name__}: {exc}")
+                self._log.error("source receive failed", error=f"{type(exc).__name__}: {exc}")
                 with anyio.move_on_after(1.0):
                     await stop.wait()
                 continue
             if not batch:
                 continue
-            self._in_flight += len(batch)
-            self._count("received", len(batch))
-            self._trace("received", records=[r.record_id for r in batch])
+            self._runner.took(batch)
             self._busy += 1
             batches.start_soon(self._process, batch)
 
@@ -354,322 +315,12 @@ class Pipe:
         return records
 
     async def _process(self, batch: list[SourceRecord]) -> None:
-        unsettled = {id(r): r for r in batch}
         try:
-            try:
-                await self._pipeline(batch, unsettled)
-            except Exception as exc:
-                # A fault of our own or of a source: the records go back for another try.
-                self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
-                failure = _Failure(exc, "TARGET", self.target_arn)
-                await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
-        except Exception as exc:
-            self._error("settling a failed batch failed", error=f"{type(exc).__name__}: {exc}")
+            await self._runner.process(batch)
         finally:
-            if unsettled:
-                # Whatever is left unsettled (a stop cut the batch off) goes back to the source.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-                    try:
-                        await self._settle_release(list(unsettled.values()), 0.0, unsettled)
-                    except Exception as exc:
-                        self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
             self._busy -= 1
             if self._slot_freed is not None:
                 self._slot_freed.set()
-
-    # -- the stages ------------------------------------------------------------------------
-
-    async def _pipeline(self, batch: list[SourceRecord], unsettled: dict[int, SourceRecord]) -> None:
-        keep, dropped = self._filter(batch)
-        if dropped:
-            self._count("filtered_out", len(dropped))
-            self._trace("filtered out", records=[r.record_id for r in dropped])
-        failures: dict[int, tuple[SourceRecord, _Failure]] = {}
-        skipped = False
-        if keep:
-            if self.enrichment is not None:
-                inputs, origins, skipped = await self._enrich(keep, failures)
-            else:
-                inputs = [r.record for r in keep]
-                origins = [[r] for r in keep]
-            if not skipped and inputs:
-                await self._deliver(keep, inputs, origins, failures)
-        done = [r for r in keep if id(r) not in failures]
-        if done:
-            self._count("skipped" if skipped else "delivered", len(done))
-        # One acknowledgement for the batch: filtered out and done alike are finished with.
-        if dropped or done:
-            await self._settle_ack(dropped + done, unsettled)
-        if failures:
-            await self._handle_failures(failures, unsettled)
-
-    def _filter(self, batch: list[SourceRecord]) -> tuple[list[SourceRecord], list[SourceRecord]]:
-        if not self._patterns:
-            return batch, []
-        keep: list[SourceRecord] = []
-        dropped: list[SourceRecord] = []
-        for record in batch:
-            view = filter_view(record.record)
-            (keep if any(p.matches(view) for p in self._patterns) else dropped).append(record)
-        return keep, dropped
-
-    async def _enrich(
-        self, records: list[SourceRecord], failures: dict[int, tuple[SourceRecord, _Failure]]
-    ) -> tuple[list[Any], list[list[SourceRecord]], bool]:
-        """The target inputs, which records each stands for, and whether the target is skipped."""
-        assert self.enrichment is not None and self.enrichment_arn is not None
-        payloads: list[str] = []
-        good: list[SourceRecord] = []
-        for record in records:
-            try:
-                payloads.append(self._render(self._enrichment_template, record.record, record))
-                good.append(record)
-            except TransformError as exc:
-                failures[id(record)] = (
-                    record,
-                    _Failure(PipeTransformError(str(exc)), "ENRICHMENT", self.enrichment_arn),
-                )
-        if not good:
-            return [], [], False
-        items: list[Any] = []
-        answered = False
-        for chunk, chunk_payloads in _chunks(good, payloads, _max_batch(self.enrichment)):
-            context = self._context("enrichment", "enrichment", self.enrichment_arn, chunk)
-            self._trace("enrichment invoked", records=[r.record_id for r in chunk], payloads=chunk_payloads)
-            try:
-                response = await self.enrichment.deliver(chunk_payloads, context)
-            except Exception as exc:
-                # Fan-out loses track of which output came from which record: one failure fails all.
-                self._stage_error("enrichment failed", exc, good)
-                for record in good:
-                    failures[id(record)] = (record, _Failure(exc, "ENRICHMENT", self.enrichment_arn))
-                return [], [], False
-            found = enrichment_items(response)
-            if found is not None:
-                answered = True
-                items.extend(found)
-        self._count("enriched", len(good))
-        self._trace("enriched", records=[r.record_id for r in good], outputs=len(items), response=items)
-        if not answered:
-            return [], [], True
-        return items, [good] * len(items), False
-
-    async def _deliver(
-        self,
-        records: list[SourceRecord],
-        inputs: list[Any],
-        origins: list[list[SourceRecord]],
-        failures: dict[int, tuple[SourceRecord, _Failure]],
-    ) -> None:
-        payloads: list[str] = []
-        payload_origins: list[list[SourceRecord]] = []
-        for value, origin in zip(inputs, origins, strict=True):
-            try:
-                payloads.append(self._render(self._target_template, value, origin[0]))
-                payload_origins.append(origin)
-            except TransformError as exc:
-                failure = _Failure(PipeTransformError(str(exc)), "TARGET", self.target_arn)
-                for record in origin:
-                    failures.setdefault(id(record), (record, failure))
-        by_id = {r.record_id: r for r in records}
-        for chunk_origins, chunk_payloads in _chunks(payload_origins, payloads, _max_batch(self.target)):
-            chunk_records = _unique(r for origin in chunk_origins for r in origin)
-            context = self._context("pipe", "target", self.target_arn, chunk_records)
-            self._trace(
-                "target invoked", records=[r.record_id for r in chunk_records], payloads=chunk_payloads
-            )
-            try:
-                response = await self.target.deliver(chunk_payloads, context)
-            except Exception as exc:
-                self._stage_error("target failed", exc, chunk_records)
-                for record in chunk_records:
-                    failures.setdefault(id(record), (record, _Failure(exc, "TARGET", self.target_arn)))
-                continue
-            reported = batch_item_failures(response, by_id)
-            if reported is None:
-                continue
-            if reported is ALL_FAILED:
-                failed = chunk_records
-                message = "the target's batchItemFailures could not be read (or named an unknown record)"
-            else:
-                assert isinstance(reported, list)
-                failed = [by_id[ident] for ident in reported]
-                message = "the target reported this record in batchItemFailures"
-            self._info("partial batch failure", records=[r.record_id for r in failed])
-            for record in failed:
-                failures.setdefault(
-                    id(record), (record, _Failure(BatchItemFailure(message), "TARGET", self.target_arn))
-                )
-
-    def _render(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
-        if template is None:
-            return record_json(value)
-        rendered = template.render(
-            value,
-            pipe_name=self.name,
-            pipe_arn=self.arn,
-            source_arn=self.source_arn,
-            enrichment_arn=self.enrichment_arn,
-            target_arn=self.target_arn,
-            ingestion_time=aws_time(origin.ingestion_time),
-        )
-        # A text template (not an object or array) is delivered as a JSON string, as in Pipes.
-        if template.template.lstrip()[:1] not in ("{", "["):
-            return record_json(rendered)
-        return rendered
-
-    def _context(
-        self, kind: Any, target_id: str, arn: str, records: Sequence[SourceRecord]
-    ) -> DeliveryContext:
-        return DeliveryContext(
-            kind=kind,
-            name=self.name,
-            arn=self.arn,
-            target_id=target_id,
-            target_arn=arn,
-            attempt=max((r.attempt for r in records), default=1),
-            event_ids=tuple(r.record_id for r in records),
-        )
-
-    # -- failures, retries, dead letters ---------------------------------------------------
-
-    async def _handle_failures(
-        self, failures: dict[int, tuple[SourceRecord, _Failure]], unsettled: dict[int, SourceRecord]
-    ) -> None:
-        policy = self.config.retry_policy
-        now = datetime.now(UTC)
-        retry: list[tuple[SourceRecord, _Failure]] = []
-        dead: list[tuple[SourceRecord, _Failure, str | None]] = []
-        self._count("failed", len(failures))
-        for record, failure in failures.values():
-            condition: str | None = None
-            if not isinstance(failure.error, NonRetryableError):
-                age = (now - record.ingestion_time).total_seconds()
-                if 0 <= policy.maximum_retry_attempts <= record.attempt - 1:
-                    condition = "MaximumRetryAttempts"
-                elif 0 <= policy.maximum_record_age_in_seconds <= age:
-                    condition = "MaximumRecordAgeInSeconds"
-                else:
-                    retry.append((record, failure))
-                    continue
-            dead.append((record, failure, condition))
-        if retry:
-            delay = self._retry_delay(max(r.attempt for r, _ in retry), (f.error for _, f in retry))
-            self._count("retried", len(retry))
-            self._info(
-                "retrying",
-                records=[r.record_id for r, _ in retry],
-                attempt=max(r.attempt for r, _ in retry),
-                delay=round(delay, 3),
-            )
-            await self._settle_release([r for r, _ in retry], delay, unsettled)
-        for record, failure, condition in dead:
-            await self._dead_letter(record, failure, condition, unsettled)
-
-    def _retry_delay(self, attempt: int, errors: Iterable[BaseException]) -> float:
-        delay = self.config.backoff.delay(attempt, self._rand)
-        for error in errors:
-            retry_after = getattr(error, "retry_after", None)
-            if isinstance(retry_after, int | float) and retry_after > delay:
-                delay = float(retry_after)
-        return delay
-
-    async def _dead_letter(
-        self,
-        record: SourceRecord,
-        failure: _Failure,
-        condition: str | None,
-        unsettled: dict[int, SourceRecord],
-    ) -> None:
-        error = failure.error
-        fields = {
-            "record": record.record_id,
-            "stage": failure.stage,
-            "attempt": record.attempt,
-            "error_code": _error_code(error),
-            "error": str(error)[:_MAX_ERROR_MESSAGE],
-            "exhausted_retry_condition": condition,
-        }
-        if self.dead_letter is None:
-            self._count("dropped")
-            self._error("undeliverable, no dead-letter destination: dropped", **fields)
-            await self._settle_ack([record], unsettled)
-            return
-        attributes = {
-            "ERROR_CODE": _error_code(error),
-            "ERROR_MESSAGE": str(error)[:_MAX_ERROR_MESSAGE],
-            "PIPE_ARN": self.arn,
-            "TARGET_ARN": failure.stage_arn,
-            "STAGE": failure.stage,
-            "RETRY_ATTEMPTS": str(record.attempt - 1),
-        }
-        if condition is not None:
-            attributes["EXHAUSTED_RETRY_CONDITION"] = condition
-        context = DeliveryContext(
-            kind="dead-letter",
-            name=self.name,
-            arn=self.arn,
-            target_id=failure.stage.lower(),
-            target_arn=failure.stage_arn,
-            attempt=1,
-            event_ids=(record.record_id,),
-            attributes=attributes,
-        )
-        try:
-            await self.dead_letter.deliver([record_json(record.record)], context)
-        except Exception as exc:
-            # The record stays with the source (and comes back) rather than being lost.
-            self._count("dead_letter_failed")
-            self._error("dead letter failed", dead_letter_error=f"{type(exc).__name__}: {exc}", **fields)
-            await self._settle_release([record], self._retry_delay(record.attempt, [exc]), unsettled)
-            return
-        self._count("dead_lettered")
-        self._error("dead-lettered", **fields)
-        await self._settle_ack([record], unsettled)
-
-    # -- settling with the source ----------------------------------------------------------
-
-    async def _settle_ack(self, records: Sequence[SourceRecord], unsettled: dict[int, SourceRecord]) -> None:
-        for record in records:
-            unsettled.pop(id(record), None)
-        self._in_flight -= len(records)
-        await self.source.ack(records)
-
-    async def _settle_release(
-        self, records: Sequence[SourceRecord], delay: float, unsettled: dict[int, SourceRecord] | None = None
-    ) -> None:
-        if unsettled is not None:
-            for record in records:
-                unsettled.pop(id(record), None)
-        self._in_flight -= len(records)
-        await self.source.release(records, delay)
-
-    # -- counting and logging --------------------------------------------------------------
-
-    def _count(self, name: str, n: int = 1) -> None:
-        self._counters[name] += n
-
-    def _stage_error(self, event: str, exc: BaseException, records: Sequence[SourceRecord]) -> None:
-        self._error(
-            event,
-            error_code=_error_code(exc),
-            error=str(exc)[:_MAX_ERROR_MESSAGE],
-            records=[r.record_id for r in records],
-        )
-
-    def _error(self, event: str, **fields: Any) -> None:
-        if self._level >= 1:
-            _log.error(event, pipe=self.name, **fields)
-
-    def _info(self, event: str, **fields: Any) -> None:
-        if self._level >= 2:
-            _log.info(event, pipe=self.name, **fields)
-
-    def _trace(self, event: str, **fields: Any) -> None:
-        if self._level >= 3:
-            if not self.config.include_execution_data:
-                fields = {k: v for k, v in fields.items() if k not in ("payloads", "response")}
-            _log.debug(event, pipe=self.name, **fields)
 
     def _stage_arn(self, built: object, spec: object, stage: str) -> str:
         arn = getattr(built, "arn", None)
@@ -690,27 +341,3 @@ def _build(spec: Any, config_type: type[SourceConfig] | type[TargetConfig]) -> A
     if isinstance(spec, config_type):
         return spec.build()
     return spec
-
-
-def _max_batch(target: Target) -> int:
-    size = getattr(target, "max_batch_size", 10)
-    return max(1, min(int(size) if isinstance(size, int) else 10, 10_000))
-
-
-def _chunks(owners: Sequence[Any], payloads: Sequence[str], size: int) -> Iterable[tuple[Any, list[str]]]:
-    for start in range(0, len(payloads), size):
-        yield list(owners[start : start + size]), list(payloads[start : start + size])
-
-
-def _unique(records: Iterable[SourceRecord]) -> list[SourceRecord]:
-    seen: dict[int, SourceRecord] = {}
-    for record in records:
-        seen.setdefault(id(record), record)
-    return list(seen.values())
-
-
-def _error_code(exc: BaseException) -> str:
-    code = getattr(exc, "error_code", None)
-    if isinstance(code, str):
-        return code
-    return "SDK_CLIENT_ERROR"
