@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from eventbus.cli._console import print_problems
-from eventbus.config import ConfigErrors, json_schema, load_configs
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +32,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from eventbus.config import ConfigErrors, load_configs
+
     try:
         configs = load_configs(args.files)
     except ConfigErrors as exc:
@@ -49,5 +50,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from eventbus.config import json_schema
+
     print(json.dumps(json_schema(), indent=args.indent if args.indent > 0 else None))
     return 0

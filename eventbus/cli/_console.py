@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from eventbus.config import ConfigErrors
+if TYPE_CHECKING:
+    from eventbus.config import ConfigErrors
 
-__all__ = ["is_terminal", "print_problems", "print_table"]
+__all__ = ["is_terminal", "logs_to_stderr", "print_problems", "print_table", "say"]
 
 
 def is_terminal() -> bool:
@@ -45,3 +47,8 @@ def logs_to_stderr() -> None:
     import structlog
 
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+def say(message: str) -> None:
+    """A status line of a long-running command, on stderr."""
+    print(f"eventbus: {message}", file=sys.stderr, flush=True)

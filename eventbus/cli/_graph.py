@@ -6,8 +6,6 @@ import argparse
 from typing import Any
 
 from eventbus.cli._console import print_problems
-from eventbus.config import ConfigErrors, load_configs
-from eventbus.config.topology import topology
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +23,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eventbus.config import ConfigErrors, load_configs
+    from eventbus.config.topology import topology
+
     try:
         configs = load_configs(args.files)
     except ConfigErrors as exc:

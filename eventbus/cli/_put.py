@@ -11,15 +11,14 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from eventbus.cli._console import logs_to_stderr, print_problems, print_table
 from eventbus.cli._io import ArgumentError, fail, read_text_argument
-from eventbus.config import ConfigErrors, Delivered, Runtime, load_configs
-from eventbus.config.entries import parse_events
 from eventbus.errors import EventBusError, InvalidEventError
+
+if TYPE_CHECKING:
+    from eventbus.config import Delivered
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +42,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from eventbus.config import ConfigErrors, load_configs
+    from eventbus.config.entries import parse_events
+
     try:
         texts = [read_text_argument(v, "event") for v in args.events] or [sys.stdin.read()]
         entries = [entry for text in texts for entry in parse_events(text, "events")]
@@ -63,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _put(configs: Any, bus_name: str | None, entries: list[dict[str, Any]], timeout: float) -> int:
+    from eventbus.config import Runtime
+
     delivered: dict[str, list[str]] = defaultdict(list)
 
     def observe(delivery: Delivered) -> None:

@@ -6,8 +6,6 @@ import argparse
 from typing import Any
 
 from eventbus.cli._console import is_terminal, logs_to_stderr, print_problems
-from eventbus.config import ConfigErrors
-from eventbus.config.testing import run_test_file
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +23,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eventbus.config import ConfigErrors
+    from eventbus.config.testing import run_test_file
+
     logs_to_stderr()
     passed = failed = 0
     broken = False

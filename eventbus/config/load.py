@@ -70,17 +70,42 @@ def load_document(path: str | Path) -> Document:
 def parse_document(text: str, kind: str, name: str = "<config>") -> Document:
     """Parse ``text`` as ``kind`` (``yaml``, ``json`` or ``toml``)."""
     document = Document(name, None)
-    if kind == "yaml":
-        document.data = _load_yaml(text, document)
-    elif kind == "json":
-        document.data = _JsonReader(text, document).read()
-    elif kind == "toml":
-        document.data = _load_toml(text, document)
-    else:
-        raise ValueError(f"unknown config format {kind!r}")
+    try:
+        if kind == "yaml":
+            document.data = _load_yaml(text, document)
+        elif kind == "json":
+            document.data = _JsonReader(text, document).read()
+        elif kind == "toml":
+            document.data = _load_toml(text, document)
+            if _depth(document.data) > MAX_DEPTH:
+                raise RecursionError
+        else:
+            raise ValueError(f"unknown config format {kind!r}")
+    except RecursionError:
+        raise ConfigErrors([Problem(name, None, (), "nested too deeply")]) from None
     if document.data is None:
         document.data = {}
     return document
+
+
+#: Deeper than any sensible config; beyond it parsers and validators would recurse for nothing.
+MAX_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            return depth
+        nxt: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                nxt.extend(item.values())
+            elif isinstance(item, list):
+                nxt.extend(item)
+        level = nxt
+    return depth
 
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -109,7 +134,7 @@ def _load_yaml(text: str, document: Document) -> Any:
 def _yaml_node(
     node: yaml.Node, path: KeyPath, doc: Document, ctor: yaml.SafeLoader, problems: list[Problem], depth: int
 ) -> Any:
-    if depth > 64:
+    if depth > MAX_DEPTH:
         problems.append(Problem(doc.file, node.start_mark.line + 1, path, "nested too deeply"))
         return None
     doc.lines.setdefault(path, node.start_mark.line + 1)
@@ -176,7 +201,7 @@ class _JsonReader:
         return value
 
     def value(self, index: int, path: KeyPath, depth: int) -> tuple[Any, int]:
-        if depth > 64:
+        if depth > MAX_DEPTH:
             raise self.fail(index, "nested too deeply")
         self.doc.lines.setdefault(path, self.line(index))
         text = self.text
