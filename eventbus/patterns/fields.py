@@ -54,11 +54,29 @@ _MAYBE_IP = re.compile(r"[0-9A-Fa-f:.]+(?:%.+)?", re.DOTALL)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+_DIGITS = frozenset("0123456789")
+
+
 @functools.lru_cache(maxsize=4096)
 def ip_of(text: str) -> IPAddress | None:
-    """``canonical_ip(text)``, answering the common non-address strings without parsing."""
+    """``canonical_ip(text)``, answering the common non-address strings without parsing.
+
+    Dotted-quad IPv4 is decoded here with ipaddress's own rules (four ASCII decimal octets of
+    at most three digits, no leading zero, at most 255), which skips its exception-driven parse.
+    """
     if _MAYBE_IP.fullmatch(text) is None:
         return None
+    octets = text.split(".")
+    if len(octets) == 4:
+        number = 0
+        for octet in octets:
+            if not octet or len(octet) > 3 or not _DIGITS.issuperset(octet) or (octet[0] == "0" and len(octet) > 1):
+                return canonical_ip(text)
+            value = int(octet)
+            if value > 255:
+                return None
+            number = number << 8 | value
+        return ipaddress.IPv4Address(number)
     return canonical_ip(text)
 
 
@@ -191,8 +209,14 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
 
 
 def _cidr_test(condition: Cidr) -> Callable[[Any], bool]:
+    """``Cidr.test`` on the cached parse of ``ip_of``."""
+    network = condition.network
+
     def test(value: Any) -> bool:
-        return type(value) is str and ip_of(value) is not None and condition.test(value)
+        if type(value) is not str:
+            return False
+        address = ip_of(value)
+        return address is not None and address.version == network.version and address in network
 
     return test
 

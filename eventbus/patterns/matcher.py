@@ -41,6 +41,7 @@ __all__ = ["Matcher"]
 HIT_RATE: dict[str, float] = {"ab": 1.0, "present": 1.0, "numeric": 0.3, "cidr": 0.3}
 #: Kinds hit by a value's prefixes or suffixes: one key covers more values than an exact one.
 SHARED_KINDS = frozenset({"prefix", "prefix_ic", "suffix", "suffix_ic"})
+AFFIX_FLOOR = 0.05
 #: Above this estimated hit rate, an exact anchor looks for an exact partner field.
 PAIR_THRESHOLD = 0.002
 
@@ -353,7 +354,11 @@ class Matcher:
         total = 0.0
         for kind, key, _ in field.anchors:
             share = (self._users[(field.path, kind, key)] + 1) / (path_users + 2)
-            total += HIT_RATE.get(kind, share) if kind not in SHARED_KINDS else min(1.0, 2 * share)
+            if kind in SHARED_KINDS:
+                # A prefix or suffix covers many values, rarely named exactly by other rules:
+                # its share among keys understates how often it hits.
+                share = min(1.0, max(2 * share, AFFIX_FLOOR))
+            total += HIT_RATE.get(kind, share)
         return total
 
     def _intern(self, rule: FieldRule, edit: _Edit) -> Field:
