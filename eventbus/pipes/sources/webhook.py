@@ -184,15 +184,15 @@ class WebhookSource(BufferedSource):
         await _answer(send, 202, {"messageId": record.record_id})
 
     def _path_matches(self, scope: Scope) -> bool:
-        # Mounted under a prefix, a framework may pass the full path or the path below the
-        # mount (with the prefix in ``root_path``): either one may be the configured path.
+        # Mounted under a prefix, a framework passes the full path, or the path below the mount
+        # with the prefix in ``root_path`` (older Starlette): any of the readings may match.
         path = str(scope.get("path", "")) or "/"
-        if path == self.path:
-            return True
-        root = str(scope.get("root_path", ""))
+        root = str(scope.get("root_path", "")).rstrip("/")
+        readings = {path, root + path}
         if root and path.startswith(root):
-            return (path[len(root) :] or "/") == self.path or path == root + self.path.rstrip("/")
-        return False
+            readings.add(path[len(root) :])
+        wanted = self.path.rstrip("/") or "/"
+        return any((reading.rstrip("/") or "/") == wanted for reading in readings)
 
     async def _hand_over(self, record: SourceRecord) -> bool:
         """``offer`` on the pipe's event loop, wherever this request is being served."""
