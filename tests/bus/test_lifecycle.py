@@ -205,3 +205,16 @@ async def test_a_handler_publishing_into_its_full_bus_is_throttled_not_deadlocke
             await bus.put_events([entry(detail_type="first")])
             assert await bus.wait_idle(5)
     assert answers[0]["Entries"][0]["ErrorCode"] == "ThrottlingException"
+
+
+def test_sync_facade_wraps_a_bus_you_built() -> None:
+    target = Collector()
+    inner = EventBus("built", max_entries_per_put=2)
+    inner.put_rule("r", {"source": ["shop"]})
+    inner.put_targets("r", [RuleTarget(id="c", target=target)])
+    with SyncEventBus(bus=inner) as bus:
+        assert bus.bus is inner
+        with pytest.raises(ValueError, match="less than or equal to 2"):
+            bus.put_events([entry()] * 3)
+        bus.put_events([entry(), entry()])
+    assert len(target.payloads) == 2 and not inner.running

@@ -210,3 +210,32 @@ async def test_corpus_case_through_the_bus(name: str) -> None:
         assert got == expect["output_json"]
     else:
         assert raw == expect["output"]
+
+
+async def test_targets_in_aws_casing() -> None:
+    target, dlq = Collector(), Collector()
+    bus = EventBus(backoff={"base": 0.001, "cap": 0.002})
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r",
+        [
+            {
+                "Id": "aws",
+                "Target": target,
+                "Arn": "arn:aws:sqs:us-east-1:123456789012:q",
+                "InputPath": "$.detail",
+                "RetryPolicy": {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 60},
+                "DeadLetterTarget": dlq,
+            }
+        ],
+    )
+    [spec] = bus.list_targets_by_rule("r")
+    assert (
+        spec.arn == "arn:aws:sqs:us-east-1:123456789012:q" and spec.retry_policy.maximum_retry_attempts == 1
+    )
+    async with bus:
+        await bus.put_events([entry(detail={"n": 3})])
+        assert await bus.wait_idle(5)
+    assert target.payloads == [{"n": 3}]
+    assert target.contexts[0].target_arn == "arn:aws:sqs:us-east-1:123456789012:q"
+    assert target.contexts[0].arn == "arn:aws:events:us-east-1:123456789012:rule/r"
