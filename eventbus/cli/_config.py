@@ -33,11 +33,26 @@ def register(subparsers: Any) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     from eventbus.config import ConfigErrors, load_configs
+    from eventbus.config.testing import is_test_file, load_test_file
 
+    # Config tests (NAME.test.yaml) are checked as tests, against the config they test.
+    tests = [f for f in args.files if is_test_file(f)]
+    failed = False
+    for path in tests:
+        try:
+            spec, _ = load_test_file(path)
+        except ConfigErrors as exc:
+            print_problems(exc)
+            failed = True
+            continue
+        if not args.quiet:
+            print(f"{path}: ok ({len(spec.tests)} config test(s))")
     try:
-        configs = load_configs(args.files)
+        configs = load_configs([f for f in args.files if f not in tests])
     except ConfigErrors as exc:
         print_problems(exc)
+        return 1
+    if failed:
         return 1
     if not args.quiet:
         for config in configs:

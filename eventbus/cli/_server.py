@@ -66,7 +66,8 @@ class Server:
         buses = ", ".join(
             f"{name} ({len(bus.list_rules())} rule(s))" for name, bus in sorted(self.runtime.buses.items())
         )
-        say(f"{verb}: {buses or 'no buses'}")
+        pipes = f"; pipes: {', '.join(sorted(self.runtime.pipes))}" if self.runtime.pipes else ""
+        say(f"{verb}: {buses or 'no buses'}{pipes}")
 
     async def _signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:

@@ -67,17 +67,22 @@ class Runtime:
         *,
         target_factory: TargetFactory | None = None,
         observe: Callable[[Delivered], None] | None = None,
+        pipes: bool = True,
     ) -> None:
         self.configs = list(configs)
         self.target_factory = target_factory
         self.observe = observe
         self.buses: dict[str, EventBus] = {}
+        #: The pipes, by name (none when built with ``pipes=False``, as config tests are).
+        self.pipes: dict[str, Any] = {}
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         add_python_path(self.configs)
         for config in self.configs:
             self._build(config)
+            if pipes:
+                self._build_pipes(config)
 
     def bus(self, name: str | None = None) -> EventBus:
         """The bus called ``name``; without one, the only bus (an error when there are several)."""
@@ -98,8 +103,11 @@ class Runtime:
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:
+            # Buses first, pipes last: a pipe may deliver to a bus, so it stops before the buses do.
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
+            for pipe in self.pipes.values():
+                await stack.enter_async_context(pipe)
         except BaseException:
             await stack.aclose()
             raise
@@ -148,6 +156,28 @@ class Runtime:
                 if targets:
                     bus.put_targets(rule_name, targets)
             self.buses[bus_name] = bus
+
+    def _build_pipes(self, config: LoadedConfig) -> None:
+        if not config.model.pipes:
+            return
+        from eventbus.pipes import Pipe
+
+        for name, pipe_config in config.model.pipes.items():
+            update: dict[str, Any] = {}
+            for stage in ("target", "enrichment", "dead_letter"):
+                stage_config = getattr(pipe_config, stage)
+                if isinstance(stage_config, TargetConfig):
+                    address = f"pipe/{name}/{stage.replace('_', '-')}"
+                    target = (
+                        self.target_factory(address, stage_config)
+                        if self.target_factory
+                        else stage_config.build()
+                    )
+                    if self.observe is not None:
+                        target = _Observed(target, address, self.observe)
+                    self.targets[address] = target
+                    update[stage] = target
+            self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
 
     def _rule_target(
         self, model: Any, rule_address: str, entry: Any, index: int, entries: Sequence[Any]

@@ -16,6 +16,7 @@
         strict: false                    # true: targets not listed must receive nothing
 
 Every target (dead letters included) is swapped for a recording one, so nothing real is called.
+Pipes are not run: their sources are outside the process; test them with ``eventbus run``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ from eventbus.patterns import Pattern
 from eventbus.targets.base import Target, TargetConfig
 from eventbus.targets.recording import RecordingTarget
 
-__all__ = ["CaseResult", "ConfigTestCase", "ConfigTestFile", "find_test_files", "run_test_file"]
+__all__ = [
+    "CaseResult",
+    "ConfigTestCase",
+    "ConfigTestFile",
+    "find_test_files",
+    "is_test_file",
+    "load_test_file",
+    "run_test_file",
+]
 
 #: How long a case waits for its events to reach the recording targets.
 CASE_TIMEOUT = 10.0
@@ -96,6 +105,12 @@ class CaseResult:
         return not self.failures
 
 
+def is_test_file(path: str | Path) -> bool:
+    """Whether ``path`` names config tests (``NAME.test.yaml`` and the like)."""
+    path = Path(path)
+    return path.name.endswith(f".test{path.suffix}")
+
+
 def find_test_files(path: str | Path) -> tuple[Path, Path]:
     """``(test file, config file)`` for either of them; ``ConfigErrors`` when one is missing."""
     path = Path(path)
@@ -123,7 +138,7 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     if spec.config is not None:
         config_path = document.base_dir / spec.config
     config = load_config(config_path)
-    addresses = set(Runtime([config], target_factory=_recorder).targets)
+    addresses = set(Runtime([config], target_factory=_recorder, pipes=False).targets)
     problems = []
     for index, case in enumerate(spec.tests):
         if case.bus is not None and case.bus not in config.model.buses:
@@ -162,7 +177,7 @@ async def _run_cases(spec: ConfigTestFile, config: LoadedConfig) -> list[CaseRes
 
 
 async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResult) -> None:
-    runtime = Runtime([config], target_factory=_recorder)
+    runtime = Runtime([config], target_factory=_recorder, pipes=False)
     bus = runtime.bus(case.bus)
     entries = [to_entry(event) for event in case.events]
     async with runtime:

@@ -143,7 +143,7 @@ def _add_target(graph: Topology, model: Any, address: str, entry: Any) -> str:
 
 def _describe(kind: str | None, config: Any, key: str) -> str:
     # A short, secret-free hint of where the target points.
-    for attribute in ("endpoint", "function", "path", "name", "subject", "bus"):
+    for attribute in ("endpoint", "function", "path", "name", "subject", "bus", "schedule_expression"):
         value = getattr(config, attribute, None)
         if isinstance(value, str) and value:
             if attribute == "endpoint":
@@ -158,9 +158,18 @@ def _add_pipe(graph: Topology, model: Any, name: str, pipe: Any) -> None:
     pipe_node = graph.add("pipe", name, f"pipe: {name}")
     source = getattr(pipe, "source", None)
     if source is not None:
-        kind = getattr(source, "kind", None) or type(source).__name__
-        graph.edges.append(Edge(graph.add("source", f"{name}/source", f"source: {kind}"), pipe_node))
-    target = getattr(pipe, "target", None)
-    if target is not None:
-        kind = getattr(target, "kind", None) or type(target).__name__
-        graph.edges.append(Edge(pipe_node, graph.add("target", f"pipe/{name}/target", f"{kind}"), ""))
+        kind = getattr(source, "kind", "") or type(source).__name__
+        label = f"source: {kind} {_describe(kind, source, '')}".rstrip()
+        filters = len(getattr(pipe, "filter", []) or [])
+        edge_label = f"{filters} filter(s)" if filters else ""
+        graph.edges.append(Edge(graph.add("source", f"{name}/source", label), pipe_node, edge_label))
+    for stage in ("enrichment", "target", "dead_letter"):
+        config = getattr(pipe, stage, None)
+        if config is None:
+            continue
+        kind = getattr(config, "kind", "") or type(config).__name__
+        node = graph.add("target", f"pipe/{name}/{stage}", f"{kind}: {_describe(kind, config, stage)}")
+        label = {"enrichment": "enrichment", "dead_letter": "dead letter"}.get(stage, "")
+        graph.edges.append(Edge(pipe_node, node, label, dashed=stage == "dead_letter"))
+        if kind == "bus" and isinstance(getattr(config, "bus", None), str):
+            graph.edges.append(Edge(node, graph.add("bus", config.bus, f"bus: {config.bus}"), dashed=True))
