@@ -13,7 +13,7 @@ prunes early; the answer does not depend on the order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eventbus.patterns.fields import Field
@@ -26,9 +26,37 @@ def _agrees(membership: Membership, chosen: dict[int, int]) -> bool:
     return all(chosen.get(array, index) == index for array, index in membership)
 
 
+class _Candidates:
+    """One field's satisfying memberships, grouped by the outermost array they pass through,
+    so that once that array is pinned only the leaves in the pinned element are looked at."""
+
+    __slots__ = ("by_first", "count", "outside")
+
+    def __init__(self, memberships: list[Membership]) -> None:
+        self.count = len(memberships)
+        self.outside: list[Membership] = []
+        self.by_first: dict[int, dict[int, list[Membership]]] = {}
+        for membership in memberships:
+            if not membership:
+                self.outside.append(membership)
+            else:
+                array, index = membership[0]
+                self.by_first.setdefault(array, {}).setdefault(index, []).append(membership)
+
+    def agreeing(self, chosen: dict[int, int]) -> Iterator[Membership]:
+        yield from self.outside
+        for array, by_index in self.by_first.items():
+            pinned = chosen.get(array)
+            groups = by_index.values() if pinned is None else (by_index.get(pinned, ()),)
+            for group in groups:
+                for membership in group:
+                    if _agrees(membership, chosen):
+                        yield membership
+
+
 def consistent(fields: Sequence[Field], leaves: dict[str, list[tuple[Any, Membership]]]) -> bool:
     """Can every field be satisfied by leaves that agree on the arrays they share?"""
-    plan: list[tuple[Field, list[Membership], list[Membership]]] = []
+    plan: list[tuple[Field, _Candidates, list[Membership]]] = []
     for field in fields:
         at_path = leaves.get(field.path, [])
         test = field.test
@@ -36,8 +64,8 @@ def consistent(fields: Sequence[Field], leaves: dict[str, list[tuple[Any, Member
         good = list(dict.fromkeys(membership for value, membership in at_path if test(value)))
         if not good and not field.absence:
             return False
-        plan.append((field, good, [membership for _, membership in at_path]))
-    plan.sort(key=lambda step: (step[0].absence, len(step[1])))
+        plan.append((field, _Candidates(good), [membership for _, membership in at_path]))
+    plan.sort(key=lambda step: (step[0].absence, step[1].count))
     absent: list[list[Membership]] = []
 
     def choose(i: int, chosen: dict[int, int]) -> bool:
@@ -45,9 +73,7 @@ def consistent(fields: Sequence[Field], leaves: dict[str, list[tuple[Any, Member
             return not any(_agrees(m, chosen) for everything in absent for m in everything)
         field, good, everything = plan[i]
         tried_neutral = False
-        for membership in good:
-            if not _agrees(membership, chosen):
-                continue
+        for membership in good.agreeing(chosen):
             # A leaf whose arrays are all pinned already leaves the choice as it is: after one
             # such leaf failed, every other would fail the same way.
             neutral = all(array in chosen for array, _ in membership)

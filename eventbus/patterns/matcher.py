@@ -215,6 +215,7 @@ class Matcher:
             buckets.append(snapshot.always)
         memo: dict[Field, bool] = {}
         members = None
+        searched: set[_Branch] | None = None
         for bucket in buckets:
             for branch in bucket:
                 name = branch.name
@@ -229,6 +230,13 @@ class Matcher:
                         break
                 else:
                     if in_arrays and branch.multi and _arrays_matter(branch, in_arrays):
+                        # The same branch may come back once per leaf that hits its anchor:
+                        # the exact search runs once per branch and event.
+                        if searched is None:
+                            searched = set()
+                        elif branch in searched:
+                            continue
+                        searched.add(branch)
                         if members is None:
                             members = leaves_with_membership(data, snapshot.trie)
                         if not consistent(branch.fields, members):
@@ -240,6 +248,11 @@ class Matcher:
                 if branch.absent and in_arrays and _arrays_matter(branch, in_arrays) and _may_be_absent(
                     branch, flat, memo
                 ):
+                    if searched is None:
+                        searched = set()
+                    elif branch in searched:
+                        continue
+                    searched.add(branch)
                     if members is None:
                         members = leaves_with_membership(data, snapshot.trie)
                     if consistent(branch.fields, members):

@@ -6,8 +6,12 @@ import json
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus import InvalidEventError, Matcher, Pattern, PatternError
+from eventbus.patterns.fields import ip_of
+from eventbus.patterns.values import canonical_ip
 
 
 def test_api_add_remove_names_len_contains() -> None:
@@ -144,3 +148,16 @@ def test_shared_fields_do_not_make_every_rule_a_candidate() -> None:
     assert m.match({"source": "shop", "detail-type": "Order", "detail": {"customer": "c-1234"}}) == set()
     assert m.match({"source": "shop", "detail-type": "Order", "detail": {"customer": "c-1235"}}) == {"c1235"}
     assert len(m) == 1_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789.:abcdefABCDEF%x", max_size=20),
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=4).map(lambda ip: ".".join(f"0{o}" if o != "0" else o for o in str(ip).split("."))),
+    )
+)
+def test_ip_shortcut_agrees_with_canonical_ip(text: str) -> None:
+    """The matcher's cached, regex-screened IPv4 shortcut parses exactly like ``canonical_ip``."""
+    assert ip_of(text) == canonical_ip(text)
