@@ -17,6 +17,7 @@ Three views of every operator, kept side by side so they cannot drift apart:
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import math
 from typing import Any
@@ -171,8 +172,12 @@ def _exact_spellings(value: Scalar) -> st.SearchStrategy[Scalar]:
     return st.just(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def satisfying(c: Condition) -> st.SearchStrategy[Scalar]:
-    """Varied leaf values that satisfy ``c``. ``Exists(False)`` has none: it is met by absence."""
+    """Varied leaf values that satisfy ``c``. ``Exists(False)`` has none: it is met by absence.
+
+    Cached: strategies are immutable, and building (and validating) one per draw would cost more
+    than the draw itself."""
     tail = texts()
     if isinstance(c, Exact):
         return _exact_spellings(c.value)

@@ -290,3 +290,20 @@ def test_scalars_unless_arrays_are_asked_for() -> None:
 
     inner()
     assert any(seen)
+
+
+def test_non_matching_events_are_mostly_near_misses() -> None:
+    pattern = {"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}], "id": [{"prefix": "o-"}]}}
+    compiled = Pattern(pattern)
+    broken: list[list[str]] = []
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(non_matching_events(pattern))
+    def inner(event: dict[str, Any]) -> None:
+        broken.append(compiled.explain(event))
+
+    inner()
+    single = [lines for lines in broken if len(lines) == 1]
+    assert len(single) >= len(broken) // 2
+    # Each field gets its turn at being the broken one.
+    assert {lines[0].split(":")[0] for lines in single} == {"source", "detail.total", "detail.id"}
