@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
         description="Prints the JSON Schema of config files, for editor completion and checking.",
     )
     schema.add_argument("--indent", type=int, default=2, help="indentation (default 2)")
+    schema.add_argument("--markdown", action="store_true", help="print the reference in Markdown instead")
     schema.set_defaults(handler=run_schema)
 
 
@@ -67,5 +68,10 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_schema(args: argparse.Namespace) -> int:
     from eventbus.config import json_schema
 
+    if args.markdown:
+        from eventbus.config.reference import markdown_reference
+
+        print(markdown_reference(), end="")
+        return 0
     print(json.dumps(json_schema(), indent=args.indent if args.indent > 0 else None))
     return 0

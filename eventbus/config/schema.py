@@ -113,7 +113,10 @@ def kind_of(value: Any) -> str | None:
 
 
 class _TargetFields(_Model):
-    """EventBridge's per-target settings, the same for every kind."""
+    """One key naming the target's kind (``http``, ``function``...; see the kinds below) with that
+    kind's options, or ``ref: NAME`` for a named target, plus EventBridge's per-target settings.
+    ``id`` defaults to the kind (numbered when a rule has several of it); at most one of
+    ``input``, ``input_path`` and ``input_transformer``."""
 
     id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\.\-_A-Za-z0-9]+$")
     input: str | None = None
@@ -146,7 +149,7 @@ def _target_union(with_rule_fields: bool) -> Any:
         fields: dict[str, Any] = {kind: (cls, ...)}
         if dead_letter:
             fields["dead_letter"] = (dead_letter[0], None)
-        model = create_model(f"{_camel(kind)}{suffix}", __base__=base, **fields)
+        model = create_model(f"{_camel(kind)}{suffix}", __base__=base, __doc__=base.__doc__, **fields)
         setattr(model, "_kind_tag", kind)  # read back by kind_of  # noqa: B010
         members.append(Annotated[model, Tag(kind)])
     ref_fields: dict[str, Any] = {REF: (str, Field(min_length=1))}
@@ -233,17 +236,22 @@ def config_model() -> type[BaseModel]:
     target = _target_union(False)
     rule_target = _target_union(True)
     rule = create_model(
-        "Rule", __base__=RuleSpec, targets=(_list_of(rule_target), Field(default_factory=list))
+        "Rule",
+        __base__=RuleSpec,
+        __doc__=RuleSpec.__doc__,
+        targets=(_list_of(rule_target), Field(default_factory=list)),
     )
     bus = create_model(
         "Bus",
         __base__=BusSpec,
+        __doc__=BusSpec.__doc__,
         settings=(BusConfig, Field(default_factory=BusConfig)),
         rules=(_dict_of(rule), Field(default_factory=dict)),
     )
     defaults = create_model(
         "DefaultSettings",
         __base__=Defaults,
+        __doc__=Defaults.__doc__,
         dead_letter=(target | None, None),
         bus=(BusConfig, Field(default_factory=BusConfig)),
     )
