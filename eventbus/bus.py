@@ -25,7 +25,7 @@ import structlog
 from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
-from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id
+from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id, new_event_ids
 from eventbus.bus_errors import BusClosedError, BusValidationError
 from eventbus.bus_manage import RuleEntry, RuleManagement
 from eventbus.bus_scheduler import Scheduler
@@ -92,6 +92,7 @@ class EventBus(RuleManagement):
         self._owned_targets: dict[int, Target] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
         self._trace = self.config.trace_events
+        self._time_cache: tuple[datetime | None, str] = (None, "")
 
     def __repr__(self) -> str:
         return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
@@ -216,14 +217,25 @@ class EventBus(RuleManagement):
         chain = bus_chain.get()
         looped = self.name in chain
         now = self._clock.now()
-        now_text = format_time(now)
+        second = now.replace(microsecond=0)
+        if second != self._time_cache[0]:
+            # Formatting a time costs more than a put's other per-call work: once a second.
+            self._time_cache = (second, format_time(second))
+        now_text = self._time_cache[1]
         results: list[dict[str, str]] = []
         records: list[LogRecord] = []
         positions: list[int] = []
         config = self.config
         account, region, max_size = config.account, config.region, config.max_entry_size
-        for entry in entries:
-            event = fast_event(entry, account=account, region=region, now_text=now_text, max_entry_size=max_size)
+        for entry, event_id in zip(entries, new_event_ids(len(entries)), strict=True):
+            event = fast_event(
+                entry,
+                account=account,
+                region=region,
+                now_text=now_text,
+                max_entry_size=max_size,
+                event_id=event_id,
+            )
             if event is not None:
                 bus_name = entry.get("EventBusName")  # type: ignore[union-attr]
             elif isinstance(entry, Event):
@@ -234,7 +246,9 @@ class EventBus(RuleManagement):
                 if error is not None:
                     results.append(error.to_dict())
                     continue
-                event = event_from_valid_entry(raw, account=account, region=region, now_text=now_text)
+                event = event_from_valid_entry(
+                    raw, account=account, region=region, now_text=now_text, event_id=event_id
+                )
                 bus_name = raw.get("EventBusName")
             if bus_name is not None and bus_name != self.name and bus_name != self.arn:
                 results.append(

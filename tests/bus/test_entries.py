@@ -136,3 +136,15 @@ async def test_the_bus_runs_on_any_event_log() -> None:
     async with bus:
         await bus.put_events([entry(), entry(source="other")])
     assert log.appended == 2 and log.acked == 2 and len(target.payloads) == 1
+
+
+def test_batched_event_ids_are_distinct_uuid4() -> None:
+    import uuid
+
+    from eventbus.bus_entries import new_event_ids
+
+    ids = new_event_ids(500)
+    assert len(set(ids)) == 500
+    for text in ids:
+        value = uuid.UUID(text)
+        assert str(value) == text and value.version == 4 and value.variant == uuid.RFC_4122
