@@ -75,7 +75,8 @@ async def _put(configs: Any, bus_name: str | None, entries: list[dict[str, Any]]
         for event_id in delivery.context.event_ids:
             delivered[event_id].append(delivery.address)
 
-    runtime = Runtime(configs, observe=observe)
+    # Pipes stay off: their sources live outside this short-lived process.
+    runtime = Runtime(configs, observe=observe, pipes=False)
     bus = runtime.bus(bus_name)
     response: dict[str, Any] = {"FailedEntryCount": 0, "Entries": []}
     async with runtime:

@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     logs_to_stderr()
     try:
-        configs = load_configs(args.files)
+        server = Server(args.files, load_configs(args.files), args.bus)
     except ConfigErrors as exc:
         print_problems(exc)
         return 1
-    server = Server(args.files, configs, args.bus)
     try:
         anyio.run(server.serve, args.watch, args.stdin)
     except EventBusError as exc:

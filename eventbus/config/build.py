@@ -16,10 +16,11 @@ from typing import Any
 
 from eventbus.bus import BusConfig, EventBus
 from eventbus.bus_rules import RuleTarget
+from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, add_python_path, target_id
 from eventbus.delivery import RetryPolicy
-from eventbus.errors import ConfigError
+from eventbus.errors import ConfigError, EventBusError
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
 __all__ = ["Delivered", "Runtime", "TargetFactory"]
@@ -75,14 +76,20 @@ class Runtime:
         self.buses: dict[str, EventBus] = {}
         #: The pipes, by name (none when built with ``pipes=False``, as config tests are).
         self.pipes: dict[str, Any] = {}
+        self._where: KeyPath = ()
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         add_python_path(self.configs)
+        problems: list[Problem] = []
         for config in self.configs:
-            self._build(config)
+            problems += self._build(config)
             if pipes:
-                self._build_pipes(config)
+                problems += self._build_pipes(config)
+        if problems:
+            # A target that cannot be built (a function that does not import, a file that cannot
+            # be opened) is a config problem too, reported like the others.
+            raise ConfigErrors(problems)
 
     def bus(self, name: str | None = None) -> EventBus:
         """The bus called ``name``; without one, the only bus (an error when there are several)."""
@@ -134,7 +141,8 @@ class Runtime:
 
     # -- building ---------------------------------------------------------------------------
 
-    def _build(self, config: LoadedConfig) -> None:
+    def _build(self, config: LoadedConfig) -> list[Problem]:
+        problems: list[Problem] = []
         model = config.model
         for bus_name, spec in model.buses.items():
             settings = model.defaults.bus.model_copy(
@@ -142,42 +150,58 @@ class Runtime:
             )
             bus = EventBus(bus_name, config=BusConfig.model_validate(settings.model_dump()))
             for rule_name, rule in spec.rules.items():
-                bus.put_rule(
-                    rule_name,
-                    rule.pattern,
-                    schedule_expression=rule.schedule,
-                    state=rule.state,
-                    description=rule.description,
-                )
-                targets = [
-                    self._rule_target(model, f"{bus_name}/{rule_name}", entry, index, rule.targets)
-                    for index, entry in enumerate(rule.targets)
-                ]
-                if targets:
-                    bus.put_targets(rule_name, targets)
+                where: KeyPath = ("buses", bus_name, "rules", rule_name)
+                try:
+                    bus.put_rule(
+                        rule_name,
+                        rule.pattern,
+                        schedule_expression=rule.schedule,
+                        state=rule.state,
+                        description=rule.description,
+                    )
+                    targets = []
+                    for index, entry in enumerate(rule.targets):
+                        self._where = (*where, "targets", index)
+                        targets.append(
+                            self._rule_target(model, f"{bus_name}/{rule_name}", entry, index, rule.targets)
+                        )
+                    if targets:
+                        bus.put_targets(rule_name, targets)
+                except (EventBusError, ValueError, OSError) as exc:
+                    problems.append(config.document.problem(self._where or where, _reason(exc)))
+                self._where = ()
             self.buses[bus_name] = bus
+        return problems
 
-    def _build_pipes(self, config: LoadedConfig) -> None:
+    def _build_pipes(self, config: LoadedConfig) -> list[Problem]:
+        problems: list[Problem] = []
         if not config.model.pipes:
-            return
+            return problems
         from eventbus.pipes import Pipe
 
         for name, pipe_config in config.model.pipes.items():
             update: dict[str, Any] = {}
-            for stage in ("target", "enrichment", "dead_letter"):
-                stage_config = getattr(pipe_config, stage)
-                if isinstance(stage_config, TargetConfig):
-                    address = f"pipe/{name}/{stage.replace('_', '-')}"
-                    target = (
-                        self.target_factory(address, stage_config)
-                        if self.target_factory
-                        else stage_config.build()
-                    )
-                    if self.observe is not None:
-                        target = _Observed(target, address, self.observe)
-                    self.targets[address] = target
-                    update[stage] = target
-            self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
+            where: KeyPath = ("pipes", name)
+            try:
+                for stage in ("target", "enrichment", "dead_letter"):
+                    stage_config = getattr(pipe_config, stage)
+                    if isinstance(stage_config, TargetConfig):
+                        where = ("pipes", name, stage)
+                        address = f"pipe/{name}/{stage.replace('_', '-')}"
+                        target = (
+                            self.target_factory(address, stage_config)
+                            if self.target_factory
+                            else stage_config.build()
+                        )
+                        if self.observe is not None:
+                            target = _Observed(target, address, self.observe)
+                        self.targets[address] = target
+                        update[stage] = target
+                where = ("pipes", name, "source")
+                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
+            except (EventBusError, ValueError, OSError) as exc:
+                problems.append(config.document.problem(where, _reason(exc)))
+        return problems
 
     def _rule_target(
         self, model: Any, rule_address: str, entry: Any, index: int, entries: Sequence[Any]
@@ -193,12 +217,16 @@ class Runtime:
             input_path=entry.input_path,
             input_transformer=entry.input_transformer.model_dump() if entry.input_transformer else None,
             retry_policy=policy,
-            dead_letter=self._target(model, f"{address}/dead-letter", dead_spec)
-            if dead_spec is not None
-            else None,
+            dead_letter=self._dead_letter(model, address, dead_spec),
             max_concurrency=entry.max_concurrency,
             queue_size=entry.queue_size,
         )
+
+    def _dead_letter(self, model: Any, address: str, spec: Any) -> Target | None:
+        if spec is None:
+            return None
+        self._where = (*self._where, "dead_letter")
+        return self._target(model, f"{address}/dead-letter", spec)
 
     def _target(self, model: Any, address: str, entry: Any) -> Target:
         kind = kind_of(entry)
@@ -212,3 +240,8 @@ class Runtime:
             target = _Observed(target, address, self.observe)
         self.targets[address] = target
         return target
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

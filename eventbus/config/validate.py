@@ -86,6 +86,7 @@ def validate_document(document: Document, environ: Mapping[str, str] | None = No
         problems += problems_from(document, exc)
     if model is not None:
         problems += _cross_check(document, model)
+        problems += _check_functions(document, model)
     if problems:
         raise ConfigErrors(_unique(problems))
     return LoadedConfig(document, model)
@@ -307,6 +308,50 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
                         )
                     )
                 ids[tid] = index
+    return problems
+
+
+def _check_functions(document: Document, model: Any) -> list[Problem]:
+    """Function targets must name a module that can be found (it is not imported here)."""
+    import importlib.util
+
+    from eventbus.targets.function import FunctionTargetConfig
+
+    found: list[tuple[KeyPath, str]] = []
+
+    def walk(value: Any, path: KeyPath) -> None:
+        if isinstance(value, FunctionTargetConfig):
+            if isinstance(value.function, str):
+                found.append(((*path, "function"), value.function))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), (*path, name))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+
+    walk(model, ())
+    if not found:
+        return []
+    folders = [str((document.base_dir / p).resolve()) for p in model.runtime.python_path]
+    saved = list(sys.path)
+    sys.path[:0] = folders
+    problems = []
+    try:
+        for path, ref in found:
+            module = ref.partition(":")[0]
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is None:
+                hint = " (is its folder in runtime.python_path?)" if "." not in module else ""
+                problems.append(document.problem(path, f"cannot find module {module!r}{hint}"))
+    finally:
+        sys.path[:] = saved
     return problems
 
 

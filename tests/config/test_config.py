@@ -225,3 +225,31 @@ def test_docs_config_md_holds_the_current_generated_reference() -> None:
     assert begin in docs and end in docs
     embedded = docs.split(begin, 1)[1].split(end, 1)[0]
     assert embedded == markdown_reference(), "regenerate the reference in docs/config.md"
+
+
+def test_function_modules_must_be_findable_and_build_failures_are_problems(tmp_path: Path) -> None:
+    text = (
+        "buses:\n  b:\n    rules:\n      r:\n        pattern: {source: [a]}\n        targets:\n"
+        "          - function: {function: 'missing_module_xyz:handler'}\n"
+    )
+    path = tmp_path / "f.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}:7 buses.b.rules.r.targets[0].function.function: cannot find module 'missing_module_xyz' "
+        "(is its folder in runtime.python_path?)"
+    )
+    # The module exists but has no such function: found only when the target is built.
+    (tmp_path / "present_module_xyz.py").write_text("def other(event):\n    return None\n", encoding="utf-8")
+    path.write_text(
+        "runtime: {python_path: ['.']}\n"
+        + text.replace("missing_module_xyz:handler", "present_module_xyz:handler"),
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    with pytest.raises(ConfigErrors) as caught:
+        Runtime([config])
+    assert str(caught.value).startswith(
+        f"{path}:8 buses.b.rules.r.targets[0]: Module 'present_module_xyz' has no"
+    )
