@@ -17,7 +17,7 @@ import anyio
 import structlog
 
 from eventbus.errors import NonRetryableError, TransformError
-from eventbus.patterns import Pattern
+from eventbus.patterns import Matcher, Pattern
 from eventbus.pipes.config import LogLevel, PipeConfig
 from eventbus.pipes.records import SourceRecord, aws_time, filter_view, record_json
 from eventbus.pipes.sources.base import Source
@@ -94,6 +94,11 @@ class BatchRunner:
         self._rand = rand
         self.log = PipeLog(name, config.log_level, include_execution_data=config.include_execution_data)
         self.patterns = [Pattern(p) for p in config.filter]
+        # The patterns are OR'ed: filed under one name, the Matcher answers in one pass, at a
+        # fraction of the cost of testing each pattern on its own.
+        self._matcher = Matcher()
+        for pattern in self.patterns:
+            self._matcher.add("filter", pattern)
         self._enrichment_template = (
             PipeTemplate(config.enrichment_input_template) if config.enrichment_input_template else None
         )
@@ -109,6 +114,13 @@ class BatchRunner:
         self.in_flight += len(batch)
         self._count("received", len(batch))
         self._trace("received", records=[r.record_id for r in batch])
+
+    async def release_untouched(self, batch: list[SourceRecord]) -> None:
+        """Hand back a batch no stage has seen (a stop came first), without delay."""
+        try:
+            await self._settle_release(batch, 0.0)
+        except Exception as exc:
+            self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
 
     async def process(self, batch: list[SourceRecord]) -> None:
         """Run ``batch`` through the stages; every record ends settled with the source."""
@@ -165,7 +177,7 @@ class BatchRunner:
         dropped: list[SourceRecord] = []
         for record in batch:
             view = filter_view(record.record)
-            (keep if any(p.matches(view) for p in self.patterns) else dropped).append(record)
+            (keep if self._matcher.match(view) else dropped).append(record)
         return keep, dropped
 
     async def _enrich(

@@ -2,10 +2,9 @@
 
 One poller task takes batches from the source (up to ``batch_size`` records, waiting up to the
 batching window to fill one) and starts a task for each, at most ``max_concurrency`` at once.
-While that many batches are in progress the poller reads nothing, so a slow target slows the
-source down, and the records in memory never exceed ``max_concurrency * batch_size`` plus what
-the source itself buffers. (The poller never holds a batch it could not hand over: a stop then
-has nothing to take back from it.)
+It reads one batch ahead; while ``max_concurrency`` batches are in progress and one waits, it
+reads nothing more, so a slow target slows the source down, and the records in memory never
+exceed ``(max_concurrency + 1) * batch_size`` plus what the source itself buffers.
 
 A record stays the source's until its fate is settled: ``ack`` once delivered, filtered out,
 skipped by the enrichment or dead-lettered; ``release`` with the backoff delay for a retry, so a
@@ -282,23 +281,34 @@ class Pipe:
     async def _poll(self, batches: TaskGroup) -> None:
         assert self._stop_requested is not None
         stop = self._stop_requested
-        while not stop.is_set():
-            if self._busy >= self.config.max_concurrency:
-                self._slot_freed = anyio.Event()
-                await self._slot_freed.wait()
-                continue
-            try:
-                batch = await self._collect(stop)
-            except Exception as exc:
-                self._log.error("source receive failed", error=f"{type(exc).__name__}: {exc}")
-                with anyio.move_on_after(1.0):
-                    await stop.wait()
-                continue
-            if not batch:
-                continue
-            self._runner.took(batch)
-            self._busy += 1
-            batches.start_soon(self._process, batch)
+        # One batch read ahead, so reading the next overlaps delivering the current one.
+        ahead: list[SourceRecord] | None = None
+        try:
+            while not stop.is_set():
+                if ahead is None:
+                    try:
+                        batch = await self._collect(stop)
+                    except Exception as exc:
+                        self._log.error("source receive failed", error=f"{type(exc).__name__}: {exc}")
+                        with anyio.move_on_after(1.0):
+                            await stop.wait()
+                        continue
+                    if not batch:
+                        continue
+                    self._runner.took(batch)
+                    ahead = batch
+                if self._busy >= self.config.max_concurrency:
+                    self._slot_freed = anyio.Event()
+                    await self._slot_freed.wait()
+                    continue
+                self._busy += 1
+                batches.start_soon(self._process, ahead)
+                ahead = None
+        finally:
+            if ahead is not None:
+                # Stopping with a batch read ahead: back to the source, untouched.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+                    await self._runner.release_untouched(ahead)
 
     async def _collect(self, stop: anyio.Event) -> list[SourceRecord]:
         size = self.config.batch_size

@@ -66,10 +66,10 @@ async def test_a_slow_pipe_slows_the_reading_down(tmp_path: Path) -> None:
     source = FileSource(path, capacity=50)
     config = PipeConfig(name="slow", source=source, target=FunctionTargetConfig(function=slow), batch_size=10)
     async with Pipe(config) as pipe:
-        await eventually(lambda: pipe.in_flight == 10, what="a batch at the target")
+        await eventually(lambda: pipe.in_flight == 20, what="a batch at the target and one read ahead")
         await anyio.sleep(0.3)
-        # One batch at the target, the buffer full, and at most one read chunk waiting to go in.
-        assert source.rows_read <= 10 + 50 + 1
+        # One batch at the target, one read ahead, the buffer full, and one row waiting to go in.
+        assert source.rows_read <= 10 + 10 + 50 + 1
         gate.set()
         await pipe.wait_finished(timeout=20)
     assert pipe.metrics()["delivered"] == 3000 and source.rows_read == 3000

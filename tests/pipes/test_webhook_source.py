@@ -96,10 +96,12 @@ async def test_back_pressure_429_when_full_and_503_when_stopped() -> None:
             if response.status_code == 429:
                 assert response.headers["retry-after"] == "1"
                 break
-        # One record at the target, three waiting: the fifth is refused.
-        assert statuses == [202, 202, 202, 202, 429]
+        # One record at the target, one read ahead (once the poller got to it), three waiting:
+        # the fifth or sixth is refused.
+        accepted = statuses.count(202)
+        assert statuses[-1] == 429 and accepted in (4, 5) and statuses[:accepted] == [202] * accepted
         gate.set()
-        await settled(pipe, 4)
+        await settled(pipe, accepted)
         await pipe.stop()
         # The server stops with the pipe: nothing listens any more.
         with pytest.raises(httpx.ConnectError):
