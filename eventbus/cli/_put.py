@@ -8,9 +8,11 @@ event went, and stops the buses.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from eventbus.cli._console import logs_to_stderr, print_problems, print_table
@@ -81,10 +83,12 @@ async def _put(configs: Any, bus_name: str | None, entries: list[dict[str, Any]]
     response: dict[str, Any] = {"FailedEntryCount": 0, "Entries": []}
     async with runtime:
         step = bus.config.max_entries_per_put
-        for start in range(0, len(entries), step):
-            part = await bus.put_events(entries[start : start + step])
-            response["FailedEntryCount"] += part["FailedEntryCount"]
-            response["Entries"] += part["Entries"]
+        with _progress(len(entries)) as advance:
+            for start in range(0, len(entries), step):
+                part = await bus.put_events(entries[start : start + step])
+                response["FailedEntryCount"] += part["FailedEntryCount"]
+                response["Entries"] += part["Entries"]
+                advance(len(part["Entries"]))
         idle = await runtime.wait_idle(timeout)
     print(json.dumps(response, indent=2))
     rows = []
@@ -101,3 +105,17 @@ async def _put(configs: Any, bus_name: str | None, entries: list[dict[str, Any]]
         print(f"not every event was delivered within {timeout:g} s", file=sys.stderr)
         return 1
     return 1 if response["FailedEntryCount"] else 0
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal and there is more than one batch."""
+    if total <= 10 or not sys.stderr.isatty():
+        yield lambda count: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("putting events", total=total)
+        yield lambda count: progress.advance(task, count)

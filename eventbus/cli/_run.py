@@ -14,7 +14,6 @@ import argparse
 from typing import Any
 
 from eventbus.cli._console import logs_to_stderr, print_problems, say
-from eventbus.errors import EventBusError
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         anyio.run(server.serve, args.watch, args.stdin)
-    except EventBusError as exc:
-        say(str(exc))
+    except Exception as exc:
+        # Whatever stops the buses from starting (a source that cannot open, a port in use)
+        # ends the command with its reason, not a traceback.
+        say(f"cannot run: {type(exc).__name__}: {exc}")
         return 1
     return 0

@@ -25,6 +25,8 @@ class Server:
         self.files = files
         self.default_bus = bus
         self.runtime = Runtime(configs)
+        self.configs = configs
+        self.next_configs: list[LoadedConfig] = []
         self.lock = anyio.Lock()
         self.stopping = False
         self.next_runtime: Runtime | None = None
@@ -54,8 +56,19 @@ class Server:
                     fresh, self.next_runtime = self.next_runtime, None
                     assert fresh is not None
                     await self.runtime.__aexit__(None, None, None)
-                    self.runtime = fresh
-                    await self.runtime.__aenter__()
+                    try:
+                        await fresh.__aenter__()
+                    except Exception as exc:
+                        # A source that cannot open, say: go back to what ran before.
+                        say(
+                            f"the changed config failed to start ({type(exc).__name__}: {exc}); restarting the previous one"
+                        )
+                        fresh = Runtime(self.configs)
+                        await fresh.__aenter__()
+                        self.runtime = fresh
+                        self._announce("restarted")
+                        continue
+                    self.runtime, self.configs = fresh, self.next_configs
                     self._announce("reloaded")
             finally:
                 if self.lock.locked():
@@ -97,7 +110,7 @@ class Server:
         except EventBusError as exc:
             say(f"the changed config cannot be built ({exc}); the running config stays")
             return
-        self.next_runtime = fresh
+        self.next_runtime, self.next_configs = fresh, configs
         self.wake.set()
 
     async def _read_stdin(self) -> None:
