@@ -161,6 +161,9 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], in_arr
     for key, value in obj.items():
         child = children.get(key)
         if child is None:
+            # Most keys are simply unused: settle them without a call.
+            if type(key) is str and "." not in key:
+                continue
             child = _follow(node, key)
             if child is None:
                 continue

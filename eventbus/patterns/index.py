@@ -124,6 +124,7 @@ class PathIndex(Generic[T]):
         "ab",
         "cidr",
         "exact",
+        "exact_only",
         "ic",
         "ip",
         "numeric",
@@ -149,6 +150,8 @@ class PathIndex(Generic[T]):
         self.present: tuple[T, ...] = ()
         self._strings = False
         self._tree: _NumericTree[T] | None = None
+        #: The exact table when it is the only one in use: the matcher then probes it inline.
+        self.exact_only: dict[Any, tuple[T, ...]] | None = None
 
     def copy(self) -> PathIndex[T]:
         new: PathIndex[T] = PathIndex()
@@ -192,6 +195,8 @@ class PathIndex(Generic[T]):
             if kind == "numeric":
                 self._tree = None
         self._strings = bool(self.ip or self.ic or self.cidr) or any(getattr(self, name) for name in _AFFIXES)
+        others = self._strings or self.numeric or self.ab or self.present
+        self.exact_only = self.exact if self.exact and not others else None
 
     def collect(self, values: list[Any], out: list[tuple[T, ...]]) -> None:
         exact = self.exact

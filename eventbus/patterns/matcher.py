@@ -206,7 +206,14 @@ class Matcher:
         for path, values in flat.items():
             index = indexes.get(path)
             if index is not None:
-                index.collect(values, buckets)
+                exact = index.exact_only
+                if exact is None:
+                    index.collect(values, buckets)
+                else:
+                    for value in values:
+                        found = exact.get(value)
+                        if found is not None:
+                            buckets.append(found)
             if pairs:
                 seconds = pairs.get(path)
                 if seconds is not None:
