@@ -131,7 +131,7 @@ def test_plugin_in_a_pytest_process_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "orders.yaml").write_text(CONFIG, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
         env=env,
         capture_output=True,

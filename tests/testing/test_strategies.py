@@ -109,6 +109,13 @@ def test_generated_patterns_compile_within_bounds(pattern: dict[str, Any]) -> No
     assert Analysis(compiled.parsed, EnvelopeSpec()).matchable
 
 
+@settings(max_examples=40, deadline=None)
+@given(patterns(max_fields=6, max_size=60))
+def test_small_size_bounds_are_kept(pattern: dict[str, Any]) -> None:
+    assert len(json.dumps(pattern, separators=(",", ":"), ensure_ascii=False)) <= 60
+    Pattern(pattern, max_size=60)
+
+
 @pytest.mark.parametrize("operator", [op for op in OPERATORS if op != "$or"])
 def test_patterns_use_the_operators_asked_for(operator: str) -> None:
     kinds: set[str] = set()
