@@ -34,7 +34,7 @@ from eventbus.config.build import Runtime
 from eventbus.config.entries import to_entry
 from eventbus.config.errors import ConfigErrors
 from eventbus.config.load import load_document
-from eventbus.config.validate import LoadedConfig, _hint, load_config, problems_from
+from eventbus.config.validate import LoadedConfig, did_you_mean, load_config, problems_from
 from eventbus.errors import EventBusError, InvalidEventError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.targets.base import Target, TargetConfig
@@ -147,7 +147,7 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
             )
         for address in case.expect:
             if address not in addresses:
-                reason = f"no target {address!r} in {config.file}{_hint(address, addresses)}"
+                reason = f"no target {address!r} in {config.file}{did_you_mean(address, addresses)}"
                 problems.append(document.problem(("tests", index, "expect", address), reason))
     if problems:
         raise ConfigErrors(problems)

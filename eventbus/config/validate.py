@@ -33,7 +33,15 @@ from eventbus.config.schema import (
 )
 from eventbus.config.secrets import interpolate
 
-__all__ = ["LoadedConfig", "load_config", "load_configs", "problems_from", "target_id", "validate_document"]
+__all__ = [
+    "LoadedConfig",
+    "did_you_mean",
+    "load_config",
+    "load_configs",
+    "problems_from",
+    "target_id",
+    "validate_document",
+]
 
 
 @dataclass(slots=True)
@@ -117,7 +125,7 @@ def _put_connections(document: Document) -> list[Problem]:
                 else:
                     del http["connection"]
                     problems.append(
-                        document.problem(where, f"no connection named {name!r}{_hint(name, known)}")
+                        document.problem(where, f"no connection named {name!r}{did_you_mean(name, known)}")
                     )
             for key, item in value.items():
                 walk(item, (*path, key))
@@ -151,7 +159,7 @@ def _problem(
     if kind == "extra_forbidden":
         parent, key = path[len(prefix) : -1], path[-1]
         allowed = _allowed_keys(parent, schema)
-        reason = f"unknown key{_hint(str(key), allowed)}"
+        reason = f"unknown key{did_you_mean(str(key), allowed)}"
     elif kind == "target_kind":
         reason = _kind_problem(_value_at(document.data, path))
     elif kind == "string_pattern_mismatch" and "https?://" in str(error.get("ctx", {}).get("pattern", "")):
@@ -194,11 +202,12 @@ def _kind_problem(value: Any) -> str:
         return f"a target has exactly one kind, found {', '.join(found)}"
     unknown = [k for k in value if k not in RULE_TARGET_FIELDS]
     if unknown:
-        return f"unknown target kind {unknown[0]!r}{_hint(unknown[0], [*kinds, REF])}"
+        return f"unknown target kind {unknown[0]!r}{did_you_mean(unknown[0], [*kinds, REF])}"
     return f"a target needs a kind: one of {', '.join(kinds)}, or ref"
 
 
-def _hint(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` (difflib), or ``""``."""
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -265,7 +274,9 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
             return
         if kind_of(entry) == REF and getattr(entry, REF) not in named:
             name = getattr(entry, REF)
-            problems.append(document.problem((*path, REF), f"no target named {name!r}{_hint(name, named)}"))
+            problems.append(
+                document.problem((*path, REF), f"no target named {name!r}{did_you_mean(name, named)}")
+            )
         check_ref(getattr(entry, "dead_letter", None), (*path, "dead_letter"))
 
     for name, entry in named.items():

@@ -201,3 +201,25 @@ def test_json_lines_of_nested_keys(tmp_path: Path) -> None:
     document = load_document(write(tmp_path, "c.json", JSON))
     assert document.line_of(("buses", "orders", "rules", "big", "targets", 0, "http", "endpoint")) == 15
     assert document.line_of(("buses", "orders", "nothing", "here")) == 3
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        'endpoint: "ftp://${S}"',
+        'endpoint: "http://x/?k=${S}", timeout: -1',
+        'endpoint: "http://x/", http_method: "${S}"',
+        'endpoint: "http://x/", header_parameters: {X-Key: "${S}"}, invocation_rate_limit_per_second: 0',
+        'endpoint: "http://x/*", header_parameters: {X-Key: "${S}"}',
+    ],
+)
+def test_a_secret_in_an_invalid_config_never_shows(tmp_path: Path, place: str) -> None:
+    text = (
+        "buses:\n  b:\n    rules:\n      r:\n        pattern: {source: [a]}\n        targets:\n"
+        f"          - http: {{{place}}}\n            input: '${{S}}'\n"
+    )
+    path = write(tmp_path, "c.yaml", text)
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(path, {"S": "hunter2-SECRET"})
+    assert caught.value.problems
+    assert "SECRET" not in str(caught.value)
