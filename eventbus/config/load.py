@@ -88,6 +88,9 @@ def parse_document(text: str, kind: str, name: str = "<config>") -> Document:
     return document
 
 
+#: More values than any sensible config holds (YAML aliases could otherwise expand without end).
+MAX_NODES = 200_000
+
 #: Deeper than any sensible config; beyond it parsers and validators would recurse for nothing.
 MAX_DEPTH = 64
 
@@ -125,38 +128,53 @@ def _load_yaml(text: str, document: Document) -> Any:
         return None
     problems: list[Problem] = []
     constructor = yaml.SafeLoader("")
-    data = _yaml_node(node, (), document, constructor, problems, depth=0)
+    budget = [MAX_NODES]
+    data = _yaml_node(node, (), document, constructor, problems, depth=0, budget=budget)
     if problems:
         raise ConfigErrors(problems)
     return data
 
 
 def _yaml_node(
-    node: yaml.Node, path: KeyPath, doc: Document, ctor: yaml.SafeLoader, problems: list[Problem], depth: int
+    node: yaml.Node,
+    path: KeyPath,
+    doc: Document,
+    ctor: yaml.SafeLoader,
+    problems: list[Problem],
+    depth: int,
+    budget: list[int],
 ) -> Any:
     if depth > MAX_DEPTH:
         problems.append(Problem(doc.file, node.start_mark.line + 1, path, "nested too deeply"))
+        return None
+    # Aliases share nodes, so a small file can expand exponentially ("billion laughs"): cap it.
+    budget[0] -= 1
+    if budget[0] < 0:
+        if budget[0] == -1:
+            problems.append(
+                Problem(doc.file, node.start_mark.line + 1, path, "too many values (alias expansion?)")
+            )
         return None
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = ctor.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             line = key_node.start_mark.line + 1
-            if not isinstance(key, str | int | float | bool) or key is None:
+            if not isinstance(key_node, yaml.ScalarNode):
                 problems.append(Problem(doc.file, line, path, "keys must be plain text"))
                 continue
-            key = str(key)
+            # The key as written: YAML 1.1 would read ``on`` or ``yes`` as true, and ``1`` as a number.
+            key = str(key_node.value)
             child = (*path, key)
             if key in out:
                 problems.append(Problem(doc.file, line, child, "duplicate key"))
                 continue
             doc.lines[child] = line
-            out[key] = _yaml_node(value_node, child, doc, ctor, problems, depth + 1)
+            out[key] = _yaml_node(value_node, child, doc, ctor, problems, depth + 1, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _yaml_node(item, (*path, index), doc, ctor, problems, depth + 1)
+            _yaml_node(item, (*path, index), doc, ctor, problems, depth + 1, budget)
             for index, item in enumerate(node.value)
         ]
     try:

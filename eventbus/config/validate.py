@@ -62,7 +62,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> L
 
 
 def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> list[LoadedConfig]:
-    """Load several files that run together; a bus or named target may be declared only once."""
+    """Load several files that run together; a bus or pipe may be declared in only one of them."""
     problems: list[Problem] = []
     loaded: list[LoadedConfig] = []
     for path in paths:

@@ -69,6 +69,14 @@ BAD_FILES: list[tuple[str, str | bytes | None]] = [
     ("types.yaml", "buses: 3\npipes: [1]\ntargets: {x: 1}\nruntime: {backend: postgres}\n"),
     ("nulls.yaml", "buses: {orders: {rules: {r: {pattern: null, targets: [null]}}}}\n"),
     ("folder.yaml", "dir"),
+    (
+        "laughs.yaml",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(7)
+        ),
+    ),
+    ("onkeys.yaml", "buses: {b: {rules: {r: {pattern: {detail: {on: [1]}}, yes: 1}}}}\n"),
 ]
 
 
