@@ -192,17 +192,21 @@ def patterns(
     ``-prefix``/``-suffix``/``-ignore-case``/``-wildcard`` forms, ``numeric``, ``exists``, ``cidr``
     and ``$or``.
     """
-    chosen = tuple(OPERATORS) if operators is None else tuple(operators)
-    unknown = sorted(set(chosen) - set(OPERATORS))
-    if unknown:
-        raise InvalidArgument(f"Unknown operators {unknown}; choose from {list(OPERATORS)}")
-    if not set(chosen) - {"$or"}:
-        raise InvalidArgument("operators must include at least one operator besides '$or'")
-    if not isinstance(max_fields, int) or max_fields < 1:
-        raise InvalidArgument(f"max_fields={max_fields!r} must be a positive integer")
-    if not isinstance(max_size, int) or max_size < 40:
-        raise InvalidArgument(f"max_size={max_size!r} is too small for a pattern; use at least 40")
-    return pattern_dicts(max_fields=max_fields, max_size=max_size, operators=chosen)
+
+    def make() -> st.SearchStrategy[dict[str, Any]]:
+        chosen = tuple(OPERATORS) if operators is None else tuple(operators)
+        unknown = sorted(set(chosen) - set(OPERATORS))
+        if unknown:
+            raise InvalidArgument(f"Unknown operators {unknown}; choose from {list(OPERATORS)}")
+        if not set(chosen) - {"$or"}:
+            raise InvalidArgument("operators must include at least one operator besides '$or'")
+        if isinstance(max_fields, bool) or not isinstance(max_fields, int) or max_fields < 1:
+            raise InvalidArgument(f"max_fields={max_fields!r} must be a positive integer")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 40:
+            raise InvalidArgument(f"max_size={max_size!r} is too small for a pattern; use at least 40")
+        return pattern_dicts(max_fields=max_fields, max_size=max_size, operators=chosen)
+
+    return _lazy(make)
 
 
 def _parse(pattern: PatternInput | Pattern, who: str) -> ParsedPattern:
@@ -449,15 +453,18 @@ def put_events_entries(
     ``put_events_entries(matching_events(pattern))``, to get the entries that produce them. For a
     whole request, ``st.lists(put_events_entries(), min_size=1, max_size=10)``.
     """
-    if events_from is not None and any(v is not None for v in (source, detail_type, detail, resources)):
-        raise InvalidArgument(
-            "Pass either a strategy of events or source/detail_type/detail/resources, not both"
+
+    def make() -> st.SearchStrategy[dict[str, Any]]:
+        if events_from is not None and any(v is not None for v in (source, detail_type, detail, resources)):
+            raise InvalidArgument(
+                "Pass either a strategy of events or source/detail_type/detail/resources, not both"
+            )
+        base = (
+            events_from
+            if events_from is not None
+            else events(source=source, detail_type=detail_type, detail=detail, resources=resources)
         )
-    base = (
-        events_from
-        if events_from is not None
-        else events(source=source, detail_type=detail_type, detail=detail, resources=resources)
-    )
+        return base.map(to_entry)
 
     def to_entry(event: Mapping[str, Any]) -> dict[str, Any]:
         entry = entry_from_event(event, event_bus_name=event_bus_name)
@@ -466,4 +473,4 @@ def put_events_entries(
             raise InvalidArgument(f"Cannot make a valid PutEvents entry of {event!r}: {error.error_message}")
         return entry
 
-    return base.map(to_entry)
+    return _lazy(make)

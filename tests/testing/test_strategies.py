@@ -95,7 +95,7 @@ def test_entries_from_matching_events_produce_matching_events(entry: dict[str, A
 
 def test_put_events_entries_refuse_both_forms() -> None:
     with pytest.raises(InvalidArgument):
-        put_events_entries(events(), source="x")
+        put_events_entries(events(), source="x").validate()
 
 
 # --- patterns --------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def test_patterns_use_or() -> None:
 )
 def test_patterns_refuse_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgument):
-        patterns(**kwargs)
+        patterns(**kwargs).validate()
 
 
 # --- the self-test: generated events against generated patterns ---------------------------------
