@@ -211,9 +211,9 @@ class Matcher:
                     index.collect(values, buckets)
                 else:
                     for value in values:
-                        found = exact.get(value)
-                        if found is not None:
-                            buckets.append(found)
+                        hit = exact.get(value)
+                        if hit is not None:
+                            buckets.append(hit)
             if pairs:
                 seconds = pairs.get(path)
                 if seconds is not None:
