@@ -161,3 +161,14 @@ def test_shared_fields_do_not_make_every_rule_a_candidate() -> None:
 def test_ip_shortcut_agrees_with_canonical_ip(text: str) -> None:
     """The matcher's cached, regex-screened IPv4 shortcut parses exactly like ``canonical_ip``."""
     assert ip_of(text) == canonical_ip(text)
+
+
+def test_pair_anchors_from_either_side() -> None:
+    """Rules keyed on two exact fields are found whichever side of the pair has more leaves."""
+    m = Matcher()
+    for i in range(50):
+        m.add(f"r{i}", {"source": [f"s{i % 5}"], "detail-type": [f"t{i}"]})
+    assert m.match({"source": "s3", "detail-type": "t13"}) == {"r13"}
+    assert m.match({"source": "s3", "detail-type": ["a", "b", "t13", "t18", "t14"]}) == {"r13", "r18"}
+    assert m.match({"source": ["s1", "s2", "s3", "s4"], "detail-type": "t14"}) == {"r14"}
+    assert m.match({"source": "s4", "detail-type": "t13"}) == set()
