@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from eventbus.config.entries import parse_events
 
     try:
+        if not args.events and sys.stdin.isatty():
+            print("reading events from stdin (end with Ctrl-D)", file=sys.stderr)
         texts = [read_text_argument(v, "event") for v in args.events] or [sys.stdin.read()]
         entries = [entry for text in texts for entry in parse_events(text, "events")]
     except (ArgumentError, InvalidEventError) as exc:
