@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eventbus.patterns.parse import FieldRule, ParsedPattern
 from eventbus.patterns.values import Condition, Scalar
-from eventbus.testing._layout import Domain, EnvelopeSpec, dedupe, domain_for, fitted_witnesses
+from eventbus.testing._layout import Domain, EnvelopeSpec, dedupe, domain_for, fitted_witnesses, spliced
 from eventbus.testing._values import GENERIC_VALUES, violations, witnesses
 
 __all__ = ["ABSENT", "Absent", "Analysis", "FieldPlan"]
@@ -121,7 +120,7 @@ class Analysis:
         values += domain.samples
         if domain.samples:
             # Near misses that still fit the domain: a sample with each violation spliced in.
-            values += fitted_values(values, domain)
+            values += spliced(values, domain)
         return tuple(v for v in dedupe(values) if domain.valid(v))
 
     def violating(self, path: str, rules: frozenset[FieldRule]) -> tuple[bool, tuple[Scalar, ...]]:
@@ -179,9 +178,13 @@ class Analysis:
 
         return dict(chosen) if search(0) else None
 
+    def _breakable(self, rule: FieldRule) -> bool:
+        absent, values = self.violating(rule.path, frozenset({rule}))
+        return absent or bool(values)
+
     def why_unrefutable(self) -> str:
         for number, branch in enumerate(self.parsed.branches, 1):
-            if all(not any(self.violating(r.path, frozenset({r}))) for r in branch):
+            if not any(self._breakable(r) for r in branch):
                 where = f"$or branch {number} " if len(self.parsed.branches) > 1 else "it "
                 parts = []
                 for r in branch:
@@ -202,15 +205,6 @@ class Analysis:
                         )
                 return f"{where}matches every valid envelope: " + "; ".join(parts)
         return "no single event can break every $or branch at once"
-
-
-def fitted_values(values: Sequence[Scalar], domain: Domain) -> list[Scalar]:
-    out: list[Scalar] = []
-    for v in values:
-        if isinstance(v, str):
-            for sample in domain.samples:
-                out += [v + sample[len(v) :], sample[: max(len(sample) - len(v), 0)] + v]
-    return out
 
 
 def pattern_text(parsed: ParsedPattern) -> str:

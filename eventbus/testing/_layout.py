@@ -32,6 +32,7 @@ __all__ = [
     "place",
     "prune",
     "related",
+    "spliced",
 ]
 
 #: The fields of a delivered event, in AWS's order.
@@ -174,16 +175,22 @@ def domain_for(path: str, spec: EnvelopeSpec) -> Domain:
     return Domain(f"nothing: an envelope has no top-level field {top!r}", leafless=True)
 
 
-def fitted_witnesses(condition: Condition, witnesses: Iterable[Scalar], domain: Domain) -> list[Scalar]:
-    """Witnesses of ``condition`` that ``domain`` accepts, including ones spliced into the domain's
-    samples (prefix ``2025-`` + the rest of a sample time gives a valid time)."""
-    candidates: list[Scalar] = []
-    for w in witnesses:
-        candidates.append(w)
-        if isinstance(w, str):
+def spliced(values: Iterable[Scalar], domain: Domain) -> list[Scalar]:
+    """Each string value written over the start, and over the end, of each of the domain's
+    samples: prefix ``2025-`` over a sample time is still a valid time, ``-9`` over an account
+    number no longer is (the domain's ``valid`` decides which to keep)."""
+    out: list[Scalar] = []
+    for v in values:
+        if isinstance(v, str):
             for sample in domain.samples:
-                candidates += [w + sample[len(w) :], sample[: max(len(sample) - len(w), 0)] + w]
-    candidates += domain.samples
+                out += [v + sample[len(v) :], sample[: max(len(sample) - len(v), 0)] + v]
+    return out
+
+
+def fitted_witnesses(condition: Condition, witnesses: Iterable[Scalar], domain: Domain) -> list[Scalar]:
+    """Witnesses of ``condition`` that ``domain`` accepts, spliced into its samples if need be."""
+    witnesses = list(witnesses)
+    candidates = [*witnesses, *spliced(witnesses, domain), *domain.samples]
     out: list[Scalar] = []
     for value in candidates:
         if domain.valid(value) and condition.test(value) and not _contains(out, value):
