@@ -155,7 +155,7 @@ def _target_union(with_rule_fields: bool) -> Any:
     ref_fields: dict[str, Any] = {REF: (str, Field(min_length=1))}
     if dead_letter:
         ref_fields["dead_letter"] = (dead_letter[0], None)
-    ref_model = create_model(f"Ref{suffix}", __base__=base, **ref_fields)
+    ref_model = create_model(f"Ref{suffix}", __base__=base, __doc__=base.__doc__, **ref_fields)
     setattr(ref_model, "_kind_tag", REF)  # noqa: B010
     members.append(Annotated[ref_model, Tag(REF)])
     union = functools.reduce(lambda a, b: a | b, members[1:], members[0]) if len(members) > 1 else members[0]
