@@ -232,7 +232,13 @@ class Matcher:
                     verdict = memo.get(field)
                     if verdict is None:
                         found = flat.get(field.path)
-                        verdict = memo[field] = field.absence if found is None else field.holds(found)
+                        if found is None:
+                            verdict = field.absence
+                        elif len(found) == 1:
+                            verdict = field.test(found[0])
+                        else:
+                            verdict = field.holds(found)
+                        memo[field] = verdict
                     if not verdict:
                         break
                 else:
