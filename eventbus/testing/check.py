@@ -279,6 +279,8 @@ async def _run_shadow(
             "max_targets_per_rule": bus.config.max_targets_per_rule + 1,
             "max_rules": max(bus.config.max_rules, len(routed)),
             "trace_events": False,
+            # Generated events must never be throttled away: wait for room instead.
+            "when_full": "wait",
         }
     )
     # Bus names are registered process-wide (bus-to-bus targets find each other by name), so the

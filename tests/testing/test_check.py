@@ -106,6 +106,10 @@ async def test_config_file_runtime_and_path(load_config: Any) -> None:
     runtime = await load_config(path)
     again = await check_rules(runtime, examples=5)
     assert [r.name for r in again.rules] == [r.name for r in report.rules]
+    from eventbus.config import load_config as load
+
+    loaded = await check_rules(load(path), examples=5)
+    assert [r.name for r in loaded.rules] == [r.name for r in report.rules]
 
 
 async def test_check_rules_refuses_what_it_cannot_check() -> None:
