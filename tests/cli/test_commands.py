@@ -201,3 +201,26 @@ def test_usage_errors_exit_2() -> None:
     assert eventbus("validate").returncode == 2
     result = eventbus("graph", QUICKSTART, "--format", "png")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_the_demo_runs_the_quickstart_and_exits_0() -> None:
+    import subprocess
+    import sys
+
+    from tests.cli.helpers import ROOT, cli_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "eventbus.demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=cli_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "PutEvents: FailedEntryCount=0" in out
+    assert "-> orders/audit/archive, orders/big/review, orders/placed/acknowledge" in out
+    assert '{"order": "o-2", "total": 250, "rule": "big"}' in out
+    assert "archive file got 3 line(s)" in out and "function acknowledged: o-1, o-2" in out
+    assert "Traceback" not in result.stderr
