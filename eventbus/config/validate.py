@@ -382,4 +382,13 @@ def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
     """The config as plain data that loads back to an equal config (secrets come out masked)."""
     model = config.model if isinstance(config, LoadedConfig) else config
     data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=False)
+    # A pipe keeps its stages as bare config models; the file writes each as ``{kind: options}``.
+    for name, pipe in getattr(model, "pipes", {}).items():
+        if not isinstance(pipe, BaseModel):
+            continue
+        for stage in ("source", "target", "enrichment", "dead_letter"):
+            value = getattr(pipe, stage, None)
+            kind = getattr(value, "kind", None)
+            if isinstance(value, BaseModel) and isinstance(kind, str) and kind:
+                data["pipes"][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
     return data

@@ -69,3 +69,16 @@ def test_graph_draws_source_pipe_and_bus(tmp_path: Path) -> None:
     mermaid = topology([load_config(path)]).to_mermaid()
     assert "source_intake_source -->|1 filter(s)| pipe_intake" in mermaid
     assert "target_pipe_intake_target -.-> bus_config_pipes" in mermaid
+
+
+def test_pipes_survive_a_dump_and_load(tmp_path: Path) -> None:
+    import yaml
+
+    from eventbus.config import dump
+
+    path = tmp_path / "pipe.yaml"
+    path.write_text(PIPE.format(db=tmp_path / "intake.db"), encoding="utf-8")
+    first = load_config(path)
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(dump(first)), encoding="utf-8")
+    assert load_config(again).model == first.model
