@@ -1,4 +1,4 @@
-"""``eventbus run``: run every bus, rule and schedule of config files until SIGINT or SIGTERM.
+"""``eventbus run``: run every bus, rule, schedule and pipe of config files until SIGINT or SIGTERM.
 
 On a signal the buses stop taking events and drain what they accepted (each up to its
 ``drain_timeout``). With ``--watch`` a changed file is loaded again; a valid one replaces the
@@ -19,9 +19,9 @@ from eventbus.cli._console import logs_to_stderr, print_problems, say
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
-        help="run the buses and schedules of config files",
+        help="run the buses, schedules and pipes of config files",
         description=(
-            "Runs every bus, rule and schedule the files declare until SIGINT or SIGTERM, then drains "
+            "Runs every bus, rule, schedule and pipe the files declare until SIGINT or SIGTERM, then drains "
             "gracefully. Exit status 1 when a file is invalid at start."
         ),
     )
