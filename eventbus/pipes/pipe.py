@@ -333,10 +333,13 @@ class Pipe:
                 self._slot_freed.set()
 
     def _stage_arn(self, built: object, spec: object, stage: str) -> str:
+        """A target's own ``arn`` if it has one; else one made up from its kind and the pipe."""
         arn = getattr(built, "arn", None)
         if isinstance(arn, str) and arn:
             return arn
-        kind = getattr(type(spec), "kind", "") or type(built).__name__.lower()
+        kind = getattr(type(spec), "kind", "")
+        if not kind:
+            return f"{self.arn}/{stage}"
         return f"arn:eventbus:{kind}:{self.config.region}:{self.config.account}:{self.name}-{stage}"
 
 
