@@ -134,3 +134,19 @@ def test_report_summary_lists_failures_and_notes() -> None:
         report.raise_on_failure()
     with pytest.raises(KeyError, match="no rule"):
         report.rule("nope")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_buses_of_generated_rules_pass() -> None:
+    # The bus's own matcher against the reference matcher, through check_rules, on random rules.
+    from hypothesis import strategies as st
+
+    from eventbus.testing import patterns
+    from eventbus.testing._sample import sample
+
+    for number, rules in enumerate(sample(st.lists(patterns(), min_size=2, max_size=3), 8, seed=5)):
+        bus = EventBus(f"generated-{number}")
+        for index, pattern in enumerate(rules):
+            bus.put_rule(f"r{index}", pattern)
+        report = await check_rules(bus, examples=5, raise_on_failure=False)
+        assert report.ok, f"{rules}\n{report}"

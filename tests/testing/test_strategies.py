@@ -26,7 +26,7 @@ from eventbus.testing.strategies import (
     put_events_entries,
 )
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _valid_envelope(event: dict[str, Any]) -> None:
@@ -109,7 +109,7 @@ def test_generated_patterns_compile_within_bounds(pattern: dict[str, Any]) -> No
     assert Analysis(compiled.parsed, EnvelopeSpec()).matchable
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(patterns(max_fields=6, max_size=60))
 def test_small_size_bounds_are_kept(pattern: dict[str, Any]) -> None:
     assert len(json.dumps(pattern, separators=(",", ":"), ensure_ascii=False)) <= 60
@@ -208,7 +208,7 @@ EXAMPLES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("pattern", EXAMPLES, ids=lambda p: json.dumps(p)[:60])
 def test_hand_written_patterns(pattern: dict[str, Any]) -> None:
-    @settings(max_examples=40, deadline=None, database=None)
+    @settings(max_examples=25, deadline=None, database=None)
     @given(
         st.booleans().flatmap(
             lambda arrays: st.tuples(
