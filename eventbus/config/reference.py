@@ -50,6 +50,9 @@ def markdown_reference() -> str:
         node = defs[f"{kind_name}TargetConfig"]
         key = _kind_key(kind_name)
         out += _section(f"Target kind `{key}`", node, set())
+    for name in sorted(n for n in defs if n.endswith("SourceConfig") and n != "SourceConfig"):
+        stem = name[: -len("SourceConfig")]
+        out += _section(f"Source kind `{stem.lower()}`", defs[name], {"clock"})
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -101,12 +104,19 @@ def _type(prop: dict[str, Any]) -> str:
         targets = [n for n in names if n.endswith("Target")]
         if len(targets) > 2:
             rest = [n for n in names if not n.endswith("Target")]
-            names = ["a target (`{KIND: options}` or `{ref: NAME}`)", *rest]
+            ref = " or `{ref: NAME}`" if "RefTarget" in targets else ""
+            names = [f"a target (`{{KIND: options}}`{ref})", *rest]
+        sources = [n for n in names if n.startswith("`{") and n.endswith("SourceConfig}`")]
+        if len(sources) > 2:
+            names = ["a source (`{KIND: options}`, see the source kinds below)"]
         return " or ".join(names)
     kind = prop.get("type")
     if kind == "array":
         return f"list of {_type(prop.get('items', {}))}"
     if kind == "object":
+        keys = list(prop.get("properties", {}))
+        if len(keys) == 1 and prop.get("additionalProperties") is False:
+            return f"`{{{keys[0]}: {_type(prop['properties'][keys[0]])}}}`"
         extra = prop.get("additionalProperties")
         return f"map of {_type(extra)}" if isinstance(extra, dict) else "mapping"
     if kind == "string" and prop.get("format") == "password":

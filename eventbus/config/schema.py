@@ -307,6 +307,53 @@ class _SchemaGenerator(GenerateJsonSchema):
 def json_schema() -> dict[str, Any]:
     """The config file's JSON Schema (what ``eventbus schema`` prints), for editor completion."""
     schema = config_model().model_json_schema(schema_generator=_SchemaGenerator)
+    _describe_pipe_stages(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "eventbus config"
     return schema
+
+
+def _describe_pipe_stages(schema: dict[str, Any]) -> None:
+    """Give a pipe's stages their real shape in the JSON Schema, for editor completion.
+
+    ``PipeConfig`` validates its source, enrichment, target and dead letter itself (each is
+    ``{kind: options}`` resolved through a registry), so pydantic can only say "anything" there.
+    Targets reuse the ``{kind: options}`` models above; sources get the same treatment here.
+    """
+    defs = schema.get("$defs", {})
+    pipe = defs.get("PipeConfig")
+    if pipe is None:
+        return
+    props = pipe.get("properties", {})
+    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in sorted(target_kinds())]
+    targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
+    for stage in ("target", "enrichment", "dead_letter"):
+        if stage in props and targets:
+            props[stage] = {
+                **props[stage],
+                "anyOf": [*targets, {"type": "null"}] if stage != "target" else targets,
+            }
+    try:
+        from eventbus.pipes.sources import registry as sources
+    except Exception:  # pragma: no cover - pipes not installed
+        return
+    branches = []
+    for kind in sources.kinds():
+        try:
+            cls = sources.config_class(kind)
+            options = cls.model_json_schema(schema_generator=_SchemaGenerator, ref_template="#/$defs/{model}")
+        except Exception:  # a broken plug-in leaves its kind out of the schema, not the schema out
+            continue
+        defs.update(options.pop("$defs", {}))
+        name = f"{_camel(kind)}SourceConfig"
+        defs[name] = options
+        branches.append(
+            {
+                "type": "object",
+                "properties": {kind: {"$ref": f"#/$defs/{name}"}},
+                "required": [kind],
+                "additionalProperties": False,
+            }
+        )
+    if branches and "source" in props:
+        props["source"] = {**props["source"], "anyOf": branches}
