@@ -150,7 +150,9 @@ class EventBus(RuleManagement):
                 scope.cancel()
             self._tg.cancel_scope.cancel()
         finally:
-            suppress = await self._tg.__aexit__(exc_type, exc, tb)
+            # Not given the body's exception: that one propagates as itself (not in a group)
+            # once this returns; only a failure of the bus's own tasks is raised from here.
+            await self._tg.__aexit__(None, None, None)
             with anyio.CancelScope(shield=True):
                 await self._eventlog.close()
                 for target in self._owned_targets.values():
@@ -159,7 +161,7 @@ class EventBus(RuleManagement):
                     except Exception as close_exc:
                         _log.error("target close failed", bus=self.name, error=str(close_exc))
             self._state = "closed"
-        return suppress
+        return None
 
     def _count_undelivered(self) -> None:
         events = self._eventlog.pending()

@@ -218,3 +218,15 @@ def test_sync_facade_wraps_a_bus_you_built() -> None:
             bus.put_events([entry()] * 3)
         bus.put_events([entry(), entry()])
     assert len(target.payloads) == 2 and not inner.running
+
+
+async def test_an_error_in_the_body_propagates_as_itself_after_the_drain() -> None:
+    slow = Slow(0.01)
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="s", target=slow)])
+    with pytest.raises(KeyError, match="boom"):
+        async with bus:
+            await bus.put_events([entry()])
+            raise KeyError("boom")
+    assert len(slow.payloads) == 1
