@@ -36,7 +36,6 @@ from eventbus.envelope import (
     format_time,
     validate_entry,
 )
-from eventbus.errors import TransformError
 from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 from eventbus.metrics import Metrics
 from eventbus.patterns.matcher import Matcher
@@ -328,7 +327,8 @@ class EventBus(RuleManagement):
         trace = self._trace
         event_json: str | None = None
         ingestion_text: str | None = None
-        deliveries: list[tuple[RuleEntry, Dispatcher, str]] = []
+        count = 0
+        blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
         for name in names:
             entry = self._rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
@@ -355,7 +355,7 @@ class EventBus(RuleManagement):
                             rule_arn=entry.rule.arn,
                             ingestion_time=ingestion_text,
                         )
-                    except TransformError as exc:
+                    except Exception as exc:  # TransformError; anything else must not stop routing
                         metrics.count_bus("TransformFailures")
                         metrics.count_target(name, route.target_id, "FailedInvocations")
                         _log.warning(
@@ -367,15 +367,15 @@ class EventBus(RuleManagement):
                             error=str(exc),
                         )
                         continue
-                deliveries.append((entry, route.dispatcher, payload))
-        if not deliveries:
+                # Offered at once: no delivery can end (and look up ``_remaining``) before this
+                # synchronous method returns and the count below is in place.
+                item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
+                if not route.dispatcher.offer(item):
+                    blocked.append((entry, route.dispatcher, item))
+                count += 1
+        if not count:
             return None
-        self._remaining[record.offset] = len(deliveries)
-        blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
-        for entry, dispatcher, payload in deliveries:
-            item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
-            if not dispatcher.offer(item):
-                blocked.append((entry, dispatcher, item))
+        self._remaining[record.offset] = count
         return blocked
 
     def _deliveries_done(self, items: list[DeliveryItem]) -> None:
