@@ -117,3 +117,40 @@ def test_bad_file_configs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Cannot tell the format"):
         FileSource(odd)
     assert FileSource(odd, format="jsonl").paths == [odd.resolve()]
+
+
+def test_file_directory_and_schedule_sources_run_on_trio(tmp_path: Path) -> None:
+    import trio
+
+    from eventbus.bus_clock import ManualClock
+    from eventbus.pipes import ScheduleSource
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"n": 1}\n{"n": 2}\n', encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    async def main() -> tuple[int, list[str], int]:
+        files = RecordingTarget()
+        async with Pipe(
+            PipeConfig(name="t-file", source={"file": {"path": str(rows)}}, target=files)
+        ) as pipe:
+            await pipe.wait_finished(timeout=5)
+        folder = RecordingTarget()
+        watched = {"directory": {"path": str(inbox), "stable_seconds": 0.1}}
+        async with Pipe(PipeConfig(name="t-dir", source=watched, target=folder)):
+            (inbox / "a.txt").write_text("a")
+            await eventually(lambda: len(folder.payloads) == 1)
+        clock = ManualClock()
+        ticks = RecordingTarget()
+        source = ScheduleSource("rate(1 minute)", clock=clock)
+        async with Pipe(PipeConfig(name="t-sched", source=source, target=ticks)):
+            clock.advance(120)
+            await eventually(lambda: len(ticks.payloads) == 2)
+        return (
+            len(files.payloads),
+            [e["detail"]["object"]["key"] for e in folder.payloads],
+            len(ticks.payloads),
+        )
+
+    assert trio.run(main) == (2, ["a.txt"], 2)

@@ -434,3 +434,16 @@ async def test_runs_on_trio_too() -> None:
 
     payloads = await anyio.to_thread.run_sync(lambda: trio.run(main))
     assert [sqs_body(p) for p in payloads] == [{"n": 1}]
+
+
+async def test_run_until_cancelled() -> None:
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}])
+    target = RecordingTarget()
+    pipe = Pipe(config(queue, target))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pipe.run)
+        await eventually(lambda: len(target.payloads) == 1)
+        assert pipe.state == "RUNNING"
+        tg.cancel_scope.cancel()
+    assert pipe.state == "STOPPED"
