@@ -172,8 +172,10 @@ class DirectorySource(BufferedSource):
                 etag = await anyio.to_thread.run_sync(_md5, path)
             except OSError:
                 continue
-            self._announced[path] = (seen.size, seen.mtime_ns)
+            # Marked announced only once it is in the buffer: a stop while waiting for room
+            # leaves the file to be found again by the next start's scan.
             await self.put(self._record(path, seen, etag))
+            self._announced[path] = (seen.size, seen.mtime_ns)
 
     def _record(self, path: Path, seen: _Seen, etag: str) -> SourceRecord:
         event_id = str(uuid.uuid4())
