@@ -119,8 +119,13 @@ class InMemoryEventLog:
             raise LogClosedError("the event log is closed")
         if self.capacity - len(self._unacked) >= len(records):
             # The common case: room for all, no waiting.
+            first = offset = self._next_offset
             for record in records:
-                self._take(record)
+                record.offset = offset
+                offset += 1
+            self._next_offset = offset
+            self._unacked.update(range(first, offset))
+            self._queue.extend(records)
             if records:
                 self._notify_readable()
             return len(records)
