@@ -69,6 +69,17 @@ class Pipe:
         self.dead_letter: Target | None = (
             None if config.dead_letter is None else _build(config.dead_letter, TargetConfig)
         )
+        # Targets the pipe built from config models are its own to close; objects handed in
+        # belong to the caller (who may share them), as a queue handed to a QueueSource does.
+        self._owned: list[Target] = [
+            built
+            for spec, built in (
+                (config.target, self.target),
+                (config.enrichment, self.enrichment),
+                (config.dead_letter, self.dead_letter),
+            )
+            if isinstance(spec, TargetConfig) and built is not None
+        ]
         self.source_arn = str(getattr(self.source, "arn", "") or f"{self.arn}/source")
         self.target_arn = self._stage_arn(self.target, config.target, "target")
         self.enrichment_arn = (
@@ -170,13 +181,12 @@ class Pipe:
             try:
                 await self.stop()
             finally:
-                for target in (self.target, self.enrichment, self.dead_letter):
-                    if target is not None:
-                        try:
-                            with anyio.move_on_after(CLEANUP_TIMEOUT):
-                                await target.aclose()
-                        except Exception as close_exc:
-                            self._log.error("target close failed", error=str(close_exc))
+                for target in self._owned:
+                    try:
+                        with anyio.move_on_after(CLEANUP_TIMEOUT):
+                            await target.aclose()
+                    except Exception as close_exc:
+                        self._log.error("target close failed", error=str(close_exc))
         self._tg = None
         return None if stack is None else await stack.__aexit__(exc_type, exc, tb)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from eventbus.delivery import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
 from eventbus.pipes import Pipe, PipeConfig, QueueSource
+from eventbus.targets.base import TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import MemoryQueue
 from eventbus.targets.recording import RecordingTarget
@@ -447,3 +448,27 @@ async def test_run_until_cancelled() -> None:
         assert pipe.state == "RUNNING"
         tg.cancel_scope.cancel()
     assert pipe.state == "STOPPED"
+
+
+async def test_targets_handed_in_stay_open_and_built_ones_are_closed() -> None:
+    closed: list[str] = []
+
+    class Tracked(RecordingTarget):
+        async def aclose(self) -> None:
+            closed.append(self.name)
+
+    queue = MemoryQueue()
+    handed = Tracked("handed")
+    async with Pipe(config(queue, handed)):
+        pass
+    assert closed == []
+
+    class TrackedConfig(TargetConfig):
+        kind: ClassVar[str] = "tracked"
+
+        def build(self) -> Tracked:
+            return Tracked("built")
+
+    async with Pipe(config(queue, TrackedConfig())):
+        pass
+    assert closed == ["built"]
