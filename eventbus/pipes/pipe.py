@@ -69,17 +69,6 @@ class Pipe:
         self.dead_letter: Target | None = (
             None if config.dead_letter is None else _build(config.dead_letter, TargetConfig)
         )
-        # Targets the pipe built from config models are its own to close; objects handed in
-        # belong to the caller (who may share them), as a queue handed to a QueueSource does.
-        self._owned: list[Target] = [
-            built
-            for spec, built in (
-                (config.target, self.target),
-                (config.enrichment, self.enrichment),
-                (config.dead_letter, self.dead_letter),
-            )
-            if isinstance(spec, TargetConfig) and built is not None
-        ]
         self.source_arn = str(getattr(self.source, "arn", "") or f"{self.arn}/source")
         self.target_arn = self._stage_arn(self.target, config.target, "target")
         self.enrichment_arn = (
@@ -181,7 +170,11 @@ class Pipe:
             try:
                 await self.stop()
             finally:
-                for target in self._owned:
+                # Like a bus with its rules' targets, the pipe closes its stages' targets, those
+                # handed in as objects too (``aclose`` is idempotent, so a shared one is safe).
+                for target in (self.target, self.enrichment, self.dead_letter):
+                    if target is None:
+                        continue
                     try:
                         with anyio.move_on_after(CLEANUP_TIMEOUT):
                             await target.aclose()

@@ -450,7 +450,7 @@ async def test_run_until_cancelled() -> None:
     assert pipe.state == "STOPPED"
 
 
-async def test_targets_handed_in_stay_open_and_built_ones_are_closed() -> None:
+async def test_the_pipe_closes_its_targets_on_exit_whether_built_or_handed_in() -> None:
     closed: list[str] = []
 
     class Tracked(RecordingTarget):
@@ -461,7 +461,7 @@ async def test_targets_handed_in_stay_open_and_built_ones_are_closed() -> None:
     handed = Tracked("handed")
     async with Pipe(config(queue, handed)):
         pass
-    assert closed == []
+    assert closed == ["handed"]
 
     class TrackedConfig(TargetConfig):
         kind: ClassVar[str] = "tracked"
@@ -471,4 +471,4 @@ async def test_targets_handed_in_stay_open_and_built_ones_are_closed() -> None:
 
     async with Pipe(config(queue, TrackedConfig())):
         pass
-    assert closed == ["built"]
+    assert closed == ["handed", "built"]
