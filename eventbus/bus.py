@@ -48,7 +48,8 @@ _log = structlog.get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
-_JSON_SEPARATORS = (",", ":")
+# One encoder for every event: json.dumps with options builds a new encoder per call.
+_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class EventBus(RuleManagement):
@@ -205,9 +206,10 @@ class EventBus(RuleManagement):
         """PutEvents: validate each entry on its own; answer in request order."""
         if self._state != "running":
             raise BusClosedError(f"EventBus {self.name} is not running (use 'async with bus:')")
-        if isinstance(entries, Mapping | PutEventsEntry | Event | str | bytes):
-            raise BusValidationError("Entries must be a list of PutEvents entries.")
-        entries = list(entries)
+        if type(entries) is not list:
+            if isinstance(entries, Mapping | PutEventsEntry | Event | str | bytes):
+                raise BusValidationError("Entries must be a list of PutEvents entries.")
+            entries = list(entries)
         limit = self.config.max_entries_per_put
         if not 1 <= len(entries) <= limit:
             bound = "greater than or equal to 1" if not entries else f"less than or equal to {limit}"
@@ -343,7 +345,7 @@ class EventBus(RuleManagement):
             for route in entry.routes:
                 if route.target_input is None:
                     if event_json is None:
-                        event_json = json.dumps(event, separators=_JSON_SEPARATORS, ensure_ascii=False)
+                        event_json = _encode_event(event)
                     payload = event_json
                 else:
                     if ingestion_text is None:
