@@ -240,7 +240,8 @@ class EventBus(RuleManagement):
                 event_id=event_id,
             )
             if event is not None:
-                bus_name = entry.get("EventBusName")  # type: ignore[union-attr]
+                # fast_event takes plain dicts only.
+                bus_name = entry.get("EventBusName") if isinstance(entry, dict) else None
             elif isinstance(entry, Event):
                 event, bus_name = entry.to_dict(), None
             else:
