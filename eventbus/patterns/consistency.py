@@ -8,7 +8,10 @@ with the leaves chosen so far on every array they share, or, for a field that al
 no leaf at all, provided that none of its leaves agrees with the final choice.
 
 Fields with the fewest candidate leaves are tried first and those that may be absent last, which
-prunes early; the answer does not depend on the order.
+prunes early; the answer does not depend on the order. Each field's leaves are grouped by the
+outermost array they sit in, so once a chosen leaf pins that array's element, only the leaves of
+that element are considered: fields in the same array of objects cost the array's length, not its
+square.
 """
 
 from __future__ import annotations
