@@ -58,10 +58,11 @@ def test_readers_never_see_a_torn_update() -> None:
     """Writer: a fixed sequence of adds and removes. Readers: match one event over and over.
 
     Every rule ``k`` matches the event through one ``$or`` branch only, its branches anchored on
-    different paths, beside non-matching noise rules in the same array and range indexes; the
-    rule names are keyed by the operation that adds them, so every state has its own answer. A
-    result is valid only if it is the answer of some published state, no reader ever sees the
-    states go back in time, and no match raises.
+    different paths, beside non-matching noise rules in the same array and range indexes. Rule
+    names are keyed by the operation that adds them and each rule is removed once, so every
+    change to the matching rules gives an answer no other state gives. A result is valid only if
+    it is the answer of some published state, no reader ever sees the states go back in time, and
+    no match raises.
     """
     event = {
         "source": "app",
