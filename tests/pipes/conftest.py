@@ -37,19 +37,6 @@ async def settled(pipe: Pipe, count: int, timeout: float = 5.0) -> dict[str, int
     return pipe.metrics()
 
 
-def bodies(batches: list[Any]) -> list[Any]:
-    """The parsed ``body`` of every SQS-shaped record in the batches a function received."""
-    out = []
-    for batch in batches:
-        for record in batch:
-            body = record["body"]
-            try:
-                out.append(json.loads(body))
-            except ValueError:
-                out.append(body)
-    return out
-
-
 def sqs_body(payload: Mapping[str, Any]) -> Any:
     try:
         return json.loads(payload["body"])
