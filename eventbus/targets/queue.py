@@ -89,7 +89,9 @@ class MemoryQueue:
         self._in_flight: dict[str, _Held] = {}
 
     def __repr__(self) -> str:
-        return f"MemoryQueue({self.name!r}, waiting={self.approximate_count}, in_flight={len(self._in_flight)})"
+        return (
+            f"MemoryQueue({self.name!r}, waiting={self.approximate_count}, in_flight={len(self._in_flight)})"
+        )
 
     @property
     def approximate_count(self) -> int:
@@ -120,6 +122,16 @@ class MemoryQueue:
     async def delete(self, receipt_handle: str) -> bool:
         return self._in_flight.pop(receipt_handle, None) is not None
 
+    async def delete_batch(self, receipt_handles: Sequence[str]) -> int:
+        """Delete several messages; returns how many were still held."""
+        return sum(self._in_flight.pop(handle, None) is not None for handle in receipt_handles)
+
+    async def change_visibility_batch(self, receipt_handles: Sequence[str], visibility_timeout: float) -> int:
+        changed = 0
+        for handle in receipt_handles:
+            changed += await self.change_visibility(handle, visibility_timeout)
+        return changed
+
     async def change_visibility(self, receipt_handle: str, visibility_timeout: float) -> bool:
         held = self._in_flight.get(receipt_handle)
         if held is None:
@@ -137,7 +149,12 @@ class MemoryQueue:
         held.visible_at = time.monotonic() + self.visibility_timeout
         self._in_flight[held.receipt] = held
         return QueueMessage(
-            held.message_id, held.body, dict(held.attributes), held.receipt, held.receive_count, held.sent_timestamp
+            held.message_id,
+            held.body,
+            dict(held.attributes),
+            held.receipt,
+            held.receive_count,
+            held.sent_timestamp,
         )
 
     def _take_expired(self, limit: int) -> list[_Held]:
@@ -192,7 +209,9 @@ class SqliteQueue:
     async def send_batch(self, messages: Sequence[tuple[str, Mapping[str, str] | None]]) -> list[str]:
         """Send several messages in one transaction: all of them are stored, or none."""
         now = time.time()
-        rows = [(str(uuid.uuid4()), body, json.dumps(dict(attrs or {})), now, now) for body, attrs in messages]
+        rows = [
+            (str(uuid.uuid4()), body, json.dumps(dict(attrs or {})), now, now) for body, attrs in messages
+        ]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -217,6 +236,28 @@ class SqliteQueue:
             return conn.execute("DELETE FROM messages WHERE receipt = ?", (receipt_handle,)).rowcount > 0
 
         return await self._run(remove, write=True)
+
+    async def delete_batch(self, receipt_handles: Sequence[str]) -> int:
+        """Delete several messages in one transaction (per-message commits dominate a pipe's
+        cost at large batch sizes); returns how many were deleted."""
+        handles = [(handle,) for handle in receipt_handles]
+
+        def remove(conn: sqlite3.Connection) -> int:
+            return conn.executemany("DELETE FROM messages WHERE receipt = ?", handles).rowcount
+
+        return await self._run(remove, write=True)
+
+    async def change_visibility_batch(self, receipt_handles: Sequence[str], visibility_timeout: float) -> int:
+        """Change the visibility of several messages in one transaction."""
+
+        def update(conn: sqlite3.Connection) -> int:
+            at = time.time() + visibility_timeout
+            cursor = conn.executemany(
+                "UPDATE messages SET visible_at = ? WHERE receipt = ?", [(at, h) for h in receipt_handles]
+            )
+            return cursor.rowcount
+
+        return await self._run(update, write=True)
 
     async def change_visibility(self, receipt_handle: str, visibility_timeout: float) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
@@ -358,6 +399,8 @@ class QueueTargetConfig(TargetConfig):
     def build(self) -> QueueTarget:
         if self.type == "sqlite":
             assert self.path is not None
-            return QueueTarget(SqliteQueue(self.path, visibility_timeout=self.visibility_timeout), close_queue=True)
+            return QueueTarget(
+                SqliteQueue(self.path, visibility_timeout=self.visibility_timeout), close_queue=True
+            )
         assert self.name is not None
         return QueueTarget(memory_queue(self.name, self.max_size))

@@ -185,8 +185,13 @@ async def test_two_consumers_never_share_a_lease(tmp_path: Path) -> None:
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.text(max_size=30), min_size=1, max_size=8), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
-def test_sqlite_queue_keeps_bodies_and_attributes_in_order(bodies: list[str], attributes: dict[str, str]) -> None:
+@given(
+    st.lists(st.text(max_size=30), min_size=1, max_size=8),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+)
+def test_sqlite_queue_keeps_bodies_and_attributes_in_order(
+    bodies: list[str], attributes: dict[str, str]
+) -> None:
     import tempfile
 
     async def main() -> list[tuple[str, dict[str, str]]]:
@@ -199,3 +204,25 @@ def test_sqlite_queue_keeps_bodies_and_attributes_in_order(bodies: list[str], at
             return [(m.body, dict(m.attributes)) for m in got]
 
     assert anyio.run(main) == [(b, attributes) for b in bodies]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_batch_delete_and_visibility(kind: str, tmp_path: Path) -> None:
+    queue: MemoryQueue | SqliteQueue = (
+        MemoryQueue(10, visibility_timeout=30)
+        if kind == "memory"
+        else SqliteQueue(tmp_path / "q.db", visibility_timeout=30)
+    )
+    try:
+        for body in ("1", "2", "3"):
+            await queue.send(body)
+        got = await queue.receive(max_messages=3)
+        assert len(got) == 3
+        # Two are acknowledged in one call; the third is made visible again at once.
+        assert await queue.delete_batch([m.receipt_handle for m in got[:2]]) == 2
+        assert await queue.delete_batch([got[0].receipt_handle]) == 0
+        assert await queue.change_visibility_batch([got[2].receipt_handle], 0) == 1
+        again = await queue.receive(max_messages=3, wait_seconds=1)
+        assert [(m.body, m.receive_count) for m in again] == [("3", 2)]
+    finally:
+        await queue.aclose()
