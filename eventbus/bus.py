@@ -26,7 +26,7 @@ from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
 from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id, new_event_ids
-from eventbus.bus_errors import BusClosedError, BusValidationError
+from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.bus_manage import RuleEntry, RuleManagement
 from eventbus.bus_scheduler import Scheduler
 from eventbus.delivery import DeliveryItem, Dispatcher

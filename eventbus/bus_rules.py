@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from eventbus.bus_errors import BusValidationError
+from eventbus.errors import BusValidationError
 from eventbus.delivery import RetryPolicy
 from eventbus.targets.base import Target
 from eventbus.transform import TargetInput

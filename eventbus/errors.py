@@ -7,6 +7,10 @@ exception a target raises (``RetryableError`` or ``NonRetryableError``), never b
 from __future__ import annotations
 
 __all__ = [
+    "BusClosedError",
+    "BusValidationError",
+    "LimitExceededError",
+    "RuleNotFoundError",
     "ConfigError",
     "DeliveryError",
     "EventBusError",
@@ -96,3 +100,25 @@ class TargetPermissionError(NonRetryableError):
     """The target refused us for lack of permission."""
 
     error_code = "NO_PERMISSIONS"
+
+
+class BusValidationError(EventBusError, ValueError):
+    """The whole request is refused (AWS ``ValidationException``), e.g. too many entries."""
+
+    error_code = "ValidationException"
+
+
+class LimitExceededError(EventBusError, ValueError):
+    """A quota (rules a bus, targets a rule) would be exceeded (AWS ``LimitExceededException``)."""
+
+    error_code = "LimitExceededException"
+
+
+class RuleNotFoundError(EventBusError, LookupError):
+    """The named rule does not exist (AWS ``ResourceNotFoundException``)."""
+
+    error_code = "ResourceNotFoundException"
+
+
+class BusClosedError(EventBusError, RuntimeError):
+    """``put_events`` on a bus that is not running (never started, or shutting down)."""

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from eventbus.bus import EventBus
-from eventbus.bus_errors import BusValidationError
+from eventbus.errors import BusValidationError
 from eventbus.bus_rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document

@@ -11,7 +11,7 @@ import pytest
 
 from eventbus.bus import EventBus
 from eventbus.bus_clock import ManualClock
-from eventbus.bus_errors import BusClosedError
+from eventbus.errors import BusClosedError
 from eventbus.bus_rules import RuleTarget
 from eventbus.sync import SyncEventBus
 from eventbus.targets.bus import BusTarget

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from eventbus.bus import BusConfig, EventBus
-from eventbus.bus_errors import BusClosedError, BusValidationError
+from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.bus_rules import RuleTarget
 from eventbus.envelope import EnvelopeDefaults, Event, PutEventsEntry, event_from_entry
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eventbus.bus import EventBus
-from eventbus.bus_errors import BusValidationError, LimitExceededError, RuleNotFoundError
+from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
 from eventbus.bus_rules import Rule, RuleTarget
 from eventbus.errors import PatternError
 
