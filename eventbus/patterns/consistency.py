@@ -59,7 +59,7 @@ class _Candidates:
 
 def consistent(fields: Sequence[Field], leaves: dict[str, list[tuple[Any, Membership]]]) -> bool:
     """Can every field be satisfied by leaves that agree on the arrays they share?"""
-    plan: list[tuple[Field, _Candidates, list[Membership]]] = []
+    steps: list[tuple[Field, list[Membership], list[Membership]]] = []
     for field in fields:
         at_path = leaves.get(field.path, [])
         test = field.test
@@ -67,33 +67,64 @@ def consistent(fields: Sequence[Field], leaves: dict[str, list[tuple[Any, Member
         good = list(dict.fromkeys(membership for value, membership in at_path if test(value)))
         if not good and not field.absence:
             return False
-        plan.append((field, _Candidates(good), [membership for _, membership in at_path]))
-    plan.sort(key=lambda step: (step[0].absence, step[1].count))
-    absent: list[list[Membership]] = []
+        steps.append((field, good, [membership for _, membership in at_path]))
+    steps.sort(key=lambda step: (step[0].absence, len(step[1])))
+
+    # The arrays that the fields from step i on look at.
+    later: list[frozenset[int]] = [frozenset()] * (len(steps) + 1)
+    for i in range(len(steps) - 1, -1, -1):
+        later[i] = later[i + 1] | {array for membership in steps[i][2] for array, _ in membership}
+    # Of a step's leaves, only their elements of arrays that earlier steps may have pinned, or
+    # that later steps or absent fields look at, make a difference: one leaf per distinct such
+    # projection is enough. A field in an array of its own then costs one try, not one per
+    # element, whatever came before.
+    absence_arrays = frozenset(
+        array for field, _, everything in steps if field.absence for membership in everything for array, _ in membership
+    )
+    plan: list[tuple[Field, _Candidates, _Candidates, frozenset[int]]] = []
+    earlier: set[int] = set()
+    for i, (field, good, everything) in enumerate(steps):
+        keep = later[i + 1] | absence_arrays | earlier
+        projected = list(dict.fromkeys(tuple(pair for pair in membership if pair[0] in keep) for membership in good))
+        earlier.update(array for membership in projected for array, _ in membership)
+        arrays = frozenset(array for membership in everything for array, _ in membership)
+        plan.append((field, _Candidates(projected), _Candidates(everything), arrays))
+
+    # Results are remembered per step, fields judged absent so far, and choice restricted to the
+    # arrays still looked at: a choice elsewhere cannot change what happens next.
+    absent: list[_Candidates] = []
+    absent_arrays: list[frozenset[int]] = []
+    absent_steps: list[int] = []
+    seen: dict[tuple[Any, ...], bool] = {}
 
     def choose(i: int, chosen: dict[int, int]) -> bool:
         if i == len(plan):
-            return not any(_agrees(m, chosen) for everything in absent for m in everything)
-        field, good, everything = plan[i]
-        tried_neutral = False
+            # An absent field holds when none of its leaves agrees with the choice.
+            return not any(next(gone.agreeing(chosen), None) is not None for gone in absent)
+        relevant = later[i].union(*absent_arrays) if absent_arrays else later[i]
+        key = (i, tuple(absent_steps), frozenset((a, x) for a, x in chosen.items() if a in relevant))
+        known = seen.get(key)
+        if known is None:
+            known = seen[key] = step(i, chosen)
+        return known
+
+    def step(i: int, chosen: dict[int, int]) -> bool:
+        field, good, everything, arrays = plan[i]
         for membership in good.agreeing(chosen):
-            # A leaf whose arrays are all pinned already leaves the choice as it is: after one
-            # such leaf failed, every other would fail the same way.
-            neutral = all(array in chosen for array, _ in membership)
-            if neutral:
-                if tried_neutral:
-                    continue
-                tried_neutral = True
             extended = dict(chosen)
             extended.update(membership)
             if choose(i + 1, extended):
                 return True
         if field.absence:
             absent.append(everything)
+            absent_arrays.append(arrays)
+            absent_steps.append(i)
             try:
                 return choose(i + 1, chosen)
             finally:
                 absent.pop()
+                absent_arrays.pop()
+                absent_steps.pop()
         return False
 
     return choose(0, {})
