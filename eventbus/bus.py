@@ -26,7 +26,6 @@ from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
 from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id, new_event_ids
-from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.bus_manage import RuleEntry, RuleManagement
 from eventbus.bus_scheduler import Scheduler
 from eventbus.delivery import DeliveryItem, Dispatcher
@@ -36,6 +35,7 @@ from eventbus.envelope import (
     format_time,
     validate_entry,
 )
+from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 from eventbus.metrics import Metrics
 from eventbus.patterns.matcher import Matcher

@@ -18,10 +18,10 @@ import anyio
 
 from eventbus.bus_clock import Clock
 from eventbus.bus_config import BusConfig
-from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
 from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
 from eventbus.bus_scheduler import Scheduler
 from eventbus.delivery import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
 from eventbus.metrics import Metrics
 from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher

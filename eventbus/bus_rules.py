@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from eventbus.errors import BusValidationError
 from eventbus.delivery import RetryPolicy
+from eventbus.errors import BusValidationError
 from eventbus.targets.base import Target
 from eventbus.transform import TargetInput
 

@@ -17,9 +17,9 @@ from typing import Any, Literal, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from eventbus.bus import EventBus
-from eventbus.errors import BusClosedError
 from eventbus.bus_rules import Rule, RuleState, RuleTarget
 from eventbus.envelope import Event, PutEventsEntry
+from eventbus.errors import BusClosedError
 
 __all__ = ["SyncEventBus"]
 

@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from eventbus.bus import EventBus
-from eventbus.errors import BusValidationError
 from eventbus.bus_rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document
@@ -32,6 +31,7 @@ from eventbus.config.schema import (
     target_kinds,
 )
 from eventbus.config.secrets import interpolate
+from eventbus.errors import BusValidationError
 
 __all__ = [
     "LoadedConfig",

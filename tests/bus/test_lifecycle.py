@@ -11,8 +11,8 @@ import pytest
 
 from eventbus.bus import EventBus
 from eventbus.bus_clock import ManualClock
-from eventbus.errors import BusClosedError
 from eventbus.bus_rules import RuleTarget
+from eventbus.errors import BusClosedError
 from eventbus.sync import SyncEventBus
 from eventbus.targets.bus import BusTarget
 

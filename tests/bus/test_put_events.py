@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from eventbus.bus import BusConfig, EventBus
-from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.bus_rules import RuleTarget
 from eventbus.envelope import EnvelopeDefaults, Event, PutEventsEntry, event_from_entry
+from eventbus.errors import BusClosedError, BusValidationError
 
 from .helpers import Collector, Slow, entry
 

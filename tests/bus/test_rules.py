@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from eventbus.bus import EventBus
-from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
 from eventbus.bus_rules import Rule, RuleTarget
-from eventbus.errors import PatternError
+from eventbus.errors import BusValidationError, LimitExceededError, PatternError, RuleNotFoundError
 
 from .helpers import Collector, entry
 
