@@ -52,15 +52,16 @@ class ScheduleSource(BufferedSource):
 
     async def open(self, task_group: TaskGroup) -> None:
         await super().open(task_group)
-        task_group.start_soon(self._tick)
-
-    async def _tick(self) -> None:
-        now = self.clock.now()
-        # A rate counts from when the source first opened; a reopened source carries on.
+        # A rate counts from when the source first opened, read here rather than in the task:
+        # time that passes before the task first runs still counts. A reopened source carries on.
         if self._schedule is None:
+            now = self.clock.now()
             self._schedule = Schedule.parse(self.expression, start=now)
-        schedule = self._schedule
-        last = self._last or now
+            self._last = now
+        task_group.start_soon(self._tick, self._schedule)
+
+    async def _tick(self, schedule: Schedule) -> None:
+        last = self._last or self.clock.now()
         while True:
             when = schedule.next_after(last)
             if when is None:
