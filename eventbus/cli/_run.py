@@ -30,17 +30,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--stdin", action="store_true", help="read events (JSON Lines) from stdin and put them on the buses"
     )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show how far file sources have read (default: when stderr is a terminal)",
+    )
     parser.add_argument("--bus", "-b", help="the bus for stdin events that name none (default: the only bus)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import anyio
 
     from eventbus.cli._server import Server
     from eventbus.config import ConfigErrors, load_configs
+    from eventbus.pipes.sources.files import progress_default
 
     logs_to_stderr()
+    # File sources whose config leaves ``progress`` unset follow the command line.
+    progress_default.set(sys.stderr.isatty() if args.progress is None else args.progress)
     try:
         server = Server(args.files, load_configs(args.files), args.bus)
     except ConfigErrors as exc:

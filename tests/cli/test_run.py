@@ -157,3 +157,50 @@ def test_reload_under_load_loses_nothing(tmp_path: Path) -> None:
     assert sorted(got_first + got_second) == list(range(total)), "every event delivered exactly once"
     assert got_first and got_second, "both configs carried events"
     assert max(got_first) < min(got_second), "the switch happened once, in order"
+
+
+FILE_PIPE = """\
+pipes:
+  rows:
+    source: {{file: {{path: "{rows}"}}}}
+    target: {{file: {{path: "{out}"}}}}
+"""
+
+
+def delivered_lines(path: Path, count: int, timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not reach {count} lines within {timeout} s")
+
+
+def file_pipe(tmp_path: Path) -> tuple[Path, Path]:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("n\n" + "".join(f"{n}\n" for n in range(200)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    config = tmp_path / "rows.yaml"
+    config.write_text(FILE_PIPE.format(rows=rows, out=out), encoding="utf-8")
+    return config, out
+
+
+def test_run_reports_file_progress_when_asked(tmp_path: Path) -> None:
+    config, out = file_pipe(tmp_path)
+    with Running("--progress", str(config)) as run:
+        # stderr is a pipe here, so the bar falls back to plain lines, one a tenth of the file.
+        run.wait_for("rows.csv: 100% (200 rows)")
+        assert len(delivered_lines(out, 200)) == 200
+        assert run.stop() == 0
+    assert any("rows.csv: 50%" in line for line in run.seen)
+
+
+def test_run_shows_no_progress_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    config, out = file_pipe(tmp_path)
+    with Running(str(config)) as run:
+        run.wait_for("running")
+        assert len(delivered_lines(out, 200)) == 200
+        assert run.stop() == 0
+        run.wait_for("stopped")
+    assert not any("rows.csv:" in line for line in run.seen)

@@ -6,8 +6,10 @@ columns; a JSON Lines row is passed as written, and a line that is not JSON is m
 delivered as a plain string). Rows are read in a worker thread, a chunk at a time, into a bounded
 buffer, so a slow pipe slows the reading down and memory stays flat however big the file.
 
-With ``progress`` on (what a command line asks for), reading shows a rich progress bar on a
-terminal and plain lines (``rows.csv: 40% (4,000 rows)``) anywhere else.
+With ``progress`` on, reading shows a rich progress bar on a terminal and plain lines
+(``rows.csv: 40% (4,000 rows)``) anywhere else. Left unset, it follows ``progress_default``:
+off in a library, and what ``eventbus run`` says when run from the command line (on when its
+stderr is a terminal, or as ``--progress``/``--no-progress`` ask).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
@@ -137,6 +140,11 @@ class _Progress:
             self.console.print(f"{name}: done ({rows:,} rows)")
 
 
+#: Whether file sources whose ``progress`` is unset show it. A context variable rather than a
+#: global, so a command line can turn it on for what it runs without touching other callers.
+progress_default: ContextVar[bool] = ContextVar("eventbus_file_progress", default=False)
+
+
 def _stderr() -> TextIO:
     import sys
 
@@ -153,7 +161,7 @@ class FileSource(BufferedSource):
         format: FileFormat = "auto",
         delimiter: str = ",",
         encoding: str = "utf-8",
-        progress: bool = False,
+        progress: bool | None = None,
         progress_stream: TextIO | None = None,
         capacity: int = 1000,
     ) -> None:
@@ -171,7 +179,7 @@ class FileSource(BufferedSource):
             self._format_of(path)  # an unknown extension fails now, not half-way through reading
         self.delimiter = delimiter
         self.encoding = encoding
-        self.progress = progress
+        self.progress = progress_default.get() if progress is None else progress
         self._progress_stream = progress_stream
         #: Rows read from disk so far (read, not necessarily delivered).
         self.rows_read = 0
@@ -272,7 +280,8 @@ class FileSourceConfig(SourceConfig):
     format: FileFormat = "auto"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
-    progress: bool = False
+    #: Unset: on when run by ``eventbus run`` with stderr on a terminal (``progress_default``).
+    progress: bool | None = None
     capacity: int = Field(default=1000, ge=1)
 
     @field_validator("encoding")
