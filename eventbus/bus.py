@@ -349,7 +349,7 @@ class EventBus(RuleManagement):
                         event_json = _encode_event(event)
                     payload = event_json
                 else:
-                    if ingestion_text is None:
+                    if ingestion_text is None and route.target_input.uses_ingestion_time:
                         ingestion_text = format_time(record.ingestion_time)
                     try:
                         payload = route.target_input.render(

@@ -100,6 +100,11 @@ class TargetInput:
         if input_transformer is not None:
             self._compile_transformer(input_transformer)
 
+    @property
+    def uses_ingestion_time(self) -> bool:
+        """Whether ``render`` reads ``ingestion_time``: a caller can skip formatting it otherwise."""
+        return self._template is not None and INGESTION_TIME in self._template.names
+
     @classmethod
     def from_target(cls, target: Mapping[str, Any]) -> TargetInput:
         """From a PutTargets-shaped target (``Id``, ``Input``, ``InputPath``, ``InputTransformer``)."""

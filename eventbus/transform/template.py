@@ -71,9 +71,21 @@ class Slot:
     context: Context
 
 
+# One encoder made once: ``json.dumps`` with options builds a new one on every call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_encode_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+
+
 def to_json(value: Any) -> str:
     """Compact JSON text of ``value``, as AWS writes values (UTF-8, no spaces)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # Strings and integers, most of what templates insert, skip the encoder's set-up.
+    kind = type(value)
+    if kind is str:
+        result: str = _encode_string(value)
+        return result
+    if kind is int:
+        return int.__repr__(value)
+    return _encode(value)
 
 
 def flatten(value: Any) -> str:
