@@ -3,16 +3,17 @@
 Every bus is an ``EventBus`` with its rules and targets put as PutRule/PutTargets would put them.
 Targets are built from their kind's ``TargetConfig``; ``target_factory`` replaces that (config
 tests swap in recording targets), and ``observe`` hears of every delivery that succeeded (the
-command line reports where each event went).
+command line reports where each event went). ``pipes`` says which pipes to build, and
+``adapt_pipe`` may change a pipe's config first (config tests give it a source of their own).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventbus.bus import BusConfig, EventBus
 from eventbus.bus_rules import RuleTarget
@@ -23,10 +24,16 @@ from eventbus.delivery import RetryPolicy
 from eventbus.errors import ConfigError, EventBusError
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
-__all__ = ["Delivered", "Runtime", "TargetFactory"]
+if TYPE_CHECKING:
+    from eventbus.pipes import PipeConfig
+
+__all__ = ["Delivered", "PipeAdapter", "Runtime", "TargetFactory"]
 
 #: ``(address, config) -> Target``; the address reads ``bus/rule/target-id`` (``/dead-letter`` added).
 TargetFactory = Callable[[str, TargetConfig], Target]
+#: ``(pipe name, config) -> config``: what the pipe is built from instead (its stages are still
+#: swapped by ``target_factory`` afterwards).
+PipeAdapter = Callable[[str, "PipeConfig"], "PipeConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +75,27 @@ class Runtime:
         *,
         target_factory: TargetFactory | None = None,
         observe: Callable[[Delivered], None] | None = None,
-        pipes: bool = True,
+        pipes: bool | Collection[str] = True,
+        adapt_pipe: PipeAdapter | None = None,
     ) -> None:
         self.configs = list(configs)
         self.target_factory = target_factory
         self.observe = observe
+        self.adapt_pipe = adapt_pipe
         self.buses: dict[str, EventBus] = {}
-        #: The pipes, by name (none when built with ``pipes=False``, as config tests are).
+        #: The pipes, by name: all of them, none (``pipes=False``), or those ``pipes`` names.
         self.pipes: dict[str, Any] = {}
         self._where: KeyPath = ()
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         add_python_path(self.configs)
+        wanted = None if isinstance(pipes, bool) else set(pipes)
         problems: list[Problem] = []
         for config in self.configs:
             problems += self._build(config)
-            if pipes:
-                problems += self._build_pipes(config)
+            if pipes is not False:
+                problems += self._build_pipes(config, wanted)
         if problems:
             # A target that cannot be built (a function that does not import, a file that cannot
             # be opened) is a config problem too, reported like the others.
@@ -173,16 +183,20 @@ class Runtime:
             self.buses[bus_name] = bus
         return problems
 
-    def _build_pipes(self, config: LoadedConfig) -> list[Problem]:
+    def _build_pipes(self, config: LoadedConfig, wanted: set[str] | None) -> list[Problem]:
         problems: list[Problem] = []
         if not config.model.pipes:
             return problems
         from eventbus.pipes import Pipe
 
         for name, pipe_config in config.model.pipes.items():
+            if wanted is not None and name not in wanted:
+                continue
             update: dict[str, Any] = {}
             where: KeyPath = ("pipes", name)
             try:
+                if self.adapt_pipe is not None:
+                    pipe_config = self.adapt_pipe(name, pipe_config)
                 for stage in ("target", "enrichment", "dead_letter"):
                     stage_config = getattr(pipe_config, stage)
                     if isinstance(stage_config, TargetConfig):
