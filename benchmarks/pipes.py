@@ -4,8 +4,9 @@ Each run seeds a fresh SQLite queue (in a temporary folder) with the same seeded
 runs a pipe that filters on the body (about two records in three pass) and hands the batches to
 an async function that counts them, until every record has been settled and deleted. It is timed
 from the pipe's start to the last record's end, at each batch size asked for.
+The queue deletes each batch's records in one transaction (``SqliteQueue.delete_batch``).
 Run: ``.venv/bin/python benchmarks/pipes.py [--records N] [--batch-sizes 1 100] [--repeat R]
-[--batch-delete] [--quick]``.
+[--quick]``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -21,25 +21,9 @@ from typing import Any
 
 import anyio
 
-from eventbus.pipes import Pipe, PipeConfig, QueueSource
+from eventbus.pipes import Pipe, PipeConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import SqliteQueue
-
-
-class BatchDeleteQueue(SqliteQueue):
-    """A SQLite queue that deletes a batch in one transaction (what ``--batch-delete`` measures).
-
-    The pipe's queue source uses ``delete_batch`` when a queue has one; ``SqliteQueue`` has none
-    yet, so every record costs a transaction of its own. This shows what one would give.
-    """
-
-    async def delete_batch(self, receipts: list[str]) -> int:
-        def remove(conn: sqlite3.Connection) -> int:
-            cursor = conn.executemany("DELETE FROM messages WHERE receipt = ?", [(r,) for r in receipts])
-            return int(cursor.rowcount)
-
-        return await self._run(remove, write=True)
-
 
 #: No run may take longer than this, whatever the machine: the benchmark then reports a failure.
 RUN_TIMEOUT = 600.0
@@ -55,9 +39,7 @@ def make_bodies(n: int, seed: int = 11) -> list[str]:
     ]
 
 
-async def run_once(
-    bodies: list[str], batch_size: int, folder: Path, batch_delete: bool = False
-) -> tuple[float, int, int]:
+async def run_once(bodies: list[str], batch_size: int, folder: Path) -> tuple[float, int, int]:
     """Seconds taken, records delivered to the function, records filtered out."""
     path = folder / f"queue-{batch_size}-{time.monotonic_ns()}.db"
     queue = SqliteQueue(path)
@@ -72,12 +54,9 @@ async def run_once(
         nonlocal delivered
         delivered += len(batch)
 
-    source: Any = {"queue": {"type": "sqlite", "path": str(path)}}
-    if batch_delete:
-        source = QueueSource(BatchDeleteQueue(path))
     config = PipeConfig(
         name=f"bench-{batch_size}",
-        source=source,
+        source={"queue": {"type": "sqlite", "path": str(path)}},
         filter=[{"body": {"state": ["paid", "shipped"]}}],
         target=FunctionTargetConfig(function=count),
         batch_size=batch_size,
@@ -97,22 +76,19 @@ async def run_once(
     return elapsed, delivered, metrics["filtered_out"]
 
 
-async def main(records: int, batch_sizes: list[int], repeat: int, batch_delete: bool) -> None:
+async def main(records: int, batch_sizes: list[int], repeat: int) -> None:
     bodies = make_bodies(records)
     print(f"{records:,} records, best of {repeat}")
-    print("| batch size | deletes | records/s | delivered | filtered out |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    modes = [False, True] if batch_delete else [False]
+    print("| batch size | records/s | delivered | filtered out |")
+    print("| ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:
         for size in batch_sizes:
-            for mode in modes:
-                best = None
-                for _ in range(repeat):
-                    elapsed, delivered, filtered = await run_once(bodies, size, Path(tmp), mode)
-                    best = elapsed if best is None else min(best, elapsed)
-                assert best is not None
-                label = "one transaction a batch" if mode else "one a record"
-                print(f"| {size} | {label} | {records / best:,.0f} | {delivered:,} | {filtered:,} |")
+            best = None
+            for _ in range(repeat):
+                elapsed, delivered, filtered = await run_once(bodies, size, Path(tmp))
+                best = elapsed if best is None else min(best, elapsed)
+            assert best is not None
+            print(f"| {size} | {records / best:,.0f} | {delivered:,} | {filtered:,} |")
 
 
 if __name__ == "__main__":
@@ -120,9 +96,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--batch-delete", action="store_true", help="also measure deleting a batch at once")
     parser.add_argument("--quick", action="store_true", help="a small run to check the benchmark works")
     args = parser.parse_args()
     if args.quick:
         args.records, args.repeat = min(args.records, 500), 1
-    anyio.run(main, args.records, args.batch_sizes, args.repeat, args.batch_delete)
+    anyio.run(main, args.records, args.batch_sizes, args.repeat)
