@@ -15,30 +15,74 @@
           orders/small/notify: []        # receives nothing
         strict: false                    # true: targets not listed must receive nothing
 
-Every target (dead letters included) is swapped for a recording one, so nothing real is called.
-Pipes are not run: their sources are outside the process; test them with ``eventbus run``.
+      - name: a job read from the queue pages the ops team
+        pipe: intake                     # a pipe instead of a bus...
+        records:                         # ...reads records: message bodies, JSON values or text
+          - {kind: job, id: j-1, priority: 9}
+          - not JSON at all
+        enrichment:                      # optional: what the enrichment answers, one a record
+          - {id: j-1, owner: ops}
+          - {}                           # nothing: the target is skipped for this record
+        expect:                          # the pipe's stages: pipe/NAME/target, /enrichment, /dead-letter
+          pipe/intake/target:
+            - pattern: {detail: {id: [j-1]}}
+          jobs/urgent/page-ops:          # the bus the pipe feeds routes for real
+            - {text: "urgent job j-1 (priority 9)"}
+
+A case has ``events`` (put on a bus) or ``records`` (read by the pipe ``pipe`` names), never both.
+
+Every target (dead letters included) is swapped for a recording one, so nothing real is called;
+the exception is a target of kind ``bus`` naming a bus of the same config, wherever it sits (rule
+target, dead letter, pipe target): it stays real and is recorded too, so a case sees what that bus's
+rules do with what it was sent. A pipe's enrichment is always the recording one: it answers what
+the case's ``enrichment`` gives for each record, or, without it, its input unchanged (as a function
+returning the batch it was given would).
+
+In a pipe case, only that pipe runs (started even when declared ``STOPPED``), and its source is
+replaced by one holding the case's records, shaped as the configured kind shapes them:
+
+- ``queue``: SQS messages from a private memory queue (``messageId``, ``body``, ``attributes``...)
+- ``webhook``: the webhook's SQS-like records, ``body`` and ``ContentType`` (JSON or text)
+- ``file``, ``nats``: stream records with the record in ``data`` (``eventID``, ``lineNumber`` or
+  ``subject``, ``sequence``)
+- ``directory``, ``schedule``: the kind's events (``Object Created``, ``Scheduled Event``) whose
+  ``detail`` is the record, which must be a mapping (a directory's ``bucket`` is filled in)
+- any other kind: stream records ``{eventID, eventSource: eventbus:KIND, eventSourceARN, data}``
+
+A string record is the body or data as written (JSON text in it is parsed by filters and templates,
+as always); any other value is its JSON text. The batching window is not waited for: every record
+is there from the start, so the batches are the same without it. The case ends once every record
+is settled (delivered, filtered out, skipped or dead-lettered) and the buses are idle.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from anyio.abc import TaskGroup
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from eventbus.config.build import Runtime
 from eventbus.config.entries import to_entry
-from eventbus.config.errors import ConfigErrors
-from eventbus.config.load import load_document
+from eventbus.config.errors import ConfigErrors, KeyPath, Problem
+from eventbus.config.load import Document, load_document
 from eventbus.config.validate import LoadedConfig, did_you_mean, load_config, problems_from
 from eventbus.errors import EventBusError, InvalidEventError, PatternError
 from eventbus.patterns import Pattern
-from eventbus.targets.base import Target, TargetConfig
+from eventbus.targets.base import DeliveryContext, Target, TargetConfig
+from eventbus.targets.bus import BusTargetConfig
 from eventbus.targets.recording import RecordingTarget
+
+if TYPE_CHECKING:
+    from eventbus.bus import EventBus
+    from eventbus.pipes import PipeConfig, Source, SourceRecord
 
 __all__ = [
     "CaseResult",
@@ -50,8 +94,23 @@ __all__ = [
     "run_test_file",
 ]
 
-#: How long a case waits for its events to reach the recording targets.
+#: How long a case waits for its events or records to reach the recording targets.
 CASE_TIMEOUT = 10.0
+
+#: Source kinds whose records are events: a case's record is such an event's ``detail``.
+_EVENT_KINDS = {"directory": "S3 'Object Created' events", "schedule": "'Scheduled Event' events"}
+
+
+def _json_value(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        # YAML reads an unquoted 2026-01-01 as a date, which JSON cannot hold.
+        raise ValueError(f"not a JSON value ({exc}); quote it to send it as text") from None
+    return value
+
+
+_JsonValue = Annotated[Any, AfterValidator(_json_value)]
 
 
 class _Model(BaseModel):
@@ -61,14 +120,19 @@ class _Model(BaseModel):
 class ConfigTestCase(_Model):
     name: str = Field(min_length=1)
     bus: str | None = None
-    events: list[dict[str, Any]] = Field(min_length=1)
+    events: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = None
+    #: A pipe to run instead of a bus; it reads ``records``.
+    pipe: str | None = None
+    records: Annotated[list[_JsonValue], Field(min_length=1)] | None = None
+    #: What the pipe's enrichment answers for each record, in the order of ``records``.
+    enrichment: list[_JsonValue] | None = None
     expect: dict[str, list[Any]] = Field(default_factory=dict)
     strict: bool = False
 
     @field_validator("events")
     @classmethod
-    def _events_are_entries(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for item in value:
+    def _events_are_entries(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for item in value or ():
             try:
                 to_entry(item)
             except InvalidEventError as exc:
@@ -122,8 +186,6 @@ def find_test_files(path: str | Path) -> tuple[Path, Path]:
         test_file = path.with_name(f"{path.stem}.test{suffix}")
         config_file = path
     if not test_file.exists():
-        from eventbus.config.errors import Problem
-
         raise ConfigErrors([Problem(str(path), None, (), f"no config tests: {test_file} not found")])
     return test_file, config_file
 
@@ -138,20 +200,102 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     if spec.config is not None:
         config_path = document.base_dir / spec.config
     config = load_config(config_path)
-    addresses = set(Runtime([config], target_factory=_recorder, pipes=False).targets)
+    bus_addresses = set(Runtime([config], target_factory=_recorder, pipes=False).targets)
+    addresses = set(Runtime([config], target_factory=_recorder, adapt_pipe=_without_source).targets)
     problems = []
     for index, case in enumerate(spec.tests):
-        if case.bus is not None and case.bus not in config.model.buses:
-            problems.append(
-                document.problem(("tests", index, "bus"), f"no bus named {case.bus!r} in {config.file}")
-            )
+        problems += _case_problems(document, ("tests", index), case, config)
         for address in case.expect:
+            where = ("tests", index, "expect", address)
             if address not in addresses:
                 reason = f"no target {address!r} in {config.file}{did_you_mean(address, addresses)}"
-                problems.append(document.problem(("tests", index, "expect", address), reason))
+                problems.append(document.problem(where, reason))
+            elif address not in bus_addresses and (owner := address.split("/")[1]) != case.pipe:
+                runs = f"runs pipe {case.pipe!r}" if case.pipe else "puts events on a bus"
+                reason = (
+                    f"{address} is a stage of pipe {owner!r}, which this case does not run (it {runs}); "
+                    f"test it in a case with `pipe: {owner}` and `records:`"
+                )
+                problems.append(document.problem(where, reason))
     if problems:
         raise ConfigErrors(problems)
     return spec, config
+
+
+def _case_problems(
+    document: Document, where: KeyPath, case: ConfigTestCase, config: LoadedConfig
+) -> list[Problem]:
+    """What the case gets wrong about its config, each with the fix."""
+    problems: list[Problem] = []
+
+    def problem(key: str | int | None, reason: str) -> None:
+        problems.append(document.problem(where if key is None else (*where, key), reason))
+
+    buses, pipes = config.model.buses, config.model.pipes
+    declared = ", ".join(sorted(pipes)) or "none"
+    if case.bus is not None and case.bus not in buses:
+        problem("bus", f"no bus named {case.bus!r} in {config.file}")
+    if case.events is not None and case.records is not None:
+        problem(
+            "records",
+            "a case has `events` (put on a bus) or `records` (read by a pipe), not both: "
+            "split it into two cases",
+        )
+    elif case.pipe is None and case.records is not None:
+        if pipes:
+            reason = (
+                f"records are read by a pipe: name it with `pipe: NAME` ({config.file} declares {declared})"
+            )
+        else:
+            reason = f"records are read by a pipe and {config.file} declares none: put `events` on a bus"
+        problem("records", reason)
+    elif case.pipe is not None and case.events is not None:
+        problem(
+            "events",
+            f"`pipe: {case.pipe}` reads `records` (what its source delivers), not `events`: "
+            "rename `events` to `records`, or drop `pipe` to put the events on a bus",
+        )
+    elif case.events is None and case.records is None:
+        if case.pipe is None:
+            problem(None, "a case needs `events` (put on a bus) or `pipe` with `records` (read by that pipe)")
+        else:
+            problem(
+                None, f"`pipe: {case.pipe}` needs `records`: what its source delivers, one item a message"
+            )
+    if case.pipe is None:
+        if case.enrichment is not None:
+            problem("enrichment", "`enrichment` answers a pipe's enrichment: it needs `pipe` and `records`")
+        return problems
+    if case.bus is not None:
+        problem(
+            "bus", "a case runs a bus or a pipe, not both: drop `bus` (the buses a pipe feeds run anyway)"
+        )
+    pipe = pipes.get(case.pipe)
+    if pipe is None:
+        hint = did_you_mean(case.pipe, pipes) or f"; it declares {declared}"
+        problem("pipe", f"no pipe named {case.pipe!r} in {config.file}{hint}")
+        return problems
+    kind = str(getattr(type(pipe.source), "kind", ""))
+    if kind in _EVENT_KINDS:
+        for index, item in enumerate(case.records or ()):
+            if not isinstance(item, dict):
+                problems.append(
+                    document.problem(
+                        (*where, "records", index),
+                        f"pipe {case.pipe} reads a {kind} source, whose records are {_EVENT_KINDS[kind]}: "
+                        f"each record is the event's detail, a mapping, not {_json_type(item)}",
+                    )
+                )
+    if case.enrichment is not None:
+        if pipe.enrichment is None:
+            problem("enrichment", f"pipe {case.pipe} has no enrichment: drop `enrichment`")
+        elif case.records is not None and len(case.enrichment) != len(case.records):
+            problem(
+                "enrichment",
+                f"`enrichment` gives one answer a record, in order: {len(case.records)} record(s), "
+                f"{len(case.enrichment)} answer(s)",
+            )
+    return problems
 
 
 def run_test_file(path: str | Path) -> list[CaseResult]:
@@ -162,6 +306,13 @@ def run_test_file(path: str | Path) -> list[CaseResult]:
 
 def _recorder(address: str, config: TargetConfig) -> Target:
     return RecordingTarget(address)
+
+
+def _without_source(name: str, pipe: PipeConfig) -> PipeConfig:
+    # Only the stages' addresses are wanted: a real source might need a file or a server.
+    from eventbus.pipes import BufferedSource
+
+    return pipe.model_copy(update={"source": BufferedSource(arn=f"arn:eventbus:test:::{name}")})
 
 
 async def _run_cases(spec: ConfigTestFile, config: LoadedConfig) -> list[CaseResult]:
@@ -177,27 +328,349 @@ async def _run_cases(spec: ConfigTestFile, config: LoadedConfig) -> list[CaseRes
 
 
 async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResult) -> None:
-    runtime = Runtime([config], target_factory=_recorder, pipes=False)
-    bus = runtime.bus(case.bus)
-    entries = [to_entry(event) for event in case.events]
+    source = (
+        None
+        if case.pipe is None
+        else _case_source(case.pipe, config.model.pipes[case.pipe], case.records or [])
+    )
+    targets = _CaseTargets(config, case, source)
+
+    def adapt(name: str, pipe: PipeConfig) -> PipeConfig:
+        return pipe.model_copy(update={"source": source, "maximum_batching_window_in_seconds": 0})
+
+    runtime = Runtime(
+        [config], target_factory=targets, pipes=[case.pipe] if case.pipe else False, adapt_pipe=adapt
+    )
     async with runtime:
-        step = bus.config.max_entries_per_put
-        for start in range(0, len(entries), step):
-            response = await bus.put_events(entries[start : start + step])
-            for entry in response["Entries"]:
-                if "ErrorCode" in entry:
-                    result.failures.append(
-                        f"PutEvents refused an event: {entry['ErrorCode']}: {entry['ErrorMessage']}"
-                    )
-        if not await runtime.wait_idle(CASE_TIMEOUT):
-            result.failures.append(f"events still undelivered after {CASE_TIMEOUT:g} s")
-    for address, target in sorted(runtime.targets.items()):
-        assert isinstance(target, RecordingTarget)
-        received = target.payloads
+        if case.pipe is not None:
+            pipe = runtime.pipes[case.pipe]
+            if pipe.state != "RUNNING":
+                await pipe.start()
+        else:
+            await _put_events(runtime.bus(case.bus), case.events or [], result)
+        result.failures += await _settle(runtime, source)
+    for address, recorder in sorted(targets.recorders.items()):
+        received = recorder.payloads
         if address in case.expect:
             result.failures += _compare(address, case.expect[address], received)
         elif case.strict and received:
             result.failures.append(f"{address}: expected nothing, received {_show(received)}")
+
+
+async def _put_events(bus: EventBus, events: list[dict[str, Any]], result: CaseResult) -> None:
+    entries = [to_entry(event) for event in events]
+    step = bus.config.max_entries_per_put
+    for start in range(0, len(entries), step):
+        response = await bus.put_events(entries[start : start + step])
+        for entry in response["Entries"]:
+            if "ErrorCode" in entry:
+                result.failures.append(
+                    f"PutEvents refused an event: {entry['ErrorCode']}: {entry['ErrorMessage']}"
+                )
+
+
+async def _settle(runtime: Runtime, source: _CaseSource | None) -> list[str]:
+    """Wait until the pipe settled every record and no bus holds an event; what is left if not."""
+
+    def pipes_done() -> bool:
+        return source is None or (
+            source.unsettled == 0 and all(p.in_flight == 0 for p in runtime.pipes.values())
+        )
+
+    def buses_done() -> bool:
+        return not any(bus.pending() for bus in runtime.buses.values())
+
+    with anyio.move_on_after(CASE_TIMEOUT):
+        # Both in one look: a pipe's delivery to a bus is pending there before the record is settled.
+        while not (pipes_done() and buses_done()):
+            await anyio.sleep(0.005)
+        return []
+    failures = []
+    if not pipes_done():
+        assert source is not None
+        (name, pipe), *_ = runtime.pipes.items()
+        counts = ", ".join(f"{k} {v}" for k, v in pipe.metrics().items() if v)
+        failures.append(
+            f"pipe {name}: {source.unsettled} of {source.total} record(s) still unsettled after "
+            f"{CASE_TIMEOUT:g} s ({counts or 'none received'})"
+        )
+    if not buses_done():
+        failures.append(f"events still undelivered after {CASE_TIMEOUT:g} s")
+    return failures
+
+
+class _CaseTargets:
+    """A case's target factory: a recorder for every address, kept here to compare afterwards."""
+
+    def __init__(self, config: LoadedConfig, case: ConfigTestCase, source: _CaseSource | None) -> None:
+        self.buses = set(config.model.buses)
+        self.enrichment = None if case.pipe is None else f"pipe/{case.pipe}/enrichment"
+        self.answers = case.enrichment
+        self.source = source
+        self.recorders: dict[str, RecordingTarget] = {}
+
+    def __call__(self, address: str, config: TargetConfig) -> Target:
+        recorder = self.recorders[address] = RecordingTarget(address)
+        if address == self.enrichment and self.source is not None:
+            return _RecordedEnrichment(recorder, self.source, self.answers)
+        if isinstance(config, BusTargetConfig) and config.bus in self.buses:
+            return _RecordedTarget(config.build(), recorder)
+        return recorder
+
+
+class _RecordedTarget:
+    """A real target that is recorded too, once it has taken a delivery."""
+
+    def __init__(self, target: Target, recorder: RecordingTarget) -> None:
+        self.target = target
+        self.recorder = recorder
+        self.max_batch_size = target.max_batch_size
+
+    def __repr__(self) -> str:
+        return f"{self.target!r} recorded as {self.recorder.name}"
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        # After: a delivery the target refused is retried or dead-lettered, not received.
+        response = await self.target.deliver(payloads, context)
+        await self.recorder.deliver(payloads, context)
+        return response
+
+    async def aclose(self) -> None:
+        await self.target.aclose()
+
+
+class _RecordedEnrichment:
+    """A pipe's enrichment in a case: records its input and answers what the case says."""
+
+    max_batch_size = RecordingTarget.max_batch_size
+
+    def __init__(self, recorder: RecordingTarget, source: _CaseSource, answers: list[Any] | None) -> None:
+        self.recorder = recorder
+        self.source = source
+        self.answers = answers
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        from eventbus.pipes.stages import enrichment_items
+        from eventbus.targets._common import parse_payload
+
+        await self.recorder.deliver(payloads, context)
+        if self.answers is None:
+            # What a function returning the batch it was given answers: each input, unchanged.
+            return [parse_payload(p) for p in payloads]
+        # One answer a record, joined into the one response Pipes reads for the whole batch.
+        items: list[Any] = []
+        for record_id in context.event_ids:
+            items += enrichment_items(self.answers[self.source.index[record_id]]) or []
+        return items
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _CaseSource:
+    """A pipe's source in a case: the case's records, counted until each one is settled."""
+
+    def __init__(self, inner: Source, seed: Callable[[], Awaitable[list[str]]], total: int) -> None:
+        self.inner = inner
+        self.arn = inner.arn
+        self.durable = inner.durable
+        self.total = total
+        #: Record identifier -> its position in the case's ``records``.
+        self.index: dict[str, int] = {}
+        self._seed: Callable[[], Awaitable[list[str]]] | None = seed
+        self._settled: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{self.inner!r} holding a config test's records"
+
+    @property
+    def unsettled(self) -> int:
+        return self.total - len(self._settled)
+
+    async def open(self, task_group: TaskGroup) -> None:
+        await self.inner.open(task_group)
+        if self._seed is not None:
+            seed, self._seed = self._seed, None
+            self.index = {record_id: index for index, record_id in enumerate(await seed())}
+
+    async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
+        return await self.inner.receive(max_records, wait_seconds)
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        # By identifier: a message handed out again after its visibility ran out settles once.
+        self._settled.update(r.record_id for r in records)
+        await self.inner.ack(records)
+
+    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        await self.inner.release(records, delay)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> _CaseSource:
+    """A source holding ``items``, shaped as the pipe's configured source kind shapes records."""
+    from eventbus.pipes import BufferedSource
+
+    options: Any = pipe.source
+    kind = str(getattr(type(options), "kind", ""))
+    if kind == "queue":
+        from eventbus.pipes.sources.queue import QueueSource
+        from eventbus.targets.queue import MemoryQueue
+
+        # A queue of the case's own: the process-wide memory queue of that name may hold messages.
+        name = options.name or (Path(options.path).stem if options.path else "") or "queue"
+        queue = MemoryQueue(max(1, len(items)), name=name)
+
+        async def send() -> list[str]:
+            return [await queue.send(_text(item)) for item in items]
+
+        return _CaseSource(QueueSource(queue, queue_name=name), send, len(items))
+    arn, records = _records(kind, options, pipe_name, items)
+    buffered = BufferedSource(arn=arn, capacity=max(1, len(records)))
+
+    async def offer() -> list[str]:
+        for record in records:
+            buffered.offer(record)
+        buffered.producer_done()
+        return [record.record_id for record in records]
+
+    return _CaseSource(buffered, offer, len(items))
+
+
+def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
+    """The source's ARN and the records, shaped as each built-in kind writes them."""
+    from eventbus.pipes import SourceRecord
+    from eventbus.pipes.records import aws_time
+    from eventbus.pipes.sources.base import DEFAULT_ACCOUNT as ACCOUNT
+    from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
+
+    now = datetime.now(UTC)
+    millis = str(int(now.timestamp() * 1000))
+    records: list[SourceRecord] = []
+
+    def add(record: dict[str, Any], record_id: str) -> None:
+        records.append(SourceRecord(record=record, record_id=record_id, ingestion_time=now))
+
+    if kind == "webhook":
+        arn = f"arn:eventbus:webhook:{REGION}:{ACCOUNT}:{options.name}"
+        for item in items:
+            message_id = str(uuid.uuid4())
+            attributes = {
+                "SentTimestamp": millis,
+                "ContentType": "text/plain" if isinstance(item, str) else "application/json",
+                "Path": options.path,
+                "QueryString": "",
+            }
+            add(
+                {
+                    "messageId": message_id,
+                    "body": _text(item),
+                    "attributes": attributes,
+                    "eventSource": "eventbus:webhook",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                },
+                message_id,
+            )
+    elif kind == "file":
+        paths = [Path(p) for p in ([options.path] if isinstance(options.path, str) else options.path)]
+        first = paths[0]
+        arn = (
+            f"arn:eventbus:file:::{first.name if len(paths) == 1 else first.resolve().parent.name or 'files'}"
+        )
+        is_csv = options.format == "csv" or (
+            options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
+        )
+        for index, item in enumerate(items):
+            line = index + (2 if is_csv else 1)  # a CSV file's first line is its header
+            event_id = f"{first.name}:{line}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": "eventbus:file",
+                    "eventSourceARN": f"arn:eventbus:file:::{first.resolve()}",
+                    "fileName": first.name,
+                    "lineNumber": line,
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    elif kind == "nats":
+        arn = f"arn:eventbus:nats:{REGION}:{ACCOUNT}:stream/{options.stream}"
+        for index, item in enumerate(items):
+            event_id = f"{options.stream}:{index + 1}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": "eventbus:nats",
+                    "eventSourceARN": arn,
+                    "subject": options.subject or options.stream,
+                    "sequence": index + 1,
+                    "deliveryCount": 1,
+                    "timestamp": aws_time(now),
+                    "headers": {},
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    elif kind in _EVENT_KINDS:
+        defaults: dict[str, Any] = {}
+        if kind == "directory":
+            bucket = Path(options.path).resolve().name or "root"
+            arn, source, detail_type = f"arn:aws:s3:::{bucket}", "aws.s3", "Object Created"
+            defaults = {"version": "0", "bucket": {"name": bucket}}
+        else:
+            arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{options.name}"
+            source, detail_type = "aws.events", "Scheduled Event"
+        for item in items:
+            event_id = str(uuid.uuid4())
+            detail = {**defaults, **item}
+            add(
+                {
+                    "version": "0",
+                    "id": event_id,
+                    "detail-type": detail_type,
+                    "source": source,
+                    "account": ACCOUNT,
+                    "time": aws_time(now),
+                    "region": REGION,
+                    "resources": [arn],
+                    "detail": detail,
+                },
+                event_id,
+            )
+    else:
+        arn = f"arn:eventbus:{kind}:{REGION}:{ACCOUNT}:{pipe_name}-source"
+        for index, item in enumerate(items):
+            event_id = f"{pipe_name}:{index + 1}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": f"eventbus:{kind}",
+                    "eventSourceARN": arn,
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    return arn, records
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return "a boolean" if isinstance(value, bool) else "a number"
+
+
+def _text(item: Any) -> str:
+    """A record as a message body: text as written, anything else as its JSON text."""
+    from eventbus.pipes.records import record_json
+
+    return item if isinstance(item, str) else record_json(item)
 
 
 def _is_pattern(item: Any) -> bool:
