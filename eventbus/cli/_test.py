@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from eventbus.cli._console import is_terminal, logs_to_stderr, print_problems
@@ -13,12 +15,13 @@ def register(subparsers: Any) -> None:
         "test",
         help="run config unit tests",
         description=(
-            "For each FILE (a config, or its NAME.test.yaml), puts the test events on the config's buses "
-            "with every target swapped for a recording one, and checks which targets received which "
-            "payloads. Exit status 1 when a test fails or a file is invalid."
+            "For each FILE (a config, its NAME.test.yaml, or a folder: every test file under it), puts "
+            "each case's events on the config's buses, or its records through a pipe in place of the "
+            "pipe's source, with targets swapped for recording ones, and checks which targets received "
+            "which payloads. Exit status 1 when a test fails or a file is invalid."
         ),
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE|DIR")
     parser.set_defaults(handler=run)
 
 
@@ -29,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
     logs_to_stderr()
     passed = failed = 0
     broken = False
-    for path in args.files:
+    files, empty = _expand(args.files)
+    for folder in empty:
+        print(f"{folder}: no config tests under this folder (NAME.test.yaml beside NAME.yaml)", file=sys.stderr)
+        broken = True
+    for path in files:
         try:
             results = run_test_file(path)
         except ConfigErrors as exc:
@@ -52,3 +59,27 @@ def run(args: argparse.Namespace) -> int:
             failed += not result.passed
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or broken else 0
+
+
+#: The suffixes a config (and so its test file) may have.
+_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def _expand(paths: list[str]) -> tuple[list[str], list[str]]:
+    """``(files, folders without tests)``: files as given, a folder as the test files under it."""
+    from eventbus.config.testing import is_test_file
+
+    files: list[str] = []
+    empty: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if not folder.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            str(p) for p in folder.rglob("*.test.*") if p.suffix in _SUFFIXES and p.is_file() and is_test_file(p)
+        )
+        files.extend(found)
+        if not found:
+            empty.append(path)
+    return files, empty

@@ -196,6 +196,19 @@ def test_test_command_passes_the_quickstart_and_fails_a_wrong_expectation(
     assert "FAIL" in failed.stdout and 'expected the payload "o-2"; received ["o-1"]' in failed.stdout
 
 
+def test_test_command_takes_a_folder(tmp_path: Path) -> None:
+    every = eventbus("test", str(EXAMPLES))
+    assert every.returncode == 0, every.stdout + every.stderr
+    # Each example's cases, found under the folder: quickstart and jobs.
+    assert "quickstart.yaml: " in every.stdout and "jobs.yaml: " in every.stdout
+    assert every.stdout.strip().endswith(" passed, 0 failed")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = eventbus("test", str(empty))
+    assert none.returncode == 1
+    assert f"{empty}: no config tests under this folder" in none.stderr and "Traceback" not in none.stderr
+
+
 def test_usage_errors_exit_2() -> None:
     assert eventbus().returncode == 2
     assert eventbus("validate").returncode == 2
