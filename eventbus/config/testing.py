@@ -58,18 +58,16 @@ is settled (delivered, filtered out, skipped or dead-lettered) and the buses are
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-from anyio.abc import TaskGroup
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from eventbus.config.build import Runtime
+from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source
 from eventbus.config.entries import to_entry
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document
@@ -82,7 +80,7 @@ from eventbus.targets.recording import RecordingTarget
 
 if TYPE_CHECKING:
     from eventbus.bus import EventBus
-    from eventbus.pipes import PipeConfig, Source, SourceRecord
+    from eventbus.pipes import PipeConfig
 
 __all__ = [
     "CaseResult",
@@ -96,9 +94,6 @@ __all__ = [
 
 #: How long a case waits for its events or records to reach the recording targets.
 CASE_TIMEOUT = 10.0
-
-#: Source kinds whose records are events: a case's record is such an event's ``detail``.
-_EVENT_KINDS = {"directory": "S3 'Object Created' events", "schedule": "'Scheduled Event' events"}
 
 
 def _json_value(value: Any) -> Any:
@@ -276,13 +271,13 @@ def _case_problems(
         problem("pipe", f"no pipe named {case.pipe!r} in {config.file}{hint}")
         return problems
     kind = str(getattr(type(pipe.source), "kind", ""))
-    if kind in _EVENT_KINDS:
+    if kind in EVENT_KINDS:
         for index, item in enumerate(case.records or ()):
             if not isinstance(item, dict):
                 problems.append(
                     document.problem(
                         (*where, "records", index),
-                        f"pipe {case.pipe} reads a {kind} source, whose records are {_EVENT_KINDS[kind]}: "
+                        f"pipe {case.pipe} reads a {kind} source, whose records are {EVENT_KINDS[kind]}: "
                         f"each record is the event's detail, a mapping, not {_json_type(item)}",
                     )
                 )
@@ -331,7 +326,7 @@ async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResu
     source = (
         None
         if case.pipe is None
-        else _case_source(case.pipe, config.model.pipes[case.pipe], case.records or [])
+        else case_source(case.pipe, config.model.pipes[case.pipe], case.records or [])
     )
     targets = _CaseTargets(config, case, source)
 
@@ -369,7 +364,7 @@ async def _put_events(bus: EventBus, events: list[dict[str, Any]], result: CaseR
                 )
 
 
-async def _settle(runtime: Runtime, source: _CaseSource | None) -> list[str]:
+async def _settle(runtime: Runtime, source: CaseSource | None) -> list[str]:
     """Wait until the pipe settled every record and no bus holds an event; what is left if not."""
 
     def pipes_done() -> bool:
@@ -402,7 +397,7 @@ async def _settle(runtime: Runtime, source: _CaseSource | None) -> list[str]:
 class _CaseTargets:
     """A case's target factory: a recorder for every address, kept here to compare afterwards."""
 
-    def __init__(self, config: LoadedConfig, case: ConfigTestCase, source: _CaseSource | None) -> None:
+    def __init__(self, config: LoadedConfig, case: ConfigTestCase, source: CaseSource | None) -> None:
         self.buses = set(config.model.buses)
         self.enrichment = None if case.pipe is None else f"pipe/{case.pipe}/enrichment"
         self.answers = case.enrichment
@@ -444,7 +439,7 @@ class _RecordedEnrichment:
 
     max_batch_size = RecordingTarget.max_batch_size
 
-    def __init__(self, recorder: RecordingTarget, source: _CaseSource, answers: list[Any] | None) -> None:
+    def __init__(self, recorder: RecordingTarget, source: CaseSource, answers: list[Any] | None) -> None:
         self.recorder = recorder
         self.source = source
         self.answers = answers
@@ -467,195 +462,6 @@ class _RecordedEnrichment:
         return None
 
 
-class _CaseSource:
-    """A pipe's source in a case: the case's records, counted until each one is settled."""
-
-    def __init__(self, inner: Source, seed: Callable[[], Awaitable[list[str]]], total: int) -> None:
-        self.inner = inner
-        self.arn = inner.arn
-        self.durable = inner.durable
-        self.total = total
-        #: Record identifier -> its position in the case's ``records``.
-        self.index: dict[str, int] = {}
-        self._seed: Callable[[], Awaitable[list[str]]] | None = seed
-        self._settled: set[str] = set()
-
-    def __repr__(self) -> str:
-        return f"{self.inner!r} holding a config test's records"
-
-    @property
-    def unsettled(self) -> int:
-        return self.total - len(self._settled)
-
-    async def open(self, task_group: TaskGroup) -> None:
-        await self.inner.open(task_group)
-        if self._seed is not None:
-            seed, self._seed = self._seed, None
-            self.index = {record_id: index for index, record_id in enumerate(await seed())}
-
-    async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
-        return await self.inner.receive(max_records, wait_seconds)
-
-    async def ack(self, records: Sequence[SourceRecord]) -> None:
-        # By identifier: a message handed out again after its visibility ran out settles once.
-        self._settled.update(r.record_id for r in records)
-        await self.inner.ack(records)
-
-    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
-        await self.inner.release(records, delay)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-def _case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> _CaseSource:
-    """A source holding ``items``, shaped as the pipe's configured source kind shapes records."""
-    from eventbus.pipes import BufferedSource
-
-    options: Any = pipe.source
-    kind = str(getattr(type(options), "kind", ""))
-    if kind == "queue":
-        from eventbus.pipes.sources.queue import QueueSource
-        from eventbus.targets.queue import MemoryQueue
-
-        # A queue of the case's own: the process-wide memory queue of that name may hold messages.
-        name = options.name or (Path(options.path).stem if options.path else "") or "queue"
-        queue = MemoryQueue(max(1, len(items)), name=name)
-
-        async def send() -> list[str]:
-            return [await queue.send(_text(item)) for item in items]
-
-        return _CaseSource(QueueSource(queue, queue_name=name), send, len(items))
-    arn, records = _records(kind, options, pipe_name, items)
-    buffered = BufferedSource(arn=arn, capacity=max(1, len(records)))
-
-    async def offer() -> list[str]:
-        for record in records:
-            buffered.offer(record)
-        buffered.producer_done()
-        return [record.record_id for record in records]
-
-    return _CaseSource(buffered, offer, len(items))
-
-
-def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
-    """The source's ARN and the records, shaped as each built-in kind writes them."""
-    from eventbus.pipes import SourceRecord
-    from eventbus.pipes.records import aws_time
-    from eventbus.pipes.sources.base import DEFAULT_ACCOUNT as ACCOUNT
-    from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
-
-    now = datetime.now(UTC)
-    millis = str(int(now.timestamp() * 1000))
-    records: list[SourceRecord] = []
-
-    def add(record: dict[str, Any], record_id: str) -> None:
-        records.append(SourceRecord(record=record, record_id=record_id, ingestion_time=now))
-
-    if kind == "webhook":
-        arn = f"arn:eventbus:webhook:{REGION}:{ACCOUNT}:{options.name}"
-        for item in items:
-            message_id = str(uuid.uuid4())
-            attributes = {
-                "SentTimestamp": millis,
-                "ContentType": "text/plain" if isinstance(item, str) else "application/json",
-                "Path": options.path,
-                "QueryString": "",
-            }
-            add(
-                {
-                    "messageId": message_id,
-                    "body": _text(item),
-                    "attributes": attributes,
-                    "eventSource": "eventbus:webhook",
-                    "eventSourceARN": arn,
-                    "awsRegion": REGION,
-                },
-                message_id,
-            )
-    elif kind == "file":
-        paths = [Path(p) for p in ([options.path] if isinstance(options.path, str) else options.path)]
-        first = paths[0]
-        arn = (
-            f"arn:eventbus:file:::{first.name if len(paths) == 1 else first.resolve().parent.name or 'files'}"
-        )
-        is_csv = options.format == "csv" or (
-            options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
-        )
-        for index, item in enumerate(items):
-            line = index + (2 if is_csv else 1)  # a CSV file's first line is its header
-            event_id = f"{first.name}:{line}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": "eventbus:file",
-                    "eventSourceARN": f"arn:eventbus:file:::{first.resolve()}",
-                    "fileName": first.name,
-                    "lineNumber": line,
-                    "data": _text(item),
-                },
-                event_id,
-            )
-    elif kind == "nats":
-        arn = f"arn:eventbus:nats:{REGION}:{ACCOUNT}:stream/{options.stream}"
-        for index, item in enumerate(items):
-            event_id = f"{options.stream}:{index + 1}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": "eventbus:nats",
-                    "eventSourceARN": arn,
-                    "subject": options.subject or options.stream,
-                    "sequence": index + 1,
-                    "deliveryCount": 1,
-                    "timestamp": aws_time(now),
-                    "headers": {},
-                    "data": _text(item),
-                },
-                event_id,
-            )
-    elif kind in _EVENT_KINDS:
-        defaults: dict[str, Any] = {}
-        if kind == "directory":
-            bucket = Path(options.path).resolve().name or "root"
-            arn, source, detail_type = f"arn:aws:s3:::{bucket}", "aws.s3", "Object Created"
-            defaults = {"version": "0", "bucket": {"name": bucket}}
-        else:
-            arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{options.name}"
-            source, detail_type = "aws.events", "Scheduled Event"
-        for item in items:
-            event_id = str(uuid.uuid4())
-            detail = {**defaults, **item}
-            add(
-                {
-                    "version": "0",
-                    "id": event_id,
-                    "detail-type": detail_type,
-                    "source": source,
-                    "account": ACCOUNT,
-                    "time": aws_time(now),
-                    "region": REGION,
-                    "resources": [arn],
-                    "detail": detail,
-                },
-                event_id,
-            )
-    else:
-        arn = f"arn:eventbus:{kind}:{REGION}:{ACCOUNT}:{pipe_name}-source"
-        for index, item in enumerate(items):
-            event_id = f"{pipe_name}:{index + 1}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": f"eventbus:{kind}",
-                    "eventSourceARN": arn,
-                    "data": _text(item),
-                },
-                event_id,
-            )
-    return arn, records
-
-
 def _json_type(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
@@ -664,13 +470,6 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "a boolean" if isinstance(value, bool) else "a number"
-
-
-def _text(item: Any) -> str:
-    """A record as a message body: text as written, anything else as its JSON text."""
-    from eventbus.pipes.records import record_json
-
-    return item if isinstance(item, str) else record_json(item)
 
 
 def _is_pattern(item: Any) -> bool:

@@ -1,0 +1,220 @@
+"""The source a pipe reads in a config test: the case's records, shaped as its configured kind.
+
+A case cannot use the configured source itself (it would need the file, the folder, the server or
+the clock), so it gets one holding its records instead. Kept apart from ``testing``, which runs
+cases and compares what they received, because this part follows the sources' record shapes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anyio.abc import TaskGroup
+
+if TYPE_CHECKING:
+    from eventbus.pipes import PipeConfig, Source, SourceRecord
+
+__all__ = ["EVENT_KINDS", "CaseSource", "case_source"]
+
+#: Source kinds whose records are events: a case's record is such an event's ``detail``.
+EVENT_KINDS = {"directory": "S3 'Object Created' events", "schedule": "'Scheduled Event' events"}
+
+
+class CaseSource:
+    """A pipe's source in a case: the case's records, counted until each one is settled."""
+
+    def __init__(self, inner: Source, seed: Callable[[], Awaitable[list[str]]], total: int) -> None:
+        self.inner = inner
+        self.arn = inner.arn
+        self.durable = inner.durable
+        self.total = total
+        #: Record identifier -> its position in the case's ``records``.
+        self.index: dict[str, int] = {}
+        self._seed: Callable[[], Awaitable[list[str]]] | None = seed
+        self._settled: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{self.inner!r} holding a config test's records"
+
+    @property
+    def unsettled(self) -> int:
+        return self.total - len(self._settled)
+
+    async def open(self, task_group: TaskGroup) -> None:
+        await self.inner.open(task_group)
+        if self._seed is not None:
+            seed, self._seed = self._seed, None
+            self.index = {record_id: index for index, record_id in enumerate(await seed())}
+
+    async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
+        return await self.inner.receive(max_records, wait_seconds)
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        # By identifier: a message handed out again after its visibility ran out settles once.
+        self._settled.update(r.record_id for r in records)
+        await self.inner.ack(records)
+
+    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        await self.inner.release(records, delay)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> CaseSource:
+    """A source holding ``items``, shaped as the pipe's configured source kind shapes records."""
+    from eventbus.pipes import BufferedSource
+
+    options: Any = pipe.source
+    kind = str(getattr(type(options), "kind", ""))
+    if kind == "queue":
+        from eventbus.pipes.sources.queue import QueueSource
+        from eventbus.targets.queue import MemoryQueue
+
+        # A queue of the case's own: the process-wide memory queue of that name may hold messages.
+        name = options.name or (Path(options.path).stem if options.path else "") or "queue"
+        queue = MemoryQueue(max(1, len(items)), name=name)
+
+        async def send() -> list[str]:
+            return [await queue.send(_text(item)) for item in items]
+
+        return CaseSource(QueueSource(queue, queue_name=name), send, len(items))
+    arn, records = _records(kind, options, pipe_name, items)
+    buffered = BufferedSource(arn=arn, capacity=max(1, len(records)))
+
+    async def offer() -> list[str]:
+        for record in records:
+            buffered.offer(record)
+        buffered.producer_done()
+        return [record.record_id for record in records]
+
+    return CaseSource(buffered, offer, len(items))
+
+
+def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
+    """The source's ARN and the records, shaped as each built-in kind writes them."""
+    from eventbus.pipes import SourceRecord
+    from eventbus.pipes.records import aws_time
+    from eventbus.pipes.sources.base import DEFAULT_ACCOUNT as ACCOUNT
+    from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
+
+    now = datetime.now(UTC)
+    millis = str(int(now.timestamp() * 1000))
+    records: list[SourceRecord] = []
+
+    def add(record: dict[str, Any], record_id: str) -> None:
+        records.append(SourceRecord(record=record, record_id=record_id, ingestion_time=now))
+
+    if kind == "webhook":
+        arn = f"arn:eventbus:webhook:{REGION}:{ACCOUNT}:{options.name}"
+        for item in items:
+            message_id = str(uuid.uuid4())
+            attributes = {
+                "SentTimestamp": millis,
+                "ContentType": "text/plain" if isinstance(item, str) else "application/json",
+                "Path": options.path,
+                "QueryString": "",
+            }
+            add(
+                {
+                    "messageId": message_id,
+                    "body": _text(item),
+                    "attributes": attributes,
+                    "eventSource": "eventbus:webhook",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                },
+                message_id,
+            )
+    elif kind == "file":
+        paths = [Path(p) for p in ([options.path] if isinstance(options.path, str) else options.path)]
+        first = paths[0]
+        arn = (
+            f"arn:eventbus:file:::{first.name if len(paths) == 1 else first.resolve().parent.name or 'files'}"
+        )
+        is_csv = options.format == "csv" or (
+            options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
+        )
+        for index, item in enumerate(items):
+            line = index + (2 if is_csv else 1)  # a CSV file's first line is its header
+            event_id = f"{first.name}:{line}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": "eventbus:file",
+                    "eventSourceARN": f"arn:eventbus:file:::{first.resolve()}",
+                    "fileName": first.name,
+                    "lineNumber": line,
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    elif kind == "nats":
+        arn = f"arn:eventbus:nats:{REGION}:{ACCOUNT}:stream/{options.stream}"
+        for index, item in enumerate(items):
+            event_id = f"{options.stream}:{index + 1}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": "eventbus:nats",
+                    "eventSourceARN": arn,
+                    "subject": options.subject or options.stream,
+                    "sequence": index + 1,
+                    "deliveryCount": 1,
+                    "timestamp": aws_time(now),
+                    "headers": {},
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    elif kind in EVENT_KINDS:
+        defaults: dict[str, Any] = {}
+        if kind == "directory":
+            bucket = Path(options.path).resolve().name or "root"
+            arn, source, detail_type = f"arn:aws:s3:::{bucket}", "aws.s3", "Object Created"
+            defaults = {"version": "0", "bucket": {"name": bucket}}
+        else:
+            arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{options.name}"
+            source, detail_type = "aws.events", "Scheduled Event"
+        for item in items:
+            event_id = str(uuid.uuid4())
+            detail = {**defaults, **item}
+            add(
+                {
+                    "version": "0",
+                    "id": event_id,
+                    "detail-type": detail_type,
+                    "source": source,
+                    "account": ACCOUNT,
+                    "time": aws_time(now),
+                    "region": REGION,
+                    "resources": [arn],
+                    "detail": detail,
+                },
+                event_id,
+            )
+    else:
+        arn = f"arn:eventbus:{kind}:{REGION}:{ACCOUNT}:{pipe_name}-source"
+        for index, item in enumerate(items):
+            event_id = f"{pipe_name}:{index + 1}"
+            add(
+                {
+                    "eventID": event_id,
+                    "eventSource": f"eventbus:{kind}",
+                    "eventSourceARN": arn,
+                    "data": _text(item),
+                },
+                event_id,
+            )
+    return arn, records
+
+
+def _text(item: Any) -> str:
+    """A record as a message body: text as written, anything else as its JSON text."""
+    from eventbus.pipes.records import record_json
+
+    return item if isinstance(item, str) else record_json(item)
