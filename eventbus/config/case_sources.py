@@ -103,33 +103,27 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
     from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
 
     now = datetime.now(UTC)
-    millis = str(int(now.timestamp() * 1000))
     records: list[SourceRecord] = []
 
     def add(record: dict[str, Any], record_id: str) -> None:
         records.append(SourceRecord(record=record, record_id=record_id, ingestion_time=now))
 
     if kind == "webhook":
-        arn = f"arn:eventbus:webhook:{REGION}:{ACCOUNT}:{options.name}"
-        for item in items:
-            message_id = str(uuid.uuid4())
-            attributes = {
-                "SentTimestamp": millis,
-                "ContentType": "text/plain" if isinstance(item, str) else "application/json",
-                "Path": options.path,
-                "QueryString": "",
-            }
-            add(
-                {
-                    "messageId": message_id,
-                    "body": _text(item),
-                    "attributes": attributes,
-                    "eventSource": "eventbus:webhook",
-                    "eventSourceARN": arn,
-                    "awsRegion": REGION,
-                },
-                message_id,
+        from eventbus.pipes.sources.webhook import webhook_arn, webhook_record
+
+        arn = webhook_arn(options.name)
+        records += [
+            webhook_record(
+                _text(item),
+                # What a client posting the record as written would declare.
+                content_type="text/plain" if isinstance(item, str) else "application/json",
+                path=options.path,
+                query_string="",
+                arn=arn,
+                received=now.timestamp(),
             )
+            for item in items
+        ]
     elif kind == "file":
         paths = [Path(p) for p in ([options.path] if isinstance(options.path, str) else options.path)]
         first = paths[0]

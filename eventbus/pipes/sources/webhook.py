@@ -36,7 +36,7 @@ from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
 
-__all__ = ["WebhookSource", "WebhookSourceConfig"]
+__all__ = ["WebhookSource", "WebhookSourceConfig", "webhook_arn", "webhook_record"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,7 +62,7 @@ class WebhookSource(BufferedSource):
     ) -> None:
         if not path.startswith("/"):
             raise ConfigError(f"a webhook path starts with '/': {path!r}")
-        super().__init__(arn=f"arn:eventbus:webhook:{region}:{account}:{name}", capacity=capacity)
+        super().__init__(arn=webhook_arn(name, region, account), capacity=capacity)
         self.name = name
         self.path = path
         self.max_body_bytes = max_body_bytes
@@ -209,24 +209,49 @@ class WebhookSource(BufferedSource):
         return result
 
     def _record(self, body: str, content_type: str, scope: Scope) -> SourceRecord:
-        message_id = str(uuid.uuid4())
-        now = time.time()
-        record = {
-            "messageId": message_id,
-            "body": body,
-            "attributes": {
-                "SentTimestamp": str(int(now * 1000)),
-                "ContentType": content_type,
-                "Path": str(scope.get("path", "")),
-                "QueryString": scope.get("query_string", b"").decode("latin-1"),
-            },
-            "eventSource": "eventbus:webhook",
-            "eventSourceARN": self.arn,
-            "awsRegion": self.region,
-        }
-        return SourceRecord(
-            record=record, record_id=message_id, ingestion_time=datetime.fromtimestamp(now, UTC)
+        return webhook_record(
+            body,
+            content_type=content_type,
+            path=str(scope.get("path", "")),
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            arn=self.arn,
+            region=self.region,
+            received=time.time(),
         )
+
+
+def webhook_arn(name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+    return f"arn:eventbus:webhook:{region}:{account}:{name}"
+
+
+def webhook_record(
+    body: str,
+    *,
+    content_type: str,
+    path: str,
+    query_string: str,
+    arn: str,
+    received: float,
+    region: str = DEFAULT_REGION,
+) -> SourceRecord:
+    """One POST as a record: an SQS-like message; ``received`` is a POSIX timestamp."""
+    message_id = str(uuid.uuid4())
+    record = {
+        "messageId": message_id,
+        "body": body,
+        "attributes": {
+            "SentTimestamp": str(int(received * 1000)),
+            "ContentType": content_type,
+            "Path": path,
+            "QueryString": query_string,
+        },
+        "eventSource": "eventbus:webhook",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }
+    return SourceRecord(
+        record=record, record_id=message_id, ingestion_time=datetime.fromtimestamp(received, UTC)
+    )
 
 
 class _NotRunning(Exception):
