@@ -125,28 +125,17 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
             for item in items
         ]
     elif kind == "file":
-        paths = [Path(p) for p in ([options.path] if isinstance(options.path, str) else options.path)]
+        from eventbus.pipes.sources.files import file_record, file_source_arn
+
+        listed = [options.path] if isinstance(options.path, str) else options.path
+        paths = [Path(p).resolve() for p in listed]
         first = paths[0]
-        arn = (
-            f"arn:eventbus:file:::{first.name if len(paths) == 1 else first.resolve().parent.name or 'files'}"
-        )
+        arn = file_source_arn(paths)
         is_csv = options.format == "csv" or (
             options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
         )
-        for index, item in enumerate(items):
-            line = index + (2 if is_csv else 1)  # a CSV file's first line is its header
-            event_id = f"{first.name}:{line}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": "eventbus:file",
-                    "eventSourceARN": f"arn:eventbus:file:::{first.resolve()}",
-                    "fileName": first.name,
-                    "lineNumber": line,
-                    "data": _text(item),
-                },
-                event_id,
-            )
+        start = 2 if is_csv else 1  # a CSV file's first line is its header
+        records += [file_record(first, start + index, _text(item), now) for index, item in enumerate(items)]
     elif kind == "nats":
         arn = f"arn:eventbus:nats:{REGION}:{ACCOUNT}:stream/{options.stream}"
         for index, item in enumerate(items):

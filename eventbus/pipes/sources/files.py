@@ -19,7 +19,7 @@ import io
 import json
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import BufferedSource, SourceConfig
 
-__all__ = ["FileFormat", "FileSource", "FileSourceConfig"]
+__all__ = ["FileFormat", "FileSource", "FileSourceConfig", "file_record", "file_source_arn"]
 
 FileFormat = Literal["auto", "csv", "jsonl"]
 
@@ -172,8 +172,7 @@ class FileSource(BufferedSource):
         for path in self.paths:
             if not path.is_file():
                 raise ConfigError(f"The file {str(path)!r} does not exist or is not a file")
-        name = self.paths[0].name if len(self.paths) == 1 else f"{self.paths[0].parent.name or 'files'}"
-        super().__init__(arn=f"arn:eventbus:file:::{name}", capacity=capacity)
+        super().__init__(arn=file_source_arn(self.paths), capacity=capacity)
         self.format = format
         for path in self.paths:
             self._format_of(path)  # an unknown extension fails now, not half-way through reading
@@ -237,7 +236,6 @@ class FileSource(BufferedSource):
                 if self._progress is not None:
                     self._progress.begin(path.name, self._reader.size)
             reader = self._reader
-            arn = f"arn:eventbus:file:::{path}"
             while True:
                 if not self._carry:
                     # Shielded: a chunk read by a thread whose caller was cancelled would be lost.
@@ -248,16 +246,7 @@ class FileSource(BufferedSource):
                 now = datetime.now(UTC)
                 while self._carry:
                     line, data = self._carry[0]
-                    event_id = f"{path.name}:{line}"
-                    record = {
-                        "eventID": event_id,
-                        "eventSource": "eventbus:file",
-                        "eventSourceARN": arn,
-                        "fileName": path.name,
-                        "lineNumber": line,
-                        "data": data,
-                    }
-                    await self.put(SourceRecord(record=record, record_id=event_id, ingestion_time=now))
+                    await self.put(file_record(path, line, data, now))
                     self._carry.popleft()
                     self._file_rows += 1
                     self.rows_read += 1
@@ -269,6 +258,26 @@ class FileSource(BufferedSource):
             if self._progress is not None:
                 self._progress.end(path.name, self._file_rows)
         self.producer_done()
+
+
+def file_source_arn(paths: Sequence[Path]) -> str:
+    """The source's ARN, from its resolved ``paths``: the file's name, or their folder's."""
+    name = paths[0].name if len(paths) == 1 else paths[0].parent.name or "files"
+    return f"arn:eventbus:file:::{name}"
+
+
+def file_record(path: Path, line: int, data: str, received: datetime) -> SourceRecord:
+    """Row ``data`` at ``line`` of the resolved ``path`` as a stream record."""
+    event_id = f"{path.name}:{line}"
+    record = {
+        "eventID": event_id,
+        "eventSource": "eventbus:file",
+        "eventSourceARN": f"arn:eventbus:file:::{path}",
+        "fileName": path.name,
+        "lineNumber": line,
+        "data": data,
+    }
+    return SourceRecord(record=record, record_id=event_id, ingestion_time=received)
 
 
 class FileSourceConfig(SourceConfig):
