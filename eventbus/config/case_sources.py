@@ -137,23 +137,22 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
         start = 2 if is_csv else 1  # a CSV file's first line is its header
         records += [file_record(first, start + index, _text(item), now) for index, item in enumerate(items)]
     elif kind == "nats":
-        arn = f"arn:eventbus:nats:{REGION}:{ACCOUNT}:stream/{options.stream}"
-        for index, item in enumerate(items):
-            event_id = f"{options.stream}:{index + 1}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": "eventbus:nats",
-                    "eventSourceARN": arn,
-                    "subject": options.subject or options.stream,
-                    "sequence": index + 1,
-                    "deliveryCount": 1,
-                    "timestamp": aws_time(now),
-                    "headers": {},
-                    "data": _text(item),
-                },
-                event_id,
+        from eventbus.pipes.sources.nats import nats_arn, nats_record
+
+        arn = nats_arn(options.stream)
+        records += [
+            nats_record(
+                # A lone surrogate (a YAML escape can write one) is not UTF-8: base64, as NATS would.
+                _text(item).encode("utf-8", "surrogatepass"),
+                arn=arn,
+                stream=options.stream,
+                subject=options.subject or options.stream,
+                sequence=index + 1,
+                delivery_count=1,
+                timestamp=now,
             )
+            for index, item in enumerate(items)
+        ]
     elif kind in EVENT_KINDS:
         defaults: dict[str, Any] = {}
         if kind == "directory":

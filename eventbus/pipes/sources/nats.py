@@ -10,7 +10,7 @@ and that count is the attempt number the retry policy reads. nats-py runs on asy
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -22,7 +22,7 @@ from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceConfig
 
-__all__ = ["NatsSource", "NatsSourceConfig"]
+__all__ = ["NatsSource", "NatsSourceConfig", "nats_arn", "nats_record"]
 
 _log = structlog.get_logger("eventbus.pipes.sources.nats")
 
@@ -52,7 +52,7 @@ class NatsSource:
         self.ack_wait = ack_wait
         self.create_stream = create_stream
         self.connect_timeout = connect_timeout
-        self.arn = f"arn:eventbus:nats:{region}:{account}:stream/{stream}"
+        self.arn = nats_arn(stream, region, account)
         self._nc: Any = None
         self._sub: Any = None
 
@@ -122,31 +122,59 @@ class NatsSource:
 
     def _record(self, message: Any) -> SourceRecord:
         meta = message.metadata
-        sequence = int(meta.sequence.stream)
-        event_id = f"{self.stream}:{sequence}"
-        stamp = meta.timestamp if isinstance(meta.timestamp, datetime) else datetime.now(UTC)
-        record: dict[str, Any] = {
-            "eventID": event_id,
-            "eventSource": "eventbus:nats",
-            "eventSourceARN": self.arn,
-            "subject": message.subject,
-            "sequence": sequence,
-            "deliveryCount": int(meta.num_delivered),
-            "timestamp": aws_time(stamp),
-            "headers": dict(message.headers or {}),
-        }
-        try:
-            record["data"] = message.data.decode("utf-8")
-        except UnicodeDecodeError:
-            record["data"] = base64.b64encode(message.data).decode("ascii")
-            record["dataEncoding"] = "base64"
-        return SourceRecord(
-            record=record,
-            record_id=event_id,
-            ingestion_time=stamp,
-            attempt=int(meta.num_delivered),
+        return nats_record(
+            message.data,
+            arn=self.arn,
+            stream=self.stream,
+            subject=message.subject,
+            sequence=int(meta.sequence.stream),
+            delivery_count=int(meta.num_delivered),
+            timestamp=meta.timestamp if isinstance(meta.timestamp, datetime) else datetime.now(UTC),
+            headers=message.headers,
             token=message,
         )
+
+
+def nats_arn(stream: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+    return f"arn:eventbus:nats:{region}:{account}:stream/{stream}"
+
+
+def nats_record(
+    data: bytes,
+    *,
+    arn: str,
+    stream: str,
+    subject: str,
+    sequence: int,
+    delivery_count: int,
+    timestamp: datetime,
+    headers: Mapping[str, str] | None = None,
+    token: Any = None,
+) -> SourceRecord:
+    """A JetStream message as a stream record; ``data`` that is not UTF-8 is carried as base64."""
+    event_id = f"{stream}:{sequence}"
+    record: dict[str, Any] = {
+        "eventID": event_id,
+        "eventSource": "eventbus:nats",
+        "eventSourceARN": arn,
+        "subject": subject,
+        "sequence": sequence,
+        "deliveryCount": delivery_count,
+        "timestamp": aws_time(timestamp),
+        "headers": dict(headers or {}),
+    }
+    try:
+        record["data"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        record["data"] = base64.b64encode(data).decode("ascii")
+        record["dataEncoding"] = "base64"
+    return SourceRecord(
+        record=record,
+        record_id=event_id,
+        ingestion_time=timestamp,
+        attempt=delivery_count,
+        token=token,
+    )
 
 
 class NatsSourceConfig(SourceConfig):
