@@ -7,7 +7,6 @@ cases and compares what they received, because this part follows the sources' re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +97,6 @@ def case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> CaseSourc
 def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
     """The source's ARN and the records, shaped as each built-in kind writes them."""
     from eventbus.pipes import SourceRecord
-    from eventbus.pipes.records import aws_time
     from eventbus.pipes.sources.base import DEFAULT_ACCOUNT as ACCOUNT
     from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
 
@@ -153,32 +151,17 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
             )
             for index, item in enumerate(items)
         ]
-    elif kind in EVENT_KINDS:
-        defaults: dict[str, Any] = {}
-        if kind == "directory":
-            bucket = Path(options.path).resolve().name or "root"
-            arn, source, detail_type = f"arn:aws:s3:::{bucket}", "aws.s3", "Object Created"
-            defaults = {"version": "0", "bucket": {"name": bucket}}
-        else:
-            arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{options.name}"
-            source, detail_type = "aws.events", "Scheduled Event"
-        for item in items:
-            event_id = str(uuid.uuid4())
-            detail = {**defaults, **item}
-            add(
-                {
-                    "version": "0",
-                    "id": event_id,
-                    "detail-type": detail_type,
-                    "source": source,
-                    "account": ACCOUNT,
-                    "time": aws_time(now),
-                    "region": REGION,
-                    "resources": [arn],
-                    "detail": detail,
-                },
-                event_id,
-            )
+    elif kind == "directory":
+        from eventbus.pipes.sources.directory import bucket_arn, bucket_name, object_created_event
+
+        bucket = bucket_name(options.path)
+        arn = bucket_arn(bucket)
+        records += [object_created_event(bucket, item, moment=now) for item in items]
+    elif kind == "schedule":
+        from eventbus.pipes.sources.schedule import schedule_arn, scheduled_event
+
+        arn = schedule_arn(options.name)
+        records += [scheduled_event(item, arn=arn, when=now) for item in items]
     else:
         arn = f"arn:eventbus:{kind}:{REGION}:{ACCOUNT}:{pipe_name}-source"
         for index, item in enumerate(items):

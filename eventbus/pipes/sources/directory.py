@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,13 @@ from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
 
-__all__ = ["DirectorySource", "DirectorySourceConfig"]
+__all__ = [
+    "DirectorySource",
+    "DirectorySourceConfig",
+    "bucket_arn",
+    "bucket_name",
+    "object_created_event",
+]
 
 #: How often the watcher wakes, with or without changes, to look at files waiting to settle.
 _TICK_MS = 100
@@ -56,8 +63,8 @@ class DirectorySource(BufferedSource):
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
         self.folder = Path(folder).resolve()
-        self.bucket = self.folder.name or "root"
-        super().__init__(arn=f"arn:aws:s3:::{self.bucket}", capacity=capacity)
+        self.bucket = bucket_name(self.folder)
+        super().__init__(arn=bucket_arn(self.bucket), capacity=capacity)
         self.existing = existing
         self.stable_seconds = stable_seconds
         self.include_hidden = include_hidden
@@ -178,34 +185,55 @@ class DirectorySource(BufferedSource):
             self._announced[path] = (seen.size, seen.mtime_ns)
 
     def _record(self, path: Path, seen: _Seen, etag: str) -> SourceRecord:
-        event_id = str(uuid.uuid4())
-        key = path.relative_to(self.folder).as_posix()
-        moment = datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC)
-        event: dict[str, Any] = {
-            "version": "0",
-            "id": event_id,
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": self.account,
-            "time": aws_time(moment),
-            "region": self.region,
-            "resources": [self.arn],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": self.bucket},
-                "object": {
-                    "key": key,
-                    "size": seen.size,
-                    "etag": etag,
-                    "sequencer": f"{seen.mtime_ns:016X}",
-                },
-                "request-id": uuid.uuid4().hex[:16].upper(),
-                "requester": self.account,
-                "source-ip-address": "127.0.0.1",
-                "reason": "PutObject",
+        detail = {
+            "object": {
+                "key": path.relative_to(self.folder).as_posix(),
+                "size": seen.size,
+                "etag": etag,
+                "sequencer": f"{seen.mtime_ns:016X}",
             },
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": self.account,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
         }
-        return SourceRecord(record=event, record_id=event_id, ingestion_time=datetime.now(UTC))
+        moment = datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC)
+        return object_created_event(
+            self.bucket, detail, moment=moment, region=self.region, account=self.account
+        )
+
+
+def bucket_name(folder: str | os.PathLike[str]) -> str:
+    """The bucket a folder plays: its name (``root`` for ``/``)."""
+    return Path(folder).resolve().name or "root"
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def object_created_event(
+    bucket: str,
+    detail: Mapping[str, Any],
+    *,
+    moment: datetime,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> SourceRecord:
+    """An S3 "Object Created" event; ``detail`` follows its ``version`` and ``bucket``, and may replace them."""
+    event_id = str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": aws_time(moment),
+        "region": region,
+        "resources": [bucket_arn(bucket)],
+        "detail": {"version": "0", "bucket": {"name": bucket}, **detail},
+    }
+    return SourceRecord(record=event, record_id=event_id, ingestion_time=datetime.now(UTC))
 
 
 def _md5(path: Path) -> str:

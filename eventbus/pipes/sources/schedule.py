@@ -9,6 +9,7 @@ moment the source opens; a clock that jumps ahead gets one record for each fire 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
 from eventbus.schedule import Schedule
 
-__all__ = ["ScheduleSource", "ScheduleSourceConfig"]
+__all__ = ["ScheduleSource", "ScheduleSourceConfig", "schedule_arn", "scheduled_event"]
 
 
 class ScheduleSource(BufferedSource):
@@ -38,7 +39,7 @@ class ScheduleSource(BufferedSource):
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
         Schedule.parse(expression)  # a bad expression fails here, with AWS's message
-        super().__init__(arn=f"arn:aws:events:{region}:{account}:rule/{name}", capacity=capacity)
+        super().__init__(arn=schedule_arn(name, region, account), capacity=capacity)
         self.expression = expression
         self.detail = dict(detail or {})
         self.clock: Clock = clock or SystemClock()
@@ -72,19 +73,35 @@ class ScheduleSource(BufferedSource):
             last = self._last = when
 
     def _record(self, when: datetime) -> SourceRecord:
-        event_id = str(uuid.uuid4())
-        event = {
-            "version": "0",
-            "id": event_id,
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.account,
-            "time": aws_time(when),
-            "region": self.region,
-            "resources": [self.arn],
-            "detail": dict(self.detail),
-        }
-        return SourceRecord(record=event, record_id=event_id, ingestion_time=when)
+        return scheduled_event(self.detail, arn=self.arn, when=when, region=self.region, account=self.account)
+
+
+def schedule_arn(name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+    return f"arn:aws:events:{region}:{account}:rule/{name}"
+
+
+def scheduled_event(
+    detail: Mapping[str, Any],
+    *,
+    arn: str,
+    when: datetime,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> SourceRecord:
+    """The "Scheduled Event" of the schedule ``arn`` firing at ``when``."""
+    event_id = str(uuid.uuid4())
+    event = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": aws_time(when),
+        "region": region,
+        "resources": [arn],
+        "detail": dict(detail),
+    }
+    return SourceRecord(record=event, record_id=event_id, ingestion_time=when)
 
 
 class ScheduleSourceConfig(SourceConfig):
