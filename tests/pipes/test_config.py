@@ -96,9 +96,13 @@ def test_registry_kinds_register_and_unknown() -> None:
             return QueueSource(sqlite_path="c.db")
 
     registry.register(Custom)
-    assert registry.config_class("custom-test") is Custom
-    with pytest.raises(ConfigError, match="already registered"):
-        registry.register(QueueSourceConfig, kind="custom-test")
+    try:
+        assert registry.config_class("custom-test") is Custom
+        with pytest.raises(ConfigError, match="already registered"):
+            registry.register(QueueSourceConfig, kind="custom-test")
+    finally:
+        # A kind left registered would show up in every later schema and generated reference.
+        registry._registered.pop("custom-test", None)
     with pytest.raises(ConfigError, match="Invalid options for source kind 'queue'"):
         registry.build_source("queue", {"type": "rabbit"})
     with pytest.raises(ConfigError, match="not a SourceConfig"):
