@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from eventbus._plugins import describe_validation_error
 from eventbus.delivery import Backoff
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
@@ -73,7 +74,7 @@ def _target_spec(what: str) -> Any:
             except ValidationError as exc:
                 raise ValueError(
                     f"invalid options for {what} kind {kind!r}: "
-                    f"{source_registry.describe_validation_error(exc)}"
+                    f"{describe_validation_error(exc)}"
                 ) from None
         if hasattr(value, "deliver"):
             return value  # a ready Target object (Python only)
@@ -167,4 +168,4 @@ class PipeConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"Invalid pipe: {source_registry.describe_validation_error(exc)}") from None
+            raise ConfigError(f"Invalid pipe: {describe_validation_error(exc)}") from None
