@@ -1,8 +1,8 @@
 """The source a pipe reads in a config test: the case's records, shaped as its configured kind.
 
 A case cannot use the configured source itself (it would need the file, the folder, the server or
-the clock), so it gets one holding its records instead. Kept apart from ``testing``, which runs
-cases and compares what they received, because this part follows the sources' record shapes.
+the clock), so it gets one holding its records instead. Each built-in kind's records are made by
+the function its source makes its own with, so their layout stays the source's.
 """
 
 from __future__ import annotations
@@ -95,22 +95,13 @@ def case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> CaseSourc
 
 
 def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
-    """The source's ARN and the records, shaped as each built-in kind writes them."""
-    from eventbus.pipes import SourceRecord
-    from eventbus.pipes.sources.base import DEFAULT_ACCOUNT as ACCOUNT
-    from eventbus.pipes.sources.base import DEFAULT_REGION as REGION
-
+    """The source's ARN and the records, built by the functions the built-in kinds build theirs with."""
     now = datetime.now(UTC)
-    records: list[SourceRecord] = []
-
-    def add(record: dict[str, Any], record_id: str) -> None:
-        records.append(SourceRecord(record=record, record_id=record_id, ingestion_time=now))
-
     if kind == "webhook":
         from eventbus.pipes.sources.webhook import webhook_arn, webhook_record
 
         arn = webhook_arn(options.name)
-        records += [
+        return arn, [
             webhook_record(
                 _text(item),
                 # What a client posting the record as written would declare.
@@ -122,23 +113,24 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
             )
             for item in items
         ]
-    elif kind == "file":
+    if kind == "file":
         from eventbus.pipes.sources.files import file_record, file_source_arn
 
         listed = [options.path] if isinstance(options.path, str) else options.path
         paths = [Path(p).resolve() for p in listed]
         first = paths[0]
-        arn = file_source_arn(paths)
         is_csv = options.format == "csv" or (
             options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
         )
         start = 2 if is_csv else 1  # a CSV file's first line is its header
-        records += [file_record(first, start + index, _text(item), now) for index, item in enumerate(items)]
-    elif kind == "nats":
+        return file_source_arn(paths), [
+            file_record(first, start + index, _text(item), now) for index, item in enumerate(items)
+        ]
+    if kind == "nats":
         from eventbus.pipes.sources.nats import nats_arn, nats_record
 
         arn = nats_arn(options.stream)
-        records += [
+        return arn, [
             nats_record(
                 # A lone surrogate (a YAML escape can write one) is not UTF-8: base64, as NATS would.
                 _text(item).encode("utf-8", "surrogatepass"),
@@ -151,30 +143,37 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
             )
             for index, item in enumerate(items)
         ]
-    elif kind == "directory":
+    if kind == "directory":
         from eventbus.pipes.sources.directory import bucket_arn, bucket_name, object_created_event
 
         bucket = bucket_name(options.path)
-        arn = bucket_arn(bucket)
-        records += [object_created_event(bucket, item, moment=now) for item in items]
-    elif kind == "schedule":
+        return bucket_arn(bucket), [object_created_event(bucket, item, moment=now) for item in items]
+    if kind == "schedule":
         from eventbus.pipes.sources.schedule import schedule_arn, scheduled_event
 
         arn = schedule_arn(options.name)
-        records += [scheduled_event(item, arn=arn, when=now) for item in items]
-    else:
-        arn = f"arn:eventbus:{kind}:{REGION}:{ACCOUNT}:{pipe_name}-source"
-        for index, item in enumerate(items):
-            event_id = f"{pipe_name}:{index + 1}"
-            add(
-                {
-                    "eventID": event_id,
-                    "eventSource": f"eventbus:{kind}",
-                    "eventSourceARN": arn,
-                    "data": _text(item),
-                },
-                event_id,
-            )
+        return arn, [scheduled_event(item, arn=arn, when=now) for item in items]
+    return _stream_records(kind, pipe_name, items, now)
+
+
+def _stream_records(
+    kind: str, pipe_name: str, items: list[Any], now: datetime
+) -> tuple[str, list[SourceRecord]]:
+    """A kind this package does not know: generic stream records, the record in ``data``."""
+    from eventbus.pipes import SourceRecord
+    from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION
+
+    arn = f"arn:eventbus:{kind}:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:{pipe_name}-source"
+    records = []
+    for index, item in enumerate(items):
+        event_id = f"{pipe_name}:{index + 1}"
+        record = {
+            "eventID": event_id,
+            "eventSource": f"eventbus:{kind}",
+            "eventSourceARN": arn,
+            "data": _text(item),
+        }
+        records.append(SourceRecord(record=record, record_id=event_id, ingestion_time=now))
     return arn, records
 
 
