@@ -114,15 +114,13 @@ def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple
             for item in items
         ]
     if kind == "file":
-        from eventbus.pipes.sources.files import file_record, file_source_arn
+        from eventbus.pipes.sources.files import file_format, file_record, file_source_arn
 
         listed = [options.path] if isinstance(options.path, str) else options.path
         paths = [Path(p).resolve() for p in listed]
         first = paths[0]
-        is_csv = options.format == "csv" or (
-            options.format == "auto" and first.suffix.lower() in (".csv", ".tsv")
-        )
-        start = 2 if is_csv else 1  # a CSV file's first line is its header
+        # A CSV file's first line is its header; an extension the source cannot read fails here too.
+        start = 2 if file_format(first, options.format) == "csv" else 1
         return file_source_arn(paths), [
             file_record(first, start + index, _text(item), now) for index, item in enumerate(items)
         ]

@@ -256,6 +256,19 @@ def test_records_are_shaped_as_the_configured_source_kind_shapes_them(
     assert result.failures == []
 
 
+def test_a_file_the_source_could_not_read_fails_the_case_as_the_source_would(tmp_path: Path) -> None:
+    config = SHAPES.replace("does-not-exist.csv", "rows.dat")
+    case = {"name": "rows", "pipe": "rows", "records": [{"id": "o-1"}]}
+    (result,) = run(tmp_path, config, json.dumps({"tests": [case]}))
+    assert result.failures == [
+        "ConfigError: Cannot tell the format of 'rows.dat': set format to 'csv' or 'jsonl'"
+    ]
+    # A JSON Lines file numbers its rows from line 1 (a CSV file's line 1 is its header).
+    case["expect"] = {"pipe/rows/target": [{"pattern": {"eventID": ["rows.dat:1"], "lineNumber": [1]}}]}
+    (result,) = run(tmp_path, config.replace("path: rows.dat", "path: rows.dat, format: jsonl"), json.dumps({"tests": [case]}))
+    assert result.failures == []
+
+
 ENRICHED = """\
 pipes:
   enriched:

@@ -34,7 +34,7 @@ from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import BufferedSource, SourceConfig
 
-__all__ = ["FileFormat", "FileSource", "FileSourceConfig", "file_record", "file_source_arn"]
+__all__ = ["FileFormat", "FileSource", "FileSourceConfig", "file_format", "file_record", "file_source_arn"]
 
 FileFormat = Literal["auto", "csv", "jsonl"]
 
@@ -43,6 +43,17 @@ _log = structlog.get_logger("eventbus.pipes.sources.files")
 #: Rows read per trip to the worker thread.
 _CHUNK = 500
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+def file_format(path: Path, format: FileFormat) -> Literal["csv", "jsonl"]:
+    """How ``path`` is read: as configured, or by its extension; ``ConfigError`` when unsure."""
+    if format != "auto":
+        return format
+    if path.suffix.lower() in _JSONL_SUFFIXES:
+        return "jsonl"
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return "csv"
+    raise ConfigError(f"Cannot tell the format of {path.name!r}: set format to 'csv' or 'jsonl'")
 
 
 class _Reader:
@@ -197,13 +208,7 @@ class FileSource(BufferedSource):
             task_group.start_soon(self._read_all)
 
     def _format_of(self, path: Path) -> Literal["csv", "jsonl"]:
-        if self.format != "auto":
-            return self.format
-        if path.suffix.lower() in _JSONL_SUFFIXES:
-            return "jsonl"
-        if path.suffix.lower() in (".csv", ".tsv"):
-            return "csv"
-        raise ConfigError(f"Cannot tell the format of {path.name!r}: set format to 'csv' or 'jsonl'")
+        return file_format(path, self.format)
 
     async def _read_all(self) -> None:
         try:
