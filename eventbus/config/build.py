@@ -66,6 +66,46 @@ class _Observed:
         await self.target.aclose()
 
 
+class _SharedTarget:
+    """A named target (``targets:``, used with ``ref``) built once for all its uses, as an API
+    destination is one resource in AWS: one rate limit, one HTTP client, one file to rotate.
+    Each use closes its handle; the target closes when the last one does, so a bus that stops
+    first cannot close it under another that still delivers."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.uses = 0
+
+    def use(self) -> _SharedUse:
+        self.uses += 1
+        return _SharedUse(self)
+
+    async def release(self) -> None:
+        self.uses -= 1
+        if self.uses == 0:
+            await self.target.aclose()
+
+
+class _SharedUse:
+    """One use of a ``_SharedTarget``: delivers through it, closes only its own share."""
+
+    def __init__(self, shared: _SharedTarget) -> None:
+        self.shared = shared
+        self.max_batch_size = shared.target.max_batch_size
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{self.shared.target!r} (shared)"
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        return await self.shared.target.deliver(payloads, context)
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.shared.release()
+
+
 class Runtime:
     """The buses of one or more config files, started and stopped together."""
 
@@ -89,6 +129,8 @@ class Runtime:
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
         self._stack: contextlib.AsyncExitStack | None = None
+        #: Named targets built so far, by (config model, name): one instance for all their uses.
+        self._shared: dict[tuple[int, str], _SharedTarget] = {}
         add_python_path(self.configs)
         wanted = None if isinstance(pipes, bool) else set(pipes)
         problems: list[Problem] = []
@@ -244,12 +286,25 @@ class Runtime:
 
     def _target(self, model: Any, address: str, entry: Any) -> Target:
         kind = kind_of(entry)
+        shared_name: str | None = None
         if kind == REF:
-            entry = model.targets[getattr(entry, REF)]
+            shared_name = getattr(entry, REF)
+            entry = model.targets[shared_name]
             kind = kind_of(entry)
         assert kind is not None
         config: TargetConfig = getattr(entry, kind)
-        target = self.target_factory(address, config) if self.target_factory else config.build()
+        target: Target
+        if self.target_factory is not None:
+            # Config tests record each address on its own.
+            target = self.target_factory(address, config)
+        elif shared_name is not None:
+            key = (id(model), shared_name)
+            shared = self._shared.get(key)
+            if shared is None:
+                shared = self._shared[key] = _SharedTarget(config.build())
+            target = shared.use()
+        else:
+            target = config.build()
         if self.observe is not None:
             target = _Observed(target, address, self.observe)
         self.targets[address] = target

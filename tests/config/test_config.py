@@ -242,3 +242,57 @@ def test_docs_config_md_holds_the_current_generated_reference() -> None:
 def _sections(text: str) -> dict[str, str]:
     parts = text.split("### ")[1:]
     return {part.split("\n", 1)[0]: part for part in parts}
+
+
+SHARED = """\
+targets:
+  hook:
+    http: {{endpoint: "{url}", invocation_rate_limit_per_second: 4}}
+  audit:
+    file: {{path: "{audit}"}}
+buses:
+  first:
+    rules:
+      a:
+        pattern: {{source: [shop]}}
+        targets: [{{id: h, ref: hook}}, {{id: f, ref: audit}}]
+      b:
+        pattern: {{source: [shop]}}
+        targets: [{{id: h, ref: hook}}]
+  second:
+    rules:
+      c:
+        pattern: {{source: [shop]}}
+        targets: [{{id: h, ref: hook}}, {{id: f, ref: audit}}]
+"""
+
+
+def test_a_named_target_is_one_target_for_all_its_uses(
+    tmp_path: Path, asgi_server: Any
+) -> None:
+    """As an API destination is one resource in AWS: its rate limit holds across every rule and
+    bus that uses it, and a bus that stops first does not close it under the others."""
+    from tests.targets.http_app import ApiApp
+
+    app = ApiApp()
+    base = asgi_server(app)
+    path = tmp_path / "shared.yaml"
+    audit = tmp_path / "audit.jsonl"
+    path.write_text(SHARED.format(url=f"{base}/api", audit=audit), encoding="utf-8")
+    runtime = Runtime([load_config(path)])
+    event = [{"Source": "shop", "DetailType": "t", "Detail": "{}"}]
+
+    async def scenario() -> None:
+        async with runtime:
+            await runtime.bus("first").put_events(event)
+            await runtime.bus("second").put_events(event)
+            assert await runtime.wait_idle(20)
+
+    anyio.run(scenario)
+    times = sorted(seen.at for seen in app.requests)
+    # Three uses, one limiter at 4 calls a second: the calls are a quarter second apart. Each use
+    # with a limiter of its own would have sent all three at once.
+    assert len(times) == 3
+    assert times[-1] - times[0] >= 0.4
+    # Both buses wrote their lines through the one file target, and it was closed once at the end.
+    assert len(audit.read_text(encoding="utf-8").splitlines()) == 2
