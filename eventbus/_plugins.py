@@ -48,7 +48,7 @@ class PluginRegistry(Generic[C]):
         name = kind or getattr(config_cls, "kind", "")
         if not name:
             raise ConfigError(f"{config_cls.__name__} has no kind: set the class attribute 'kind'")
-        if not replace and name in self._known_names() and self.classes.get(name) is not config_cls:
+        if not replace and name in self._known_names() and self._current(name) is not config_cls:
             raise ConfigError(
                 f"{self.noun} kind {name!r} is already registered; pass replace=True to override it"
             )
@@ -104,6 +104,14 @@ class PluginRegistry(Generic[C]):
             raise ConfigError(
                 f"Invalid options for {self.noun.lower()} kind {kind!r}: {describe_validation_error(exc)}"
             ) from None
+
+    def _current(self, kind: str) -> type[C] | None:
+        # What ``kind`` names now, resolved if need be: registering a built-in's own class again
+        # is a no-op whether or not the kind has been used yet.
+        try:
+            return self.config_class(kind)
+        except ConfigError:
+            return None
 
     def _known_names(self) -> set[str]:
         return set(self.builtin) | set(self.classes) | set(self._discover())

@@ -113,3 +113,18 @@ def test_entry_point_kinds_are_discovered_lazily(plugin_dist: Path) -> None:
         registry.config_class("broken")
     with pytest.raises(ConfigError, match="failed to load: ModuleNotFoundError"):
         registry.config_class("missing")
+
+
+def test_registering_a_builtin_class_again_is_a_no_op_used_or_not() -> None:
+    from eventbus._plugins import PluginRegistry
+    from eventbus.targets.http import HttpTargetConfig
+
+    # A registry of its own, so that no earlier test has looked the kind up already.
+    fresh = PluginRegistry(
+        "Target", TargetConfig, "eventbus.targets", {"function": "eventbus.targets.function:FunctionTargetConfig"}
+    )
+    fresh.register(FunctionTargetConfig)  # the kind not used yet
+    assert fresh.config_class("function") is FunctionTargetConfig
+    fresh.register(FunctionTargetConfig)  # and after its first use
+    with pytest.raises(ConfigError, match="Target kind 'function' is already registered; pass replace=True"):
+        fresh.register(HttpTargetConfig, kind="function")
