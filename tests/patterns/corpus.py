@@ -21,3 +21,12 @@ def require_corpus(name: str) -> None:
         pytest.skip(
             f"conformance corpus {CONFORMANCE / name} is absent (it sits in ../shared beside the checkout)"
         )
+
+
+def case_params(name: str, cases: list[dict[str, Any]]) -> list[Any]:
+    """``cases`` as test parameters named by case; without the corpus, one parameter that skips
+    with the reason (pytest's own word for an empty list says nothing of where the corpus is)."""
+    if not (CONFORMANCE / name).exists():
+        reason = f"conformance corpus {CONFORMANCE / name} is absent (it sits in ../shared beside the checkout)"
+        return [pytest.param(None, id="corpus-absent", marks=pytest.mark.skip(reason=reason))]
+    return [pytest.param(case, id=case["name"]) for case in cases]

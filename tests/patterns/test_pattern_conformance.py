@@ -9,20 +9,20 @@ import pytest
 from eventbus import Matcher, Pattern, PatternError
 from eventbus.patterns.reference import matches as reference_matches
 
-from .corpus import load_cases, require_corpus
+from .corpus import case_params, load_cases, require_corpus
 
-CASES = load_cases("patterns-aws.jsonl")
-IDS = [case["name"] for case in CASES]
+CORPUS = "patterns-aws.jsonl"
+CASES = load_cases(CORPUS)
 
 
 def test_corpus_is_complete() -> None:
-    require_corpus("patterns-aws.jsonl")
+    require_corpus(CORPUS)
     assert len(CASES) == 155
     kinds = [case["expect"] for case in CASES]
     assert (kinds.count("match"), kinds.count("no-match"), kinds.count("error")) == (66, 51, 38)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", case_params(CORPUS, CASES))
 def test_pattern_case(case: dict[str, Any]) -> None:
     if case["expect"] == "error":
         with pytest.raises(PatternError) as info:
@@ -37,7 +37,7 @@ def test_pattern_case(case: dict[str, Any]) -> None:
     assert (pattern.explain(case["event"]) == []) is expected
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["expect"] != "error"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", case_params(CORPUS, [c for c in CASES if c["expect"] != "error"]))
 def test_matcher_agrees_on_case(case: dict[str, Any]) -> None:
     matcher = Matcher()
     matcher.add("rule", case["pattern"])
