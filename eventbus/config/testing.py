@@ -195,8 +195,11 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     if spec.config is not None:
         config_path = document.base_dir / spec.config
     config = load_config(config_path)
-    bus_addresses = set(Runtime([config], target_factory=_recorder, pipes=False).targets)
-    addresses = set(Runtime([config], target_factory=_recorder, adapt_pipe=_without_source).targets)
+    built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source)
+    addresses = set(built.targets)
+    stages = ("target", "enrichment", "dead-letter")
+    pipe_stages = {f"pipe/{name}/{stage}" for name in built.pipes for stage in stages}
+    bus_addresses = addresses - pipe_stages
     problems = []
     for index, case in enumerate(spec.tests):
         problems += _case_problems(document, ("tests", index), case, config)

@@ -71,7 +71,16 @@ class TargetInput:
     AWS has one; ``render`` runs per delivery and raises only ``TransformError``.
     """
 
-    __slots__ = ("_path", "_paths", "_template", "input", "input_path", "input_transformer", "target_id")
+    __slots__ = (
+        "_path",
+        "_paths",
+        "_template",
+        "input",
+        "input_path",
+        "input_transformer",
+        "target_id",
+        "uses_ingestion_time",
+    )
 
     def __init__(
         self,
@@ -93,17 +102,14 @@ class TargetInput:
         self._path: CompiledPath | None = None
         self._paths: dict[str, CompiledPath] = {}
         self._template: CompiledTemplate | None = None
+        #: Whether ``render`` reads ``ingestion_time``: the bus formats it only then (per event).
+        self.uses_ingestion_time = False
         if input is not None:
             self._check_input(input)
         if input_path is not None:
             self._path = self._compile_input_path(input_path)
         if input_transformer is not None:
             self._compile_transformer(input_transformer)
-
-    @property
-    def uses_ingestion_time(self) -> bool:
-        """Whether ``render`` reads ``ingestion_time``: a caller can skip formatting it otherwise."""
-        return self._template is not None and INGESTION_TIME in self._template.names
 
     @classmethod
     def from_target(cls, target: Mapping[str, Any]) -> TargetInput:
@@ -188,6 +194,7 @@ class TargetInput:
                 raise ValueError(f"InputTemplate for target {tid} contains invalid placeholder {name}.")
         self.input_transformer = model
         self._template = compiled
+        self.uses_ingestion_time = INGESTION_TIME in compiled.names
 
     # -- delivery ---------------------------------------------------------------------------
 

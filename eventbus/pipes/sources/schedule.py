@@ -59,10 +59,10 @@ class ScheduleSource(BufferedSource):
             now = self.clock.now()
             self._schedule = Schedule.parse(self.expression, start=now)
             self._last = now
-        task_group.start_soon(self._tick, self._schedule)
+        assert self._last is not None  # set on first open, moved on by every fire
+        task_group.start_soon(self._tick, self._schedule, self._last)
 
-    async def _tick(self, schedule: Schedule) -> None:
-        last = self._last or self.clock.now()
+    async def _tick(self, schedule: Schedule, last: datetime) -> None:
         while True:
             when = schedule.next_after(last)
             if when is None:
