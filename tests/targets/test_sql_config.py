@@ -4,7 +4,11 @@ checks made when a config loads, and secrets kept out of what a user reads."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +292,35 @@ def test_python_constructors_and_reprs(tmp_path: Path) -> None:
         'INSERT INTO "sales"."orders" ("id", "total") VALUES (%s, %s) '
         'ON CONFLICT ("id") DO UPDATE SET "total" = excluded."total"'
     )
+
+
+# -- docs/targets.md -------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "targets.md"
+
+
+def sql_section_blocks(language: str) -> list[str]:
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("\n## sql\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_docs_yaml_blocks_load(tmp_path: Path) -> None:
+    blocks = sql_section_blocks("yaml")
+    assert len(blocks) == 2
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"block{index}.yaml"
+        path.write_text(block, encoding="utf-8")
+        loaded = load_config(path)
+        assert "sql" in path.read_text() and (loaded.model.buses or loaded.model.pipes)
+
+
+def test_the_docs_python_block_runs(tmp_path: Path) -> None:
+    [block] = sql_section_blocks("python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "var" / "shop.db") as conn:
+        assert conn.execute("SELECT id, customer FROM orders").fetchall() == [(7, "Ada")]
