@@ -76,6 +76,9 @@ class SqliteDatabase:
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the module's.
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             try:
+                # SQLite leaves foreign keys unchecked unless a connection asks: a row that breaks
+                # one is a constraint violation here, as in PostgreSQL.
+                conn.execute("PRAGMA foreign_keys = ON")
                 if self.create is not None:
                     conn.execute(self.create)
             except BaseException:

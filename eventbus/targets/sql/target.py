@@ -63,6 +63,7 @@ class SqlTarget:
             )
         self._label = f"{self._db.where} table {config.table}"
         self._lock = threading.Lock()
+        self._async_lock: anyio.Lock | None = None
 
     @classmethod
     def sqlite(cls, path: str, table: str, columns: dict[str, str | SqlColumn], **options: Any) -> SqlTarget:
@@ -78,10 +79,19 @@ class SqlTarget:
         return f"SqlTarget({self._label})"
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> None:
-        await anyio.to_thread.run_sync(self._write, list(payloads), context)
+        # Concurrent deliveries queue here, not in worker threads: a target never holds more
+        # than one of the threads that anyio shares across the whole process.
+        async with self._turn():
+            await anyio.to_thread.run_sync(self._write, list(payloads), context)
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._close)
+        async with self._turn():
+            await anyio.to_thread.run_sync(self._close)
+
+    def _turn(self) -> anyio.Lock:
+        if self._async_lock is None:
+            self._async_lock = anyio.Lock()  # made on first use: it belongs to a running loop
+        return self._async_lock
 
     def _write(self, payloads: list[str], context: DeliveryContext) -> None:
         rows = self._rows.rows(payloads, context)
