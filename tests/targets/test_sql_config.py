@@ -199,7 +199,7 @@ def test_a_bad_jsonpath_is_reported_with_its_column_and_line(tmp_path: Path) -> 
         "                total: {path: '$.detail..[', type: real}\n",
     )
     assert any(
-        p.endswith("buses.shop.rules.r.targets[0].sql.columns: column 'id': '$.detail[' is not a valid JSONPath")
+        p.endswith("bad.yaml:11 buses.shop.rules.r.targets[0].sql.columns.id: '$.detail[' is not a valid JSONPath")
         for p in found
     ), found
     found = problems(
@@ -249,7 +249,7 @@ def test_conflict_columns_must_be_columns(tmp_path: Path) -> None:
         ({"columns": {}}, "columns"),
         ({"columns": {"id": {"path": "$.id", "context": "event_id"}}}, "give exactly one"),
         ({"columns": {"id": {"context": "event"}}}, "'event' is not a context field: use one of kind, name"),
-        ({"columns": {"id": "detail.id"}}, "column 'id': 'detail.id' does not start with $"),
+        ({"columns": {"id": "detail.id"}}, "'detail.id' does not start with $"),
         ({"table": "a.b.c"}, "'a.b.c' is not a table name: write NAME or SCHEMA.NAME"),
         ({"conflict_columns": ["id", "id"]}, "conflict_columns names a column twice"),
         ({"on_conflict": "replace"}, "on_conflict"),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
@@ -73,6 +74,18 @@ class SqlColumn(BaseModel):
         return self
 
 
+def _path_alone(value: Any) -> Any:
+    """A column written as its JSONPath alone; checked here so a problem names that column."""
+    if isinstance(value, str):
+        compile_path(value)
+        return {"path": value}
+    return value
+
+
+#: A column: a JSONPath string, or a mapping (``SqlColumn``).
+Column = Annotated[SqlColumn, BeforeValidator(_path_alone)]
+
+
 class SqlTargetConfig(TargetConfig):
     """Insert (or upsert) each payload as a row of ``table``: SQLite at ``path`` or PostgreSQL at
     ``dsn``; one transaction a batch."""
@@ -89,7 +102,7 @@ class SqlTargetConfig(TargetConfig):
     password: SecretStr | None = None
     #: ``name`` or ``schema.name``, used exactly as written (quoted).
     table: str = Field(min_length=1)
-    columns: dict[str, SqlColumn] = Field(min_length=1)
+    columns: dict[str, Column] = Field(min_length=1)
     #: What a row whose key is already in the table does: fail (``error``), stay out (``ignore``)
     #: or replace the other columns of the row there (``update``).
     on_conflict: OnConflict = "error"
@@ -103,22 +116,6 @@ class SqlTargetConfig(TargetConfig):
     max_batch_size: int = Field(default=100, ge=1, le=10_000)
     #: Seconds: SQLite waits this long for a lock; PostgreSQL for a connection and a statement.
     timeout: float = Field(default=10.0, gt=0)
-
-    @field_validator("columns", mode="before")
-    @classmethod
-    def _paths_may_be_plain_strings(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        bad = []
-        for name, spec in value.items():
-            if isinstance(spec, str):
-                try:
-                    compile_path(spec)
-                except ValueError as exc:
-                    bad.append(f"column {name!r}: {exc}")
-        if bad:
-            raise ValueError("; ".join(bad))
-        return {name: {"path": spec} if isinstance(spec, str) else spec for name, spec in value.items()}
 
     @field_validator("columns")
     @classmethod
