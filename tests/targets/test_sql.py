@@ -288,7 +288,7 @@ async def test_a_locked_table_is_retryable_and_the_next_attempt_passes(sql_db: S
 
 async def test_sqlite_big_numbers_and_folders_are_taken_care_of(tmp_path: Any) -> None:
     path = tmp_path / "deep" / "er" / "app.db"
-    target = SqlTarget.sqlite(str(path), "numbers", {"n": {"path": "$.n", "type": "integer"}}, create_table=True)
+    target = SqlTarget.sqlite(path, "numbers", {"n": {"path": "$.n", "type": "integer"}}, create_table=True)
     await target.deliver(['{"n": 123456789012345678901234567890}', '{"n": -5}'], RULE)
     await target.aclose()
     await target.aclose()  # idempotent

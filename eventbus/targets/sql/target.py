@@ -6,6 +6,7 @@ time per target behind a lock, so the event loop never waits on a disk or a serv
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -66,9 +67,11 @@ class SqlTarget:
         self._async_lock: anyio.Lock | None = None
 
     @classmethod
-    def sqlite(cls, path: str, table: str, columns: dict[str, str | SqlColumn], **options: Any) -> SqlTarget:
+    def sqlite(
+        cls, path: str | os.PathLike[str], table: str, columns: dict[str, str | SqlColumn], **options: Any
+    ) -> SqlTarget:
         """``SqlTarget.sqlite("var/app.db", "orders", {"id": "$.detail.id"}, on_conflict="ignore")``."""
-        return cls(SqlTargetConfig(path=path, table=table, columns=columns, **options))
+        return cls(SqlTargetConfig(path=os.fspath(path), table=table, columns=columns, **options))
 
     @classmethod
     def postgres(cls, dsn: str, table: str, columns: dict[str, str | SqlColumn], **options: Any) -> SqlTarget:
