@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from eventbus.targets.registry import build_target
     from eventbus.targets.registry import kinds as target_kinds
     from eventbus.targets.registry import register as register_target
+    from eventbus.targets.sql import SqlColumn, SqlTarget, SqlTargetConfig
     from eventbus.transform import InputTransformer, PipeTemplate, TargetInput
 
 __version__ = "0.1.0"
@@ -129,6 +130,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "NatsTargetConfig": ("eventbus.targets.nats", "NatsTargetConfig"),
     "RecordingTarget": ("eventbus.targets.recording", "RecordingTarget"),
     "RecordingTargetConfig": ("eventbus.targets.recording", "RecordingTargetConfig"),
+    "SqlColumn": ("eventbus.targets.sql", "SqlColumn"),
+    "SqlTarget": ("eventbus.targets.sql", "SqlTarget"),
+    "SqlTargetConfig": ("eventbus.targets.sql", "SqlTargetConfig"),
     "build_target": ("eventbus.targets.registry", "build_target"),
     "register_target": ("eventbus.targets.registry", "register"),
     "target_kinds": ("eventbus.targets.registry", "kinds"),
@@ -220,6 +224,9 @@ __all__ = [
     "Source",
     "SourceConfig",
     "SourceRecord",
+    "SqlColumn",
+    "SqlTarget",
+    "SqlTargetConfig",
     "SqliteQueue",
     "SyncEventBus",
     "Target",

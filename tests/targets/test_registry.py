@@ -14,7 +14,7 @@ from eventbus.targets.base import Target, TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.recording import RecordingTarget
 
-BUILTIN = ["bus", "command", "file", "function", "http", "log", "nats", "queue", "recording"]
+BUILTIN = ["bus", "command", "file", "function", "http", "log", "nats", "queue", "recording", "sql"]
 
 
 @pytest.fixture
