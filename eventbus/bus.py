@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
-import structlog
 
+from eventbus._logger import get_logger
 from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
@@ -44,7 +44,7 @@ from eventbus.targets.bus import register_bus, unregister_bus
 
 __all__ = ["BusConfig", "EventBus"]
 
-_log = structlog.get_logger("eventbus.bus")
+_log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio
-import structlog
 
+from eventbus._logger import get_logger
 from eventbus.errors import NonRetryableError, TransformError
 from eventbus.patterns import Matcher, Pattern
 from eventbus.pipes.config import LogLevel, PipeConfig
@@ -33,7 +33,7 @@ from eventbus.transform import PipeTemplate
 
 __all__ = ["COUNTERS", "BatchRunner", "PipeLog"]
 
-_log = structlog.get_logger("eventbus.pipes")
+_log = get_logger("eventbus.pipes")
 
 #: Per-stage counters, in the order a record meets the stages.
 COUNTERS: Final = (
@@ -435,7 +435,7 @@ class BatchRunner:
 
 
 class PipeLog:
-    """The pipe's logs at its level: ERROR, INFO, or TRACE (structlog's debug); OFF logs nothing."""
+    """The pipe's logs at its level: ERROR, INFO, or TRACE (``logging``'s DEBUG); OFF logs nothing."""
 
     def __init__(self, pipe: str, level: LogLevel, *, include_execution_data: bool = False) -> None:
         self.pipe = pipe

@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
 from eventbus.delivery import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
@@ -18,6 +17,7 @@ from eventbus.targets.base import TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import MemoryQueue
 from eventbus.targets.recording import RecordingTarget
+from eventbus.testing import capture_logs
 from tests.pipes.conftest import eventually, settled, sqs_body
 
 pytestmark = pytest.mark.anyio

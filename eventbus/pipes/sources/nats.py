@@ -14,17 +14,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import structlog
 from anyio.abc import TaskGroup
 from pydantic import Field, field_validator
 
+from eventbus._logger import get_logger
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceConfig
 
 __all__ = ["NatsSource", "NatsSourceConfig", "nats_arn", "nats_record"]
 
-_log = structlog.get_logger("eventbus.pipes.sources.nats")
+_log = get_logger("eventbus.pipes.sources.nats")
 
 
 class NatsSource:
