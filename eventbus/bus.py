@@ -105,6 +105,7 @@ class EventBus(RuleManagement):
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
         self._owned_targets: dict[int, Target] = {}
+        self._decorated: dict[str, str] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
         self._trace = self.config.trace_events
         self._time_cache: tuple[datetime | None, str] = (None, "")
