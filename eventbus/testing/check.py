@@ -10,7 +10,9 @@ region). Deliveries are told apart by event id, so the verdict is exact:
   match from a target input that failed);
 * a non-matching event of R must reach none of them;
 * an event generated for R that another rule also matched is an *overlap*: information, not a
-  failure, because overlapping rules are often intended.
+  failure, because overlapping rules are often intended;
+* a rule no event on its bus can match (it wants another account or region, or a replay) fails:
+  a bus stamps every event with its own account and region, so such a rule never fires.
 """
 
 from __future__ import annotations
@@ -234,13 +236,13 @@ async def _check_bus(
             found = sample(matching_events(pattern, **_pins(spec)), examples, seed + index)
             sent += [_Sent(rule.name, True, e) for e in found]
         elif Analysis(pattern.parsed, EnvelopeSpec()).matchable:
-            # Events from another account or region, or replays, can still reach this bus (bus
-            # to bus, archives); PutEvents cannot make them, so the rule is not a mistake.
-            check.notes.append(
-                f"only events PutEvents on bus {bus.name} cannot make match it: not checked "
-                f"({analysis.why_unmatchable()})"
+            # Some envelope matches, but none this bus makes: its events all carry its account
+            # and region and no replay-name, whether put by PutEvents or forwarded by a bus target.
+            wants = " or ".join(analysis.unmatchable_fields())
+            check.failures.append(
+                f"no event on bus {bus.name} can match it: it wants {wants}, but every event on this "
+                f"bus has account {spec.account} and region {spec.region}, and none has a replay-name"
             )
-            continue
         else:
             check.failures.append(
                 f"no event can ever match {pattern_text(pattern.parsed)}: {analysis.why_unmatchable()}"
