@@ -12,7 +12,8 @@ region). Deliveries are told apart by event id, so the verdict is exact:
 * an event generated for R that another rule also matched is an *overlap*: information, not a
   failure, because overlapping rules are often intended;
 * a rule no event on its bus can match (it wants another account or region, or a replay) fails:
-  a bus stamps every event with its own account and region, so such a rule never fires.
+  a bus stamps its own account and region on every entry put and every event forwarded to it,
+  so such a rule never fires (a rule ported from AWS usually wants the bus's ``account`` set).
 """
 
 from __future__ import annotations
@@ -236,12 +237,14 @@ async def _check_bus(
             found = sample(matching_events(pattern, **_pins(spec)), examples, seed + index)
             sent += [_Sent(rule.name, True, e) for e in found]
         elif Analysis(pattern.parsed, EnvelopeSpec()).matchable:
-            # Some envelope matches, but none this bus makes: its events all carry its account
-            # and region and no replay-name, whether put by PutEvents or forwarded by a bus target.
+            # Some envelope matches, but none this bus makes: it stamps its account and region on
+            # every entry put and every event forwarded to it, and never sets replay-name. (Only an
+            # Event envelope handed to put_events keeps its own; too rare to trust a rule to it.)
             wants = " or ".join(analysis.unmatchable_fields())
             check.failures.append(
-                f"no event on bus {bus.name} can match it: it wants {wants}, but every event on this "
-                f"bus has account {spec.account} and region {spec.region}, and none has a replay-name"
+                f"no event on bus {bus.name} can match it: it wants {wants}, but the bus gives every "
+                f"event account {spec.account} and region {spec.region}, and never a replay-name "
+                "(if the rule is right, set the bus's account or region)"
             )
         else:
             check.failures.append(
