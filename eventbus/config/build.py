@@ -241,9 +241,12 @@ class Runtime:
                     pipe_config = self.adapt_pipe(name, pipe_config)
                 for stage in ("target", "enrichment", "dead_letter"):
                     stage_config = getattr(pipe_config, stage)
-                    if isinstance(stage_config, TargetConfig):
-                        where = ("pipes", name, stage)
-                        address = f"pipe/{name}/{stage.replace('_', '-')}"
+                    where = ("pipes", name, stage)
+                    address = f"pipe/{name}/{stage.replace('_', '-')}"
+                    if kind_of(stage_config) == REF:
+                        # {ref: NAME}: the named target, shared with every other use of it.
+                        update[stage] = self._target(config.model, address, stage_config)
+                    elif isinstance(stage_config, TargetConfig):
                         target = (
                             self.target_factory(address, stage_config)
                             if self.target_factory

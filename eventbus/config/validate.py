@@ -285,6 +285,9 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
                 document.problem(("targets", name, REF), "a named target must declare a kind, not ref")
             )
     check_ref(model.defaults.dead_letter, ("defaults", "dead_letter"))
+    for pipe_name, pipe in model.pipes.items():
+        for stage in ("target", "enrichment", "dead_letter"):
+            check_ref(getattr(pipe, stage, None), ("pipes", pipe_name, stage))
     if model.pipes and not pipes_available():
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
@@ -389,6 +392,8 @@ def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
         for stage in ("source", "target", "enrichment", "dead_letter"):
             value = getattr(pipe, stage, None)
             kind = getattr(value, "kind", None)
-            if isinstance(value, BaseModel) and isinstance(kind, str) and kind:
+            if kind_of(value) == REF:
+                data["pipes"][name][stage] = {REF: getattr(value, REF)}
+            elif isinstance(value, BaseModel) and isinstance(kind, str) and kind:
                 data["pipes"][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
     return data

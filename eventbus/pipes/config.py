@@ -10,7 +10,7 @@ config model (``QueueSourceConfig(...)``, ``FunctionTargetConfig(...)``) or a re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
@@ -24,7 +24,7 @@ from eventbus.targets import registry as target_registry
 from eventbus.targets.base import TargetConfig
 from eventbus.transform import PipeTemplate
 
-__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState"]
+__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState", "TargetRef"]
 
 LogLevel = Literal["OFF", "ERROR", "INFO", "TRACE"]
 PipeState = Literal["RUNNING", "STOPPED", "STARTING", "STOPPING", "START_FAILED"]
@@ -49,6 +49,21 @@ def _one_key(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
     return str(kind), dict(options)
 
 
+class TargetRef(BaseModel):
+    """``{ref: NAME}``: the target a config file declares under ``targets:`` by that name.
+
+    Only a config file can resolve it (the file's runtime builds the named target once for all
+    its uses); a pipe built from Python is handed the target itself instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Read by the config layer, which tells a ``ref`` entry from a kind by this tag.
+    _kind_tag: ClassVar[str] = "ref"
+
+    ref: str = Field(min_length=1)
+
+
 def _source_spec(value: Any) -> Any:
     if isinstance(value, SourceConfig):
         return value
@@ -64,8 +79,15 @@ def _source_spec(value: Any) -> Any:
 
 def _target_spec(what: str) -> Any:
     def check(value: Any) -> Any:
-        if value is None or isinstance(value, TargetConfig):
+        if value is None or isinstance(value, TargetConfig | TargetRef):
             return value
+        if isinstance(value, Mapping) and "ref" in value:
+            if set(value) != {"ref"} or not isinstance(value["ref"], str) or not value["ref"]:
+                raise ValueError(
+                    f"{what} as a named target is {{ref: NAME}} alone (a target declared under the "
+                    f"file's targets:), with NAME a non-empty string; got keys {sorted(map(str, value))}"
+                )
+            return TargetRef(ref=value["ref"])
         if isinstance(value, Mapping):
             kind, options = _one_key(value, what)
             cls = target_registry.config_class(kind)

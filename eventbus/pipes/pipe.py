@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
-from eventbus.pipes.config import PipeConfig, PipeState
+from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import Source, SourceConfig
 from eventbus.targets.base import Target, TargetConfig
@@ -354,6 +354,11 @@ def _unwrap(exc: Exception) -> Exception:
 
 
 def _build(spec: Any, config_type: type[SourceConfig] | type[TargetConfig]) -> Any:
+    if isinstance(spec, TargetRef):
+        raise ConfigError(
+            f"{{ref: {spec.ref}}} names a target of a config file's targets: section, which only a "
+            "config file's runtime can resolve; from Python, pass the target (or its config) itself"
+        )
     if isinstance(spec, config_type):
         return spec.build()
     return spec

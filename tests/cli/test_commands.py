@@ -56,6 +56,19 @@ def test_validate_reports_a_bus_declared_in_two_files(tmp_path: Path, small: Pat
     assert result.stderr.strip() == f"{other}:2 buses.orders: already declared in {small}"
 
 
+def test_validate_prints_a_config_problem_once_when_its_test_file_is_given_too(tmp_path: Path) -> None:
+    bad = tmp_path / "orders.yaml"
+    bad.write_text(SMALL.replace("level: debug", "levle: debug"), encoding="utf-8")
+    (tmp_path / "orders.test.yaml").write_text(
+        "tests:\n  - name: t\n    events: [{source: shop, detail-type: x, detail: {}}]\n", encoding="utf-8"
+    )
+    result = eventbus("validate", str(bad), str(tmp_path / "orders.test.yaml"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}:7 buses.orders.rules.all.targets[0].log.levle: unknown key; did you mean 'level'?"
+    ]
+
+
 BAD_FILES: list[tuple[str, str | bytes | None]] = [
     ("missing.yaml", None),
     ("bad.yaml", "buses: {orders: [\n"),
