@@ -2,7 +2,8 @@
 
 The source, the enrichment, the target and the dead-letter destination are each written as one
 key naming their kind, whose value is that kind's options (``{"queue": {"type": "sqlite", "path":
-"jobs.db"}}``), resolved through the sources' and the targets' registries. Python code may pass a
+"jobs.db"}}``), or with a ``kind`` key beside the options (``{"kind": "queue", "type": "sqlite",
+"path": "jobs.db"}``), resolved through the sources' and the targets' registries. Python code may pass a
 config model (``QueueSourceConfig(...)``, ``FunctionTargetConfig(...)``) or a ready object (a
 ``MemoryQueue``-backed ``QueueSource``, a ``RecordingTarget``) instead.
 """
@@ -34,6 +35,10 @@ MAX_FILTERS = 5
 
 
 def _one_key(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    kind = value.get("kind")
+    if isinstance(kind, str) and kind:
+        # The other spelling, {kind: queue, name: jobs}: the rest are the kind's options.
+        return kind, {key: item for key, item in value.items() if key != "kind"}
     if len(value) != 1:
         raise ValueError(
             f"{what} must be one key naming its kind with that kind's options as the value "

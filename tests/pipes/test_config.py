@@ -172,3 +172,21 @@ def test_filter_view_parses_json_objects_and_arrays_and_keeps_everything_else(
 def test_filter_view_never_fails_on_arbitrary_text(text: str) -> None:
     view = filter_view({"data": text, "body": text})
     assert isinstance(view["data"], str | dict | list)
+
+
+def test_stages_take_the_kind_spelling_too() -> None:
+    from eventbus.pipes import PipeConfig
+
+    spelled = PipeConfig(
+        name="p",
+        source={"kind": "queue", "type": "memory", "name": "q"},
+        target={"kind": "recording", "name": "seen"},
+        dead_letter={"kind": "file", "path": "dead.jsonl"},
+    )
+    canonical = PipeConfig(
+        name="p",
+        source={"queue": {"type": "memory", "name": "q"}},
+        target={"recording": {"name": "seen"}},
+        dead_letter={"file": {"path": "dead.jsonl"}},
+    )
+    assert spelled == canonical
