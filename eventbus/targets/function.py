@@ -34,6 +34,7 @@ class FunctionTargetConfig(TargetConfig):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     kind: ClassVar[str] = "function"
+    batches_in_pipes: ClassVar[bool] = True
 
     function: str | Callable[..., Any]
     invocation_type: InvocationType = "REQUEST_RESPONSE"
