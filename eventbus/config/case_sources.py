@@ -56,6 +56,9 @@ class CaseSource:
     async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
         return await self.inner.receive(max_records, wait_seconds)
 
+    async def backlog(self) -> int:
+        return self.unsettled
+
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         # By identifier: a message handed out again after its visibility ran out settles once.
         self._settled.update(r.record_id for r in records)

@@ -22,9 +22,9 @@ from eventbus.pipes.config import LogLevel, PipeConfig
 from eventbus.pipes.records import SourceRecord, aws_time, filter_view, record_json
 from eventbus.pipes.sources.base import Source
 from eventbus.pipes.stages import (
-    ALL_FAILED,
     BatchItemFailure,
     PipeTransformError,
+    Unreadable,
     batch_item_failures,
     enrichment_items,
 )
@@ -255,9 +255,9 @@ class BatchRunner:
             reported = batch_item_failures(response, by_id)
             if reported is None:
                 continue
-            if reported is ALL_FAILED:
+            if isinstance(reported, Unreadable):
                 failed = chunk_records
-                message = "the target's batchItemFailures could not be read (or named an unknown record)"
+                message = f"the target's answer fails the whole batch: {reported.reason}"
             else:
                 assert isinstance(reported, list)
                 failed = [by_id[ident] for ident in reported]

@@ -112,6 +112,14 @@ class NatsSource:
             return []
         return [self._record(m) for m in messages]
 
+    async def backlog(self) -> int:
+        """Messages of the stream the consumer has not had acknowledged: not yet delivered, or
+        delivered and waiting for an ack (a nak'd retry included), as the server counts them."""
+        if self._sub is None:
+            raise RuntimeError(f"{self!r} is not open")
+        info = await self._sub.consumer_info()
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         for record in records:
             await record.token.ack()

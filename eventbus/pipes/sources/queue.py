@@ -68,6 +68,19 @@ class QueueSource:
             queue, self._queue = self._queue, None
             await queue.aclose()
 
+    async def backlog(self) -> int:
+        """Messages in the queue, visible or not: a message leaves it once its record is settled."""
+        if self._queue is None and self._sqlite_path is not None:
+            queue = SqliteQueue(self._sqlite_path, visibility_timeout=self._visibility_timeout)
+            try:
+                return await queue.count()
+            finally:
+                await queue.aclose()
+        count = getattr(self.queue, "count", None)
+        if count is None:
+            raise TypeError(f"{type(self.queue).__name__} cannot count its messages (it has no count())")
+        return int(await count())
+
     async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
         messages = await self.queue.receive(max_records, wait_seconds)
         return [self._record(m) for m in messages]
