@@ -195,6 +195,11 @@ class EventBus(RuleManagement):
         )
 
     @property
+    def clock(self) -> Clock:
+        """The clock schedules and event ages run on (a ``ManualClock`` in tests)."""
+        return self._clock
+
+    @property
     def running(self) -> bool:
         return self._state == "running"
 
