@@ -14,8 +14,13 @@ class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
         self.entries: list[dict[str, Any]] = []
+        self._seen: set[int] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
+        # Listening on two loggers, a record that propagates from one to the other comes twice.
+        if id(record) in self._seen:
+            return
+        self._seen.add(id(record))
         fields = dict(record.msg) if isinstance(record.msg, dict) else {"event": record.getMessage()}
         fields["log_level"] = record.levelname.lower()
         fields["logger"] = record.name
@@ -33,15 +38,16 @@ def capture_logs(level: int | str = logging.DEBUG, logger: str = "") -> Iterator
     capture = _Capture()
     touched = [logging.getLogger(logger)]
     if not logger:
-        # Every logger: eventbus's too, which an application may have quietened.
+        # Every logger: eventbus's too, listened to directly, as an application may have
+        # quietened it or stopped it propagating to the root logger.
         touched.append(logging.getLogger("eventbus"))
     saved = [(each, each.level) for each in touched]
     for each in touched:
         each.setLevel(level)
-    touched[0].addHandler(capture)
+        each.addHandler(capture)
     try:
         yield capture.entries
     finally:
-        touched[0].removeHandler(capture)
         for each, old in saved:
+            each.removeHandler(capture)
             each.setLevel(old)
