@@ -222,7 +222,8 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     except ValidationError as exc:
         raise ConfigErrors(problems_from(document, exc, ConfigTestFile.model_json_schema())) from None
     if spec.config is not None:
-        config_path = document.base_dir / spec.config
+        # Beside the test file, as it was named (a relative path stays relative in messages).
+        config_path = test_path.parent / spec.config
     config = load_config(config_path)
     built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source)
     addresses = set(built.targets)

@@ -209,6 +209,21 @@ def test_test_command_passes_the_quickstart_and_fails_a_wrong_expectation(
     assert "FAIL" in failed.stdout and 'expected the payload "o-2"; received ["o-1"]' in failed.stdout
 
 
+def test_test_command_keeps_logs_off_unless_asked(tmp_path: Path, small: Path) -> None:
+    (tmp_path / "small.test.yaml").write_text(
+        "tests:\n  - name: the id target is down\n    events: [{source: shop, detail-type: x, detail: {id: o-1}}]\n"
+        "    fail: {orders/all/ids: 2}\n    expect:\n      orders/all/ids: [o-1]\n",
+        encoding="utf-8",
+    )
+    quiet = eventbus("test", str(small))
+    assert (quiet.returncode, quiet.stderr) == (0, ""), quiet.stdout + quiet.stderr
+    assert quiet.stdout.splitlines() == [f"PASS {small}: the id target is down", "1 passed, 0 failed"]
+    shown = eventbus("test", "--logs", str(small))
+    assert shown.returncode == 0 and shown.stdout == quiet.stdout
+    retried = [line for line in shown.stderr.splitlines() if "retried" in line]
+    assert len(retried) == 2 and "rule=all target=ids" in retried[0]
+
+
 def test_test_command_takes_a_folder(tmp_path: Path) -> None:
     every = eventbus("test", str(EXAMPLES))
     assert every.returncode == 0, every.stdout + every.stderr
