@@ -20,12 +20,19 @@ from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
-import structlog
 
+from eventbus._logger import get_logger
 from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock, SystemClock
 from eventbus.bus_config import BusConfig
-from eventbus.bus_entries import event_from_valid_entry, fast_event, new_event_id, new_event_ids
+from eventbus.bus_entries import (
+    entry_from_event_shape,
+    event_from_valid_entry,
+    fast_event,
+    is_event_shaped,
+    new_event_id,
+    new_event_ids,
+)
 from eventbus.bus_manage import RuleEntry, RuleManagement
 from eventbus.bus_scheduler import Scheduler
 from eventbus.delivery import DeliveryItem, Dispatcher
@@ -44,12 +51,20 @@ from eventbus.targets.bus import register_bus, unregister_bus
 
 __all__ = ["BusConfig", "EventBus"]
 
-_log = structlog.get_logger("eventbus.bus")
+_log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
 # One encoder for every event: json.dumps with options builds a new encoder per call.
 _encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _not_an_event_field(key: str) -> dict[str, str]:
+    return {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": f"Parameter {key} is not valid. Reason: {key} is not a field of an event "
+        "(source, detail-type, detail, resources, time) nor of a PutEvents entry.",
+    }
 
 
 class EventBus(RuleManagement):
@@ -90,6 +105,7 @@ class EventBus(RuleManagement):
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
         self._owned_targets: dict[int, Target] = {}
+        self._decorated: dict[str, str] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
         self._trace = self.config.trace_events
         self._time_cache: tuple[datetime | None, str] = (None, "")
@@ -179,6 +195,11 @@ class EventBus(RuleManagement):
         )
 
     @property
+    def clock(self) -> Clock:
+        """The clock schedules and event ages run on (a ``ManualClock`` in tests)."""
+        return self._clock
+
+    @property
     def running(self) -> bool:
         return self._state == "running"
 
@@ -246,6 +267,12 @@ class EventBus(RuleManagement):
                 event, bus_name = entry.to_dict(), None
             else:
                 raw = entry.to_dict() if isinstance(entry, PutEventsEntry) else entry
+                if is_event_shaped(raw):
+                    # An event as targets receive it, as ``eventbus put`` and config tests take.
+                    raw, unknown = entry_from_event_shape(raw)
+                    if unknown:
+                        results.append(_not_an_event_field(unknown[0]))
+                        continue
                 error = validate_entry(raw, max_entry_size=max_size)
                 if error is not None:
                     results.append(error.to_dict())

@@ -9,6 +9,7 @@ A property test holds the two to agreeing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,9 +17,58 @@ from typing import Any
 
 from eventbus.envelope import MAX_DETAIL_TYPE_LENGTH, format_time
 
-__all__ = ["event_from_valid_entry", "fast_event", "new_event_id", "new_event_ids"]
+__all__ = [
+    "EVENT_FIELDS",
+    "entry_from_event_shape",
+    "event_from_valid_entry",
+    "fast_event",
+    "is_event_shaped",
+    "new_event_id",
+    "new_event_ids",
+]
 
 _FIELDS = frozenset(("Source", "DetailType", "Detail", "Resources", "EventBusName"))
+
+
+#: The fields of a PutEvents entry: a dict holding any of them is an entry.
+_ENTRY_FIELDS = frozenset(("Source", "DetailType", "Detail", "Resources", "Time", "EventBusName", "TraceHeader"))
+
+#: An event's fields, as targets receive it, and the entry field each one is put as.
+EVENT_FIELDS = {
+    "source": "Source",
+    "detail-type": "DetailType",
+    "detail": "Detail",
+    "resources": "Resources",
+    "time": "Time",
+}
+#: Event fields the bus assigns itself: accepted in an event-shaped dict, and left out.
+_ASSIGNED = frozenset(("version", "id", "account", "region"))
+
+
+def is_event_shaped(value: object) -> bool:
+    """Whether ``value`` is an event as targets receive it (``source``, ``detail-type``,
+    ``detail``...) rather than a PutEvents entry (``Source``, ``DetailType``, ``Detail``...)."""
+    return (
+        isinstance(value, Mapping)
+        and not _ENTRY_FIELDS.intersection(value)
+        and any(key in value for key in ("source", "detail-type", "detail"))
+    )
+
+
+def entry_from_event_shape(event: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The PutEvents entry an event-shaped dict stands for, and its keys that are no event field.
+
+    ``detail`` becomes ``Detail`` as compact JSON text; ``version``, ``id``, ``account`` and
+    ``region`` are dropped, as PutEvents assigns them.
+    """
+    entry = {EVENT_FIELDS[key]: value for key, value in event.items() if key in EVENT_FIELDS}
+    detail = entry.get("Detail")
+    if detail is not None and not isinstance(detail, str):
+        # What cannot be written as JSON is left as it is, for validate_entry to answer.
+        with contextlib.suppress(TypeError, ValueError):
+            entry["Detail"] = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+    unknown = sorted(str(key) for key in event if key not in EVENT_FIELDS and key not in _ASSIGNED)
+    return entry, unknown
 
 
 def new_event_id() -> str:

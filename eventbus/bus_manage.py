@@ -63,6 +63,8 @@ class RuleManagement:
     _rules: dict[str, RuleEntry]
     _scheduler: Scheduler
     _owned_targets: dict[int, Target]
+    #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
+    _decorated: dict[str, str]
     _state: Literal["new", "running", "closing", "closed"]
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -144,6 +146,7 @@ class RuleManagement:
         for route in entry.routes:
             route.dispatcher.retire()
         del self._rules[name]
+        self._decorated.pop(name, None)
         if name in self._matcher:
             self._matcher.remove(name)
         self._scheduler.remove(name)
@@ -257,11 +260,22 @@ class RuleManagement:
         """Decorator: make a sync or async function the target of a new rule.
 
         The function receives the target input: the event dict, or the transformed payload.
-        The rule is named after the function unless ``name`` is given.
+        The rule is named after the function (its ``__qualname__`` without ``<locals>``, e.g.
+        ``on_order`` or ``make_handlers.on_order``) unless ``name`` is given. A name another
+        ``@bus.rule`` already took on this bus is refused (``BusValidationError``), so two
+        functions called alike never replace each other silently; ``put_rule`` keeps AWS's
+        create-or-update semantics.
         """
 
         def register(func: F) -> F:
             rule_name = name or _name_for(func)
+            taken = self._decorated.get(rule_name)
+            if taken is not None:
+                raise BusValidationError(
+                    f"@bus.rule: rule {rule_name!r} on bus {self.name} already calls {taken}; "
+                    f"give {_origin(func)} a rule of its own with @bus.rule(..., name=\"...\") "
+                    "(or delete_rule the first one)"
+                )
             self.put_rule(
                 rule_name, event_pattern, schedule_expression=schedule_expression, description=description
             )
@@ -277,6 +291,7 @@ class RuleManagement:
                 max_concurrency=max_concurrency,
             )
             self.put_targets(rule_name, [target])
+            self._decorated[rule_name] = _origin(func)
             return func
 
         return register
@@ -285,6 +300,13 @@ class RuleManagement:
 def _name_for(func: Callable[..., Any]) -> str:
     raw = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or "function"
     return re.sub(r"[^\.\-_A-Za-z0-9]", "_", raw.replace("<locals>.", ""))[:64] or "function"
+
+
+def _origin(func: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function, for messages."""
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    module = getattr(func, "__module__", None)
+    return f"{module}.{qualname}" if module else str(qualname)
 
 
 def _pattern_dict(pattern: Mapping[str, Any] | str | Pattern | None) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from eventbus.delivery import RetryPolicy
 from eventbus.errors import BusValidationError
 from eventbus.targets.base import Target
+from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
 __all__ = ["Rule", "RuleState", "RuleTarget", "check_rule_name", "rule_arn"]
@@ -45,6 +46,9 @@ def rule_arn(region: str, account: str, bus: str, rule: str) -> str:
 class RuleTarget(BaseModel):
     """One target of a rule: where to deliver, in which form, how hard to retry, where to give up.
 
+    ``target`` (and ``dead_letter``) is a ``Target``, or a plain function (sync or async), which
+    is wrapped in a ``FunctionTarget``.
+
     ``input``, ``input_path`` and ``input_transformer`` are EventBridge's target input (at most
     one; none delivers the whole event). ``max_concurrency`` and ``queue_size`` override the bus's
     per-target defaults.
@@ -70,11 +74,17 @@ class RuleTarget(BaseModel):
     @field_validator("target", "dead_letter", mode="before")
     @classmethod
     def _is_target(cls, value: object) -> object:
-        if value is not None and not isinstance(value, Target):
-            raise ValueError(
-                f"{type(value).__name__} is not a Target (it needs max_batch_size, deliver and aclose)"
-            )
-        return value
+        if value is None or isinstance(value, Target):
+            return value
+        if callable(value) and not isinstance(value, type):
+            # A plain function is what people reach for first: make it the function target
+            # ``@bus.rule`` would have made (invoked with the event, or the transformed input).
+            return FunctionTarget(value)
+        raise ValueError(
+            f"{type(value).__name__} is not a Target (it needs max_batch_size, deliver and aclose); "
+            "pass a target such as FunctionTarget(func), RecordingTarget() or HttpTarget.create(url), "
+            "or a plain function, which becomes a FunctionTarget"
+        )
 
     def model_post_init(self, context: Any, /) -> None:
         # TargetInput raises ValueError with AWS's PutTargets message; build it once, here.

@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 import anyio
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from eventbus._logger import get_logger
 from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock
 from eventbus.errors import NonRetryableError
@@ -33,10 +33,12 @@ from eventbus.targets.bus import BusTarget
 
 __all__ = ["Backoff", "DeliveryItem", "Dispatcher", "RetryPolicy", "TargetRoute"]
 
-_log = structlog.get_logger("eventbus.delivery")
+_log = get_logger("eventbus.delivery")
 
 #: Longest ERROR_MESSAGE attribute we pass on; a target's exception text can be long.
 _MAX_ERROR_MESSAGE = 2048
+#: Longest error text in a log line: enough to tell what failed, short enough to read.
+_MAX_LOGGED_ERROR = 500
 
 
 class RetryPolicy(BaseModel):
@@ -252,6 +254,7 @@ class Dispatcher:
             for item in batch:
                 _log.info(
                     "delivered",
+                    bus=route.bus_name,
                     event_id=item.event["id"],
                     rule=route.rule_name,
                     target=route.target_id,
@@ -278,11 +281,13 @@ class Dispatcher:
                 self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
                 _log.warning(
                     "retried",
+                    bus=route.bus_name,
                     event_id=item.event["id"],
                     rule=route.rule_name,
                     target=route.target_id,
                     attempt=item.attempts,
                     error_code=_error_code(exc),
+                    error=str(exc)[:_MAX_LOGGED_ERROR],
                     delay=round(delay, 3),
                 )
                 heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
@@ -299,11 +304,13 @@ class Dispatcher:
     ) -> None:
         route = self.route
         fields = {
+            "bus": route.bus_name,
             "event_id": item.event["id"],
             "rule": route.rule_name,
             "target": route.target_id,
             "attempt": item.attempts,
             "error_code": _error_code(exc),
+            "error": str(exc)[:_MAX_LOGGED_ERROR],
             "exhausted_retry_condition": condition,
         }
         if route.dead_letter is None:

@@ -36,26 +36,30 @@ def run_validate(args: argparse.Namespace) -> int:
     from eventbus.config import ConfigErrors, load_configs
     from eventbus.config.testing import is_test_file, load_test_file
 
-    # Config tests (NAME.test.yaml) are checked as tests, against the config they test.
+    # Config tests (NAME.test.yaml) are checked as tests, against the config they test. A test
+    # file reports its config's problems too, so each problem is printed once however many files
+    # lead to it.
     tests = [f for f in args.files if is_test_file(f)]
-    failed = False
+    problems: list[Any] = []
+    valid_tests = []
     for path in tests:
         try:
             spec, _ = load_test_file(path)
         except ConfigErrors as exc:
-            print_problems(exc)
-            failed = True
+            problems += exc.problems
             continue
-        if not args.quiet:
-            print(f"{path}: ok ({len(spec.tests)} config test(s))")
+        valid_tests.append((path, spec))
+    configs = []
     try:
         configs = load_configs([f for f in args.files if f not in tests])
     except ConfigErrors as exc:
-        print_problems(exc)
-        return 1
-    if failed:
+        problems += exc.problems
+    if problems:
+        print_problems(ConfigErrors(dict.fromkeys(problems)))
         return 1
     if not args.quiet:
+        for path, spec in valid_tests:
+            print(f"{path}: ok ({len(spec.tests)} config test(s))")
         for config in configs:
             model = config.model
             rules = sum(len(bus.rules) for bus in model.buses.values())

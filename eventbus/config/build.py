@@ -4,7 +4,8 @@ Every bus is an ``EventBus`` with its rules and targets put as PutRule/PutTarget
 Targets are built from their kind's ``TargetConfig``; ``target_factory`` replaces that (config
 tests swap in recording targets), and ``observe`` hears of every delivery that succeeded (the
 command line reports where each event went). ``pipes`` says which pipes to build, and
-``adapt_pipe`` may change a pipe's config first (config tests give it a source of their own).
+``adapt_pipe`` may change a pipe's config first (config tests give it a source of their own), as
+``adapt_bus`` may a bus's settings.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 if TYPE_CHECKING:
     from eventbus.pipes import PipeConfig
 
-__all__ = ["Delivered", "PipeAdapter", "Runtime", "TargetFactory"]
+__all__ = ["BusAdapter", "Delivered", "PipeAdapter", "Runtime", "TargetFactory"]
 
 #: ``(address, config) -> Target``; the address reads ``bus/rule/target-id`` (``/dead-letter`` added).
 TargetFactory = Callable[[str, TargetConfig], Target]
 #: ``(pipe name, config) -> config``: what the pipe is built from instead (its stages are still
 #: swapped by ``target_factory`` afterwards).
 PipeAdapter = Callable[[str, "PipeConfig"], "PipeConfig"]
+#: ``(bus name, settings) -> settings`` the bus runs with instead (config tests shorten backoff).
+BusAdapter = Callable[[str, BusConfig], BusConfig]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +120,13 @@ class Runtime:
         observe: Callable[[Delivered], None] | None = None,
         pipes: bool | Collection[str] = True,
         adapt_pipe: PipeAdapter | None = None,
+        adapt_bus: BusAdapter | None = None,
     ) -> None:
         self.configs = list(configs)
         self.target_factory = target_factory
         self.observe = observe
         self.adapt_pipe = adapt_pipe
+        self.adapt_bus = adapt_bus
         self.buses: dict[str, EventBus] = {}
         #: The pipes, by name: all of them, none (``pipes=False``), or those ``pipes`` names.
         self.pipes: dict[str, Any] = {}
@@ -200,7 +205,10 @@ class Runtime:
             settings = model.defaults.bus.model_copy(
                 update={k: getattr(spec.settings, k) for k in spec.settings.model_fields_set}
             )
-            bus = EventBus(bus_name, config=BusConfig.model_validate(settings.model_dump()))
+            bus_config = BusConfig.model_validate(settings.model_dump())
+            if self.adapt_bus is not None:
+                bus_config = self.adapt_bus(bus_name, bus_config)
+            bus = EventBus(bus_name, config=bus_config)
             for rule_name, rule in spec.rules.items():
                 where: KeyPath = ("buses", bus_name, "rules", rule_name)
                 try:
@@ -241,9 +249,12 @@ class Runtime:
                     pipe_config = self.adapt_pipe(name, pipe_config)
                 for stage in ("target", "enrichment", "dead_letter"):
                     stage_config = getattr(pipe_config, stage)
-                    if isinstance(stage_config, TargetConfig):
-                        where = ("pipes", name, stage)
-                        address = f"pipe/{name}/{stage.replace('_', '-')}"
+                    where = ("pipes", name, stage)
+                    address = f"pipe/{name}/{stage.replace('_', '-')}"
+                    if kind_of(stage_config) == REF:
+                        # {ref: NAME}: the named target, shared with every other use of it.
+                        update[stage] = self._target(config.model, address, stage_config)
+                    elif isinstance(stage_config, TargetConfig):
                         target = (
                             self.target_factory(address, stage_config)
                             if self.target_factory

@@ -11,26 +11,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from eventbus.bus_entries import entry_from_event_shape, is_event_shaped
 from eventbus.errors import InvalidEventError
 
 __all__ = ["parse_events", "to_entry"]
-
-_EVENT_KEYS = {"source": "Source", "detail-type": "DetailType", "resources": "Resources", "time": "Time"}
-
 
 def to_entry(value: Any) -> dict[str, Any]:
     """One event or entry as a PutEvents entry (``Detail`` as JSON text); bad shapes raise."""
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"an event must be a JSON object, not {type(value).__name__}")
-    if any(key in value for key in ("Source", "DetailType", "Detail")):
-        entry = dict(value)
-    else:
-        unknown = sorted(set(value) - set(_EVENT_KEYS) - {"detail", "version", "id", "account", "region"})
+    if is_event_shaped(value):
+        entry, unknown = entry_from_event_shape(value)
         if unknown:
             raise InvalidEventError(f"unknown event field(s): {', '.join(unknown)}")
-        entry = {_EVENT_KEYS[k]: v for k, v in value.items() if k in _EVENT_KEYS}
-        if "detail" in value:
-            entry["Detail"] = value["detail"]
+        return entry
+    entry = dict(value)
     detail = entry.get("Detail")
     if detail is not None and not isinstance(detail, str):
         entry["Detail"] = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)

@@ -104,7 +104,7 @@ def _type(prop: dict[str, Any]) -> str:
         targets = [n for n in names if n.endswith("Target")]
         if len(targets) > 2:
             rest = [n for n in names if not n.endswith("Target")]
-            ref = " or `{ref: NAME}`" if "RefTarget" in targets else ""
+            ref = " or `{ref: NAME}`" if {"RefTarget", "RefRuleTarget"} & set(targets) else ""
             names = [f"a target (`{{KIND: options}}`{ref})", *rest]
         sources = [n for n in names if n.startswith("`{") and n.endswith("SourceConfig}`")]
         if len(sources) > 2:

@@ -325,7 +325,7 @@ def _describe_pipe_stages(schema: dict[str, Any]) -> None:
     if pipe is None:
         return
     props = pipe.get("properties", {})
-    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in sorted(target_kinds())]
+    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in [*sorted(target_kinds()), REF]]
     targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
     for stage in ("target", "enrichment", "dead_letter"):
         if stage in props and targets:

@@ -1,6 +1,7 @@
 """From parsed documents to a validated config, with every problem reported at once.
 
-Steps: ``${...}`` references are filled in, named connections are put in place, the schema
+Steps: ``${...}`` references are filled in, targets written ``kind: NAME`` are read as
+``{NAME: options}``, named connections are put in place, the schema
 validates the whole file, and cross-references (named targets, rule and bus names, target ids)
 are checked. Pydantic's errors are turned into ``Problem``s whose key paths read as the file is
 written (``targets[0].http.endpoint``), and unknown keys get a did-you-mean from the schema.
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from eventbus.bus import EventBus
 from eventbus.bus_rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
+from eventbus.config.kinds import read_kind_spelling
 from eventbus.config.load import Document, load_document
 from eventbus.config.schema import (
     REF,
@@ -86,12 +88,17 @@ def validate_document(document: Document, environ: Mapping[str, str] | None = No
     if not isinstance(document.data, dict):
         raise ConfigErrors([document.problem((), "the top level must be a mapping of sections")])
     problems = interpolate(document, environ)
-    problems += _put_connections(document)
+    spelled = read_kind_spelling(document)
+    problems += spelled + _put_connections(document)
     model = None
     try:
         model = config_model().model_validate(document.data)
     except ValidationError as exc:
-        problems += problems_from(document, exc)
+        # A target whose ``kind:`` was unusable is reported once, by the spelling check.
+        broken = [p.path[:-1] for p in spelled if p.path[-1:] == ("kind",)]
+        problems += [
+            p for p in problems_from(document, exc) if not any(p.path[: len(b)] == b for b in broken)
+        ]
     if model is not None:
         problems += _cross_check(document, model)
         problems += _check_functions(document, model)
@@ -285,6 +292,9 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
                 document.problem(("targets", name, REF), "a named target must declare a kind, not ref")
             )
     check_ref(model.defaults.dead_letter, ("defaults", "dead_letter"))
+    for pipe_name, pipe in model.pipes.items():
+        for stage in ("target", "enrichment", "dead_letter"):
+            check_ref(getattr(pipe, stage, None), ("pipes", pipe_name, stage))
     if model.pipes and not pipes_available():
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
@@ -389,6 +399,8 @@ def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
         for stage in ("source", "target", "enrichment", "dead_letter"):
             value = getattr(pipe, stage, None)
             kind = getattr(value, "kind", None)
-            if isinstance(value, BaseModel) and isinstance(kind, str) and kind:
+            if kind_of(value) == REF:
+                data["pipes"][name][stage] = {REF: getattr(value, REF)}
+            elif isinstance(value, BaseModel) and isinstance(kind, str) and kind:
                 data["pipes"][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
     return data

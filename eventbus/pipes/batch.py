@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio
-import structlog
 
+from eventbus._logger import get_logger
 from eventbus.errors import NonRetryableError, TransformError
 from eventbus.patterns import Matcher, Pattern
 from eventbus.pipes.config import LogLevel, PipeConfig
 from eventbus.pipes.records import SourceRecord, aws_time, filter_view, record_json
 from eventbus.pipes.sources.base import Source
 from eventbus.pipes.stages import (
-    ALL_FAILED,
     BatchItemFailure,
     PipeTransformError,
+    Unreadable,
     batch_item_failures,
     enrichment_items,
 )
@@ -33,7 +33,7 @@ from eventbus.transform import PipeTemplate
 
 __all__ = ["COUNTERS", "BatchRunner", "PipeLog"]
 
-_log = structlog.get_logger("eventbus.pipes")
+_log = get_logger("eventbus.pipes")
 
 #: Per-stage counters, in the order a record meets the stages.
 COUNTERS: Final = (
@@ -255,9 +255,9 @@ class BatchRunner:
             reported = batch_item_failures(response, by_id)
             if reported is None:
                 continue
-            if reported is ALL_FAILED:
+            if isinstance(reported, Unreadable):
                 failed = chunk_records
-                message = "the target's batchItemFailures could not be read (or named an unknown record)"
+                message = f"the target's answer fails the whole batch: {reported.reason}"
             else:
                 assert isinstance(reported, list)
                 failed = [by_id[ident] for ident in reported]
@@ -435,7 +435,7 @@ class BatchRunner:
 
 
 class PipeLog:
-    """The pipe's logs at its level: ERROR, INFO, or TRACE (structlog's debug); OFF logs nothing."""
+    """The pipe's logs at its level: ERROR, INFO, or TRACE (``logging``'s DEBUG); OFF logs nothing."""
 
     def __init__(self, pipe: str, level: LogLevel, *, include_execution_data: bool = False) -> None:
         self.pipe = pipe

@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
-from eventbus.pipes.config import PipeConfig, PipeState
+from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import Source, SourceConfig
 from eventbus.targets.base import Target, TargetConfig
@@ -241,13 +241,37 @@ class Pipe:
     async def wait_finished(self, timeout: float) -> None:
         """Wait until a finite source (a file) is read to its end and every record settled.
 
-        ``TimeoutError`` after ``timeout`` seconds; ``ConfigError`` for a source that never ends.
+        ``TimeoutError`` after ``timeout`` seconds; ``TypeError`` for a source that never ends
+        (a queue, a stream, a folder: wait for ``wait_idle`` instead).
         """
         if not hasattr(self.source, "finished"):
-            raise ConfigError(f"{type(self.source).__name__} never finishes: there is nothing to wait for")
+            raise TypeError(
+                f"{type(self.source).__name__} never finishes, so wait_finished has nothing to wait for; "
+                "use await pipe.wait_idle(timeout) to wait until no record is in flight and the source is empty"
+            )
         with anyio.fail_after(timeout):
             while not (getattr(self.source, "finished", False) and self.in_flight == 0):
                 await anyio.sleep(0.02)
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no record is in flight and the source holds none (none waiting, none
+        waiting to retry); ``False`` if ``timeout`` seconds passed first.
+
+        Idle is a moment, not an end: a queue may get new messages right after. ``TypeError`` for
+        a source that cannot count what it holds (one without ``backlog()``).
+        """
+        backlog = getattr(self.source, "backlog", None)
+        if backlog is None:
+            raise TypeError(
+                f"{type(self.source).__name__} cannot say what it holds, so wait_idle cannot tell when "
+                "the pipe is idle; a source offers it with async def backlog(self) -> int"
+            )
+        with anyio.move_on_after(timeout):
+            while True:
+                if self.in_flight == 0 and await backlog() == 0 and self.in_flight == 0:
+                    return True
+                await anyio.sleep(0.01)
+        return False
 
     def _set_state(self, state: PipeState) -> None:
         self._state = state
@@ -354,6 +378,11 @@ def _unwrap(exc: Exception) -> Exception:
 
 
 def _build(spec: Any, config_type: type[SourceConfig] | type[TargetConfig]) -> Any:
+    if isinstance(spec, TargetRef):
+        raise ConfigError(
+            f"{{ref: {spec.ref}}} names a target of a config file's targets: section, which only a "
+            "config file's runtime can resolve; from Python, pass the target (or its config) itself"
+        )
     if isinstance(spec, config_type):
         return spec.build()
     return spec

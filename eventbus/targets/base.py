@@ -44,6 +44,10 @@ class TargetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ClassVar[str] = ""
+    #: Whether a pipe invokes this kind once with the whole batch as one JSON array, as Pipes
+    #: invokes Lambda (function, command, http), rather than once a payload. Config tests record
+    #: such a pipe stage the same way, one list a call.
+    batches_in_pipes: ClassVar[bool] = False
 
     def build(self) -> Target:
         raise NotImplementedError(f"{type(self).__name__} does not build a target")

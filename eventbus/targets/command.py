@@ -38,6 +38,7 @@ class CommandTargetConfig(TargetConfig):
     """Run ``command`` (an argv list, no shell) once per invocation."""
 
     kind: ClassVar[str] = "command"
+    batches_in_pipes: ClassVar[bool] = True
 
     command: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import anyio
-import structlog
 from pydantic import ConfigDict, Field, field_validator
 
+from eventbus._logger import get_logger
 from eventbus.errors import DeliveryError, RetryableError, TargetTimeoutError
 from eventbus.targets._common import check_callable_ref, invocation_bodies, parse_payload, resolve_callable
 from eventbus.targets.base import DeliveryContext, TargetConfig
@@ -25,7 +25,7 @@ __all__ = ["FunctionTarget", "FunctionTargetConfig", "InvocationType"]
 
 InvocationType = Literal["REQUEST_RESPONSE", "FIRE_AND_FORGET"]
 
-_log = structlog.get_logger("eventbus.targets.function")
+_log = get_logger("eventbus.targets.function")
 
 
 class FunctionTargetConfig(TargetConfig):
@@ -34,6 +34,7 @@ class FunctionTargetConfig(TargetConfig):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     kind: ClassVar[str] = "function"
+    batches_in_pipes: ClassVar[bool] = True
 
     function: str | Callable[..., Any]
     invocation_type: InvocationType = "REQUEST_RESPONSE"

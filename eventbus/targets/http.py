@@ -46,6 +46,7 @@ class HttpTargetConfig(TargetConfig):
     """An API destination (endpoint, method, rate limit, connection) plus the target's parameters."""
 
     kind: ClassVar[str] = "http"
+    batches_in_pipes: ClassVar[bool] = True
 
     endpoint: str = Field(pattern=r"^https?://")
     http_method: HttpMethod = "POST"

@@ -97,6 +97,10 @@ class MemoryQueue:
     def approximate_count(self) -> int:
         return self._send.statistics().current_buffer_used
 
+    async def count(self) -> int:
+        """Messages held, visible or not (received and not yet deleted)."""
+        return self.approximate_count + len(self._in_flight)
+
     async def send(self, body: str, attributes: Mapping[str, str] | None = None) -> str:
         held = _Held(str(uuid.uuid4()), body, dict(attributes or {}), time.time())
         await self._send.send(held)

@@ -1,4 +1,5 @@
-"""Testing helpers for users of eventbus: hypothesis strategies, ``check_rules`` and a pytest plugin.
+"""Testing helpers for users of eventbus: hypothesis strategies, ``check_rules``, ``capture_logs``
+and a pytest plugin.
 
 Names load on first use: the pytest plugin (``eventbus.testing.plugin``) is imported by every
 pytest run in a project that has eventbus installed, and importing this package must stay cheap
@@ -11,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventbus.testing._logs import capture_logs
     from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
     from eventbus.testing.strategies import (
         OPERATORS,
@@ -27,6 +29,7 @@ __all__ = [
     "Overlap",
     "RuleCheck",
     "RuleCheckReport",
+    "capture_logs",
     "check_rules",
     "entry_from_event",
     "events",
@@ -41,6 +44,7 @@ _HOME = {
     "Overlap": "eventbus.testing.check",
     "RuleCheck": "eventbus.testing.check",
     "RuleCheckReport": "eventbus.testing.check",
+    "capture_logs": "eventbus.testing._logs",
     "check_rules": "eventbus.testing.check",
     "entry_from_event": "eventbus.testing.strategies",
     "events": "eventbus.testing.strategies",

@@ -274,7 +274,7 @@ async def test_per_target_concurrency_limit(limit: int) -> None:
 
 
 async def test_event_lifecycle_is_logged_when_traced() -> None:
-    from structlog.testing import capture_logs
+    from eventbus.testing import capture_logs
 
     dlq = Collector()
     bus = EventBus(trace_events=True, **FAST)

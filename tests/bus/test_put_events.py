@@ -160,3 +160,59 @@ def test_bad_bus_names_and_configs_are_refused() -> None:
         EventBus(max_entries_per_put=0)
     with pytest.raises(ValueError):
         EventBus(when_full="drop")
+
+
+async def test_event_shaped_dicts_are_accepted_beside_entries() -> None:
+    # What `eventbus put` and config tests take: the event as targets receive it.
+    target = Collector()
+    bus = EventBus("orders", account="111122223333")
+    bus.put_rule("all", {"source": ["shop"]})
+    bus.put_targets("all", [RuleTarget(id="c", target=target)])
+    async with bus:
+        response = await bus.put_events(
+            [
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": "o-1", "total": 250}},
+                entry(detail={"id": "o-2"}),
+                {
+                    "version": "0",
+                    "id": "not-kept",
+                    "account": "999999999999",
+                    "region": "eu-west-1",
+                    "source": "shop",
+                    "detail-type": "OrderPlaced",
+                    "time": "2025-01-01T00:00:00Z",
+                    "resources": ["arn:aws:shop:::o-3"],
+                    "detail": {"id": "o-3"},
+                },
+            ]
+        )
+        assert await bus.wait_idle(5)
+    assert response["FailedEntryCount"] == 0
+    by_id = {p["detail"]["id"]: p for p in target.payloads}
+    assert by_id["o-1"]["detail-type"] == "OrderPlaced" and by_id["o-1"]["detail"]["total"] == 250
+    third = by_id["o-3"]
+    # The bus assigns id, account and region, as PutEvents does; time and resources are the entry's.
+    assert third["id"] == response["Entries"][2]["EventId"] != "not-kept"
+    assert (third["account"], third["region"]) == ("111122223333", "us-east-1")
+    assert third["time"] == "2025-01-01T00:00:00Z" and third["resources"] == ["arn:aws:shop:::o-3"]
+
+
+async def test_an_event_shaped_dict_is_judged_like_an_entry() -> None:
+    async with EventBus("orders") as bus:
+        response = await bus.put_events(
+            [
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {}, "colour": "red"},
+                {"source": "shop", "detail": {"id": 1}},
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": [1, 2]},
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": 1}},
+            ]
+        )
+    first, second, third, fourth = response["Entries"]
+    assert first == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Parameter colour is not valid. Reason: colour is not a field of an event "
+        "(source, detail-type, detail, resources, time) nor of a PutEvents entry.",
+    }
+    assert second["ErrorMessage"] == "Parameter DetailType is not valid. Reason: DetailType is a required argument."
+    assert third == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert set(fourth) == {"EventId"} and response["FailedEntryCount"] == 3

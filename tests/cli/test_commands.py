@@ -56,6 +56,19 @@ def test_validate_reports_a_bus_declared_in_two_files(tmp_path: Path, small: Pat
     assert result.stderr.strip() == f"{other}:2 buses.orders: already declared in {small}"
 
 
+def test_validate_prints_a_config_problem_once_when_its_test_file_is_given_too(tmp_path: Path) -> None:
+    bad = tmp_path / "orders.yaml"
+    bad.write_text(SMALL.replace("level: debug", "levle: debug"), encoding="utf-8")
+    (tmp_path / "orders.test.yaml").write_text(
+        "tests:\n  - name: t\n    events: [{source: shop, detail-type: x, detail: {}}]\n", encoding="utf-8"
+    )
+    result = eventbus("validate", str(bad), str(tmp_path / "orders.test.yaml"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}:7 buses.orders.rules.all.targets[0].log.levle: unknown key; did you mean 'level'?"
+    ]
+
+
 BAD_FILES: list[tuple[str, str | bytes | None]] = [
     ("missing.yaml", None),
     ("bad.yaml", "buses: {orders: [\n"),
@@ -194,6 +207,21 @@ def test_test_command_passes_the_quickstart_and_fails_a_wrong_expectation(
     failed = eventbus("test", str(small))
     assert failed.returncode == 1
     assert "FAIL" in failed.stdout and 'expected the payload "o-2"; received ["o-1"]' in failed.stdout
+
+
+def test_test_command_keeps_logs_off_unless_asked(tmp_path: Path, small: Path) -> None:
+    (tmp_path / "small.test.yaml").write_text(
+        "tests:\n  - name: the id target is down\n    events: [{source: shop, detail-type: x, detail: {id: o-1}}]\n"
+        "    fail: {orders/all/ids: 2}\n    expect:\n      orders/all/ids: [o-1]\n",
+        encoding="utf-8",
+    )
+    quiet = eventbus("test", str(small))
+    assert (quiet.returncode, quiet.stderr) == (0, ""), quiet.stdout + quiet.stderr
+    assert quiet.stdout.splitlines() == [f"PASS {small}: the id target is down", "1 passed, 0 failed"]
+    shown = eventbus("test", "--logs", str(small))
+    assert shown.returncode == 0 and shown.stdout == quiet.stdout
+    retried = [line for line in shown.stderr.splitlines() if "retried" in line]
+    assert len(retried) == 2 and "rule=all target=ids" in retried[0]
 
 
 def test_test_command_takes_a_folder(tmp_path: Path) -> None:

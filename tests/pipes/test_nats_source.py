@@ -146,3 +146,23 @@ async def test_missing_stream_and_creating_it(nats_server: str) -> None:
 def test_config_rejects_bad_names() -> None:
     with pytest.raises(ValueError, match="JetStream names"):
         NatsSourceConfig(stream="a.b")
+
+
+async def test_wait_idle_counts_what_the_consumer_has_not_had_acknowledged(
+    nats_server: str, stream: tuple[str, str]
+) -> None:
+    name, subject = stream
+    await publish(nats_server, subject, [json.dumps({"n": i}).encode() for i in range(6)])
+    target = RecordingTarget()
+    target.fail_next(RetryableError("not yet"), times=2)
+    config = PipeConfig(
+        name="nats-idle",
+        source=source(nats_server, name),
+        target=target,
+        batch_size=2,
+        backoff=Backoff(base=0.05, cap=0.1),
+    )
+    async with Pipe(config) as pipe:
+        assert await pipe.wait_idle(timeout=20)
+        assert sorted(p["eventID"] for p in target.payloads) == [f"{name}:{i}" for i in range(1, 7)]
+        assert await pipe.source.backlog() == 0  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
 from eventbus.delivery import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
@@ -18,6 +17,7 @@ from eventbus.targets.base import TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import MemoryQueue
 from eventbus.targets.recording import RecordingTarget
+from eventbus.testing import capture_logs
 from tests.pipes.conftest import eventually, settled, sqs_body
 
 pytestmark = pytest.mark.anyio
@@ -218,6 +218,38 @@ async def test_an_unreadable_batch_item_failure_fails_the_whole_batch() -> None:
     async with Pipe(cfg) as pipe:
         metrics = await settled(pipe, 2)
     assert metrics["retried"] == 2 and sum(calls[1:]) == 2
+
+
+async def test_an_enrichment_that_drops_the_ids_fails_partial_batch_failures_and_says_why() -> None:
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}, {"n": 2}])
+    dead = RecordingTarget()
+
+    def enrich(batch: list[Any]) -> list[Any]:
+        return [{"n": json.loads(r["body"])["n"]} for r in batch]  # messageId not carried through
+
+    def deliver(batch: list[Any]) -> Any:
+        return {"batchItemFailures": [{"itemIdentifier": f"n-{batch[0]['n']}"}]}
+
+    cfg = config(
+        queue,
+        FunctionTargetConfig(function=deliver),
+        enrichment=FunctionTargetConfig(function=enrich),
+        dead_letter=dead,
+        retry_policy={"maximum_retry_attempts": 0},
+        batch_size=2,
+        maximum_batching_window_in_seconds=1,
+    )
+    async with Pipe(cfg) as pipe:
+        metrics = await settled(pipe, 2)
+    assert metrics["dead_lettered"] == 2
+    ids = sorted(letter.payload["messageId"] for letter in dead.received)
+    message = dead.received[0].context.attributes["ERROR_MESSAGE"]
+    assert message.startswith(
+        "the target's answer fails the whole batch: batchItemFailures names 'n-1', which is not a record "
+        "of this batch; its records are "
+    )
+    assert all(repr(i) in message for i in ids) and "an enrichment must pass them through" in message
 
 
 async def test_exhausted_retries_go_to_the_dead_letter_destination_with_the_reason() -> None:

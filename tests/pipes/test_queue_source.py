@@ -192,3 +192,70 @@ async def test_dead_letters_land_in_a_sqlite_queue_with_their_attributes(tmp_pat
     assert attributes["ERROR_CODE"] == "BAD_JOB" and attributes["PIPE_ARN"] == pipe.arn
     assert attributes["STAGE"] == "TARGET" and attributes["RETRY_ATTEMPTS"] == "0"
     assert await remaining(db) == 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_wait_idle_returns_once_the_queue_is_empty_and_nothing_is_in_flight(
+    tmp_path: Path, kind: str
+) -> None:
+    from eventbus.targets.queue import memory_queue
+
+    seen: list[int] = []
+    attempts: dict[int, int] = {}
+
+    def handle(batch: list[Any]) -> dict[str, Any]:
+        # Every odd record fails once: idle must wait for the retries too.
+        failures = []
+        for record in batch:
+            n = json.loads(record["body"])["n"]
+            attempts[n] = attempts.get(n, 0) + 1
+            if n % 2 and attempts[n] == 1:
+                failures.append({"itemIdentifier": record["messageId"]})
+            else:
+                seen.append(n)
+        return {"batchItemFailures": failures}
+
+    if kind == "sqlite":
+        db = tmp_path / "idle.db"
+        await seed(db, 12)
+        source: dict[str, Any] = {"queue": {"type": "sqlite", "path": str(db)}}
+    else:
+        name = f"idle-{tmp_path.name}"
+        queue = memory_queue(name)
+        for n in range(12):
+            await queue.send(json.dumps({"n": n}))
+        source = {"queue": {"type": "memory", "name": name}}
+    pipe = Pipe(
+        PipeConfig(
+            name="idle",
+            source=source,
+            target={"function": {"function": handle}},
+            batch_size=5,
+            backoff=Backoff(base=0.01, cap=0.02),
+        )
+    )
+    async with pipe:
+        assert await pipe.wait_idle(timeout=20)
+        assert sorted(seen) == list(range(12)) and pipe.in_flight == 0
+        assert await pipe.source.backlog() == 0  # type: ignore[attr-defined]
+    # wait_finished is for sources that end; a queue never does, and the error says what to use.
+    with pytest.raises(TypeError, match=r"QueueSource never finishes.*pipe\.wait_idle\(timeout\)"):
+        await pipe.wait_finished(timeout=1)
+
+
+async def test_wait_idle_gives_up_after_its_timeout_while_records_wait() -> None:
+    from eventbus.pipes import QueueSource
+    from eventbus.targets.queue import MemoryQueue
+
+    queue = MemoryQueue()
+    await queue.send('{"n": 1}')
+    pipe = Pipe(
+        PipeConfig(
+            name="stopped", source=QueueSource(queue), target={"recording": {"name": "never"}},
+            desired_state="STOPPED",
+        )
+    )
+    async with pipe:
+        # The pipe is stopped: the message stays in the queue, so the pipe is never idle.
+        assert await pipe.wait_idle(timeout=0.05) is False
+        assert await queue.count() == 1

@@ -8,12 +8,12 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from eventbus.errors import ConfigError, NonRetryableError, RetryableError, TargetTimeoutError
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.function import FunctionTarget, FunctionTargetConfig
 from eventbus.targets.registry import build_target
+from eventbus.testing import capture_logs
 
 from . import sample_functions
 

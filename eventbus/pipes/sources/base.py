@@ -58,6 +58,10 @@ class Source(Protocol):
         """Disconnect; ``open`` may be called again later. Idempotent."""
         ...
 
+    # Optional, and so not part of the protocol's checks: ``async def backlog(self) -> int``,
+    # the records the source holds that are not acknowledged (waiting, handed out, or released
+    # for a retry). ``Pipe.wait_idle`` needs it.
+
 
 class SourceConfig(BaseModel):
     """Base of every source's config model; each sets ``kind`` and implements ``build()``."""
@@ -110,6 +114,10 @@ class BufferedSource:
     @property
     def outstanding(self) -> int:
         """Records put and not yet acknowledged (waiting, in a pipe, or waiting to retry)."""
+        return self._outstanding
+
+    async def backlog(self) -> int:
+        """Records put and not acknowledged: what ``Pipe.wait_idle`` waits to reach 0."""
         return self._outstanding
 
     @property

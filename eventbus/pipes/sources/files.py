@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 from pydantic import Field, field_validator
 
+from eventbus._logger import get_logger
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import BufferedSource, SourceConfig
@@ -38,7 +38,7 @@ __all__ = ["FileFormat", "FileSource", "FileSourceConfig", "file_format", "file_
 
 FileFormat = Literal["auto", "csv", "jsonl"]
 
-_log = structlog.get_logger("eventbus.pipes.sources.files")
+_log = get_logger("eventbus.pipes.sources.files")
 
 #: Rows read per trip to the worker thread.
 _CHUNK = 500

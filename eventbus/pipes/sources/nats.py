@@ -14,17 +14,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import structlog
 from anyio.abc import TaskGroup
 from pydantic import Field, field_validator
 
+from eventbus._logger import get_logger
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceConfig
 
 __all__ = ["NatsSource", "NatsSourceConfig", "nats_arn", "nats_record"]
 
-_log = structlog.get_logger("eventbus.pipes.sources.nats")
+_log = get_logger("eventbus.pipes.sources.nats")
 
 
 class NatsSource:
@@ -111,6 +111,14 @@ class NatsSource:
         except (nats.errors.TimeoutError, TimeoutError):
             return []
         return [self._record(m) for m in messages]
+
+    async def backlog(self) -> int:
+        """Messages of the stream the consumer has not had acknowledged: not yet delivered, or
+        delivered and waiting for an ack (a nak'd retry included), as the server counts them."""
+        if self._sub is None:
+            raise RuntimeError(f"{self!r} is not open")
+        info = await self._sub.consumer_info()
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         for record in records:
