@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pytest
-import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from eventbus.errors import (
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.recording import RecordingTarget
 from eventbus.targets.sql import SqlTarget, SqlTargetConfig
+from eventbus.testing import capture_logs
 from tests.conftest import PostgresServer
 
 from .conftest import SqlDatabase
@@ -385,7 +385,7 @@ async def test_retries_and_logs_never_show_the_password(postgres_server: Postgre
     bus.put_targets(
         "r", [{"Id": "t", "Target": target, "DeadLetterTarget": dlq, "RetryPolicy": {"MaximumRetryAttempts": 1}}]
     )
-    with structlog.testing.capture_logs() as logs:
+    with capture_logs() as logs:
         async with bus:
             await bus.put_events([{"Source": "shop", "DetailType": "x", "Detail": '{"id": 1}'}])
             assert await bus.wait_idle(timeout=30)
