@@ -285,3 +285,17 @@ async def test_a_bus_that_stopped_taking_delivers_while_a_new_one_takes_its_name
             assert await old.wait_idle(5)
     assert sorted(p["detail"]["n"] for p in held.payloads) == [0, 1, 2]
     assert old.metrics()["bus"]["UndeliveredAtShutdown"] == 0
+
+
+@pytest.mark.parametrize("per_payload_calls", [False, True])
+async def test_a_target_making_a_call_a_payload_gets_one_payload_at_a_time(per_payload_calls: bool) -> None:
+    held = Held(per_payload_calls)
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="h", target=held, max_concurrency=1)])
+    async with bus:
+        await bus.put_events([entry(detail={"n": n}) for n in range(10)])
+        await anyio.wait_all_tasks_blocked()
+        held.release.set()
+        assert await bus.wait_idle(5)
+    assert held.sizes == ([1] * 10 if per_payload_calls else [10])
