@@ -1,0 +1,83 @@
+"""``validate``, ``put`` and ``run`` on broken function modules, deep JSON and failed deliveries:
+one clear line and the right exit status, never a traceback or a false success."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import eventbus
+
+MODULES = {
+    "raises.py": "raise RuntimeError('boom at import')\n",
+    "syntax.py": "def broken(:\n",
+    "holder.py": "X = 42\n\ndef ok(event):\n    return None\n",
+}
+
+FUNCTIONS = """\
+runtime: {python_path: ['.']}
+buses:
+  orders:
+    rules:
+      all:
+        pattern: {source: [shop]}
+        targets:
+          - id: a
+            function: {function: 'os:nosuchfn'}
+          - id: b
+            function: {function: 'holder:X'}
+          - id: c
+            function: {function: 'raises:f'}
+          - id: d
+            function: {function: 'syntax:f'}
+          - id: e
+            function: {function: 'missing_module:f'}
+"""
+
+
+@pytest.fixture
+def functions(tmp_path: Path) -> Path:
+    for name, text in MODULES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    config = tmp_path / "functions.yaml"
+    config.write_text(FUNCTIONS, encoding="utf-8")
+    return config
+
+
+def test_validate_imports_and_checks_every_function_reference(functions: Path) -> None:
+    result = eventbus("validate", str(functions))
+    assert result.returncode == 1 and result.stdout == ""
+    where = f"{functions}:%d buses.orders.rules.all.targets[%d].function.function: "
+    assert result.stderr.splitlines() == [
+        where % (9, 0) + "module 'os' has no attribute 'nosuchfn'",
+        where % (11, 1) + "'X' in module 'holder' is not callable (it is a int)",
+        where % (13, 2) + "cannot import module 'raises': RuntimeError: boom at import",
+        where % (15, 3) + "cannot import module 'syntax': SyntaxError: invalid syntax (syntax.py, line 1)",
+        where % (17, 4) + "cannot find module 'missing_module' (is its folder in runtime.python_path?)",
+    ]
+    # Without imports only what can be told without running a module is checked.
+    quick = eventbus("validate", "--no-import", str(functions))
+    assert quick.returncode == 1
+    assert quick.stderr.splitlines() == [
+        where % (17, 4) + "cannot find module 'missing_module' (is its folder in runtime.python_path?)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["put", "run"])
+def test_put_and_run_report_a_broken_function_module_as_validate_does(tmp_path: Path, command: str) -> None:
+    (tmp_path / "raises.py").write_text(MODULES["raises.py"], encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "runtime: {python_path: ['.']}\nbuses:\n  orders:\n    rules:\n      all:\n        pattern: {source: [shop]}\n"
+        "        targets:\n          - function: {function: 'raises:f'}\n",
+        encoding="utf-8",
+    )
+    validate = eventbus("validate", str(config))
+    args = ["run", str(config)] if command == "run" else ["put", "-c", str(config), '{"source": "shop", "detail-type": "d", "detail": {}}']
+    result = eventbus(*args)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == validate.stderr.splitlines() == [
+        f"{config}:8 buses.orders.rules.all.targets[0].function.function: "
+        "cannot import module 'raises': RuntimeError: boom at import"
+    ]
