@@ -81,3 +81,28 @@ def test_put_and_run_report_a_broken_function_module_as_validate_does(tmp_path: 
         f"{config}:8 buses.orders.rules.all.targets[0].function.function: "
         "cannot import module 'raises': RuntimeError: boom at import"
     ]
+
+
+LOG_CONFIG = """\
+buses:
+  orders:
+    rules:
+      all:
+        pattern: {source: [shop]}
+        targets:
+          - log: {level: debug}
+"""
+
+
+@pytest.mark.parametrize("depth", [990, 10_000])
+def test_put_answers_json_nested_too_deeply_in_one_line(tmp_path: Path, depth: int) -> None:
+    config = tmp_path / "log.yaml"
+    config.write_text(LOG_CONFIG, encoding="utf-8")
+    deep = tmp_path / "deep.json"
+    deep.write_text(
+        '{"source": "shop", "detail-type": "d", "detail": ' + '{"a": ' * depth + "1" + "}" * depth + "}",
+        encoding="utf-8",
+    )
+    result = eventbus("put", "-c", str(config), f"@{deep}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "events: the JSON is nested too deeply"
