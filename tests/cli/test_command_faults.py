@@ -3,11 +3,14 @@ one clear line and the right exit status, never a traceback or a false success."
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.helpers import eventbus
+from tests.conftest import free_port
 
 MODULES = {
     "raises.py": "raise RuntimeError('boom at import')\n",
@@ -106,3 +109,43 @@ def test_put_answers_json_nested_too_deeply_in_one_line(tmp_path: Path, depth: i
     result = eventbus("put", "-c", str(config), f"@{deep}")
     assert result.returncode == 2
     assert result.stderr.strip() == "events: the JSON is nested too deeply"
+
+
+def test_put_reports_a_failed_delivery_and_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "refused.yaml"
+    # Nothing listens on the port: every connection is refused.
+    config.write_text(
+        "buses:\n  orders:\n    rules:\n      all:\n        pattern: {source: [shop]}\n        targets:\n"
+        f"          - http: {{endpoint: 'http://127.0.0.1:{free_port()}/hook'}}\n"
+        "            retry_policy: {MaximumRetryAttempts: 0}\n",
+        encoding="utf-8",
+    )
+    result = eventbus("put", "-c", str(config), '{"source": "shop", "detail-type": "d", "detail": {}}')
+    assert result.returncode == 1
+    response = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    assert response["FailedEntryCount"] == 0
+    [event_id] = [e["EventId"] for e in response["Entries"]]
+    [row] = [line.split("\t") for line in result.stdout.splitlines() if line.startswith(event_id)]
+    assert row[1].startswith("orders/all/http: failed: ")
+    assert "(no target)" not in result.stdout
+    assert "1 delivery(ies) failed" in result.stderr
+
+
+def test_put_timeout_bounds_the_whole_command(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text("import time\n\ndef wait(event):\n    time.sleep(120)\n", encoding="utf-8")
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "runtime: {python_path: ['.']}\ndefaults: {bus: {drain_timeout: 60}}\n"
+        "buses:\n  orders:\n    rules:\n      all:\n        pattern: {source: [shop]}\n        targets:\n"
+        "          - function: {function: 'slow:wait'}\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    result = eventbus(
+        "put", "-c", str(config), "--timeout", "3", '{"source": "shop", "detail-type": "d", "detail": {}}', timeout=100
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "not every event was delivered within 3 s" in result.stderr
+    # Before, the drain's 60 s came after the 3 s; the call itself would have taken 120 s more.
+    assert elapsed < 45, elapsed
