@@ -414,9 +414,10 @@ class Probe:
         assert events >= self.accepted_lines
         # Every accepted event reaches the sink, the probes among them.
         wait_until(lambda: self.sink.exists() and len(self.sink.read_text().splitlines()) >= events, "all delivered")
-        delivered = [json.loads(line) for line in self.sink.read_text().splitlines()]
+        delivered = self.sink.read_text().splitlines()
         assert len(delivered) == events
-        assert self.markers <= {e["detail"].get("marker") for e in delivered if isinstance(e.get("detail"), dict)}
+        # Read as text: an accepted event may be nested deeper than this test's stack can parse.
+        assert self.markers <= set(re.findall(r'"marker":\s*"([0-9a-f-]{36})"', "\n".join(delivered)))
         assert self.run.stop() == 0
 
 
