@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,12 +256,6 @@ def test_a_reload_keeps_delivering_what_the_old_config_accepted(tmp_path: Path) 
 # -- item 10: what a shutdown abandons is said, exactly ----------------------------------------
 
 
-def abandoned_file(line: str) -> Path:
-    match = re.search(r"are in (\S+)$", line)
-    assert match, line
-    return Path(match.group(1))
-
-
 def abandoned_ids(path: Path) -> list[str]:
     return [json.loads(line)["event"]["id"] for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -293,23 +288,36 @@ def test_a_second_signal_stops_at_once_and_names_what_it_abandons(tmp_path: Path
 def test_a_drain_cut_short_reports_exactly_the_undelivered(tmp_path: Path) -> None:
     folder = Folder(tmp_path)
     folder.write(sink_config(drain_timeout=2))
-    with folder.run("--stdin", str(folder.config)) as run:
+    report = tmp_path / "left.jsonl"
+    with folder.run("--stdin", "--abandoned", str(report), str(folder.config)) as run:
         run.wait_for("running: orders")
         for n in range(10):
-            run.send(order(n, hold=n % 3 == 0))
+            run.send(order(n, hold=n == 4))
         sync(run, 11)
-        # One held event blocks the target (max_concurrency 1): the rest wait behind it.
+        # Event 4 blocks the target (max_concurrency 1): 0-3 are delivered, 5-9 wait behind it.
+        wait_until(lambda: len(folder.records()) == 4, "the events before the held one delivered")
         assert run.stop(timeout=60) == 1
         line = run.wait_for("stopped;")
         logged = next(line for line in run.seen if "undelivered at shutdown" in line)
+    assert line.endswith(f"stopped; 6 accepted event(s) were not delivered; their ids and the events are in {report}")
+    assert "events=6 " in logged + " "
     delivered = [str(r["id"]) for r in folder.records()]
-    left = abandoned_ids(abandoned_file(line))
-    assert len(delivered) + len(left) == 10 and not set(left) & set(delivered)
-    assert f"{len(left)} accepted event(s) were not delivered" in line
-    assert f"events={len(left)}" in logged
-    # The process ended with the held call cut short: nothing it ran is delivered after the count.
-    assert len(folder.records()) == len(delivered)
-    abandoned_file(line).unlink()
+    left = abandoned_ids(report)
+    assert len(delivered) == 4 and len(left) == 6 and not set(left) & set(delivered)
+
+
+def test_the_abandoned_file_defaults_to_a_new_file_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventbus.cli._runner import _write_abandoned
+
+    monkeypatch.chdir(tmp_path)
+    event = {"id": "e-1", "source": "shop", "detail": {"n": 1}}
+    written = _write_abandoned(None, [("orders", event)])
+    assert written is not None
+    path = Path(written)
+    assert path.parent == Path(".") and re.fullmatch(r"eventbus-abandoned-\d{8}-\d{6}-\d+\.jsonl", path.name)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"bus": "orders", "event": event}]
 
 
 # -- the property: every line is accounted for, and the process stays up ------------------------
