@@ -397,7 +397,7 @@ class Probe:
         before = len(self.run.seen)
         sync(self.run, self.sent)
         answered = rejections(self.run.seen[before:])
-        assert answered.pop(self.sent).startswith("unknown event field(s): sync")
+        assert "sync" in answered.pop(self.sent)
         assert all(first <= n < self.sent for n in answered), answered
         assert not set(answered) & set(self.rejected), "a line answered twice"
         self.rejected.update(answered)
