@@ -148,27 +148,41 @@ class EventBus(RuleManagement):
         finally:
             self._task_scopes.discard(scope)
 
+    def stop_taking(self) -> None:
+        """Take no more events (``put_events`` raises ``BusClosedError``, schedules stop) while
+        what was accepted is still delivered; leaving ``async with`` ends the drain.
+
+        The bus stays reachable by name until then, but a new bus of the same name may take its
+        place (a reload starts the new buses while the old ones deliver what they accepted).
+        """
+        if self._state == "running":
+            self._state = "closing"
+        if self._scheduler_scope is not None:
+            self._scheduler_scope.cancel()
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         assert self._tg is not None
-        self._state = "closing"
+        self.stop_taking()
         unregister_bus(self)
         try:
-            if self._scheduler_scope is not None:
-                self._scheduler_scope.cancel()
             # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
             with anyio.move_on_after(self.config.drain_timeout, shield=True):
                 while self._eventlog.pending():
                     await anyio.sleep(0.005)
-            self._count_undelivered()
             for scope in list(self._task_scopes):
                 scope.cancel()
             self._tg.cancel_scope.cancel()
         finally:
             # Not given the body's exception: that one propagates as itself (not in a group)
             # once this returns; only a failure of the bus's own tasks is raised from here.
-            await self._tg.__aexit__(None, None, None)
+            try:
+                await self._tg.__aexit__(None, None, None)
+            finally:
+                # Counted once every delivery task has ended, so a delivery that completed while
+                # the drain was being cut short is not counted as undelivered.
+                self._count_undelivered()
             with anyio.CancelScope(shield=True):
                 await self._eventlog.close()
                 for target in self._owned_targets.values():
@@ -206,6 +220,10 @@ class EventBus(RuleManagement):
     def pending(self) -> int:
         """Events accepted and not yet delivered or dead-lettered to every target."""
         return self._eventlog.pending()
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        """The events ``pending()`` counts, oldest first (after a shutdown: those it abandoned)."""
+        return self._eventlog.pending_events()
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every accepted event has ended; ``False`` if ``timeout`` came first."""
@@ -332,7 +350,14 @@ class EventBus(RuleManagement):
                 return
             done: list[int] = []
             for record in records:
-                blocked = self._route(record)
+                try:
+                    blocked = self._route(record)
+                except Exception as exc:
+                    # Whatever one event does to the matcher or the encoder (a RecursionError
+                    # from extreme nesting, say) must not stop the router for every other event.
+                    self._unroutable(record, exc)
+                    done.append(record.offset)
+                    continue
                 if blocked is None:
                     done.append(record.offset)
                     continue
@@ -344,6 +369,15 @@ class EventBus(RuleManagement):
                 log.ack(done)
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
+
+    def _unroutable(self, record: LogRecord, exc: Exception) -> None:
+        self._metrics.count_bus("UnroutableEvents")
+        _log.error(
+            "event could not be routed; nothing delivered",
+            bus=self.name,
+            event_id=record.event.get("id"),
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
 
     def _route(self, record: LogRecord) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
         """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else

@@ -133,7 +133,8 @@ def fast_event(
         return None
     try:
         parsed = json.loads(detail)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # validate_entry decides (MalformedDetail), for the too deeply nested too.
         return None
     if type(parsed) is not dict:
         return None

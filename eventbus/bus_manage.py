@@ -217,6 +217,9 @@ class RuleManagement:
             if t is not None:
                 self._owned_targets[id(t)] = t
         batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
+        if getattr(target.target, "per_payload_calls", False):
+            # One call a payload anyway: batching would only tie each event's fate to the others'.
+            batch = 1
         route = TargetRoute(
             bus_name=self.name,
             rule_name=rule.name,

@@ -73,6 +73,11 @@ class EventLog(Protocol):
         """Records appended but not handed out by ``consume`` yet."""
         ...
 
+    def pending_events(self) -> list[dict[str, Any]]:
+        """The events of the records ``pending()`` counts, oldest first: what would be lost if the
+        process ended now (a shutdown names them so they can be put again)."""
+        ...
+
     async def close(self) -> None:
         """Refuse further appends and wake consumers. Idempotent."""
         ...
@@ -90,7 +95,8 @@ class InMemoryEventLog:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._queue: deque[LogRecord] = deque()
-        self._unacked: set[int] = set()
+        # Every record not acknowledged yet, by offset (insertion order is offset order).
+        self._unacked: dict[int, LogRecord] = {}
         self._next_offset = 0
         self._closed = False
         # anyio events cannot be reset: a waiter makes one when there is none, a change sets
@@ -111,7 +117,7 @@ class InMemoryEventLog:
     def _take(self, record: LogRecord) -> None:
         record.offset = self._next_offset
         self._next_offset += 1
-        self._unacked.add(record.offset)
+        self._unacked[record.offset] = record
         self._queue.append(record)
 
     async def append(self, records: Sequence[LogRecord], *, wait: bool = True) -> int:
@@ -119,12 +125,13 @@ class InMemoryEventLog:
             raise LogClosedError("the event log is closed")
         if self.capacity - len(self._unacked) >= len(records):
             # The common case: room for all, no waiting.
-            first = offset = self._next_offset
+            offset = self._next_offset
+            unacked = self._unacked
             for record in records:
                 record.offset = offset
+                unacked[offset] = record
                 offset += 1
             self._next_offset = offset
-            self._unacked.update(range(first, offset))
             self._queue.extend(records)
             if records:
                 self._notify_readable()
@@ -163,9 +170,11 @@ class InMemoryEventLog:
         return [self._queue.popleft() for _ in range(n)]
 
     def ack(self, offsets: Iterable[int]) -> None:
-        before = len(self._unacked)
-        self._unacked.difference_update(offsets)
-        if len(self._unacked) < before:
+        unacked = self._unacked
+        before = len(unacked)
+        for offset in offsets:
+            unacked.pop(offset, None)
+        if len(unacked) < before:
             self._notify_room()
 
     def pending(self) -> int:
@@ -173,6 +182,9 @@ class InMemoryEventLog:
 
     def unconsumed(self) -> int:
         return len(self._queue)
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        return [record.event for record in self._unacked.values()]
 
     async def close(self) -> None:
         self._closed = True

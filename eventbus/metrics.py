@@ -33,6 +33,7 @@ BUS_METRICS: Final = (
     "TransformFailures",
     "DroppedInvocations",
     "UndeliveredAtShutdown",
+    "UnroutableEvents",
 )
 
 

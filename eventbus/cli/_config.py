@@ -15,11 +15,19 @@ def register(subparsers: Any) -> None:
         help="check config files",
         description=(
             "Loads and validates each config file (YAML, TOML or JSON) and the files together. Every "
-            "problem is printed on stderr as FILE:LINE KEY.PATH: REASON. Exit status 1 on any problem."
+            "problem is printed on stderr as FILE:LINE KEY.PATH: REASON. Function references are imported "
+            "and checked to name a callable (--no-import only finds their modules). Exit status 1 on any "
+            "problem."
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--quiet", "-q", action="store_true", help="print nothing when the files are valid")
+    validate.add_argument(
+        "--no-import",
+        dest="import_functions",
+        action="store_false",
+        help="check that function modules can be found, without importing (running) them",
+    )
     validate.set_defaults(handler=run_validate)
 
     schema = subparsers.add_parser(
@@ -51,7 +59,7 @@ def run_validate(args: argparse.Namespace) -> int:
         valid_tests.append((path, spec))
     configs = []
     try:
-        configs = load_configs([f for f in args.files if f not in tests])
+        configs = load_configs([f for f in args.files if f not in tests], import_functions=args.import_functions)
     except ConfigErrors as exc:
         problems += exc.problems
     if problems:

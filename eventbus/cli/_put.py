@@ -1,8 +1,9 @@
 """``eventbus put``: send events to a bus declared in config files, in this process.
 
 The buses start, the events are put in batches as PutEvents takes them, the command waits until
-every accepted event is delivered (or ``--timeout``), prints the PutEvents response and where each
-event went, and stops the buses.
+every accepted event is delivered or has failed for good (or ``--timeout``, which bounds the whole
+command), prints the PutEvents response and where each event went, and stops the buses. A
+delivery that failed for good (retries spent, dead-lettered or dropped) makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from eventbus.cli._console import logs_to_stderr, print_problems, print_table
-from eventbus.cli._io import ArgumentError, fail, read_text_argument
+from eventbus.cli._io import ArgumentError, exit_now, fail, read_text_argument
 from eventbus.errors import EventBusError, InvalidEventError
 
 if TYPE_CHECKING:
-    from eventbus.config import Delivered
+    from eventbus.config import Delivered, DeliveryFailed
 
 
 def register(subparsers: Any) -> None:
@@ -31,14 +32,18 @@ def register(subparsers: Any) -> None:
             "Starts the buses of the config files, sends the events (JSON objects, arrays or JSON Lines; "
             "PutEvents entries or events) from the arguments, @FILE arguments or stdin, waits for "
             "delivery and prints the PutEvents response and where each event went. Exit status 1 when "
-            "an entry failed or was not delivered in time, or a config file is invalid; 2 for bad input."
+            "an entry failed, a delivery failed or did not finish in time, or a config file is invalid; "
+            "2 for bad input."
         ),
     )
     parser.add_argument("--config", "-c", action="append", required=True, metavar="FILE", help="config file")
     parser.add_argument("--bus", "-b", help="the bus to put to (needed when the config has several)")
     parser.add_argument("events", nargs="*", metavar="EVENT", help="JSON text or @FILE; none reads stdin")
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for delivery (default 30)"
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds the command may take to put and deliver (default 30)",
     )
     parser.set_defaults(handler=run)
 
@@ -64,49 +69,111 @@ def run(args: argparse.Namespace) -> int:
         print_problems(exc)
         return 1
     logs_to_stderr()
+    outcome = _Outcome()
     try:
-        return anyio.run(_put, configs, args.bus, entries, args.timeout)
+        code: int = anyio.run(_put, configs, args.bus, entries, args.timeout, outcome)
+    except ConfigErrors as exc:
+        print_problems(exc)
+        return 1
     except EventBusError as exc:
         return fail(str(exc), 1)
+    if outcome.cut_short:
+        # ``--timeout`` bounds the whole command, a function still running included.
+        exit_now(code)
+    return code
 
 
-async def _put(configs: Any, bus_name: str | None, entries: list[dict[str, Any]], timeout: float) -> int:
+class _Outcome:
+    """What ``_put`` leaves for ``run``: whether deliveries were still under way at the deadline."""
+
+    cut_short = False
+
+
+async def _put(
+    configs: Any, bus_name: str | None, entries: list[dict[str, Any]], timeout: float, outcome: _Outcome
+) -> int:
+    import anyio
+
     from eventbus.config import Runtime
 
+    deadline = anyio.current_time() + timeout
     delivered: dict[str, list[str]] = defaultdict(list)
+    #: The last failed attempt per (event, target address): retried later, or failed for good.
+    failed: dict[tuple[str, str], str] = {}
 
     def observe(delivery: Delivered) -> None:
         for event_id in delivery.context.event_ids:
             delivered[event_id].append(delivery.address)
+            failed.pop((event_id, delivery.address), None)
+
+    def observe_failure(failure: DeliveryFailed) -> None:
+        for event_id in failure.context.event_ids:
+            failed[(event_id, failure.address)] = failure.error
 
     # Pipes stay off: their sources live outside this short-lived process.
-    runtime = Runtime(configs, observe=observe, pipes=False)
+    runtime = Runtime(configs, observe=observe, observe_failure=observe_failure, pipes=False)
     bus = runtime.bus(bus_name)
     response: dict[str, Any] = {"FailedEntryCount": 0, "Entries": []}
     async with runtime:
         step = bus.config.max_entries_per_put
-        with _progress(len(entries)) as advance:
+        with _progress(len(entries)) as advance, anyio.move_on_after(timeout):
             for start in range(0, len(entries), step):
                 part = await bus.put_events(entries[start : start + step])
                 response["FailedEntryCount"] += part["FailedEntryCount"]
                 response["Entries"] += part["Entries"]
                 advance(len(part["Entries"]))
-        idle = await runtime.wait_idle(timeout)
+        unsent = len(entries) - len(response["Entries"])
+        idle = await runtime.wait_idle(max(0.0, deadline - anyio.current_time()))
+        if not idle:
+            # The deadline is the command's, not the drain's: stop now.
+            runtime.shorten_drain(0)
+            outcome.cut_short = True
+        undelivered = {event["id"] for _, event in runtime.pending_events()}
+        transform_failures = sum(b.metrics()["bus"]["TransformFailures"] for b in runtime.buses.values())
     print(json.dumps(response, indent=2))
-    rows = []
-    for result in response["Entries"]:
-        event_id = result.get("EventId")
-        if event_id is None:
-            rows.append(["-", f"failed: {result.get('ErrorCode')}: {result.get('ErrorMessage', '')}"])
-            continue
-        rows += [[event_id, address] for address in delivered.get(event_id, [])] or [
-            [event_id, "(no target)"]
-        ]
+    rows, lost = _rows(response["Entries"], delivered, failed, undelivered)
     print_table("Where each event went", ["event", "target"], rows)
+    if lost:
+        print(f"{lost} delivery(ies) failed (see the table above)", file=sys.stderr)
+    if transform_failures:
+        # As AWS: a path that matches nothing delivers nothing. Worth a note, not a failure.
+        print(f"{transform_failures} input transformation(s) gave nothing to deliver", file=sys.stderr)
+    if unsent:
+        print(f"{unsent} event(s) were not put within {timeout:g} s", file=sys.stderr)
     if not idle:
         print(f"not every event was delivered within {timeout:g} s", file=sys.stderr)
-        return 1
-    return 1 if response["FailedEntryCount"] else 0
+    return 1 if response["FailedEntryCount"] or lost or unsent or not idle else 0
+
+
+def _rows(
+    results: list[dict[str, Any]],
+    delivered: dict[str, list[str]],
+    failed: dict[tuple[str, str], str],
+    undelivered: set[str],
+) -> tuple[list[list[str]], int]:
+    """A row per (event, target): where it was delivered, or why not; and how many deliveries
+    failed for good (retries spent: dropped, dead-lettered, or the dead letter failed too)."""
+    rows: list[list[str]] = []
+    lost = 0
+    failures: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for (failed_id, address), error in failed.items():
+        failures[failed_id].append((address, error))
+    for result in results:
+        event_id = result.get("EventId")
+        if not isinstance(event_id, str):
+            rows.append(["-", f"failed: {result.get('ErrorCode')}: {result.get('ErrorMessage', '')}"])
+            continue
+        reached = delivered.get(event_id, [])
+        event_rows = [[event_id, address] for address in reached]
+        for address, error in sorted(failures.get(event_id, [])):
+            if event_id in undelivered:
+                event_rows.append([event_id, f"{address}: not delivered yet (last attempt: {error})"])
+                continue
+            lost += 1
+            after = " (sent to its dead letter)" if f"{address}/dead-letter" in reached else ""
+            event_rows.append([event_id, f"{address}: failed: {error}{after}"])
+        rows += event_rows or [[event_id, "(not delivered yet)" if event_id in undelivered else "(no target)"]]
+    return rows, lost
 
 
 @contextlib.contextmanager

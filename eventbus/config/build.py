@@ -2,10 +2,10 @@
 
 Every bus is an ``EventBus`` with its rules and targets put as PutRule/PutTargets would put them.
 Targets are built from their kind's ``TargetConfig``; ``target_factory`` replaces that (config
-tests swap in recording targets), and ``observe`` hears of every delivery that succeeded (the
-command line reports where each event went). ``pipes`` says which pipes to build, and
-``adapt_pipe`` may change a pipe's config first (config tests give it a source of their own), as
-``adapt_bus`` may a bus's settings.
+tests swap in recording targets), ``observe`` hears of every delivery that succeeded and
+``observe_failure`` of every attempt that failed (the command line reports where each event
+went). ``pipes`` says which pipes to build, and ``adapt_pipe`` may change a pipe's config first
+(config tests give it a source of their own), as ``adapt_bus`` may a bus's settings.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 if TYPE_CHECKING:
     from eventbus.pipes import PipeConfig
 
-__all__ = ["BusAdapter", "Delivered", "PipeAdapter", "Runtime", "TargetFactory"]
+__all__ = ["BusAdapter", "Delivered", "DeliveryFailed", "PipeAdapter", "Runtime", "TargetFactory"]
 
 #: ``(address, config) -> Target``; the address reads ``bus/rule/target-id`` (``/dead-letter`` added).
 TargetFactory = Callable[[str, TargetConfig], Target]
@@ -48,21 +48,46 @@ class Delivered:
     context: DeliveryContext
 
 
-class _Observed:
-    """A target that tells ``observe`` about each delivery it completed."""
+@dataclass(frozen=True, slots=True)
+class DeliveryFailed:
+    """One delivery attempt that failed (the retry policy may try again): where, which events, why."""
 
-    def __init__(self, target: Target, address: str, observe: Callable[[Delivered], None]) -> None:
+    address: str
+    context: DeliveryContext
+    #: ``ErrorType: message``, one line.
+    error: str
+
+
+class _Observed:
+    """A target that tells ``observe`` about each delivery it completed and ``observe_failure``
+    about each attempt that failed."""
+
+    def __init__(
+        self,
+        target: Target,
+        address: str,
+        observe: Callable[[Delivered], None] | None,
+        observe_failure: Callable[[DeliveryFailed], None] | None = None,
+    ) -> None:
         self.target = target
         self.address = address
         self.observe = observe
+        self.observe_failure = observe_failure
         self.max_batch_size = target.max_batch_size
+        self.per_payload_calls = bool(getattr(target, "per_payload_calls", False))
 
     def __repr__(self) -> str:
         return f"{self.target!r} at {self.address}"
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
-        response = await self.target.deliver(payloads, context)
-        self.observe(Delivered(self.address, tuple(payloads), context))
+        try:
+            response = await self.target.deliver(payloads, context)
+        except Exception as exc:
+            if self.observe_failure is not None:
+                self.observe_failure(DeliveryFailed(self.address, context, _reason(exc, with_type=True)))
+            raise
+        if self.observe is not None:
+            self.observe(Delivered(self.address, tuple(payloads), context))
         return response
 
     async def aclose(self) -> None:
@@ -95,6 +120,7 @@ class _SharedUse:
     def __init__(self, shared: _SharedTarget) -> None:
         self.shared = shared
         self.max_batch_size = shared.target.max_batch_size
+        self.per_payload_calls = bool(getattr(shared.target, "per_payload_calls", False))
         self._closed = False
 
     def __repr__(self) -> str:
@@ -121,10 +147,12 @@ class Runtime:
         pipes: bool | Collection[str] = True,
         adapt_pipe: PipeAdapter | None = None,
         adapt_bus: BusAdapter | None = None,
+        observe_failure: Callable[[DeliveryFailed], None] | None = None,
     ) -> None:
         self.configs = list(configs)
         self.target_factory = target_factory
         self.observe = observe
+        self.observe_failure = observe_failure
         self.adapt_pipe = adapt_pipe
         self.adapt_bus = adapt_bus
         self.buses: dict[str, EventBus] = {}
@@ -133,7 +161,10 @@ class Runtime:
         self._where: KeyPath = ()
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
+        #: The longest a rule target's retry policy keeps an event (``maximum_event_age_in_seconds``).
+        self.retry_horizon = 0.0
         self._stack: contextlib.AsyncExitStack | None = None
+        self._pipe_stack: contextlib.AsyncExitStack | None = None
         #: Named targets built so far, by (config model, name): one instance for all their uses.
         self._shared: dict[tuple[int, str], _SharedTarget] = {}
         add_python_path(self.configs)
@@ -166,33 +197,73 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
+        pipes = contextlib.AsyncExitStack()
+        await pipes.__aenter__()
         try:
             # Buses first, pipes last: a pipe may deliver to a bus, so it stops before the buses do.
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
             for pipe in self.pipes.values():
-                await stack.enter_async_context(pipe)
+                await pipes.enter_async_context(pipe)
         except BaseException:
+            await pipes.aclose()
             await stack.aclose()
             raise
-        self._stack = stack
+        self._stack, self._pipe_stack = stack, pipes
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        """Stop every bus; each drains what it accepted first (up to its ``drain_timeout``)."""
+        """Stop every pipe, then every bus; each bus drains what it accepted first (up to its
+        ``drain_timeout``)."""
         assert self._stack is not None
         stack, self._stack = self._stack, None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            await self._stop_pipes()
+        finally:
+            result = await stack.__aexit__(exc_type, exc, tb)
+        return result
+
+    async def stop_taking(self) -> None:
+        """Take no more events: the pipes stop (their batches in progress finish first) and the
+        buses refuse new events and stop their schedules, but go on delivering what they
+        accepted until the runtime exits. A new runtime with buses of the same names may start
+        meanwhile: this is how ``eventbus run`` reloads. Must be called by the task that entered."""
+        await self._stop_pipes()
+        for bus in self.buses.values():
+            bus.stop_taking()
+
+    async def _stop_pipes(self) -> None:
+        pipes, self._pipe_stack = self._pipe_stack, None
+        if pipes is not None:
+            await pipes.aclose()
+
+    def shorten_drain(self, seconds: float) -> None:
+        """Let no bus drain for longer than ``seconds`` when the runtime exits (a command's own
+        deadline comes first)."""
+        for bus in self.buses.values():
+            if bus.config.drain_timeout > seconds:
+                bus.config = bus.config.model_copy(update={"drain_timeout": max(0.0, seconds)})
+
+    def pending(self) -> int:
+        """Events the buses accepted and have not delivered or dead-lettered yet."""
+        return sum(bus.pending() for bus in self.buses.values())
+
+    def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(bus name, event)`` for each event ``pending()`` counts, oldest first per bus."""
+        return [(name, event) for name, bus in self.buses.items() for event in bus.pending_events()]
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Until no bus holds an undelivered event; ``False`` if ``timeout`` came first."""
         import anyio
 
         with anyio.move_on_after(timeout):
+            delay = 0.005
             while any(bus.pending() for bus in self.buses.values()):
-                await anyio.sleep(0.005)
+                await anyio.sleep(delay)
+                # A long wait (a reload's drain behind slow retries) need not poll 200 times a second.
+                delay = min(delay * 1.5, 0.1)
             return True
         return False
 
@@ -260,8 +331,7 @@ class Runtime:
                             if self.target_factory
                             else stage_config.build()
                         )
-                        if self.observe is not None:
-                            target = _Observed(target, address, self.observe)
+                        target = self._observed(target, address)
                         self.targets[address] = target
                         update[stage] = target
                 where = ("pipes", name, "source")
@@ -277,6 +347,7 @@ class Runtime:
         address = f"{rule_address}/{tid}"
         dead_spec = entry.dead_letter if entry.dead_letter is not None else model.defaults.dead_letter
         policy = entry.retry_policy or model.defaults.retry_policy or RetryPolicy()
+        self.retry_horizon = max(self.retry_horizon, float(policy.maximum_event_age_in_seconds))
         return RuleTarget(
             id=tid,
             target=self._target(model, address, entry),
@@ -316,12 +387,18 @@ class Runtime:
             target = shared.use()
         else:
             target = config.build()
-        if self.observe is not None:
-            target = _Observed(target, address, self.observe)
+        target = self._observed(target, address)
         self.targets[address] = target
         return target
 
+    def _observed(self, target: Target, address: str) -> Target:
+        if self.observe is None and self.observe_failure is None:
+            return target
+        return _Observed(target, address, self.observe, self.observe_failure)
 
-def _reason(exc: BaseException) -> str:
+
+def _reason(exc: BaseException, *, with_type: bool = False) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text[0]}" if with_type else text[0]

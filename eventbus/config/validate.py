@@ -58,18 +58,26 @@ class LoadedConfig:
         return self.document.file
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load and validate one file; ``ConfigErrors`` lists everything wrong with it."""
-    return validate_document(load_document(path), environ)
+def load_config(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> LoadedConfig:
+    """Load and validate one file; ``ConfigErrors`` lists everything wrong with it.
+
+    Function references (``module:function``) are imported and checked to name a callable;
+    ``import_functions=False`` only checks that each module can be found, running none of them.
+    """
+    return validate_document(load_document(path), environ, import_functions=import_functions)
 
 
-def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> list[LoadedConfig]:
+def load_configs(
+    paths: Sequence[str | Path], environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> list[LoadedConfig]:
     """Load several files that run together; a bus or pipe may be declared in only one of them."""
     problems: list[Problem] = []
     loaded: list[LoadedConfig] = []
     for path in paths:
         try:
-            loaded.append(load_config(path, environ))
+            loaded.append(load_config(path, environ, import_functions=import_functions))
         except ConfigErrors as exc:
             problems.extend(exc.problems)
     seen: dict[tuple[str, str], str] = {}
@@ -84,7 +92,9 @@ def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None 
     return loaded
 
 
-def validate_document(document: Document, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def validate_document(
+    document: Document, environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> LoadedConfig:
     if not isinstance(document.data, dict):
         raise ConfigErrors([document.problem((), "the top level must be a mapping of sections")])
     problems = interpolate(document, environ)
@@ -101,7 +111,7 @@ def validate_document(document: Document, environ: Mapping[str, str] | None = No
         ]
     if model is not None:
         problems += _cross_check(document, model)
-        problems += _check_functions(document, model)
+        problems += _check_functions(document, model, import_functions)
     if problems:
         raise ConfigErrors(_unique(problems))
     return LoadedConfig(document, model)
@@ -332,9 +342,11 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
     return problems
 
 
-def _check_functions(document: Document, model: Any) -> list[Problem]:
-    """Function targets must name a module that can be found (it is not imported here)."""
-    import importlib.util
+def _check_functions(document: Document, model: Any, import_functions: bool = True) -> list[Problem]:
+    """Function references must name a module that can be found and, unless ``import_functions``
+    is false, one that imports and holds a callable under that name: found here, a broken module
+    is the same one line in ``validate``, ``put`` and ``run``, never a traceback when it runs."""
+    import importlib
 
     from eventbus.targets.function import FunctionTargetConfig
 
@@ -360,20 +372,52 @@ def _check_functions(document: Document, model: Any) -> list[Problem]:
     folders = [str((document.base_dir / p).resolve()) for p in model.runtime.python_path]
     saved = list(sys.path)
     sys.path[:0] = folders
+    # A module written since the last import (an edit under ``run --watch``) must be seen.
+    importlib.invalidate_caches()
     problems = []
     try:
         for path, ref in found:
-            module = ref.partition(":")[0]
-            try:
-                spec = importlib.util.find_spec(module)
-            except (ImportError, ValueError):
-                spec = None
-            if spec is None:
-                hint = " (is its folder in runtime.python_path?)" if "." not in module else ""
-                problems.append(document.problem(path, f"cannot find module {module!r}{hint}"))
+            reason = _function_problem(ref, import_functions)
+            if reason is not None:
+                problems.append(document.problem(path, reason))
     finally:
         sys.path[:] = saved
     return problems
+
+
+def _function_problem(ref: str, import_functions: bool) -> str | None:
+    import importlib
+    import importlib.util
+
+    from eventbus.targets._common import import_failure
+
+    module_name, _, attr_path = ref.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    except Exception as exc:
+        # A parent package that fails as it is imported.
+        return f"cannot import module {module_name!r}: {import_failure(exc)}"
+    if spec is None:
+        hint = " (is its folder in runtime.python_path?)" if "." not in module_name else ""
+        return f"cannot find module {module_name!r}{hint}"
+    if not import_functions:
+        return None
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:
+        return f"cannot import module {module_name!r}: {import_failure(exc)}"
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            return f"module {module_name!r} has no attribute {attr_path!r}"
+        except Exception as exc:
+            return f"cannot read {attr_path!r} from module {module_name!r}: {import_failure(exc)}"
+    if not callable(obj):
+        return f"{attr_path!r} in module {module_name!r} is not callable (it is a {type(obj).__name__})"
+    return None
 
 
 def python_path(config: LoadedConfig) -> list[str]:

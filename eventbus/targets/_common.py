@@ -6,6 +6,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from eventbus.errors import ConfigError
@@ -15,6 +16,7 @@ __all__ = [
     "BATCH_KINDS",
     "CALLABLE_REF",
     "check_callable_ref",
+    "import_failure",
     "invocation_bodies",
     "maybe_json",
     "parse_payload",
@@ -76,6 +78,10 @@ def resolve_callable(ref: str | Callable[..., Any]) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"Cannot import module {module_name!r} for {ref!r}: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        # The module was found but failed as it ran (a SyntaxError, a raise at import time):
+        # a config problem like any other, never a traceback.
+        raise ConfigError(f"Cannot import module {module_name!r} for {ref!r}: {import_failure(exc)}") from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
@@ -84,6 +90,15 @@ def resolve_callable(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"{ref!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def import_failure(exc: BaseException) -> str:
+    """One line for a module that failed as it was imported: the error, and where for a SyntaxError."""
+    if isinstance(exc, SyntaxError):
+        where = f" ({Path(exc.filename).name}, line {exc.lineno})" if exc.filename else ""
+        return f"{type(exc).__name__}: {exc.msg}{where}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:

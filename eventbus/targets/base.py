@@ -55,7 +55,13 @@ class TargetConfig(BaseModel):
 
 @runtime_checkable
 class Target(Protocol):
-    """Anything that can take a batch of payloads."""
+    """Anything that can take a batch of payloads.
+
+    A target that makes one call per payload for a rule (a Lambda invocation, an HTTP request)
+    may set ``per_payload_calls = True``: the bus then hands it one payload at a time, so each
+    event is acknowledged, retried and counted on its own, never held back or sent again with
+    the rest of a batch that failed after it was delivered.
+    """
 
     #: The largest batch ``deliver`` accepts; the bus and pipes never pass more.
     max_batch_size: int

@@ -43,9 +43,11 @@ _buses: dict[str, PutEventsSink] = {}
 
 
 def register_bus(sink: PutEventsSink) -> None:
-    """Make ``sink`` reachable by its name; a different sink already under that name is an error."""
+    """Make ``sink`` reachable by its name; a different sink already under that name is an error,
+    unless that one stopped taking events (``running`` false: a bus a reload replaces, still
+    delivering what it accepted)."""
     existing = _buses.get(sink.name)
-    if existing is not None and existing is not sink:
+    if existing is not None and existing is not sink and getattr(existing, "running", True):
         raise ConfigError(f"An event bus named {sink.name!r} is already registered in this process")
     _buses[sink.name] = sink
 

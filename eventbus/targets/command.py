@@ -69,6 +69,8 @@ class CommandTarget:
     """Feeds each invocation's JSON to ``command`` on stdin; a non-zero exit is a failure."""
 
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
     def __init__(
         self,

@@ -60,6 +60,8 @@ class FunctionTarget:
 
     #: Pipes hand a function up to 10,000 records at once (their largest batch size).
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
     def __init__(
         self,

@@ -109,6 +109,8 @@ class HttpTarget:
     """POSTs (or whichever method) each invocation's JSON to the endpoint."""
 
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
     def __init__(self, config: HttpTargetConfig) -> None:
         self.config = config

@@ -230,3 +230,72 @@ async def test_an_error_in_the_body_propagates_as_itself_after_the_drain() -> No
             await bus.put_events([entry()])
             raise KeyError("boom")
     assert len(slow.payloads) == 1
+
+
+class Held(Collector):
+    """Takes nothing until ``release`` is set; records how many payloads each call got."""
+
+    def __init__(self, per_payload_calls: bool = False) -> None:
+        super().__init__(10)
+        self.per_payload_calls = per_payload_calls
+        self.release = anyio.Event()
+        self.sizes: list[int] = []
+
+    async def deliver(self, payloads: Any, context: Any) -> None:
+        self.sizes.append(len(payloads))
+        await self.release.wait()
+        await super().deliver(payloads, context)
+
+
+async def test_pending_events_names_what_the_drain_left_in_order() -> None:
+    bus = EventBus(drain_timeout=0, backoff={"base": 0.01, "cap": 0.01})
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="f", target=AlwaysFails())])
+    async with bus:
+        answer = await bus.put_events([entry(detail={"n": n}) for n in range(3)])
+    assert [e["id"] for e in bus.pending_events()] == [r["EventId"] for r in answer["Entries"]]
+    assert [e["detail"]["n"] for e in bus.pending_events()] == [0, 1, 2]
+
+
+async def test_a_bus_that_stopped_taking_delivers_while_a_new_one_takes_its_name() -> None:
+    held = Held()
+    old = EventBus("orders")
+    old.put_rule("r", {"source": ["shop"]})
+    old.put_targets("r", [RuleTarget(id="h", target=held)])
+    fresh_target = Collector()
+    fresh = EventBus("orders")
+    fresh.put_rule("r", {"source": ["shop"]})
+    fresh.put_targets("r", [RuleTarget(id="c", target=fresh_target)])
+    sender_seen = Collector()
+    sender = EventBus("sender")
+    sender.put_rule("fwd", {"source": ["shop"]})
+    sender.put_targets("fwd", [RuleTarget(id="b", target=BusTarget("orders")), RuleTarget(id="s", target=sender_seen)])
+    async with old:
+        await old.put_events([entry(detail={"n": n}) for n in range(3)])
+        old.stop_taking()
+        assert not old.running and old.pending() == 3
+        with pytest.raises(BusClosedError):
+            await old.put_events([entry()])
+        async with fresh, sender:
+            # The new bus registers under the name the old one still holds while it drains.
+            await sender.put_events([entry(detail={"n": 9})])
+            assert await sender.wait_idle(5) and await fresh.wait_idle(5)
+            assert [p["detail"]["n"] for p in fresh_target.payloads] == [9]
+            held.release.set()
+            assert await old.wait_idle(5)
+    assert sorted(p["detail"]["n"] for p in held.payloads) == [0, 1, 2]
+    assert old.metrics()["bus"]["UndeliveredAtShutdown"] == 0
+
+
+@pytest.mark.parametrize("per_payload_calls", [False, True])
+async def test_a_target_making_a_call_a_payload_gets_one_payload_at_a_time(per_payload_calls: bool) -> None:
+    held = Held(per_payload_calls)
+    bus = EventBus()
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="h", target=held, max_concurrency=1)])
+    async with bus:
+        await bus.put_events([entry(detail={"n": n}) for n in range(10)])
+        await anyio.wait_all_tasks_blocked()
+        held.release.set()
+        assert await bus.wait_idle(5)
+    assert held.sizes == ([1] * 10 if per_payload_calls else [10])

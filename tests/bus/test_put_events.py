@@ -216,3 +216,19 @@ async def test_an_event_shaped_dict_is_judged_like_an_entry() -> None:
     assert second["ErrorMessage"] == "Parameter DetailType is not valid. Reason: DetailType is a required argument."
     assert third == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
     assert set(fourth) == {"EventId"} and response["FailedEntryCount"] == 3
+
+
+async def test_a_detail_nested_too_deeply_to_read_is_malformed_and_costs_only_its_entry() -> None:
+    target = Collector()
+    bus = EventBus("orders")
+    bus.put_rule("all", {"source": ["shop"]})
+    bus.put_targets("all", [RuleTarget(id="c", target=target)])
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    async with bus:
+        response = await bus.put_events(
+            [{"Source": "shop", "DetailType": "order", "Detail": deep}, entry(detail={"n": 1})]
+        )
+        assert await bus.wait_idle(5)
+    assert response["FailedEntryCount"] == 1
+    assert response["Entries"][0] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert [p["detail"] for p in target.payloads] == [{"n": 1}]
