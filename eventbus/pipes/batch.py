@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import anyio
 
+from eventbus import redact
 from eventbus._logger import get_logger
 from eventbus.errors import NonRetryableError, TransformError
 from eventbus.patterns import Matcher, Pattern
@@ -120,7 +121,7 @@ class BatchRunner:
         try:
             await self._settle_release(batch, 0.0)
         except Exception as exc:
-            self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("releasing records failed", error=_reason(exc))
 
     async def process(self, batch: list[SourceRecord]) -> None:
         """Run ``batch`` through the stages; every record ends settled with the source."""
@@ -130,11 +131,11 @@ class BatchRunner:
                 await self._pipeline(batch, unsettled)
             except Exception as exc:
                 # A fault of our own or of a source: the records go back for another try.
-                self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
+                self._error("batch failed", error=_reason(exc))
                 failure = _Failure(exc, "TARGET", self.target_arn)
                 await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
         except Exception as exc:
-            self._error("settling a failed batch failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("settling a failed batch failed", error=_reason(exc))
         finally:
             if unsettled:
                 # Whatever is left unsettled (a stop cut the batch off) goes back to the source.
@@ -142,7 +143,7 @@ class BatchRunner:
                     try:
                         await self._settle_release(list(unsettled.values()), 0.0, unsettled)
                     except Exception as exc:
-                        self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+                        self._error("releasing records failed", error=_reason(exc))
 
     # -- the stages ------------------------------------------------------------------------
 
@@ -354,7 +355,7 @@ class BatchRunner:
             "stage": failure.stage,
             "attempt": record.attempt,
             "error_code": _error_code(error),
-            "error": str(error)[:_MAX_ERROR_MESSAGE],
+            "error": _reason(error),
             "exhausted_retry_condition": condition,
         }
         if self.dead_letter is None:
@@ -364,7 +365,7 @@ class BatchRunner:
             return
         attributes = {
             "ERROR_CODE": _error_code(error),
-            "ERROR_MESSAGE": str(error)[:_MAX_ERROR_MESSAGE],
+            "ERROR_MESSAGE": _reason(error),
             "PIPE_ARN": self.arn,
             "TARGET_ARN": failure.stage_arn,
             "STAGE": failure.stage,
@@ -387,7 +388,7 @@ class BatchRunner:
         except Exception as exc:
             # The record stays with the source (and comes back) rather than being lost.
             self._count("dead_letter_failed")
-            self._error("dead letter failed", dead_letter_error=f"{type(exc).__name__}: {exc}", **fields)
+            self._error("dead letter failed", dead_letter_error=_reason(exc), **fields)
             await self._settle_release([record], self._retry_delay(record.attempt, [exc]), unsettled)
             return
         self._count("dead_lettered")
@@ -420,7 +421,7 @@ class BatchRunner:
         self._error(
             event,
             error_code=_error_code(exc),
-            error=str(exc)[:_MAX_ERROR_MESSAGE],
+            error=_reason(exc),
             records=[r.record_id for r in records],
         )
 
@@ -479,3 +480,8 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(code, str):
         return code
     return "SDK_CLIENT_ERROR"
+
+
+def _reason(exc: BaseException) -> str:
+    """The failure as logs and dead letters tell it: masked of secrets, cut to size."""
+    return redact.error_text(exc, _MAX_ERROR_MESSAGE)
