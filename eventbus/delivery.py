@@ -343,7 +343,12 @@ class Dispatcher:
             await route.dead_letter.deliver([event_json], context)
         except Exception as dlq_exc:
             self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
-            _log.error("dead letter failed", dlq_error_code=_error_code(dlq_exc), **fields)
+            _log.error(
+                "dead letter failed",
+                dlq_error_code=_error_code(dlq_exc),
+                dlq_error=_logged_error(dlq_exc),
+                **fields,
+            )
             return
         self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
         _log.warning("dead-lettered", **fields)

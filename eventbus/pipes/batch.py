@@ -329,6 +329,7 @@ class BatchRunner:
                 records=[r.record_id for r, _ in retry],
                 attempt=max(r.attempt for r, _ in retry),
                 delay=round(delay, 3),
+                errors=sorted({_reason(f.error) for _, f in retry}),
             )
             await self._settle_release([r for r, _ in retry], delay, unsettled)
         for record, failure, condition in dead:

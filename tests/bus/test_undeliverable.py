@@ -1,4 +1,4 @@
-"""Nothing is accepted that the targets cannot deliver.
+"""Nothing is accepted that the targets cannot deliver, and every delivery failure says why.
 
 ``NaN`` and ``Infinity`` are not JSON; ``1e999`` is beyond a double; a lone surrogate (an escaped
 ``"\\ud800"``, or bytes that are not UTF-8 read with ``surrogateescape``) cannot be written as
@@ -21,10 +21,13 @@ from eventbus import json_strict
 from eventbus.bus import EventBus
 from eventbus.bus_entries import fast_event
 from eventbus.bus_rules import RuleTarget
+from eventbus.delivery import RetryPolicy
 from eventbus.envelope import Event, PutEventsEntry, validate_entry
+from eventbus.errors import RetryableError
 from eventbus.targets.files import FileTarget
+from eventbus.testing import capture_logs
 
-from .helpers import FAST
+from .helpers import FAST, AlwaysFails, Collector
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +138,38 @@ def test_whatever_put_events_accepts_every_target_can_write(fragments: list[str]
         # What the file, HTTP, NATS and queue targets do with an event: UTF-8 bytes of its JSON.
         line = event.to_json().encode("utf-8")
         assert json_strict.loads(line.decode("utf-8"))["detail"] == event.detail
+
+
+async def test_every_delivery_failure_log_line_says_why() -> None:
+    dead = AlwaysFails(RetryableError("the dead-letter queue is gone"))
+    bus = EventBus("orders", **FAST)
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r",
+        [
+            RuleTarget(
+                id="dl", target=AlwaysFails(OSError("disk on fire")), dead_letter=Collector(),
+                retry_policy=RetryPolicy(MaximumRetryAttempts=1),
+            ),
+            RuleTarget(
+                id="none", target=AlwaysFails(RetryableError("503 from upstream")),
+                retry_policy=RetryPolicy(MaximumRetryAttempts=0),
+            ),
+            RuleTarget(
+                id="dlfails", target=AlwaysFails(RetryableError("refused")), dead_letter=dead,
+                retry_policy=RetryPolicy(MaximumRetryAttempts=0),
+            ),
+        ],
+    )
+    with capture_logs() as logs:
+        async with bus:
+            await bus.put_events([good(1)])
+            assert await bus.wait_idle(10)
+    by_event = {(entry["event"], entry.get("target")): entry for entry in logs}
+    assert by_event[("retried", "dl")]["error"] == "OSError: disk on fire"
+    assert by_event[("dead-lettered", "dl")]["error"] == "OSError: disk on fire"
+    assert by_event[("undeliverable, no dead-letter target", "none")]["error"] == "503 from upstream"
+    failed = by_event[("dead letter failed", "dlfails")]
+    assert failed["error"] == "refused" and failed["dlq_error"] == "the dead-letter queue is gone"
+    failures = [e for e in logs if e["log_level"] in ("warning", "error") and "target" in e]
+    assert failures and all(e.get("error") for e in failures)

@@ -335,6 +335,25 @@ async def test_without_a_dead_letter_destination_exhausted_records_are_dropped_a
     assert any(e["event"].startswith("undeliverable") and e["log_level"] == "error" for e in logs)
 
 
+async def test_every_failure_log_line_of_a_pipe_says_why() -> None:
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}])
+    target = RecordingTarget()
+    target.fail_next(OSError("disk on fire"), times=3)
+    dead = RecordingTarget()
+    dead.fail_next(RetryableError("dead letters refused"))
+    cfg = config(queue, target, dead_letter=dead, log_level="INFO", retry_policy={"maximum_retry_attempts": 1})
+    with capture_logs() as logs:
+        async with Pipe(cfg) as pipe:
+            await settled(pipe, 1)
+    by_event = {e["event"]: e for e in logs}
+    assert by_event["target failed"]["error"] == "OSError: disk on fire"
+    assert by_event["retrying"]["errors"] == ["OSError: disk on fire"]
+    assert by_event["dead letter failed"]["error"] == "OSError: disk on fire"
+    assert by_event["dead letter failed"]["dead_letter_error"] == "dead letters refused"
+    assert by_event["dead-lettered"]["error"] == "OSError: disk on fire"
+
+
 async def test_a_template_that_cannot_render_dead_letters_the_record() -> None:
     queue = MemoryQueue()
     await fill(queue, [{"text": 'has "quotes"'}, {"text": "fine"}])
