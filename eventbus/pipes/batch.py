@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import anyio
 
-from eventbus import redact
+from eventbus import json_strict, redact
 from eventbus._logger import get_logger
 from eventbus.errors import NonRetryableError, TransformError
 from eventbus.patterns import Matcher, Pattern
@@ -270,6 +270,14 @@ class BatchRunner:
                 )
 
     def _render(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
+        try:
+            return self._render_text(template, value, origin)
+        except ValueError as exc:
+            # NaN, an infinite number or a lone surrogate (an enrichment's answer, a custom
+            # source's record): no target could write it, so no attempt is made.
+            raise TransformError(f"The input is not JSON a target can deliver: {exc}.") from None
+
+    def _render_text(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
         if template is None:
             return record_json(value)
         rendered = template.render(
@@ -284,6 +292,8 @@ class BatchRunner:
         # A text template (not an object or array) is delivered as a JSON string, as in Pipes.
         if template.template.lstrip()[:1] not in ("{", "["):
             return record_json(rendered)
+        if not json_strict.is_unicode(rendered):
+            raise ValueError("a value holds a lone surrogate (it is not valid UTF-8)")
         return rendered
 
     def _context(
@@ -385,7 +395,7 @@ class BatchRunner:
             attributes=attributes,
         )
         try:
-            await self.dead_letter.deliver([record_json(record.record)], context)
+            await self.dead_letter.deliver([_dead_letter_json(record.record)], context)
         except Exception as exc:
             # The record stays with the source (and comes back) rather than being lost.
             self._count("dead_letter_failed")
@@ -486,3 +496,12 @@ def _error_code(exc: BaseException) -> str:
 def _reason(exc: BaseException) -> str:
     """The failure as logs and dead letters tell it: masked of secrets, cut to size."""
     return redact.error_text(exc, _MAX_ERROR_MESSAGE)
+
+
+def _dead_letter_json(record: Any) -> str:
+    """The record for the dead letter: strict JSON, or, for a record no target could take as
+    it is, JSON with its lone surrogates escaped, which any target can write."""
+    try:
+        return record_json(record)
+    except ValueError:
+        return json_strict.dumps_writable(record)

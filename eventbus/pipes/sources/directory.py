@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import Field
 from watchfiles import Change, awatch
+from watchfiles._rust_notify import WatchfilesRustInternalError
 
+from eventbus import json_strict
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -34,7 +38,10 @@ __all__ = [
     "bucket_arn",
     "bucket_name",
     "object_created_event",
+    "object_key",
 ]
+
+_log = structlog.get_logger("eventbus.pipes")
 
 #: How often the watcher wakes, with or without changes, to look at files waiting to settle.
 _TICK_MS = 100
@@ -93,6 +100,20 @@ class DirectorySource(BufferedSource):
             self._announced.update(await anyio.to_thread.run_sync(self._scan_stats))
         self._first_open = False
         started = False
+        while True:
+            try:
+                await self._watch_changes(task_status, started)
+                return
+            except Exception as exc:
+                # The watcher cannot report a name that is not UTF-8 ("Unable to decode path"),
+                # and stops. Start it again: its first answer brings a scan, which reads any name.
+                if not _undecodable_name(exc):
+                    raise
+                started = True
+                _log.warning("directory watcher restarted", folder=str(self.folder), error=str(exc))
+
+    async def _watch_changes(self, task_status: TaskStatus[None], started: bool) -> None:
+        scanned = False
         last_scan = 0.0
         async for changes in awatch(
             self.folder,
@@ -103,14 +124,15 @@ class DirectorySource(BufferedSource):
             recursive=True,
         ):
             now = anyio.current_time()
-            if not started:
+            if not scanned:
                 # The watcher is live from its first answer on; a scan now catches whatever
                 # landed before that (what was already announced is skipped later).
-                started = True
+                scanned = True
                 last_scan = now
                 for path in await anyio.to_thread.run_sync(self._scan):
                     self._note(path, now)
-                task_status.started()
+                if not started:
+                    task_status.started()
             if self.rescan_seconds and now - last_scan >= self.rescan_seconds:
                 # A safety net under the events: a busy machine can drop some (inotify queue
                 # overflows), and a file that changed without us hearing is caught here.
@@ -187,7 +209,7 @@ class DirectorySource(BufferedSource):
     def _record(self, path: Path, seen: _Seen, etag: str) -> SourceRecord:
         detail = {
             "object": {
-                "key": path.relative_to(self.folder).as_posix(),
+                "key": object_key(path.relative_to(self.folder).as_posix()),
                 "size": seen.size,
                 "etag": etag,
                 "sequencer": f"{seen.mtime_ns:016X}",
@@ -203,9 +225,28 @@ class DirectorySource(BufferedSource):
         )
 
 
+def _undecodable_name(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):  # raised from the watcher's own task group
+        _, rest = exc.split(WatchfilesRustInternalError)
+        return rest is None
+    return isinstance(exc, WatchfilesRustInternalError)
+
+
 def bucket_name(folder: str | os.PathLike[str]) -> str:
     """The bucket a folder plays: its name (``root`` for ``/``)."""
-    return Path(folder).resolve().name or "root"
+    return object_key(Path(folder).resolve().name) or "root"
+
+
+def object_key(name: str) -> str:
+    """A file name as an object key: as it is, unless it is not UTF-8.
+
+    Bytes that are not UTF-8 reach Python as lone surrogates, which no target can write; such a
+    name is given URL-encoded (``caf%E9.txt``), as S3 writes keys in its notifications, so the
+    event is delivered and ``urllib.parse.unquote_to_bytes`` gives the exact name back.
+    """
+    if json_strict.is_unicode(name):
+        return name
+    return quote(os.fsencode(name), safe="/")
 
 
 def bucket_arn(bucket: str) -> str:

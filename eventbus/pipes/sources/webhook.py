@@ -32,7 +32,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from pydantic import Field, SecretStr
 
-from eventbus import redact
+from eventbus import json_strict, redact
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -289,7 +289,8 @@ def _bad_body(raw: bytes, content_type: str) -> str | None:
         return "Body is not UTF-8 text"
     if content_type.split(";")[0].strip().lower() == "application/json":
         try:
-            json.loads(text)
+            # Strict: NaN, 1e999 and lone surrogates are refused here, not at every target.
+            json_strict.loads(text)
         except ValueError as exc:
             return f"Body is not valid JSON: {exc}"
     return None
