@@ -27,6 +27,7 @@ import structlog
 
 from eventbus.config import load_config
 from eventbus.config.build import Runtime
+from eventbus.config.topology import topology
 
 from .http_app import free_port
 
@@ -44,6 +45,7 @@ HEADER_SECRET = _new("header")
 QUERY_SECRET = "q secret&1 " + random_secrets.token_hex(4)  # needs URL-encoding
 NATS_PASSWORD = _new("nats-pw")
 OAUTH_TOKEN = _new("oauth-token")
+URL_PASSWORD = _new("url-pw")
 
 
 def encodings(secret: str) -> set[str]:
@@ -78,6 +80,7 @@ SECRETS = {
     "secret query parameter": QUERY_SECRET,
     "nats password": NATS_PASSWORD,
     "oauth token": OAUTH_TOKEN,
+    "password in an endpoint URL": URL_PASSWORD,
 }
 
 
@@ -152,9 +155,21 @@ buses:
               subject: events.app
               connect_timeout: 0.2
           - id: nowhere
-            http: {{endpoint: "{base}/api/400", connection: key}}
+            http: {{endpoint: "{base_with_password}/api/400", connection: key}}
             dead_letter: {{nats: {{servers: ["nats://ops:{nats}@127.0.0.1:{nats_port}"], subject: dl, connect_timeout: 0.2}}}}
 """
+
+
+def config_text(base: str, out: Path) -> str:
+    return CONFIG.format(
+        base=base,
+        base_with_password=base.replace("://", f"://ops:{URL_PASSWORD}@"),
+        basic=BASIC_PASSWORD,
+        header=HEADER_SECRET,
+        nats=NATS_PASSWORD,
+        nats_port=free_port(),
+        out=out,
+    )
 
 
 @pytest.fixture
@@ -202,19 +217,15 @@ async def test_no_secret_leaves_the_process_in_any_encoding(
     base = asgi_server(app)
     out = tmp_path / "out"
     config_file = tmp_path / "secure.yaml"
-    config_file.write_text(
-        CONFIG.format(
-            base=base,
-            basic=BASIC_PASSWORD,
-            header=HEADER_SECRET,
-            nats=NATS_PASSWORD,
-            nats_port=free_port(),
-            out=out,
-        )
-    )
+    config_file.write_text(config_text(base, out))
     environ = {"API_KEY": API_KEY, "QUERY_SECRET": QUERY_SECRET, "CLIENT_SECRET": CLIENT_SECRET}
     loaded = load_config(config_file, environ)
-    texts: dict[str, str] = {"repr(load_config(...))": repr(loaded), "str(model)": str(loaded.model)}
+    graph = topology([loaded])
+    texts: dict[str, str] = {
+        "repr(load_config(...))": repr(loaded),
+        "str(model)": str(loaded.model),
+        "graph": graph.to_mermaid() + graph.to_dot(),
+    }
 
     runtime = Runtime([loaded])
     async with runtime:
@@ -261,16 +272,7 @@ def test_the_command_line_prints_no_secret(tmp_path: Path, asgi_server: Callable
     app = EchoApp()
     base = asgi_server(app)
     config_file = tmp_path / "secure.yaml"
-    config_file.write_text(
-        CONFIG.format(
-            base=base,
-            basic=BASIC_PASSWORD,
-            header=HEADER_SECRET,
-            nats=NATS_PASSWORD,
-            nats_port=free_port(),
-            out=tmp_path / "out",
-        )
-    )
+    config_file.write_text(config_text(base, tmp_path / "out"))
     env = {"API_KEY": API_KEY, "QUERY_SECRET": QUERY_SECRET, "CLIENT_SECRET": CLIENT_SECRET, "PATH": ""}
     result = subprocess.run(
         [sys.executable, "-m", "eventbus.cli", "put", "-c", str(config_file), "--timeout", "60",
