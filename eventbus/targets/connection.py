@@ -11,7 +11,6 @@ each OAuth token once fetched, are registered too.
 from __future__ import annotations
 
 import base64
-import time
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -19,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from eventbus import redact
+from eventbus.bus_clock import Clock, Stopwatch
 from eventbus.errors import NonRetryableError, RetryableError, TargetPermissionError, TargetTimeoutError
 
 __all__ = [
@@ -147,8 +147,10 @@ class ConnectionAuth:
     #: Refresh this many seconds before the token's stated expiry (or 10% of its life if less).
     EXPIRY_MARGIN = 30.0
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, clock: Clock | None = None) -> None:
         self.connection = connection
+        # Token lifetimes run on time.monotonic, or on ``clock`` (a ManualClock in tests).
+        self._time = Stopwatch(clock)
         self._token: SecretStr | None = None
         self._expires_at = 0.0
         self._lock: anyio.Lock | None = None
@@ -187,7 +189,7 @@ class ConnectionAuth:
             self._lock = anyio.Lock()
         async with self._lock:
             # Concurrent deliveries that all saw a 401 share the one token fetched first.
-            if self._token is None or time.monotonic() >= self._expires_at:
+            if self._token is None or self._time.now() >= self._expires_at:
                 await self._fetch(client)
             assert self._token is not None
             return self._token.get_secret_value()
@@ -233,7 +235,7 @@ class ConnectionAuth:
                 f"OAuth authorization endpoint {where} did not answer with an access_token"
             ) from None
         expires_in = body.get("expires_in")
-        now = time.monotonic()
+        now = self._time.now()
         if isinstance(expires_in, int | float) and expires_in > 0:
             self._expires_at = now + expires_in - min(self.EXPIRY_MARGIN, expires_in * 0.1)
         else:

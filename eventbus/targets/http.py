@@ -14,17 +14,16 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-import anyio
 import httpx
 from pydantic import Field, model_validator
 
 from eventbus import redact
+from eventbus.bus_clock import Clock, Stopwatch
 from eventbus.errors import (
     NonRetryableError,
     ResourceNotFoundError,
@@ -79,23 +78,28 @@ class HttpTargetConfig(TargetConfig):
 
 
 class RateLimiter:
-    """Spaces calls ``1/rate`` seconds apart; callers over the rate wait for their slot."""
+    """Spaces calls ``1/rate`` seconds apart; callers over the rate wait for their slot.
 
-    def __init__(self, rate: float) -> None:
+    Time is ``time.monotonic``, or ``clock``'s when given (a ``ManualClock`` in tests).
+    """
+
+    def __init__(self, rate: float, *, clock: Clock | None = None) -> None:
         self.interval = 1.0 / rate
-        self._next = 0.0
+        self._time = Stopwatch(clock)
+        self._next = float("-inf")
 
     async def acquire(self) -> None:
         # No await between reading and moving ``_next``: slots are handed out in call order.
-        now = time.monotonic()
+        now = self._time.now()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
-            await anyio.sleep(slot - now)
+            await self._time.sleep_until(slot)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds: either delta-seconds or an HTTP date (RFC 9110), which is
+    counted from ``now`` (the current time unless given)."""
     if not value:
         return None
     value = value.strip()
@@ -109,31 +113,35 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class HttpTarget:
-    """POSTs (or whichever method) each invocation's JSON to the endpoint."""
+    """POSTs (or whichever method) each invocation's JSON to the endpoint.
+
+    ``clock`` times the rate limit and the OAuth token's lifetime (``time.monotonic`` unless
+    given; a ``ManualClock`` in tests).
+    """
 
     max_batch_size: int = 10_000
     #: A rule's events are separate calls: the bus hands them over one at a time.
     per_payload_calls: bool = True
 
-    def __init__(self, config: HttpTargetConfig) -> None:
+    def __init__(self, config: HttpTargetConfig, *, clock: Clock | None = None) -> None:
         self.config = config
         self.url = _fill_path(config.endpoint, config.path_parameter_values)
-        self.auth = ConnectionAuth(config.connection) if config.connection else None
+        self.auth = ConnectionAuth(config.connection, clock=clock) if config.connection else None
         rate = config.invocation_rate_limit_per_second
-        self.rate_limiter = RateLimiter(rate) if rate else None
+        self.rate_limiter = RateLimiter(rate, clock=clock) if rate else None
         self._client: httpx.AsyncClient | None = None
         parsed = httpx.URL(self.url)
         #: The endpoint as messages show it: no query string, no user info.
         self.where = f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}{parsed.path}"
 
     @classmethod
-    def create(cls, endpoint: str, **options: Any) -> HttpTarget:
+    def create(cls, endpoint: str, *, clock: Clock | None = None, **options: Any) -> HttpTarget:
         """``HttpTarget.create(url, http_method="PUT", connection=...)`` for Python callers."""
-        return cls(HttpTargetConfig(endpoint=endpoint, **options))
+        return cls(HttpTargetConfig(endpoint=endpoint, **options), clock=clock)
 
     def __repr__(self) -> str:
         return f"HttpTarget({self.config.http_method} {self.where})"
