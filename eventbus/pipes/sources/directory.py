@@ -28,6 +28,7 @@ from watchfiles import Change, awatch
 from watchfiles._rust_notify import WatchfilesRustInternalError
 
 from eventbus import json_strict
+from eventbus.bus_clock import Clock, Stopwatch
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -51,7 +52,7 @@ _TICK_MS = 100
 class _Seen:
     size: int
     mtime_ns: int
-    since: float  # anyio time at which this size and mtime were first seen
+    since: float  # the source's time (its stopwatch) at which this size and mtime were first seen
 
 
 class DirectorySource(BufferedSource):
@@ -68,6 +69,7 @@ class DirectorySource(BufferedSource):
         capacity: int = 1000,
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
+        clock: Clock | None = None,
     ) -> None:
         self.folder = Path(folder).resolve()
         self.bucket = bucket_name(self.folder)
@@ -83,9 +85,28 @@ class DirectorySource(BufferedSource):
         # it is rewritten (S3 sends an event for every PUT), never for a mere touch of a watcher.
         self._announced: dict[Path, tuple[int, int]] = {}
         self._first_open = True
+        # How long a file has been still, and when to list the folder again: time.monotonic, or
+        # ``clock`` (a ManualClock in tests, so a slow machine never makes a file look settled).
+        self._time = Stopwatch(clock)
+        # Listings asked for by ``caught_up`` and made: a round lists the folder when asked.
+        self._listings_asked = 0
+        self._listings_made = 0
+        self._round_done: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"DirectorySource({str(self.folder)!r})"
+
+    async def caught_up(self) -> None:
+        """Return once the watcher has listed the folder, as a rescan does, in a round begun after
+        the call: every file on disk before it has been seen, and every file stable by then is
+        announced. Tests wait on this instead of sleeping (events from the file system may come
+        late on a busy machine; a listing does not)."""
+        self._listings_asked += 1
+        ticket = self._listings_asked
+        while self._listings_made < ticket:
+            if self._round_done is None:
+                self._round_done = anyio.Event()
+            await self._round_done.wait()
 
     async def open(self, task_group: TaskGroup) -> None:
         if not self.folder.is_dir():
@@ -123,7 +144,7 @@ class DirectorySource(BufferedSource):
             yield_on_timeout=True,
             recursive=True,
         ):
-            now = anyio.current_time()
+            now = self._time.now()
             if not scanned:
                 # The watcher is live from its first answer on; a scan now catches whatever
                 # landed before that (what was already announced is skipped later).
@@ -133,7 +154,8 @@ class DirectorySource(BufferedSource):
                     self._note(path, now)
                 if not started:
                     task_status.started()
-            if self.rescan_seconds and now - last_scan >= self.rescan_seconds:
+            asked = self._listings_asked
+            if asked > self._listings_made or (self.rescan_seconds and now - last_scan >= self.rescan_seconds):
                 # A safety net under the events: a busy machine can drop some (inotify queue
                 # overflows), and a file that changed without us hearing is caught here.
                 last_scan = now
@@ -148,6 +170,10 @@ class DirectorySource(BufferedSource):
                 elif self._wanted(path):
                     self._note(path, now)
             await self._announce_stable(now)
+            self._listings_made = asked
+            if self._round_done is not None:
+                self._round_done.set()
+                self._round_done = None
 
     def _scan_stats(self) -> dict[Path, tuple[int, int]]:
         out: dict[Path, tuple[int, int]] = {}
