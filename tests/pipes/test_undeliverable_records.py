@@ -60,7 +60,7 @@ async def test_a_file_name_that_is_not_utf8_is_announced_url_encoded(tmp_path: P
     except OSError:
         pytest.skip("this file system refuses names that are not UTF-8")
     async with Pipe(config) as pipe:
-        metrics = await settled(pipe, 1, timeout=10)
+        metrics = await settled(pipe, 1)
     assert metrics["delivered"] == 1
     (line,) = out.read_text().splitlines()
     key = json.loads(line)["detail"]["object"]["key"]
