@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "Stopwatch", "SystemClock"]
 
 
 @runtime_checkable
@@ -57,3 +58,28 @@ class ManualClock:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+
+class Stopwatch:
+    """Seconds, as floats, for timers that space or expire things (rate limits, token lifetimes,
+    files settling): ``time.monotonic`` by default, which no wall-clock jump disturbs, or the
+    time of ``clock`` when one is given, counted from when the stopwatch was made (so a
+    ``ManualClock`` drives them in tests, to the microsecond)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock
+        self._origin = clock.now() if clock is not None else None
+
+    def now(self) -> float:
+        if self.clock is None or self._origin is None:
+            return time.monotonic()
+        return (self.clock.now() - self._origin).total_seconds()
+
+    async def sleep_until(self, moment: float) -> None:
+        """Return at or after ``moment`` (a value of ``now()``)."""
+        if self.clock is None or self._origin is None:
+            delay = moment - time.monotonic()
+            if delay > 0:
+                await anyio.sleep(delay)
+            return
+        await self.clock.sleep_until(self._origin + timedelta(seconds=moment))

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from eventbus import json_strict
 from eventbus.envelope import MAX_DETAIL_TYPE_LENGTH, format_time
 
 __all__ = [
@@ -132,9 +133,10 @@ def fast_event(
     if size > max_entry_size:
         return None
     try:
-        parsed = json.loads(detail)
+        # Strict, as validate_entry reads it: NaN, 1e999, an escaped lone surrogate or nesting
+        # too deep to read is handed back, to be answered MalformedDetail there.
+        parsed = json_strict.loads(detail)
     except (ValueError, RecursionError):
-        # validate_entry decides (MalformedDetail), for the too deeply nested too.
         return None
     if type(parsed) is not dict:
         return None
@@ -166,5 +168,5 @@ def event_from_valid_entry(
         "time": now_text if when is None else format_time(when),
         "region": region,
         "resources": list(entry.get("Resources") or ()),
-        "detail": json.loads(detail) if isinstance(detail, str) else dict(detail),
+        "detail": json_strict.loads(detail) if isinstance(detail, str) else dict(detail),
     }

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from eventbus import redact
 from eventbus._logger import get_logger
 from eventbus.bus_chain import bus_chain, delivering_for
 from eventbus.bus_clock import Clock
@@ -287,7 +288,7 @@ class Dispatcher:
                     target=route.target_id,
                     attempt=item.attempts,
                     error_code=_error_code(exc),
-                    error=str(exc)[:_MAX_LOGGED_ERROR],
+                    error=_logged_error(exc),
                     delay=round(delay, 3),
                 )
                 heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
@@ -310,7 +311,7 @@ class Dispatcher:
             "target": route.target_id,
             "attempt": item.attempts,
             "error_code": _error_code(exc),
-            "error": str(exc)[:_MAX_LOGGED_ERROR],
+            "error": _logged_error(exc),
             "exhausted_retry_condition": condition,
         }
         if route.dead_letter is None:
@@ -320,7 +321,7 @@ class Dispatcher:
             return
         attributes = {
             "ERROR_CODE": _error_code(exc),
-            "ERROR_MESSAGE": str(exc)[:_MAX_ERROR_MESSAGE],
+            "ERROR_MESSAGE": _error_message(exc),
             "RULE_ARN": route.rule_arn,
             "TARGET_ARN": route.target_arn,
             "RETRY_ATTEMPTS": str(retries_done),
@@ -342,7 +343,12 @@ class Dispatcher:
             await route.dead_letter.deliver([event_json], context)
         except Exception as dlq_exc:
             self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
-            _log.error("dead letter failed", dlq_error_code=_error_code(dlq_exc), **fields)
+            _log.error(
+                "dead letter failed",
+                dlq_error_code=_error_code(dlq_exc),
+                dlq_error=_logged_error(dlq_exc),
+                **fields,
+            )
             return
         self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
         _log.warning("dead-lettered", **fields)
@@ -360,3 +366,11 @@ class Dispatcher:
 def _error_code(exc: BaseException) -> str:
     code = getattr(exc, "error_code", None)
     return code if isinstance(code, str) else "SDK_CLIENT_ERROR"
+
+
+def _error_message(exc: BaseException) -> str:
+    return redact.error_text(exc, _MAX_ERROR_MESSAGE)
+
+
+def _logged_error(exc: BaseException) -> str:
+    return redact.error_text(exc, _MAX_LOGGED_ERROR)

@@ -31,7 +31,8 @@ class Document:
     """A config file's data and where each key of it was written."""
 
     file: str
-    data: Any
+    # Out of the repr: the data holds secrets as written (and as ${ENV} filled them in).
+    data: Any = field(repr=False)
     lines: dict[KeyPath, int] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
     #: Paths in ``data`` that were moved after reading, and where they were written: a target

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from eventbus import redact
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, target_id
 
@@ -147,8 +148,8 @@ def _describe(kind: str | None, config: Any, key: str) -> str:
         value = getattr(config, attribute, None)
         if isinstance(value, str) and value:
             if attribute == "endpoint":
-                value = value.split("?", 1)[0]
-            return value
+                value = redact.redact_url(value.split("?", 1)[0])
+            return redact.mask(value)
     if kind == "command" and config is not None:
         return str(config.command[0])
     return key

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from eventbus import redact
 from eventbus.bus import EventBus
 from eventbus.bus_rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
@@ -56,6 +57,10 @@ class LoadedConfig:
     @property
     def file(self) -> str:
         return self.document.file
+
+    def __repr__(self) -> str:
+        # Not the document: its data holds every secret as the file (or ${ENV}) gave it.
+        return redact.mask(f"LoadedConfig(file={self.file!r}, model={self.model!r})")
 
 
 def load_config(

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import anyio
 
+from eventbus import json_strict, redact
 from eventbus._logger import get_logger
 from eventbus.errors import NonRetryableError, TransformError
 from eventbus.patterns import Matcher, Pattern
@@ -120,7 +121,7 @@ class BatchRunner:
         try:
             await self._settle_release(batch, 0.0)
         except Exception as exc:
-            self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("releasing records failed", error=_reason(exc))
 
     async def process(self, batch: list[SourceRecord]) -> None:
         """Run ``batch`` through the stages; every record ends settled with the source."""
@@ -130,11 +131,11 @@ class BatchRunner:
                 await self._pipeline(batch, unsettled)
             except Exception as exc:
                 # A fault of our own or of a source: the records go back for another try.
-                self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
+                self._error("batch failed", error=_reason(exc))
                 failure = _Failure(exc, "TARGET", self.target_arn)
                 await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
         except Exception as exc:
-            self._error("settling a failed batch failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("settling a failed batch failed", error=_reason(exc))
         finally:
             if unsettled:
                 # Whatever is left unsettled (a stop cut the batch off) goes back to the source.
@@ -142,7 +143,7 @@ class BatchRunner:
                     try:
                         await self._settle_release(list(unsettled.values()), 0.0, unsettled)
                     except Exception as exc:
-                        self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+                        self._error("releasing records failed", error=_reason(exc))
 
     # -- the stages ------------------------------------------------------------------------
 
@@ -269,6 +270,14 @@ class BatchRunner:
                 )
 
     def _render(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
+        try:
+            return self._render_text(template, value, origin)
+        except ValueError as exc:
+            # NaN, an infinite number or a lone surrogate (an enrichment's answer, a custom
+            # source's record): no target could write it, so no attempt is made.
+            raise TransformError(f"The input is not JSON a target can deliver: {exc}.") from None
+
+    def _render_text(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
         if template is None:
             return record_json(value)
         rendered = template.render(
@@ -283,6 +292,8 @@ class BatchRunner:
         # A text template (not an object or array) is delivered as a JSON string, as in Pipes.
         if template.template.lstrip()[:1] not in ("{", "["):
             return record_json(rendered)
+        if not json_strict.is_unicode(rendered):
+            raise ValueError("a value holds a lone surrogate (it is not valid UTF-8)")
         return rendered
 
     def _context(
@@ -328,6 +339,7 @@ class BatchRunner:
                 records=[r.record_id for r, _ in retry],
                 attempt=max(r.attempt for r, _ in retry),
                 delay=round(delay, 3),
+                errors=sorted({_reason(f.error) for _, f in retry}),
             )
             await self._settle_release([r for r, _ in retry], delay, unsettled)
         for record, failure, condition in dead:
@@ -354,7 +366,7 @@ class BatchRunner:
             "stage": failure.stage,
             "attempt": record.attempt,
             "error_code": _error_code(error),
-            "error": str(error)[:_MAX_ERROR_MESSAGE],
+            "error": _reason(error),
             "exhausted_retry_condition": condition,
         }
         if self.dead_letter is None:
@@ -364,7 +376,7 @@ class BatchRunner:
             return
         attributes = {
             "ERROR_CODE": _error_code(error),
-            "ERROR_MESSAGE": str(error)[:_MAX_ERROR_MESSAGE],
+            "ERROR_MESSAGE": _reason(error),
             "PIPE_ARN": self.arn,
             "TARGET_ARN": failure.stage_arn,
             "STAGE": failure.stage,
@@ -383,11 +395,11 @@ class BatchRunner:
             attributes=attributes,
         )
         try:
-            await self.dead_letter.deliver([record_json(record.record)], context)
+            await self.dead_letter.deliver([_dead_letter_json(record.record)], context)
         except Exception as exc:
             # The record stays with the source (and comes back) rather than being lost.
             self._count("dead_letter_failed")
-            self._error("dead letter failed", dead_letter_error=f"{type(exc).__name__}: {exc}", **fields)
+            self._error("dead letter failed", dead_letter_error=_reason(exc), **fields)
             await self._settle_release([record], self._retry_delay(record.attempt, [exc]), unsettled)
             return
         self._count("dead_lettered")
@@ -420,7 +432,7 @@ class BatchRunner:
         self._error(
             event,
             error_code=_error_code(exc),
-            error=str(exc)[:_MAX_ERROR_MESSAGE],
+            error=_reason(exc),
             records=[r.record_id for r in records],
         )
 
@@ -479,3 +491,17 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(code, str):
         return code
     return "SDK_CLIENT_ERROR"
+
+
+def _reason(exc: BaseException) -> str:
+    """The failure as logs and dead letters tell it: masked of secrets, cut to size."""
+    return redact.error_text(exc, _MAX_ERROR_MESSAGE)
+
+
+def _dead_letter_json(record: Any) -> str:
+    """The record for the dead letter: strict JSON, or, for a record no target could take as
+    it is, JSON with its lone surrogates escaped, which any target can write."""
+    try:
+        return record_json(record)
+    except ValueError:
+        return json_strict.dumps_writable(record)

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from eventbus import redact
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
 from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
@@ -179,7 +180,7 @@ class Pipe:
                         with anyio.move_on_after(CLEANUP_TIMEOUT):
                             await target.aclose()
                     except Exception as close_exc:
-                        self._log.error("target close failed", error=str(close_exc))
+                        self._log.error("target close failed", error=redact.error_text(close_exc))
         self._tg = None
         return None if stack is None else await stack.__aexit__(exc_type, exc, tb)
 
@@ -207,7 +208,7 @@ class Pipe:
         except Exception as exc:
             cause = _unwrap(exc)
             self._set_state("START_FAILED")
-            self._log.error("start failed", error=f"{type(cause).__name__}: {cause}")
+            self._log.error("start failed", error=redact.error_text(cause))
             if cause is exc:
                 raise
             raise cause from None
@@ -301,7 +302,7 @@ class Pipe:
                     await self.source.close()
                 except Exception as exc:
                     if opened:
-                        self._log.error("source close failed", error=f"{type(exc).__name__}: {exc}")
+                        self._log.error("source close failed", error=redact.error_text(exc))
             self._drained.set()
             self._finished.set()
 
@@ -316,7 +317,7 @@ class Pipe:
                     try:
                         batch = await self._collect(stop)
                     except Exception as exc:
-                        self._log.error("source receive failed", error=f"{type(exc).__name__}: {exc}")
+                        self._log.error("source receive failed", error=redact.error_text(exc))
                         with anyio.move_on_after(1.0):
                             await stop.wait()
                         continue

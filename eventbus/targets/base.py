@@ -9,11 +9,13 @@ value, an HTTP body), which pipes read for enrichment and partial batch failures
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+from eventbus import redact
 
 __all__ = ["DeliveryContext", "Target", "TargetConfig"]
 
@@ -51,6 +53,11 @@ class TargetConfig(BaseModel):
 
     def build(self) -> Target:
         raise NotImplementedError(f"{type(self).__name__} does not build a target")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A URL may carry a password: whatever secret is registered is masked in the repr.
+        for name, value in super().__repr_args__():
+            yield name, redact.mask_value(value)
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from eventbus.bus_rules import RuleTarget
 from eventbus.delivery import Backoff, RetryPolicy
 from eventbus.errors import ResourceNotFoundError, TargetPermissionError, ThrottledError
 
-from .helpers import FAST, AlwaysFails, Collector, Flaky, Slow, entry
+from .helpers import FAST, AlwaysFails, Collector, Flaky, Gated, Slow, entry
 
 pytestmark = pytest.mark.anyio
 
@@ -245,32 +245,19 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
         Backoff(base=2, cap=1)
 
 
-class Concurrent(Collector):
-    """Records the most deliveries it ever had running at once."""
-
-    def __init__(self) -> None:
-        super().__init__(max_batch_size=1)
-        self.running = 0
-        self.peak = 0
-
-    async def deliver(self, payloads, context):  # type: ignore[no-untyped-def]
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        await anyio.sleep(0.005)
-        self.running -= 1
-        await super().deliver(payloads, context)
-
-
 @pytest.mark.parametrize("limit", [1, 3])
 async def test_per_target_concurrency_limit(limit: int) -> None:
-    target = Concurrent()
+    target = Gated()
     bus = EventBus()
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets("r", [RuleTarget(id="c", target=target, max_concurrency=limit)])
     async with bus:
         await bus.put_events([entry(detail={"n": i}) for i in range(10)])
+        await anyio.wait_all_tasks_blocked()
+        assert target.waiting == limit  # the others wait for one of these to end
+        target.gate.set()
         assert await bus.wait_idle(5)
-    assert target.peak == limit and len(target.payloads) == 10
+    assert len(target.payloads) == 10
 
 
 async def test_event_lifecycle_is_logged_when_traced() -> None:

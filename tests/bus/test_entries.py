@@ -85,7 +85,7 @@ async def test_in_memory_log_bounds_unacknowledged_records() -> None:
     assert await log.append([record(9)], wait=False) == 1
 
     async def later() -> None:
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # the append below is waiting for room by now
         log.ack([got[1].offset])
 
     async with anyio.create_task_group() as tg:

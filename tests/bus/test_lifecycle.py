@@ -16,22 +16,25 @@ from eventbus.errors import BusClosedError
 from eventbus.sync import SyncEventBus
 from eventbus.targets.bus import BusTarget
 
-from .helpers import AlwaysFails, Collector, Slow, entry
+from .helpers import AlwaysFails, Collector, Gated, Slow, entry
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_exit_drains_events_in_flight() -> None:
-    slow = Slow(0.01)
+    held = Gated()
     bus = EventBus()
     bus.put_rule("r", {"source": ["shop"]})
-    bus.put_targets("r", [RuleTarget(id="s", target=slow, max_concurrency=2)])
+    bus.put_targets("r", [RuleTarget(id="s", target=held, max_concurrency=2)])
     async with bus:
         await bus.put_events([entry(detail={"n": i}) for i in range(10)])
-        assert bus.pending() > 0
-    assert sorted(p["detail"]["n"] for p in slow.payloads) == list(range(10))
+        await anyio.wait_all_tasks_blocked()
+        # Two deliveries under way, eight waiting their turn: all ten are in flight at the exit.
+        assert held.waiting == 2 and bus.pending() == 10 and held.payloads == []
+        held.gate.set()
+    assert sorted(p["detail"]["n"] for p in held.payloads) == list(range(10))
     assert bus.pending() == 0 and bus.metrics()["bus"]["UndeliveredAtShutdown"] == 0
-    assert slow.closed
+    assert held.closed
 
 
 async def test_what_the_drain_timeout_leaves_is_counted() -> None:
@@ -49,10 +52,12 @@ async def test_cancelled_caller_still_drains() -> None:
     bus = EventBus()
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets("r", [RuleTarget(id="s", target=slow)])
-    with anyio.move_on_after(0.01):
+    with anyio.CancelScope() as scope:
         async with bus:
             await bus.put_events([entry()])
-            await anyio.sleep(10)
+            scope.cancel()  # the caller is cancelled with the event accepted and not delivered
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
     assert len(slow.payloads) == 1
 
 
@@ -63,17 +68,19 @@ async def test_scheduled_rule_fires_on_the_clock() -> None:
     arn = bus.put_rule("tick", schedule_expression="rate(5 minutes)")
     bus.put_targets("tick", [RuleTarget(id="c", target=target)])
     async with bus:
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()
         assert target.payloads == []
         for n in range(1, 4):
-            clock.advance(timedelta(minutes=5))
-            with anyio.fail_after(5):
-                while len(target.payloads) < n:
-                    await anyio.sleep(0.002)
+            clock.advance(timedelta(minutes=5) - timedelta(microseconds=1))
+            await anyio.wait_all_tasks_blocked()
+            assert len(target.payloads) == n - 1  # not a microsecond early
+            clock.advance(timedelta(microseconds=1))
+            await anyio.wait_all_tasks_blocked()
+            assert len(target.payloads) == n
         bus.disable_rule("tick")
         clock.advance(timedelta(minutes=5))
-        await anyio.sleep(0.02)
-        await bus.wait_idle(5)
+        await anyio.wait_all_tasks_blocked()
+        assert bus.pending() == 0
     assert len(target.payloads) == 3
     first = target.payloads[0]
     assert first["detail-type"] == "Scheduled Event" and first["source"] == "aws.events"
@@ -182,13 +189,12 @@ async def test_cron_rule_fires_at_its_time() -> None:
     assert arn.endswith(":rule/noon")
     bus.put_targets("noon", [RuleTarget(id="c", target=target)])
     async with bus:
-        clock.advance(timedelta(minutes=59))
-        await anyio.sleep(0.02)
+        clock.advance(timedelta(minutes=60) - timedelta(microseconds=1))
+        await anyio.wait_all_tasks_blocked()
         assert target.payloads == []
-        clock.advance(timedelta(minutes=1))
-        with anyio.fail_after(5):
-            while not target.payloads:
-                await anyio.sleep(0.002)
+        clock.advance(timedelta(microseconds=1))
+        await anyio.wait_all_tasks_blocked()
+        assert len(target.payloads) == 1
     assert [p["time"] for p in target.payloads] == ["2026-01-01T12:00:00Z"]
 
 

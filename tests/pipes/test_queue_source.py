@@ -64,9 +64,11 @@ async def test_stopping_mid_stream_loses_nothing(tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
     await seed(db, 60)
     seen: list[int] = []
+    stuck = True
 
     async def slow(batch: list[Any]) -> None:
-        await anyio.sleep(0.05)
+        if stuck and len(seen) >= 10:
+            await anyio.sleep_forever()  # the first pipe is stopped with these batches under way
         seen.extend(json.loads(r["body"])["n"] for r in batch)
 
     def make() -> Pipe:
@@ -77,16 +79,17 @@ async def test_stopping_mid_stream_loses_nothing(tmp_path: Path) -> None:
                 target=FunctionTargetConfig(function=slow),
                 batch_size=5,
                 max_concurrency=2,
-                stop_timeout=0.02,  # shorter than a batch: batches are cut off mid-delivery
+                stop_timeout=0.02,  # batches are cut off mid-delivery
             )
         )
 
     async with make() as first:
-        await eventually(lambda: len(seen) >= 10, what="some deliveries")
+        await eventually(lambda: len(seen) >= 10 and first.in_flight > 0, what="some deliveries, more under way")
     assert first.in_flight == 0
-    assert 0 < len(seen) < 60
+    assert 10 <= len(seen) < 60
+    stuck = False
     async with make() as second:
-        await eventually(lambda: set(seen) == set(range(60)), timeout=10, what="every record")
+        await eventually(lambda: set(seen) == set(range(60)), what="every record")
         await eventually(lambda: second.in_flight == 0)
     assert await remaining(db) == 0
 
@@ -128,7 +131,7 @@ async def test_a_killed_process_leaves_its_records_to_come_back(tmp_path: Path) 
     async with Pipe(config):
         # The stuck batch reappears once its 1 s visibility timeout runs out.
         await eventually(
-            lambda: set(attempts) | set(in_child[:5]) == set(range(20)), timeout=10, what="all records"
+            lambda: set(attempts) | set(in_child[:5]) == set(range(20)), what="all records"
         )
     stuck = set(in_child[5:10])
     assert all(attempts[n] == "2" for n in stuck)

@@ -410,8 +410,9 @@ async def test_concurrent_deliveries_take_turns(sql_db: SqlDatabase) -> None:
 
 # -- properties ------------------------------------------------------------------------------
 
-# PostgreSQL's text and jsonb cannot hold U+0000 (a non-retryable error there): left out.
-texts = st.text(st.characters(blacklist_characters="\x00"), max_size=8)
+# PostgreSQL's text and jsonb cannot hold U+0000 (a non-retryable error there): left out. So are
+# lone surrogates, which no UTF-8 store can hold and no bus or pipe hands a target (docs/events.md).
+texts = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),

@@ -12,13 +12,14 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Sequence
-from typing import ClassVar, Final, Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel, ConfigDict
 
+from eventbus import redact
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 
@@ -72,6 +73,11 @@ class SourceConfig(BaseModel):
 
     def build(self) -> Source:
         raise NotImplementedError(f"{type(self).__name__} does not build a source")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A URL may carry a password: whatever secret is registered is masked in the repr.
+        for name, value in super().__repr_args__():
+            yield name, redact.mask_value(value)
 
 
 class BufferedSource:
