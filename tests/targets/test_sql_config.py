@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,15 @@ def test_the_docs_python_block_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     with sqlite3.connect(tmp_path / "var" / "shop.db") as conn:
         assert conn.execute("SELECT id, customer FROM orders").fetchall() == [(7, "Ada")]
+
+
+def test_passwords_of_a_postgres_target_are_masked_everywhere_by_value() -> None:
+    from eventbus import redact
+
+    in_dsn, kept_apart = "dsn-" + uuid.uuid4().hex, "pw-" + uuid.uuid4().hex
+    config = SqlTargetConfig.model_validate(
+        {"dsn": f"host=127.0.0.1 user=app password={in_dsn}", "password": kept_apart, "table": "t", "columns": {"id": "$.id"}}
+    )
+    text = f"a library's own message quoting {in_dsn} and {kept_apart}"
+    assert in_dsn not in redact.mask(text) and kept_apart not in redact.mask(text)
+    assert config.dsn is not None

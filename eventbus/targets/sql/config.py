@@ -24,6 +24,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from eventbus import redact
+from eventbus.redact import Secret
 from eventbus.targets.base import TargetConfig
 from eventbus.targets.sql.rows import check_context_field
 from eventbus.targets.sql.statements import ColumnSpec, ColumnType, Dialect, OnConflict
@@ -97,9 +99,9 @@ class SqlTargetConfig(TargetConfig):
     #: SQLite: the database file (created with its folders).
     path: str | None = Field(default=None, min_length=1)
     #: PostgreSQL: a libpq connection string (``host=... dbname=...``) or ``postgresql://`` URL.
-    dsn: SecretStr | None = None
+    dsn: Secret | None = None
     #: PostgreSQL: the password, when it is kept out of ``dsn``.
-    password: SecretStr | None = None
+    password: Secret | None = None
     #: ``name`` or ``schema.name``, used exactly as written (quoted).
     table: str = Field(min_length=1)
     columns: dict[str, Column] = Field(min_length=1)
@@ -136,7 +138,10 @@ class SqlTargetConfig(TargetConfig):
     @classmethod
     def _dsn_parses(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            check_dsn(value.get_secret_value())
+            password = check_dsn(value.get_secret_value())
+            if password:
+                # Masked everywhere by value, not only in this target's own messages.
+                redact.register(password, value)
         return value
 
     @model_validator(mode="after")
@@ -180,17 +185,19 @@ class SqlTargetConfig(TargetConfig):
         return SqlTarget(self)
 
 
-def check_dsn(dsn: str) -> None:
-    """``ValueError`` unless psycopg is installed and ``dsn`` parses; never quotes ``dsn``."""
+def check_dsn(dsn: str) -> str | None:
+    """The password written in ``dsn``, if any; ``ValueError`` unless psycopg is installed and
+    ``dsn`` parses (never quoting ``dsn``)."""
     try:
         from psycopg import ProgrammingError
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:
         raise ValueError("PostgreSQL needs psycopg 3: pip install 'eventbus[postgres]'") from None
     try:
-        conninfo_to_dict(dsn)
+        password = conninfo_to_dict(dsn).get("password")
     except ProgrammingError as exc:
         raise ValueError(f"dsn is not a valid PostgreSQL connection string: {mask_quoted(str(exc))}") from None
+    return password if isinstance(password, str) else None
 
 
 def mask_quoted(message: str) -> str:
