@@ -35,11 +35,12 @@ from eventbus.patterns import (
 
 if TYPE_CHECKING:
     from eventbus.bus import EventBus
-    from eventbus.bus_clock import ManualClock
-    from eventbus.bus_config import BusConfig
-    from eventbus.bus_rules import Rule, RuleTarget
+    from eventbus.bus.clock import ManualClock
+    from eventbus.bus.config import BusConfig
+    from eventbus.bus.delivery.dispatcher import Backoff, RetryPolicy
+    from eventbus.bus.logs.memory import EventLog, InMemoryEventLog
+    from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
-    from eventbus.delivery import Backoff, RetryPolicy
     from eventbus.envelope import (
         EntryError,
         EnvelopeDefaults,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
         event_from_entry,
         validate_entry,
     )
-    from eventbus.log import EventLog, InMemoryEventLog
     from eventbus.pipes import (
         Pipe,
         PipeConfig,
@@ -136,14 +136,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "build_target": ("eventbus.targets.registry", "build_target"),
     "register_target": ("eventbus.targets.registry", "register"),
     "target_kinds": ("eventbus.targets.registry", "kinds"),
-    "Backoff": ("eventbus.delivery", "Backoff"),
-    "RetryPolicy": ("eventbus.delivery", "RetryPolicy"),
-    "EventLog": ("eventbus.log", "EventLog"),
-    "InMemoryEventLog": ("eventbus.log", "InMemoryEventLog"),
-    "Rule": ("eventbus.bus_rules", "Rule"),
-    "RuleTarget": ("eventbus.bus_rules", "RuleTarget"),
-    "BusConfig": ("eventbus.bus_config", "BusConfig"),
-    "ManualClock": ("eventbus.bus_clock", "ManualClock"),
+    "Backoff": ("eventbus.bus.delivery.dispatcher", "Backoff"),
+    "RetryPolicy": ("eventbus.bus.delivery.dispatcher", "RetryPolicy"),
+    "EventLog": ("eventbus.bus.logs.memory", "EventLog"),
+    "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
+    "Rule": ("eventbus.bus.rules", "Rule"),
+    "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
+    "BusConfig": ("eventbus.bus.config", "BusConfig"),
+    "ManualClock": ("eventbus.bus.clock", "ManualClock"),
     "EventBus": ("eventbus.bus", "EventBus"),
     "SyncEventBus": ("eventbus.sync", "SyncEventBus"),
     "Pipe": ("eventbus.pipes", "Pipe"),

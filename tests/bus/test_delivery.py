@@ -9,10 +9,7 @@ import anyio
 import pytest
 from pydantic import ValidationError
 
-from eventbus.bus import EventBus
-from eventbus.bus_clock import ManualClock
-from eventbus.bus_rules import RuleTarget
-from eventbus.delivery import Backoff, RetryPolicy
+from eventbus.bus import Backoff, EventBus, ManualClock, RetryPolicy, RuleTarget
 from eventbus.errors import ResourceNotFoundError, TargetPermissionError, ThrottledError
 
 from .helpers import FAST, AlwaysFails, Collector, Flaky, Gated, Slow, entry

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventbus.bus_entries import fast_event, new_event_id
+from eventbus.bus import EventLog, InMemoryEventLog, LogClosedError, LogRecord
+from eventbus.bus.entries import fast_event, new_event_id
 from eventbus.envelope import EnvelopeDefaults, event_from_entry, parse_time, validate_entry
-from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 
 texts = st.one_of(st.text(max_size=12), st.sampled_from(["", "shop", "é", "x" * 130]))
 details = st.one_of(
@@ -122,8 +122,7 @@ class CountingLog(InMemoryEventLog):
 
 @pytest.mark.anyio
 async def test_the_bus_runs_on_any_event_log() -> None:
-    from eventbus.bus import EventBus
-    from eventbus.bus_rules import RuleTarget
+    from eventbus.bus import EventBus, RuleTarget
 
     from .helpers import Collector, entry
 
@@ -141,7 +140,7 @@ async def test_the_bus_runs_on_any_event_log() -> None:
 def test_batched_event_ids_are_distinct_uuid4() -> None:
     import uuid
 
-    from eventbus.bus_entries import new_event_ids
+    from eventbus.bus.entries import new_event_ids
 
     ids = new_event_ids(500)
     assert len(set(ids)) == 500

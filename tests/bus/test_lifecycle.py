@@ -9,9 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from eventbus.bus import EventBus
-from eventbus.bus_clock import ManualClock
-from eventbus.bus_rules import RuleTarget
+from eventbus.bus import EventBus, ManualClock, RuleTarget
 from eventbus.errors import BusClosedError
 from eventbus.sync import SyncEventBus
 from eventbus.targets.bus import BusTarget

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from eventbus.bus import BusConfig, EventBus
-from eventbus.bus_rules import RuleTarget
+from eventbus.bus import BusConfig, EventBus, RuleTarget
 from eventbus.envelope import EnvelopeDefaults, Event, PutEventsEntry, event_from_entry
 from eventbus.errors import BusClosedError, BusValidationError
 

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleTarget
+from eventbus.bus import EventBus, Rule, RuleTarget
 from eventbus.errors import (
     BusValidationError,
     LimitExceededError,

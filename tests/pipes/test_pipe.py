@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
 from eventbus.pipes import Pipe, PipeConfig, QueueSource
 from eventbus.targets.base import TargetConfig

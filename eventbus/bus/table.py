@@ -16,13 +16,13 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 
-from eventbus.bus_clock import Clock
-from eventbus.bus_config import BusConfig
-from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
-from eventbus.bus_scheduler import Scheduler
-from eventbus.delivery import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.bus.clock import Clock
+from eventbus.bus.config import BusConfig
+from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.bus.metrics import Metrics
+from eventbus.bus.rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
+from eventbus.bus.scheduler import Scheduler
 from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
-from eventbus.metrics import Metrics
 from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
 from eventbus.schedule import Schedule

@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eventbus import redact
 from eventbus._logger import get_logger
-from eventbus.bus_chain import bus_chain, delivering_for
-from eventbus.bus_clock import Clock
+from eventbus.bus.chain import bus_chain, delivering_for
+from eventbus.bus.clock import Clock
+from eventbus.bus.metrics import Metrics
 from eventbus.errors import NonRetryableError
-from eventbus.metrics import Metrics
 from eventbus.targets.base import DeliveryContext, Target
 from eventbus.targets.bus import BusTarget
 

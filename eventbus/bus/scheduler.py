@@ -13,7 +13,7 @@ from datetime import datetime
 
 import anyio
 
-from eventbus.bus_clock import Clock
+from eventbus.bus.clock import Clock
 from eventbus.schedule import Schedule
 
 __all__ = ["Scheduler"]

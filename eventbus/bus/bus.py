@@ -22,10 +22,11 @@ import anyio
 import anyio.lowlevel
 
 from eventbus._logger import get_logger
-from eventbus.bus_chain import bus_chain, delivering_for
-from eventbus.bus_clock import Clock, SystemClock
-from eventbus.bus_config import BusConfig
-from eventbus.bus_entries import (
+from eventbus.bus.chain import bus_chain, delivering_for
+from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.config import BusConfig
+from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher
+from eventbus.bus.entries import (
     entry_from_event_shape,
     event_from_valid_entry,
     fast_event,
@@ -33,9 +34,10 @@ from eventbus.bus_entries import (
     new_event_id,
     new_event_ids,
 )
-from eventbus.bus_manage import RuleEntry, RuleManagement
-from eventbus.bus_scheduler import Scheduler
-from eventbus.delivery import DeliveryItem, Dispatcher
+from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
+from eventbus.bus.metrics import Metrics
+from eventbus.bus.scheduler import Scheduler
+from eventbus.bus.table import RuleEntry, RuleManagement
 from eventbus.envelope import (
     Event,
     PutEventsEntry,
@@ -43,8 +45,6 @@ from eventbus.envelope import (
     validate_entry,
 )
 from eventbus.errors import BusClosedError, BusValidationError
-from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
-from eventbus.metrics import Metrics
 from eventbus.patterns.matcher import Matcher
 from eventbus.targets.base import Target
 from eventbus.targets.bus import register_bus, unregister_bus

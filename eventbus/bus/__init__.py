@@ -1,0 +1,70 @@
+"""The event bus: PutEvents, rules, routing, schedules and delivery.
+
+The modules read as an event's journey through one bus: ``bus.py`` (``EventBus``: PutEvents,
+routing, lifecycle) over ``table.py`` (the rule table), ``rules.py`` (the rule models),
+``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, retries, dead letters), ``logs/``
+(the event log seam) and ``metrics.py``, ``config.py``, ``clock.py``, ``chain.py`` at the ground.
+
+The names below load on first use, so importing one module of the package (the clock, say) does
+not load the whole bus.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventbus.bus.bus import EventBus
+    from eventbus.bus.clock import Clock, ManualClock, SystemClock
+    from eventbus.bus.config import BusConfig
+    from eventbus.bus.delivery.dispatcher import Backoff, RetryPolicy
+    from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
+    from eventbus.bus.rules import Rule, RuleState, RuleTarget
+
+__all__ = [
+    "Backoff",
+    "BusConfig",
+    "Clock",
+    "EventBus",
+    "EventLog",
+    "InMemoryEventLog",
+    "LogClosedError",
+    "LogRecord",
+    "ManualClock",
+    "RetryPolicy",
+    "Rule",
+    "RuleState",
+    "RuleTarget",
+    "SystemClock",
+]
+
+_HOME = {
+    "Backoff": "eventbus.bus.delivery.dispatcher",
+    "BusConfig": "eventbus.bus.config",
+    "Clock": "eventbus.bus.clock",
+    "EventBus": "eventbus.bus.bus",
+    "EventLog": "eventbus.bus.logs.memory",
+    "InMemoryEventLog": "eventbus.bus.logs.memory",
+    "LogClosedError": "eventbus.bus.logs.memory",
+    "LogRecord": "eventbus.bus.logs.memory",
+    "ManualClock": "eventbus.bus.clock",
+    "RetryPolicy": "eventbus.bus.delivery.dispatcher",
+    "Rule": "eventbus.bus.rules",
+    "RuleState": "eventbus.bus.rules",
+    "RuleTarget": "eventbus.bus.rules",
+    "SystemClock": "eventbus.bus.clock",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventbus.bus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
