@@ -25,7 +25,7 @@ from eventbus._logger import get_logger
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock, SystemClock
 from eventbus.bus.config import BusConfig
-from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher
+from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, RetryPolicy
 from eventbus.bus.entries import (
     entry_from_event_shape,
     event_from_valid_entry,
@@ -36,8 +36,8 @@ from eventbus.bus.entries import (
 )
 from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
-from eventbus.bus.scheduler import Scheduler
-from eventbus.bus.table import RuleEntry, RuleManagement
+from eventbus.bus.rules import Rule, RuleState, RuleTarget
+from eventbus.bus.table import F, RuleEntry, RuleTable
 from eventbus.envelope import (
     Event,
     PutEventsEntry,
@@ -45,7 +45,7 @@ from eventbus.envelope import (
     validate_entry,
 )
 from eventbus.errors import BusClosedError, BusValidationError
-from eventbus.patterns.matcher import Matcher
+from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
 from eventbus.targets.bus import register_bus, unregister_bus
 
@@ -67,7 +67,7 @@ def _not_an_event_field(key: str) -> dict[str, str]:
     }
 
 
-class EventBus(RuleManagement):
+class EventBus:
     """An event bus. ``async with EventBus(name="orders") as bus:`` runs it.
 
     Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
@@ -97,21 +97,25 @@ class EventBus(RuleManagement):
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._rand = random if random is not None else _random.random
         self._metrics = Metrics()
-        self._matcher = Matcher()
-        self._rules: dict[str, RuleEntry] = {}
-        self._scheduler = Scheduler(self._clock, self._fire_schedule)
+        self._table = RuleTable(
+            name,
+            config=self.config,
+            clock=self._clock,
+            metrics=self._metrics,
+            fire=self._fire_schedule,
+            on_done=self._deliveries_done,
+            rand=self._rand,
+        )
         self._remaining: dict[int, int] = {}
         self._state: Literal["new", "running", "closing", "closed"] = "new"
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
-        self._owned_targets: dict[int, Target] = {}
-        self._decorated: dict[str, str] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
         self._trace = self.config.trace_events
         self._time_cache: tuple[datetime | None, str] = (None, "")
 
     def __repr__(self) -> str:
-        return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
+        return f"EventBus({self.name!r}, rules={len(self._table)}, state={self._state})"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,10 +129,8 @@ class EventBus(RuleManagement):
         self._tg = tg
         self._state = "running"
         self._start(self._route_loop)
-        self._scheduler_scope = self._start(self._scheduler.run)
-        for entry in self._rules.values():
-            for route in entry.routes:
-                self._start(route.dispatcher.run)
+        self._scheduler_scope = self._start(self._table.scheduler.run)
+        self._table.start(self._start)
         return self
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -171,6 +173,7 @@ class EventBus(RuleManagement):
             with anyio.move_on_after(self.config.drain_timeout, shield=True):
                 while self._eventlog.pending():
                     await anyio.sleep(0.005)
+            self._table.stop()
             for scope in list(self._task_scopes):
                 scope.cancel()
             self._tg.cancel_scope.cancel()
@@ -185,11 +188,7 @@ class EventBus(RuleManagement):
                 self._count_undelivered()
             with anyio.CancelScope(shield=True):
                 await self._eventlog.close()
-                for target in self._owned_targets.values():
-                    try:
-                        await target.aclose()
-                    except Exception as close_exc:
-                        _log.error("target close failed", bus=self.name, error=str(close_exc))
+                await self._table.aclose_targets()
             self._state = "closed"
         return None
 
@@ -197,7 +196,7 @@ class EventBus(RuleManagement):
         events = self._eventlog.pending()
         if not events:
             return
-        deliveries = sum(r.dispatcher.outstanding for e in self._rules.values() for r in e.routes)
+        deliveries = self._table.outstanding()
         self._metrics.count_bus("UndeliveredAtShutdown", events)
         _log.error(
             "undelivered at shutdown",
@@ -233,9 +232,91 @@ class EventBus(RuleManagement):
             return True
         return False
 
+    @property
+    def rule_table(self) -> RuleTable:
+        """The rules and what serves them: the object the rule methods below delegate to."""
+        return self._table
+
     def metrics(self) -> dict[str, Any]:
         """Counters: ``{"bus": {...}, "rules": {rule: {...}}, "targets": {"rule/id": {...}}}``."""
         return self._metrics.snapshot()
+
+    # -- rules (the rule table's API) ------------------------------------------------------
+
+    def put_rule(
+        self,
+        name: str,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        schedule_expression: str | None = None,
+        state: RuleState = "ENABLED",
+        description: str | None = None,
+    ) -> str:
+        """Create or update a rule (its targets stay); return its ARN."""
+        return self._table.put_rule(
+            name, event_pattern, schedule_expression=schedule_expression, state=state, description=description
+        )
+
+    def delete_rule(self, name: str, *, force: bool = False) -> None:
+        """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
+        self._table.delete_rule(name, force=force)
+
+    def describe_rule(self, name: str) -> Rule:
+        return self._table.describe_rule(name)
+
+    def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
+        return self._table.list_rules(name_prefix)
+
+    def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
+        return self._table.list_targets_by_rule(name)
+
+    def enable_rule(self, name: str) -> None:
+        self._table.enable_rule(name)
+
+    def disable_rule(self, name: str) -> None:
+        self._table.disable_rule(name)
+
+    def put_targets(
+        self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        return self._table.put_targets(rule, targets)
+
+    def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        return self._table.remove_targets(rule, ids)
+
+    def rule(
+        self,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        name: str | None = None,
+        schedule_expression: str | None = None,
+        description: str | None = None,
+        input: str | None = None,
+        input_path: str | None = None,
+        input_transformer: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        dead_letter: Target | None = None,
+        max_concurrency: int | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: make a sync or async function the target of a new rule.
+
+        The function receives the target input: the event dict, or the transformed payload.
+        The rule is named after the function unless ``name`` is given.
+        """
+        return self._table.rule(
+            event_pattern,
+            name=name,
+            schedule_expression=schedule_expression,
+            description=description,
+            input=input,
+            input_path=input_path,
+            input_transformer=input_transformer,
+            retry_policy=retry_policy,
+            dead_letter=dead_letter,
+            max_concurrency=max_concurrency,
+        )
 
     # -- PutEvents -------------------------------------------------------------------------
 
@@ -383,10 +464,11 @@ class EventBus(RuleManagement):
         """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
         the deliveries whose target had no room (usually none)."""
         event = record.event
+        rules = self._table.rules
         if record.target_rule is not None:
             names: Iterable[str] = (record.target_rule,)
         else:
-            names = self._matcher.match(event) if self._rules else ()
+            names = self._table.matcher.match(event) if rules else ()
         metrics = self._metrics
         trace = self._trace
         event_json: str | None = None
@@ -394,7 +476,7 @@ class EventBus(RuleManagement):
         count = 0
         blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
         for name in names:
-            entry = self._rules.get(name)
+            entry = rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
                 continue
             counters = entry.counters
@@ -459,7 +541,7 @@ class EventBus(RuleManagement):
     # -- schedules -------------------------------------------------------------------------
 
     async def _fire_schedule(self, rule: str, when: datetime) -> None:
-        entry = self._rules.get(rule)
+        entry = self._table.rules.get(rule)
         if entry is None or entry.rule.state != "ENABLED":
             return
         event = {

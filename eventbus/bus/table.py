@@ -1,9 +1,10 @@
-"""Rule management for ``EventBus``: put, replace, list, enable, disable and delete rules and
-their targets at run time, and the ``@bus.rule`` decorator.
+"""The rule table of one bus: its rules and what serves them.
 
-A mixin, so that ``EventBus`` keeps one public surface while bus.py holds the event path. Each
-rule target gets its own ``Dispatcher`` (delivery.py); a replaced or removed target's dispatcher
-is retired: it finishes what it holds, then stops.
+``RuleTable`` holds the rules and their targets, the ``Matcher`` of the enabled rules, the
+``Scheduler`` of the scheduled ones, a ``Dispatcher`` (delivery/) per rule target and the targets
+the bus owns (closed when it stops). ``EventBus`` delegates its rule API here; the HTTP API and a
+console drive the same object. A replaced or removed target's dispatcher is retired: it finishes
+what it holds, then stops.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 import anyio
 
+from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
 from eventbus.bus.config import BusConfig
 from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
@@ -30,9 +33,14 @@ from eventbus.targets.base import Target
 from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
-__all__ = ["RuleManagement"]
+__all__ = ["Route", "RuleEntry", "RuleTable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_log = get_logger("eventbus.bus")
+
+#: Starts a background task of the running bus; returns the scope that cancels it.
+Starter = Callable[[Callable[[], Awaitable[None]]], anyio.CancelScope]
 
 
 @dataclass(slots=True)
@@ -51,27 +59,69 @@ class RuleEntry:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-class RuleManagement:
-    """The rule half of ``EventBus`` (which sets every attribute declared here)."""
+class RuleTable:
+    """The rules of bus ``bus_name``, its matcher, scheduler, dispatchers and owned targets.
 
-    name: str
-    config: BusConfig
-    _clock: Clock
-    _rand: Callable[[], float]
-    _metrics: Metrics
-    _matcher: Matcher
-    _rules: dict[str, RuleEntry]
-    _scheduler: Scheduler
-    _owned_targets: dict[int, Target]
-    #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
-    _decorated: dict[str, str]
-    _state: Literal["new", "running", "closing", "closed"]
+    ``fire(rule, when)`` is called when a scheduled rule is due; ``on_done(items)`` when
+    deliveries end. Dispatchers made before ``start`` run once it is called.
+    """
 
-    def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
-        raise NotImplementedError
+    def __init__(
+        self,
+        bus_name: str,
+        *,
+        config: BusConfig,
+        clock: Clock,
+        metrics: Metrics,
+        fire: Callable[[str, datetime], Awaitable[None]],
+        on_done: Callable[[list[DeliveryItem]], None],
+        rand: Callable[[], float],
+    ) -> None:
+        self.name = bus_name
+        self.config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._on_done = on_done
+        self._rand = rand
+        #: Rules by name (read by the router on every event).
+        self.rules: dict[str, RuleEntry] = {}
+        #: The enabled rules with a pattern.
+        self.matcher = Matcher()
+        self.scheduler = Scheduler(clock, fire)
+        self._owned_targets: dict[int, Target] = {}
+        #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
+        self._decorated: dict[str, str] = {}
+        self._start: Starter | None = None
 
-    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
-        raise NotImplementedError
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self, start: Starter) -> None:
+        """Run every dispatcher through ``start``, and the dispatchers made from now on."""
+        self._start = start
+        for entry in self.rules.values():
+            for route in entry.routes:
+                start(route.dispatcher.run)
+
+    def stop(self) -> None:
+        """Start no more dispatchers (the bus cancels the running ones)."""
+        self._start = None
+
+    def outstanding(self) -> int:
+        """Deliveries held by every dispatcher (queued, in flight or waiting to retry)."""
+        return sum(r.dispatcher.outstanding for e in self.rules.values() for r in e.routes)
+
+    async def aclose_targets(self) -> None:
+        """Close every target the rules used, each once; a failing close is logged."""
+        for target in self._owned_targets.values():
+            try:
+                await target.aclose()
+            except Exception as close_exc:
+                _log.error("target close failed", bus=self.name, error=str(close_exc))
+
+    # -- the rule API ----------------------------------------------------------------------
 
     def put_rule(
         self,
@@ -97,8 +147,8 @@ class RuleManagement:
         schedule = (
             Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
         )
-        existing = self._rules.get(name)
-        if existing is None and len(self._rules) >= self.config.max_rules:
+        existing = self.rules.get(name)
+        if existing is None and len(self.rules) >= self.config.max_rules:
             raise LimitExceededError(
                 f"The requested resource exceeds the maximum number allowed: {self.config.max_rules} "
                 f"rules on event bus {self.name}."
@@ -114,49 +164,49 @@ class RuleManagement:
             targets=existing.rule.targets if existing else (),
         )
         entry = RuleEntry(rule, pattern, existing.routes if existing else [], self._metrics.rules[name])
-        self._rules[name] = entry
+        self.rules[name] = entry
         self._sync_matcher(entry)
         if schedule is None:
-            self._scheduler.remove(name)
+            self.scheduler.remove(name)
         else:
-            self._scheduler.set(name, schedule)
+            self.scheduler.set(name, schedule)
         return rule.arn
 
     def _sync_matcher(self, entry: RuleEntry) -> None:
         # Disabled rules stay out of the matcher so they cost nothing per event.
         name = entry.rule.name
-        if name in self._matcher:
-            self._matcher.remove(name)
+        if name in self.matcher:
+            self.matcher.remove(name)
         if entry.pattern is not None and entry.rule.state == "ENABLED":
-            self._matcher.add(name, entry.pattern)
+            self.matcher.add(name, entry.pattern)
 
     def _entry(self, name: str) -> RuleEntry:
-        entry = self._rules.get(name)
+        entry = self.rules.get(name)
         if entry is None:
             raise RuleNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
         return entry
 
     def delete_rule(self, name: str, *, force: bool = False) -> None:
         """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
-        entry = self._rules.get(name)
+        entry = self.rules.get(name)
         if entry is None:
             return
         if entry.routes and not force:
             raise BusValidationError("Rule can't be deleted since it has targets.")
         for route in entry.routes:
             route.dispatcher.retire()
-        del self._rules[name]
+        del self.rules[name]
         self._decorated.pop(name, None)
-        if name in self._matcher:
-            self._matcher.remove(name)
-        self._scheduler.remove(name)
+        if name in self.matcher:
+            self.matcher.remove(name)
+        self.scheduler.remove(name)
 
     def describe_rule(self, name: str) -> Rule:
         return self._entry(name).rule
 
     def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
         return [
-            e.rule for n, e in sorted(self._rules.items()) if name_prefix is None or n.startswith(name_prefix)
+            e.rule for n, e in sorted(self.rules.items()) if name_prefix is None or n.startswith(name_prefix)
         ]
 
     def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
@@ -238,11 +288,11 @@ class RuleManagement:
             backoff=self.config.backoff,
             clock=self._clock,
             metrics=self._metrics,
-            on_done=self._deliveries_done,
+            on_done=self._on_done,
             rand=self._rand,
             trace=self.config.trace_events,
         )
-        if self._state == "running":
+        if self._start is not None:
             self._start(dispatcher.run)
         return dispatcher
 
