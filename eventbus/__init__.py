@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from eventbus.bus import EventBus
     from eventbus.bus.clock import ManualClock
     from eventbus.bus.config import BusConfig
-    from eventbus.bus.delivery.dispatcher import Backoff, RetryPolicy
+    from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import EventLog, InMemoryEventLog
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
@@ -136,8 +136,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "build_target": ("eventbus.targets.registry", "build_target"),
     "register_target": ("eventbus.targets.registry", "register"),
     "target_kinds": ("eventbus.targets.registry", "kinds"),
-    "Backoff": ("eventbus.bus.delivery.dispatcher", "Backoff"),
-    "RetryPolicy": ("eventbus.bus.delivery.dispatcher", "RetryPolicy"),
+    "Backoff": ("eventbus.bus.delivery.retry", "Backoff"),
+    "RetryPolicy": ("eventbus.bus.delivery.retry", "RetryPolicy"),
     "EventLog": ("eventbus.bus.logs.memory", "EventLog"),
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
     "Rule": ("eventbus.bus.rules", "Rule"),

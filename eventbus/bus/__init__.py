@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from eventbus.bus.bus import EventBus
     from eventbus.bus.clock import Clock, ManualClock, SystemClock
     from eventbus.bus.config import BusConfig
-    from eventbus.bus.delivery.dispatcher import Backoff, RetryPolicy
+    from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
     from eventbus.bus.rules import Rule, RuleState, RuleTarget
 
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 _HOME = {
-    "Backoff": "eventbus.bus.delivery.dispatcher",
+    "Backoff": "eventbus.bus.delivery.retry",
     "BusConfig": "eventbus.bus.config",
     "Clock": "eventbus.bus.clock",
     "EventBus": "eventbus.bus.bus",
@@ -49,7 +49,7 @@ _HOME = {
     "LogClosedError": "eventbus.bus.logs.memory",
     "LogRecord": "eventbus.bus.logs.memory",
     "ManualClock": "eventbus.bus.clock",
-    "RetryPolicy": "eventbus.bus.delivery.dispatcher",
+    "RetryPolicy": "eventbus.bus.delivery.retry",
     "Rule": "eventbus.bus.rules",
     "RuleState": "eventbus.bus.rules",
     "RuleTarget": "eventbus.bus.rules",

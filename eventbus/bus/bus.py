@@ -25,7 +25,8 @@ from eventbus._logger import get_logger
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock, SystemClock
 from eventbus.bus.config import BusConfig
-from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, RetryPolicy
+from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher
+from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.entries import (
     entry_from_event_shape,
     event_from_valid_entry,

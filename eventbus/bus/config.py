@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventbus.bus.delivery.dispatcher import Backoff
+from eventbus.bus.delivery.retry import Backoff
 from eventbus.envelope import DEFAULT_MAX_ENTRY_SIZE, MAX_ENTRY_SIZE_LIMIT
 
 __all__ = ["BusConfig"]

@@ -21,7 +21,8 @@ import anyio
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
 from eventbus.bus.config import BusConfig
-from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, TargetRoute
+from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
 from eventbus.bus.scheduler import Scheduler
@@ -29,7 +30,7 @@ from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFound
 from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
 from eventbus.schedule import Schedule
-from eventbus.targets.base import Target
+from eventbus.targets.base import Target, batch_limit
 from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
@@ -266,7 +267,7 @@ class RuleTable:
         for t in (target.target, target.dead_letter):
             if t is not None:
                 self._owned_targets[id(t)] = t
-        batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
+        batch = batch_limit(target.target, self.config.delivery_batch_size)
         if getattr(target.target, "per_payload_calls", False):
             # One call a payload anyway: batching would only tie each event's fate to the others'.
             batch = 1

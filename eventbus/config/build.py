@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from eventbus.bus import BusConfig, EventBus
-from eventbus.bus.delivery.dispatcher import RetryPolicy
+from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.rules import RuleTarget
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from eventbus._plugins import describe_validation_error
-from eventbus.bus.delivery.dispatcher import Backoff
+from eventbus.bus.delivery.retry import Backoff
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.pipes.sources import registry as source_registry

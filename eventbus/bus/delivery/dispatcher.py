@@ -18,57 +18,34 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eventbus import redact
 from eventbus._logger import get_logger
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock
+from eventbus.bus.delivery.dead_letter import dead_letter_context
+from eventbus.bus.delivery.retry import (
+    Backoff,
+    Condition,
+    GiveUp,
+    RetryPolicy,
+    RetryRules,
+    decide,
+    error_code,
+)
 from eventbus.bus.metrics import Metrics
-from eventbus.errors import NonRetryableError
-from eventbus.targets.base import DeliveryContext, Target
+from eventbus.targets.base import DeliveryContext, Target, batch_limit
 from eventbus.targets.bus import BusTarget
 
-__all__ = ["Backoff", "DeliveryItem", "Dispatcher", "RetryPolicy", "TargetRoute"]
+__all__ = ["DeliveryItem", "Dispatcher", "TargetRoute"]
 
 _log = get_logger("eventbus.delivery")
 
-#: Longest ERROR_MESSAGE attribute we pass on; a target's exception text can be long.
-_MAX_ERROR_MESSAGE = 2048
 #: Longest error text in a log line: enough to tell what failed, short enough to read.
 _MAX_LOGGED_ERROR = 500
-
-
-class RetryPolicy(BaseModel):
-    """EventBridge's per-target retry policy; whichever limit is reached first ends the retries."""
-
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
-
-    maximum_retry_attempts: int = Field(185, ge=0, le=185, alias="MaximumRetryAttempts")
-    maximum_event_age_in_seconds: int = Field(86_400, ge=60, le=86_400, alias="MaximumEventAgeInSeconds")
-
-
-class Backoff(BaseModel):
-    """Exponential backoff with full jitter: retry n waits ``uniform(0, min(cap, base * 2**(n-1)))``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base: float = Field(1.0, gt=0)
-    cap: float = Field(300.0, gt=0)
-
-    @model_validator(mode="after")
-    def _cap_not_below_base(self) -> Backoff:
-        if self.cap < self.base:
-            raise ValueError("backoff cap must not be below its base")
-        return self
-
-    def delay(self, retry: int, rand: Callable[[], float]) -> float:
-        # min() before the power would overflow for large retry counts.
-        ceiling = self.cap if retry > 64 else min(self.cap, self.base * 2 ** (retry - 1))
-        return rand() * ceiling
 
 
 @dataclass(slots=True)
@@ -119,7 +96,7 @@ class Dispatcher:
         if route.concurrency < 1 or route.capacity < 1:
             raise ValueError("target concurrency and queue capacity must be at least 1")
         self.route = route
-        self._backoff = backoff
+        self._rules = RetryRules.of(route.retry_policy, backoff)
         self._clock = clock
         self._metrics = metrics
         self._on_done = on_done
@@ -131,7 +108,7 @@ class Dispatcher:
         # Only a delivery to another bus carries the chain: a function that publishes a new
         # event to its own bus is not a loop.
         self._sets_chain = isinstance(route.target, BusTarget)
-        self._max_batch = max(1, min(route.max_batch_size, int(getattr(route.target, "max_batch_size", 1) or 1)))
+        self._max_batch = batch_limit(route.target, route.max_batch_size)
         self._ready: deque[DeliveryItem] = deque()
         self._retries: list[tuple[float, int, DeliveryItem]] = []
         self._seq = itertools.count()
@@ -265,43 +242,33 @@ class Dispatcher:
 
     async def _failed(self, item: DeliveryItem, exc: Exception) -> None:
         route = self.route
-        policy = route.retry_policy
-        retries_done = item.attempts - 1
-        condition: Literal["MaximumRetryAttempts", "MaximumEventAgeInSeconds"] | None = None
-        if not isinstance(exc, NonRetryableError):
-            age = (self._clock.now() - item.ingestion_time).total_seconds()
-            if retries_done >= policy.maximum_retry_attempts:
-                condition = "MaximumRetryAttempts"
-            elif age >= policy.maximum_event_age_in_seconds:
-                condition = "MaximumEventAgeInSeconds"
-            else:
-                delay = self._backoff.delay(item.attempts, self._rand)
-                retry_after = getattr(exc, "retry_after", None)
-                if isinstance(retry_after, int | float) and retry_after > delay:
-                    delay = float(retry_after)
-                self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
-                _log.warning(
-                    "retried",
-                    bus=route.bus_name,
-                    event_id=item.event["id"],
-                    rule=route.rule_name,
-                    target=route.target_id,
-                    attempt=item.attempts,
-                    error_code=_error_code(exc),
-                    error=_logged_error(exc),
-                    delay=round(delay, 3),
-                )
-                heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
-                if self._retry_event is not None:
-                    self._retry_event.set()
-                    self._retry_event = None
-                return
+        age = (self._clock.now() - item.ingestion_time).total_seconds()
+        decision = decide(self._rules, item.attempts, age, exc, jitter=self._rand())
+        if not isinstance(decision, GiveUp):
+            delay = decision.delay
+            self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
+            _log.warning(
+                "retried",
+                bus=route.bus_name,
+                event_id=item.event["id"],
+                rule=route.rule_name,
+                target=route.target_id,
+                attempt=item.attempts,
+                error_code=error_code(exc),
+                error=_logged_error(exc),
+                delay=round(delay, 3),
+            )
+            heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
+            if self._retry_event is not None:
+                self._retry_event.set()
+                self._retry_event = None
+            return
         self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
-        await self._dead_letter(item, exc, condition, retries_done)
+        await self._dead_letter(item, exc, decision.condition, item.attempts - 1)
         self._finish([item])
 
     async def _dead_letter(
-        self, item: DeliveryItem, exc: Exception, condition: str | None, retries_done: int
+        self, item: DeliveryItem, exc: Exception, condition: Condition | None, retries_done: int
     ) -> None:
         route = self.route
         fields = {
@@ -310,7 +277,7 @@ class Dispatcher:
             "rule": route.rule_name,
             "target": route.target_id,
             "attempt": item.attempts,
-            "error_code": _error_code(exc),
+            "error_code": error_code(exc),
             "error": _logged_error(exc),
             "exhausted_retry_condition": condition,
         }
@@ -319,24 +286,16 @@ class Dispatcher:
             self._metrics.count_bus("DroppedInvocations")
             _log.error("undeliverable, no dead-letter target", **fields)
             return
-        attributes = {
-            "ERROR_CODE": _error_code(exc),
-            "ERROR_MESSAGE": _error_message(exc),
-            "RULE_ARN": route.rule_arn,
-            "TARGET_ARN": route.target_arn,
-            "RETRY_ATTEMPTS": str(retries_done),
-        }
-        if condition is not None:
-            attributes["EXHAUSTED_RETRY_CONDITION"] = condition
-        context = DeliveryContext(
-            kind="dead-letter",
+        context = dead_letter_context(
+            exc,
+            retry_attempts=retries_done,
+            condition=condition,
+            origin={"RULE_ARN": route.rule_arn, "TARGET_ARN": route.target_arn},
             name=route.rule_name,
             arn=route.rule_arn,
             target_id=route.target_id,
             target_arn=route.target_arn,
-            attempt=1,
-            event_ids=(item.event["id"],),
-            attributes=attributes,
+            event_id=item.event["id"],
         )
         try:
             event_json = json.dumps(item.event, separators=(",", ":"), ensure_ascii=False)
@@ -345,7 +304,7 @@ class Dispatcher:
             self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
             _log.error(
                 "dead letter failed",
-                dlq_error_code=_error_code(dlq_exc),
+                dlq_error_code=error_code(dlq_exc),
                 dlq_error=_logged_error(dlq_exc),
                 **fields,
             )
@@ -362,14 +321,6 @@ class Dispatcher:
         if self._retiring and self._outstanding == 0 and self._scope is not None:
             self._scope.cancel()
 
-
-def _error_code(exc: BaseException) -> str:
-    code = getattr(exc, "error_code", None)
-    return code if isinstance(code, str) else "SDK_CLIENT_ERROR"
-
-
-def _error_message(exc: BaseException) -> str:
-    return redact.error_text(exc, _MAX_ERROR_MESSAGE)
 
 
 def _logged_error(exc: BaseException) -> str:
