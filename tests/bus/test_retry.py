@@ -17,6 +17,7 @@ from eventbus.bus.delivery.retry import (
     error_code,
 )
 from eventbus.errors import NonRetryableError, ResourceNotFoundError, RetryableError, ThrottledError
+from eventbus.pipes import PipeRetryPolicy
 
 BACKOFF = Backoff(base=1.0, cap=8.0)
 RULES = RetryRules(max_retries=3, max_age=600, backoff=BACKOFF)
@@ -44,10 +45,15 @@ def test_non_retryable_errors_give_up_at_once_without_a_condition() -> None:
         assert decide(RULES, 1, 0.0, error, jitter=0.5) == GiveUp(None)
 
 
-def test_the_rules_of_a_rule_target_policy() -> None:
+def test_policies_of_rules_and_pipes() -> None:
     rules = RetryRules.of(RetryPolicy(MaximumRetryAttempts=0, MaximumEventAgeInSeconds=60), BACKOFF)
     assert (rules.max_retries, rules.max_age, rules.age_condition) == (0, 60, "MaximumEventAgeInSeconds")
     assert decide(rules, 1, 0.0, RuntimeError("x"), jitter=0.5) == GiveUp("MaximumRetryAttempts")
+    unlimited = PipeRetryPolicy(MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=-1).rules(BACKOFF)
+    assert unlimited.max_retries is None and unlimited.max_age is None
+    assert isinstance(decide(unlimited, 10_000, 10.0**9, RuntimeError("x"), jitter=0.5), Retry)
+    aged = PipeRetryPolicy(MaximumRecordAgeInSeconds=0).rules(BACKOFF)
+    assert decide(aged, 1, 0.0, RuntimeError("x"), jitter=0.5) == GiveUp("MaximumRecordAgeInSeconds")
 
 
 @given(
