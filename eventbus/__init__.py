@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from eventbus.bus.clock import ManualClock
     from eventbus.bus.config import BusConfig
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
-    from eventbus.bus.logs.memory import EventLog, InMemoryEventLog
+    from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
+    from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
     from eventbus.envelope import (
@@ -138,7 +139,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "target_kinds": ("eventbus.targets.registry", "kinds"),
     "Backoff": ("eventbus.bus.delivery.retry", "Backoff"),
     "RetryPolicy": ("eventbus.bus.delivery.retry", "RetryPolicy"),
-    "EventLog": ("eventbus.bus.logs.memory", "EventLog"),
+    "Delivery": ("eventbus.bus.logs.protocol", "Delivery"),
+    "DeliveryQueue": ("eventbus.bus.logs.protocol", "DeliveryQueue"),
+    "EventLog": ("eventbus.bus.logs.protocol", "EventLog"),
+    "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
     "Rule": ("eventbus.bus.rules", "Rule"),
     "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
@@ -174,8 +178,10 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "Connection",
+    "Delivery",
     "DeliveryContext",
     "DeliveryError",
+    "DeliveryQueue",
     "EntryError",
     "EnvelopeDefaults",
     "Event",
@@ -189,6 +195,7 @@ __all__ = [
     "HttpParameters",
     "HttpTarget",
     "HttpTargetConfig",
+    "InMemoryDeliveryQueue",
     "InMemoryEventLog",
     "InputTransformer",
     "InvalidEventError",

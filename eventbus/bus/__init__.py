@@ -3,7 +3,7 @@
 The modules read as an event's journey through one bus: ``bus.py`` (``EventBus``: PutEvents,
 routing, lifecycle) over ``table.py`` (the rule table), ``rules.py`` (the rule models),
 ``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, retries, dead letters), ``logs/``
-(the event log seam) and ``metrics.py``, ``config.py``, ``clock.py``, ``chain.py`` at the ground.
+(the event log and delivery queue seams) and ``metrics.py``, ``config.py``, ``clock.py``, ``chain.py`` at the ground.
 
 The names below load on first use, so importing one module of the package (the clock, say) does
 not load the whole bus.
@@ -19,15 +19,19 @@ if TYPE_CHECKING:
     from eventbus.bus.clock import Clock, ManualClock, SystemClock
     from eventbus.bus.config import BusConfig
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
-    from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
+    from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
+    from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
     from eventbus.bus.rules import Rule, RuleState, RuleTarget
 
 __all__ = [
     "Backoff",
     "BusConfig",
     "Clock",
+    "Delivery",
+    "DeliveryQueue",
     "EventBus",
     "EventLog",
+    "InMemoryDeliveryQueue",
     "InMemoryEventLog",
     "LogClosedError",
     "LogRecord",
@@ -44,10 +48,13 @@ _HOME = {
     "BusConfig": "eventbus.bus.config",
     "Clock": "eventbus.bus.clock",
     "EventBus": "eventbus.bus.bus",
-    "EventLog": "eventbus.bus.logs.memory",
+    "Delivery": "eventbus.bus.logs.protocol",
+    "DeliveryQueue": "eventbus.bus.logs.protocol",
+    "EventLog": "eventbus.bus.logs.protocol",
+    "InMemoryDeliveryQueue": "eventbus.bus.logs.memory",
     "InMemoryEventLog": "eventbus.bus.logs.memory",
-    "LogClosedError": "eventbus.bus.logs.memory",
-    "LogRecord": "eventbus.bus.logs.memory",
+    "LogClosedError": "eventbus.bus.logs.protocol",
+    "LogRecord": "eventbus.bus.logs.protocol",
     "ManualClock": "eventbus.bus.clock",
     "RetryPolicy": "eventbus.bus.delivery.retry",
     "Rule": "eventbus.bus.rules",

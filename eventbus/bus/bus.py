@@ -1,16 +1,15 @@
 """``EventBus``: PutEvents, rules, schedules and delivery, on anyio (asyncio or trio).
 
 The journey of an event: ``put_events`` validates each entry on its own and appends the accepted
-events to the ``EventLog`` (the transport seam, see docs/architecture.md); one router task consumes
-the log in batches, asks the ``Matcher`` which enabled rules match, renders each target's input
-and hands the payload to that target's ``Dispatcher`` (delivery.py), whose workers deliver, retry
-and dead-letter. The log acknowledges an event when every delivery it caused has ended, which is
-what ``async with`` waits for on exit (up to ``drain_timeout``).
+events to the ``EventLog`` (see docs/architecture.md); the router (router.py) consumes the log,
+matches the rules of the ``RuleTable`` (table.py), puts one ``Delivery`` per rule target in the
+``DeliveryQueue`` and acknowledges the event; each rule target's ``Dispatcher`` (delivery/)
+leases its deliveries, delivers, retries and dead-letters. ``async with`` waits on exit (up to
+``drain_timeout``) until every accepted event is routed and every delivery has ended.
 """
 
 from __future__ import annotations
 
-import json
 import random as _random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -19,13 +18,11 @@ from types import TracebackType
 from typing import Any, Literal
 
 import anyio
-import anyio.lowlevel
 
 from eventbus._logger import get_logger
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock, SystemClock
 from eventbus.bus.config import BusConfig
-from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher
 from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.entries import (
     entry_from_event_shape,
@@ -35,10 +32,12 @@ from eventbus.bus.entries import (
     new_event_id,
     new_event_ids,
 )
-from eventbus.bus.logs.memory import EventLog, InMemoryEventLog, LogClosedError, LogRecord
+from eventbus.bus.logs.memory import InMemoryEventLog
+from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
+from eventbus.bus.router import Outstanding, Router
 from eventbus.bus.rules import Rule, RuleState, RuleTarget
-from eventbus.bus.table import F, RuleEntry, RuleTable
+from eventbus.bus.table import F, RuleTable
 from eventbus.envelope import (
     Event,
     PutEventsEntry,
@@ -56,8 +55,6 @@ _log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
-# One encoder for every event: json.dumps with options builds a new encoder per call.
-_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _not_an_event_field(key: str) -> dict[str, str]:
@@ -104,10 +101,11 @@ class EventBus:
             clock=self._clock,
             metrics=self._metrics,
             fire=self._fire_schedule,
-            on_done=self._deliveries_done,
+            on_done=self._deliveries_ended,
             rand=self._rand,
         )
-        self._remaining: dict[int, int] = {}
+        self._queue: DeliveryQueue | None = None
+        self._outstanding = Outstanding()
         self._state: Literal["new", "running", "closing", "closed"] = "new"
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
@@ -125,13 +123,33 @@ class EventBus:
             raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
         # First, so that a name clash with another running bus fails before anything starts.
         register_bus(self)
+        try:
+            queue = await self._eventlog.open(self.name, self._clock)
+            # A durable log reopened holds what an earlier run left: it is this run's work too.
+            self._outstanding.events = await self._eventlog.pending()
+            pending = await queue.routes()
+        except BaseException:
+            unregister_bus(self)
+            raise
+        self._outstanding.deliveries = sum(pending.values())
+        self._queue = queue
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._state = "running"
-        self._start(self._route_loop)
+        router = Router(
+            self.name,
+            log=self._eventlog,
+            queue=queue,
+            table=self._table,
+            metrics=self._metrics,
+            outstanding=self._outstanding,
+            batch=self.config.router_batch,
+            trace=self.config.trace_events,
+        )
+        self._start(router.run)
         self._scheduler_scope = self._start(self._table.scheduler.run)
-        self._table.start(self._start)
+        self._table.start(self._start, queue, pending)
         return self
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -172,8 +190,7 @@ class EventBus:
         try:
             # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
             with anyio.move_on_after(self.config.drain_timeout, shield=True):
-                while self._eventlog.pending():
-                    await anyio.sleep(0.005)
+                await self._outstanding.wait_idle()
             self._table.stop()
             for scope in list(self._task_scopes):
                 scope.cancel()
@@ -188,22 +205,24 @@ class EventBus:
                 # the drain was being cut short is not counted as undelivered.
                 self._count_undelivered()
             with anyio.CancelScope(shield=True):
+                if self._queue is not None:
+                    await self._queue.close()
                 await self._eventlog.close()
                 await self._table.aclose_targets()
             self._state = "closed"
         return None
 
     def _count_undelivered(self) -> None:
-        events = self._eventlog.pending()
-        if not events:
+        events, deliveries = self._outstanding.events, self._outstanding.deliveries
+        if events <= 0 and deliveries <= 0:
             return
-        deliveries = self._table.outstanding()
-        self._metrics.count_bus("UndeliveredAtShutdown", events)
+        self._metrics.count_bus("UndeliveredAtShutdown", events + deliveries)
         _log.error(
             "undelivered at shutdown",
             bus=self.name,
-            events=events,
-            unrouted_events=self._eventlog.unconsumed(),
+            # The events a process exit loses (none for a durable backend, which keeps them).
+            events=len(self.pending_events()),
+            unrouted_events=events,
             deliveries=deliveries,
             drain_timeout=self.config.drain_timeout,
         )
@@ -218,18 +237,26 @@ class EventBus:
         return self._state == "running"
 
     def pending(self) -> int:
-        """Events accepted and not yet delivered or dead-lettered to every target."""
-        return self._eventlog.pending()
+        """Work not finished: events accepted and not routed yet, plus deliveries (one per event
+        and rule target) not delivered or dead-lettered yet. 0 when the bus is idle."""
+        return int(self._outstanding)
 
     def pending_events(self) -> list[dict[str, Any]]:
-        """The events ``pending()`` counts, oldest first (after a shutdown: those it abandoned)."""
-        return self._eventlog.pending_events()
+        """The events ``pending()`` counts that would be lost if the process ended now, each once,
+        oldest first (after a shutdown: those it abandoned). The in-memory backend loses them
+        all; a durable one keeps them for the next run and names none."""
+        events: dict[str, dict[str, Any]] = {}
+        if self._queue is not None:
+            for event in self._queue.pending_events():
+                events.setdefault(event["id"], event)
+        for event in self._eventlog.pending_events():
+            events.setdefault(event["id"], event)
+        return list(events.values())
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every accepted event has ended; ``False`` if ``timeout`` came first."""
         with anyio.move_on_after(timeout):
-            while self._eventlog.pending():
-                await anyio.sleep(0.002)
+            await self._outstanding.wait_idle()
             return True
         return False
 
@@ -398,12 +425,17 @@ class EventBus:
         if looped:
             self._drop_looped(results, chain)
         elif records:
+            # Counted before they are handed on: the router may route them before append returns.
+            self._outstanding.events += len(records)
+            taken = 0
             try:
                 # A target publishing to the bus that delivers to it would wait on itself.
                 wait = self.config.when_full == "wait" and delivering_for.get() != self.name
                 taken = await self._eventlog.append(records, wait=wait)
             except LogClosedError:
                 raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
+            finally:
+                self._outstanding.routed(len(records) - taken)
             for position in positions[taken:]:
                 results[position] = dict(_THROTTLED)
             self._metrics.count_bus("AcceptedEvents", taken)
@@ -422,122 +454,8 @@ class EventBus:
         self._metrics.count_bus("LoopedEvents", len(ids))
         _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
 
-    # -- routing ---------------------------------------------------------------------------
-
-    async def _route_loop(self) -> None:
-        log = self._eventlog
-        while True:
-            records = await log.consume(self.config.router_batch)
-            if not records:
-                return
-            done: list[int] = []
-            for record in records:
-                try:
-                    blocked = self._route(record)
-                except Exception as exc:
-                    # Whatever one event does to the matcher or the encoder (a RecursionError
-                    # from extreme nesting, say) must not stop the router for every other event.
-                    self._unroutable(record, exc)
-                    done.append(record.offset)
-                    continue
-                if blocked is None:
-                    done.append(record.offset)
-                    continue
-                # Rare: a target's queue is full. Wait for room, in order, before routing on.
-                for entry, dispatcher, item in blocked:
-                    await dispatcher.submit(item)
-                    entry.counters["ThrottledRules"] += 1
-            if done:
-                log.ack(done)
-            # Let workers run between batches even when the log never runs dry.
-            await anyio.lowlevel.checkpoint()
-
-    def _unroutable(self, record: LogRecord, exc: Exception) -> None:
-        self._metrics.count_bus("UnroutableEvents")
-        _log.error(
-            "event could not be routed; nothing delivered",
-            bus=self.name,
-            event_id=record.event.get("id"),
-            error=f"{type(exc).__name__}: {str(exc)[:200]}",
-        )
-
-    def _route(self, record: LogRecord) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
-        """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
-        the deliveries whose target had no room (usually none)."""
-        event = record.event
-        rules = self._table.rules
-        if record.target_rule is not None:
-            names: Iterable[str] = (record.target_rule,)
-        else:
-            names = self._table.matcher.match(event) if rules else ()
-        metrics = self._metrics
-        trace = self._trace
-        event_json: str | None = None
-        ingestion_text: str | None = None
-        count = 0
-        blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
-        for name in names:
-            entry = rules.get(name)
-            if entry is None or entry.rule.state != "ENABLED":
-                continue
-            counters = entry.counters
-            counters["MatchedEvents"] += 1
-            if not entry.routes:
-                continue
-            counters["TriggeredRules"] += 1
-            if trace:
-                _log.info("matched", bus=self.name, event_id=event["id"], rule=name)
-            for route in entry.routes:
-                if route.target_input is None:
-                    if event_json is None:
-                        event_json = _encode_event(event)
-                    payload = event_json
-                else:
-                    if ingestion_text is None and route.target_input.uses_ingestion_time:
-                        ingestion_text = format_time(record.ingestion_time)
-                    try:
-                        payload = route.target_input.render(
-                            event,
-                            rule_name=name,
-                            rule_arn=entry.rule.arn,
-                            ingestion_time=ingestion_text,
-                        )
-                    except Exception as exc:  # TransformError; anything else must not stop routing
-                        metrics.count_bus("TransformFailures")
-                        metrics.count_target(name, route.target_id, "FailedInvocations")
-                        _log.warning(
-                            "input transformation failed; nothing delivered",
-                            bus=self.name,
-                            event_id=event["id"],
-                            rule=name,
-                            target=route.target_id,
-                            error=str(exc),
-                        )
-                        continue
-                # Offered at once: no delivery can end (and look up ``_remaining``) before this
-                # synchronous method returns and the count below is in place.
-                item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
-                if not route.dispatcher.offer(item):
-                    blocked.append((entry, route.dispatcher, item))
-                count += 1
-        if not count:
-            return None
-        self._remaining[record.offset] = count
-        return blocked
-
-    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
-        remaining = self._remaining
-        done: list[int] = []
-        for item in items:
-            offset: int = item.token
-            left = remaining.get(offset, 1) - 1
-            if left > 0:
-                remaining[offset] = left
-            else:
-                remaining.pop(offset, None)
-                done.append(offset)
-        if done:
-            self._eventlog.ack(done)
+    def _deliveries_ended(self, n: int) -> None:
+        self._outstanding.ended(n)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -558,5 +476,10 @@ class EventBus:
         }
         if self.config.trace_events:
             _log.info("scheduled", bus=self.name, rule=rule, event_id=event["id"])
-        await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
-        self._metrics.count_bus("AcceptedEvents")
+        self._outstanding.events += 1
+        taken = 0
+        try:
+            taken = await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
+        finally:
+            self._outstanding.routed(1 - taken)
+        self._metrics.count_bus("AcceptedEvents", taken)

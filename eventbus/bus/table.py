@@ -3,8 +3,11 @@
 ``RuleTable`` holds the rules and their targets, the ``Matcher`` of the enabled rules, the
 ``Scheduler`` of the scheduled ones, a ``Dispatcher`` (delivery/) per rule target and the targets
 the bus owns (closed when it stops). ``EventBus`` delegates its rule API here; the HTTP API and a
-console drive the same object. A replaced or removed target's dispatcher is retired: it finishes
-what it holds, then stops.
+console drive the same object.
+
+Deliveries are queued by route (``<rule>/<target id>``): a target replaced by id hands the
+deliveries still queued or waiting to retry to its successor and finishes those in flight; a
+removed target's dispatcher delivers what the route still holds, retries included, then stops.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import anyio
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
 from eventbus.bus.config import BusConfig
-from eventbus.bus.delivery.dispatcher import DeliveryItem, Dispatcher, TargetRoute
+from eventbus.bus.delivery.dispatcher import Dispatcher, Slots, TargetRoute
 from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.bus.logs.protocol import DeliveryQueue
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
 from eventbus.bus.scheduler import Scheduler
@@ -49,6 +53,8 @@ class Route:
     target_id: str
     target_input: TargetInput | None
     dispatcher: Dispatcher
+    #: The route's name in the delivery queue: ``<rule>/<target id>``.
+    key: str = ""
 
 
 @dataclass(slots=True)
@@ -63,8 +69,8 @@ class RuleEntry:
 class RuleTable:
     """The rules of bus ``bus_name``, its matcher, scheduler, dispatchers and owned targets.
 
-    ``fire(rule, when)`` is called when a scheduled rule is due; ``on_done(items)`` when
-    deliveries end. Dispatchers made before ``start`` run once it is called.
+    ``fire(rule, when)`` is called when a scheduled rule is due; ``on_done(n)`` when ``n``
+    deliveries ended. Dispatchers made before ``start`` run once it is called.
     """
 
     def __init__(
@@ -75,7 +81,7 @@ class RuleTable:
         clock: Clock,
         metrics: Metrics,
         fire: Callable[[str, datetime], Awaitable[None]],
-        on_done: Callable[[list[DeliveryItem]], None],
+        on_done: Callable[[int], None],
         rand: Callable[[], float],
     ) -> None:
         self.name = bus_name
@@ -92,27 +98,46 @@ class RuleTable:
         self._owned_targets: dict[int, Target] = {}
         #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
         self._decorated: dict[str, str] = {}
+        #: Each route's bound, kept across the dispatchers that serve it (a target replaced by id).
+        self._slots: dict[str, Slots] = {}
+        #: The last dispatcher made for each route: a new one takes its route over.
+        self._serving: dict[str, Dispatcher] = {}
         self._start: Starter | None = None
+        self._queue: DeliveryQueue | None = None
 
     def __len__(self) -> int:
         return len(self.rules)
 
     # -- running ---------------------------------------------------------------------------
 
-    def start(self, start: Starter) -> None:
-        """Run every dispatcher through ``start``, and the dispatchers made from now on."""
+    def start(self, start: Starter, queue: DeliveryQueue, pending: Mapping[str, int]) -> None:
+        """Run every dispatcher through ``start`` on ``queue``, and the dispatchers made from now
+        on. ``pending`` is what the queue holds per route already (a durable queue, reopened)."""
         self._start = start
+        self._queue = queue
+        for key, count in pending.items():
+            self.slots(key).count = count
         for entry in self.rules.values():
             for route in entry.routes:
+                route.dispatcher.queue = queue
                 start(route.dispatcher.run)
 
     def stop(self) -> None:
         """Start no more dispatchers (the bus cancels the running ones)."""
         self._start = None
 
+    def slots(self, key: str, capacity: int | None = None) -> Slots:
+        """The bound of route ``key`` (made on first use; ``capacity`` updates it)."""
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = Slots(capacity or self.config.target_queue_size)
+        elif capacity is not None:
+            slots.capacity = capacity
+        return slots
+
     def outstanding(self) -> int:
-        """Deliveries held by every dispatcher (queued, in flight or waiting to retry)."""
-        return sum(r.dispatcher.outstanding for e in self.rules.values() for r in e.routes)
+        """Deliveries routed and not ended yet, over every route."""
+        return sum(s.count for s in self._slots.values())
 
     async def aclose_targets(self) -> None:
         """Close every target the rules used, each once; a failing close is logged."""
@@ -227,7 +252,8 @@ class RuleTable:
     def put_targets(
         self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        """Add or replace targets (by id). A replaced target finishes the deliveries in flight;
+        the ones still queued or waiting to retry go to its successor."""
         entry = self._entry(rule)
         parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
         ids = [t.id for t in parsed]
@@ -241,17 +267,16 @@ class RuleTable:
             )
         routes = {r.target_id: r for r in entry.routes}
         for target in parsed:
-            old = routes.get(target.id)
-            if old is not None:
-                old.dispatcher.retire()
             current[target.id] = target
-            routes[target.id] = Route(target.id, target.target_input, self._dispatcher(entry.rule, target))
+            dispatcher = self._dispatcher(entry.rule, target)
+            routes[target.id] = Route(target.id, target.target_input, dispatcher, dispatcher.key)
         entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
         entry.routes = [routes[t_id] for t_id in current]
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
-        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        """Remove targets by id; each delivers what it holds (retries too), then stops. Unknown ids
+        are ignored."""
         entry = self._entry(rule)
         drop = set(ids)
         for route in entry.routes:
@@ -286,6 +311,7 @@ class RuleTable:
         )
         dispatcher = Dispatcher(
             route,
+            slots=self.slots(route.key, route.capacity),
             backoff=self.config.backoff,
             clock=self._clock,
             metrics=self._metrics,
@@ -293,7 +319,13 @@ class RuleTable:
             rand=self._rand,
             trace=self.config.trace_events,
         )
+        previous = self._serving.get(route.key)
+        if previous is not None:
+            # Replaced, or removed and still delivering its retries: the route is the new one's.
+            previous.stop()
+        self._serving[route.key] = dispatcher
         if self._start is not None:
+            dispatcher.queue = self._queue
             self._start(dispatcher.run)
         return dispatcher
 

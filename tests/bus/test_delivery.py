@@ -121,15 +121,20 @@ async def test_event_age_ends_the_retries() -> None:
     )
     async with bus:
         await bus.put_events([entry()])
-        with anyio.fail_after(5):
-            while target.calls < 3:
-                await anyio.sleep(0.005)
+        # Retries wait on the bus's clock: each comes once the clock passes its backoff.
+        for calls in (1, 2, 3):
+            await anyio.wait_all_tasks_blocked()
+            assert target.calls == calls and dlq.payloads == []
+            clock.advance(timedelta(seconds=0.01))
+        await anyio.wait_all_tasks_blocked()
+        assert target.calls == 4
         clock.advance(timedelta(seconds=61))
         assert await bus.wait_idle(5)
+    assert target.calls == 5
     attributes = dlq.contexts[0].attributes
     assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
     assert attributes["ERROR_CODE"] == "SDK_CLIENT_ERROR"
-    assert int(attributes["RETRY_ATTEMPTS"]) >= 2
+    assert attributes["RETRY_ATTEMPTS"] == "4"
 
 
 async def test_retry_after_is_honoured() -> None:
@@ -293,3 +298,41 @@ async def test_event_lifecycle_is_logged_when_traced() -> None:
     } <= by_event
     delivered = next(e for e in logs if e["event"] == "delivered")
     assert delivered["attempt"] == 2
+
+
+async def test_a_replaced_target_hands_its_waiting_retries_to_its_successor() -> None:
+    clock = ManualClock()
+    first, successor = AlwaysFails(), Collector()
+    bus = one_rule_bus(first, clock=clock, backoff={"base": 1, "cap": 1}, random=lambda: 0.5)
+    async with bus:
+        [answer] = (await bus.put_events([entry()]))["Entries"]
+        await anyio.wait_all_tasks_blocked()
+        assert first.calls == 1 and bus.pending() == 1  # waiting half a second, on the bus's clock
+        bus.put_targets("r", [RuleTarget(id="t", target=successor)])
+        clock.advance(timedelta(seconds=0.5))
+        assert await bus.wait_idle(5)
+    assert first.calls == 1
+    assert [p["id"] for p in successor.payloads] == [answer["EventId"]]
+    assert successor.contexts[0].attempt == 2
+
+
+async def test_a_removed_target_still_delivers_its_retries_then_stops() -> None:
+    clock = ManualClock()
+    target = Flaky(1)
+    bus = one_rule_bus(target, clock=clock, backoff={"base": 1, "cap": 1}, random=lambda: 1.0)
+    async with bus:
+        await bus.put_events([entry(detail={"n": 1})])
+        await anyio.wait_all_tasks_blocked()
+        bus.remove_targets("r", ["t"])
+        await bus.put_events([entry(detail={"n": 2})])  # no target any more: nothing to deliver
+        await anyio.wait_all_tasks_blocked()
+        assert target.calls == 1 and bus.pending() == 1
+        clock.advance(timedelta(seconds=1))
+        assert await bus.wait_idle(5)
+        assert target.attempts == [1, 2] and [p["detail"] for p in target.payloads] == [{"n": 1}]
+        # Put back under the same id, the route is the new target's alone.
+        again = Collector()
+        bus.put_targets("r", [RuleTarget(id="t", target=again)])
+        await bus.put_events([entry(detail={"n": 3})])
+        assert await bus.wait_idle(5)
+    assert [p["detail"] for p in again.payloads] == [{"n": 3}] and target.calls == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -77,16 +77,16 @@ def record(n: int) -> LogRecord:
 async def test_in_memory_log_bounds_unacknowledged_records() -> None:
     log = InMemoryEventLog(capacity=3)
     assert await log.append([record(i) for i in range(5)], wait=False) == 3
-    assert log.pending() == 3 and log.unconsumed() == 3
+    assert await log.pending() == 3 and log.unconsumed() == 3
     got = await log.consume(2)
     assert [r.event["n"] for r in got] == [0, 1]
-    assert log.unconsumed() == 1 and log.pending() == 3
-    log.ack([got[0].offset])
+    assert log.unconsumed() == 1 and await log.pending() == 3
+    await log.ack([got[0].offset])
     assert await log.append([record(9)], wait=False) == 1
 
     async def later() -> None:
         await anyio.wait_all_tasks_blocked()  # the append below is waiting for room by now
-        log.ack([got[1].offset])
+        await log.ack([got[1].offset])
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(later)
@@ -114,10 +114,9 @@ class CountingLog(InMemoryEventLog):
         self.appended += taken
         return taken
 
-    def ack(self, offsets: Iterable[int]) -> None:
-        offsets = list(offsets)
+    async def ack(self, offsets: Sequence[int]) -> None:
         self.acked += len(offsets)
-        super().ack(offsets)
+        await super().ack(offsets)
 
 
 @pytest.mark.anyio

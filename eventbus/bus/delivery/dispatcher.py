@@ -1,24 +1,20 @@
-"""Delivery to one target: a bounded queue, worker tasks, retries with backoff, dead letters.
+"""Delivery to one rule target: worker tasks leasing deliveries from the delivery queue.
 
-One ``Dispatcher`` serves one target of one rule. Its workers are long-lived tasks that take
-ready items in batches (up to the target's ``max_batch_size``), so no task is created per event.
-A failed batch is put on a retry heap with its due time; a single pump task moves due items back
-to the ready queue, so a retry waiting on backoff occupies memory but no worker. Every item counts
-against ``capacity`` from ``submit`` until it ends (delivered, dead-lettered or dropped), which is
-what bounds memory whatever the target does.
+One ``Dispatcher`` serves one target of one rule. Its workers are long-lived tasks that lease
+the route's due deliveries in batches (up to the target's ``max_batch_size``) from the
+``DeliveryQueue``, so no task is created per event. A failed delivery is released back to the
+queue with its backoff (``decide``), so a retry waiting on backoff lives in the queue with its due
+time and attempt count, and occupies no worker; an exhausted one goes to the dead-letter target.
+Every delivery counts against the route's ``Slots`` from routing until it ends (delivered,
+dead-lettered or dropped), which is what bounds memory whatever the target does.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import random as _random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import anyio
 
@@ -36,11 +32,12 @@ from eventbus.bus.delivery.retry import (
     decide,
     error_code,
 )
+from eventbus.bus.logs.protocol import Delivery, DeliveryQueue
 from eventbus.bus.metrics import Metrics
 from eventbus.targets.base import DeliveryContext, Target, batch_limit
 from eventbus.targets.bus import BusTarget
 
-__all__ = ["DeliveryItem", "Dispatcher", "TargetRoute"]
+__all__ = ["Dispatcher", "Slots", "TargetRoute"]
 
 _log = get_logger("eventbus.delivery")
 
@@ -48,17 +45,41 @@ _log = get_logger("eventbus.delivery")
 _MAX_LOGGED_ERROR = 500
 
 
-@dataclass(slots=True)
-class DeliveryItem:
-    """One event on its way to one target: ``payload`` is the target input, ``event`` the event
-    (what a dead letter carries)."""
+class Slots:
+    """The bound on one rule target's deliveries: ``count`` held (routed and not ended: queued,
+    in flight or waiting to retry) out of ``capacity``. Shared by the router, which takes a slot
+    per delivery it routes, and the target's dispatchers, which free it when the delivery ends.
+    """
 
-    payload: str
-    event: dict[str, Any]
-    ingestion_time: datetime
-    chain: tuple[str, ...]
-    token: Any = None  # the caller's handle, given back to ``on_done`` (the log offset)
-    attempts: int = 0
+    __slots__ = ("_room", "capacity", "count")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("target queue capacity must be at least 1")
+        self.capacity = capacity
+        self.count = 0
+        self._room: anyio.Event | None = None
+
+    def take(self) -> bool:
+        """Take a slot if one is free now."""
+        if self.count >= self.capacity:
+            return False
+        self.count += 1
+        return True
+
+    async def take_waiting(self) -> None:
+        """Take a slot, waiting for one to be freed."""
+        while self.count >= self.capacity:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+        self.count += 1
+
+    def free(self, n: int) -> None:
+        self.count -= n
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
 
 @dataclass(slots=True)
@@ -78,30 +99,42 @@ class TargetRoute:
     #: Payloads a ``deliver`` call takes at most (never above the target's own ``max_batch_size``).
     max_batch_size: int = 10
 
+    @property
+    def key(self) -> str:
+        """The route's name in the delivery queue (and in the metrics): ``<rule>/<target id>``."""
+        return f"{self.rule_name}/{self.target_id}"
+
 
 class Dispatcher:
-    """Workers, a retry pump and a bounded count of outstanding items for one ``TargetRoute``."""
+    """Worker tasks delivering one ``TargetRoute``'s deliveries from the queue.
+
+    ``on_done(n)`` is called when ``n`` deliveries ended. ``run`` needs ``queue`` set.
+    """
 
     def __init__(
         self,
         route: TargetRoute,
         *,
+        slots: Slots,
         backoff: Backoff,
         clock: Clock,
         metrics: Metrics,
-        on_done: Callable[[list[DeliveryItem]], None],
+        on_done: Callable[[int], None],
         rand: Callable[[], float] = _random.random,
         trace: bool = False,
     ) -> None:
-        if route.concurrency < 1 or route.capacity < 1:
-            raise ValueError("target concurrency and queue capacity must be at least 1")
+        if route.concurrency < 1:
+            raise ValueError("target concurrency must be at least 1")
         self.route = route
+        self.key = route.key
+        self.slots = slots
+        self.queue: DeliveryQueue | None = None
         self._rules = RetryRules.of(route.retry_policy, backoff)
         self._clock = clock
         self._metrics = metrics
         self._on_done = on_done
         # This target's and its rule's counters, held to keep lookups off the per-batch path.
-        self._counters = metrics.targets[f"{route.rule_name}/{route.target_id}"]
+        self._counters = metrics.targets[self.key]
         self._rule_counters = metrics.rules[route.rule_name]
         self._rand = rand
         self._trace = trace
@@ -109,174 +142,136 @@ class Dispatcher:
         # event to its own bus is not a loop.
         self._sets_chain = isinstance(route.target, BusTarget)
         self._max_batch = batch_limit(route.target, route.max_batch_size)
-        self._ready: deque[DeliveryItem] = deque()
-        self._retries: list[tuple[float, int, DeliveryItem]] = []
-        self._seq = itertools.count()
-        self._outstanding = 0
         self._retiring = False
+        self._stopping = False
         self._scope: anyio.CancelScope | None = None
-        # Lazily made anyio events (they need a running loop); set and forgotten on change.
-        # Idle workers, each waiting on its own event: a new item wakes one worker, not all.
-        self._idle: deque[anyio.Event] = deque()
-        self._retry_event: anyio.Event | None = None
-        self._room_event: anyio.Event | None = None
-
-    # -- feeding ---------------------------------------------------------------------------
+        # The workers' waits for a lease, cancelled by ``stop`` (not their deliveries).
+        self._lease_scopes: set[anyio.CancelScope] = set()
 
     @property
     def outstanding(self) -> int:
-        """Items submitted and not ended yet (queued, in delivery or waiting to retry)."""
-        return self._outstanding
-
-    def offer(self, item: DeliveryItem) -> bool:
-        """Queue ``item`` if there is room now; ``False`` (not queued) if not."""
-        if self._outstanding >= self.route.capacity:
-            return False
-        self._outstanding += 1
-        self._push_ready(item)
-        return True
-
-    async def submit(self, item: DeliveryItem) -> bool:
-        """Queue ``item``, waiting for room; return whether it had to wait (a throttle)."""
-        waited = False
-        while self._outstanding >= self.route.capacity:
-            waited = True
-            if self._room_event is None:
-                self._room_event = anyio.Event()
-            await self._room_event.wait()
-        self._outstanding += 1
-        self._push_ready(item)
-        return waited
-
-    def _push_ready(self, item: DeliveryItem) -> None:
-        self._ready.append(item)
-        if self._idle:
-            self._idle.popleft().set()
+        """Deliveries of this route routed and not ended yet (queued, in flight or waiting to retry)."""
+        return self.slots.count
 
     def retire(self) -> None:
-        """Take no more items; stop once the outstanding ones have ended."""
+        """The target was removed: deliver what the route still holds, then stop."""
         self._retiring = True
-        if self._outstanding == 0 and self._scope is not None:
+        self._stop_if_drained()
+
+    def stop(self) -> None:
+        """The target was replaced: take no more deliveries (its successor will), finish the
+        ones in flight, then stop."""
+        self._stopping = True
+        for scope in self._lease_scopes:
+            scope.cancel()
+
+    def _stop_if_drained(self) -> None:
+        if self._retiring and self.slots.count == 0 and self._scope is not None:
             self._scope.cancel()
 
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        if self.queue is None:
+            raise RuntimeError("a dispatcher needs its delivery queue before it runs")
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
-            if self._retiring and self._outstanding == 0:
+            if self._stopping:
                 tg.cancel_scope.cancel()
+            self._stop_if_drained()
             for _ in range(self.route.concurrency):
-                tg.start_soon(self._worker)
-            tg.start_soon(self._pump)
+                tg.start_soon(self._worker, self.queue)
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: DeliveryQueue) -> None:
         delivering_for.set(self.route.bus_name)  # this task's context only
-        ready = self._ready
-        while True:
-            while not ready:
-                wakeup = anyio.Event()
-                self._idle.append(wakeup)
-                await wakeup.wait()
-            first = ready.popleft()
-            batch = [first]
+        key, limit = self.key, self._max_batch
+        while not self._stopping:
+            leased: list[Delivery] = []
+            with anyio.CancelScope() as scope:
+                self._lease_scopes.add(scope)
+                try:
+                    leased = await queue.lease(key, limit)
+                finally:
+                    self._lease_scopes.discard(scope)
+            if not leased:
+                return  # stopped, or the queue is closed
+            first = 0
             # A batch shares one bus chain, as the chain is set once per ``deliver`` call.
-            while ready and len(batch) < self._max_batch and ready[0].chain == first.chain:
-                batch.append(ready.popleft())
-            await self._deliver(batch)
-
-    async def _pump(self) -> None:
-        heap = self._retries
-        while True:
-            if self._retry_event is None:
-                self._retry_event = anyio.Event()
-            if not heap:
-                await self._retry_event.wait()
-                continue
-            delay = heap[0][0] - anyio.current_time()
-            if delay <= 0:
-                self._push_ready(heapq.heappop(heap)[2])
-                continue
-            with anyio.move_on_after(delay):
-                await self._retry_event.wait()
+            for i in range(1, len(leased) + 1):
+                if i == len(leased) or leased[i].chain != leased[first].chain:
+                    await self._deliver(leased[first:i], queue)
+                    first = i
 
     # -- one attempt -----------------------------------------------------------------------
 
-    async def _deliver(self, batch: list[DeliveryItem]) -> None:
+    async def _deliver(self, batch: list[Delivery], queue: DeliveryQueue) -> None:
         route = self.route
-        for item in batch:
-            item.attempts += 1
         context = DeliveryContext(
             kind="rule",
             name=route.rule_name,
             arn=route.rule_arn,
             target_id=route.target_id,
             target_arn=route.target_arn,
-            attempt=max(item.attempts for item in batch),
-            event_ids=tuple(item.event["id"] for item in batch),
+            attempt=max(d.attempts for d in batch),
+            event_ids=tuple(d.event["id"] for d in batch),
         )
         self._counters["Invocations"] += len(batch)
         self._rule_counters["Invocations"] += len(batch)
         token = bus_chain.set((*batch[0].chain, route.bus_name)) if self._sets_chain else None
         try:
-            await route.target.deliver([item.payload for item in batch], context)
+            await route.target.deliver([d.payload for d in batch], context)
         except Exception as exc:
             if token is not None:
                 bus_chain.reset(token)
-            for item in batch:
-                await self._failed(item, exc)
+            for delivery in batch:
+                await self._failed(delivery, exc, queue)
             return
         if token is not None:
             bus_chain.reset(token)
         if self._trace:
-            for item in batch:
+            for delivery in batch:
                 _log.info(
                     "delivered",
                     bus=route.bus_name,
-                    event_id=item.event["id"],
+                    event_id=delivery.event["id"],
                     rule=route.rule_name,
                     target=route.target_id,
-                    attempt=item.attempts,
+                    attempt=delivery.attempts,
                 )
-        self._finish(batch)
+        await self._end(batch, queue)
 
-    async def _failed(self, item: DeliveryItem, exc: Exception) -> None:
+    async def _failed(self, delivery: Delivery, exc: Exception, queue: DeliveryQueue) -> None:
         route = self.route
-        age = (self._clock.now() - item.ingestion_time).total_seconds()
-        decision = decide(self._rules, item.attempts, age, exc, jitter=self._rand())
+        age = (self._clock.now() - delivery.ingestion_time).total_seconds()
+        decision = decide(self._rules, delivery.attempts, age, exc, jitter=self._rand())
         if not isinstance(decision, GiveUp):
-            delay = decision.delay
             self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
             _log.warning(
                 "retried",
                 bus=route.bus_name,
-                event_id=item.event["id"],
+                event_id=delivery.event["id"],
                 rule=route.rule_name,
                 target=route.target_id,
-                attempt=item.attempts,
+                attempt=delivery.attempts,
                 error_code=error_code(exc),
                 error=_logged_error(exc),
-                delay=round(delay, 3),
+                delay=round(decision.delay, 3),
             )
-            heapq.heappush(self._retries, (anyio.current_time() + delay, next(self._seq), item))
-            if self._retry_event is not None:
-                self._retry_event.set()
-                self._retry_event = None
+            await queue.release([delivery], decision.delay)
             return
         self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
-        await self._dead_letter(item, exc, decision.condition, item.attempts - 1)
-        self._finish([item])
+        await self._dead_letter(delivery, exc, decision.condition)
+        await self._end([delivery], queue)
 
-    async def _dead_letter(
-        self, item: DeliveryItem, exc: Exception, condition: Condition | None, retries_done: int
-    ) -> None:
+    async def _dead_letter(self, delivery: Delivery, exc: Exception, condition: Condition | None) -> None:
         route = self.route
+        retries_done = delivery.attempts - 1
         fields = {
             "bus": route.bus_name,
-            "event_id": item.event["id"],
+            "event_id": delivery.event["id"],
             "rule": route.rule_name,
             "target": route.target_id,
-            "attempt": item.attempts,
+            "attempt": delivery.attempts,
             "error_code": error_code(exc),
             "error": _logged_error(exc),
             "exhausted_retry_condition": condition,
@@ -295,10 +290,10 @@ class Dispatcher:
             arn=route.rule_arn,
             target_id=route.target_id,
             target_arn=route.target_arn,
-            event_id=item.event["id"],
+            event_id=delivery.event["id"],
         )
         try:
-            event_json = json.dumps(item.event, separators=(",", ":"), ensure_ascii=False)
+            event_json = json.dumps(delivery.event, separators=(",", ":"), ensure_ascii=False)
             await route.dead_letter.deliver([event_json], context)
         except Exception as dlq_exc:
             self._metrics.count_target(route.rule_name, route.target_id, "InvocationsFailedToBeSentToDLQ")
@@ -312,15 +307,11 @@ class Dispatcher:
         self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
         _log.warning("dead-lettered", **fields)
 
-    def _finish(self, items: list[DeliveryItem]) -> None:
-        self._outstanding -= len(items)
-        if self._room_event is not None:
-            self._room_event.set()
-            self._room_event = None
-        self._on_done(items)
-        if self._retiring and self._outstanding == 0 and self._scope is not None:
-            self._scope.cancel()
-
+    async def _end(self, deliveries: list[Delivery], queue: DeliveryQueue) -> None:
+        await queue.ack(deliveries)
+        self.slots.free(len(deliveries))
+        self._on_done(len(deliveries))
+        self._stop_if_drained()
 
 
 def _logged_error(exc: BaseException) -> str:

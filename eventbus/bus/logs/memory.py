@@ -1,93 +1,30 @@
-"""The event log: the seam between accepting an event and routing it.
+"""The in-memory backend: an ``EventLog`` and a ``DeliveryQueue`` held in the process.
 
-``EventBus.put_events`` only validates entries and appends the accepted events to an ``EventLog``;
-a router task consumes them, matches rules and hands deliveries to the targets. An event is
-acknowledged once every delivery it caused has ended (delivered or dead-lettered), so
-``pending()`` counts the events whose work is not finished yet. That contract is what lets a
-durable log (SQLite) or a distributed one (NATS JetStream) replace the in-memory one below
-without changing the public API: they redeliver whatever was consumed but never acknowledged.
+Fast and bounded, and forgotten when the process ends: what is accepted and not delivered when
+the bus stops after its drain timeout is counted and lost. The protocols are in protocol.py.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
 
 import anyio
 
-__all__ = ["EventLog", "InMemoryEventLog", "LogClosedError", "LogRecord"]
+from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.logs.due import DueQueue
+from eventbus.bus.logs.protocol import Delivery, LogClosedError, LogRecord
 
-
-class LogClosedError(RuntimeError):
-    """Raised by ``append`` after ``close``."""
-
-
-@dataclass(slots=True)
-class LogRecord:
-    """One accepted event as the log keeps it.
-
-    ``chain`` is the tuple of bus names the event has passed through before reaching this bus
-    (loop protection); ``target_rule`` names the one rule a scheduled event is for (it is not
-    matched against patterns); ``offset`` is assigned by the log and is what ``ack`` takes.
-    """
-
-    event: dict[str, Any]
-    ingestion_time: datetime
-    chain: tuple[str, ...] = ()
-    target_rule: str | None = None
-    offset: int = field(default=-1)
-
-
-@runtime_checkable
-class EventLog(Protocol):
-    """What the bus needs from a log. Every method is cheap except the waiting ones."""
-
-    async def append(self, records: Sequence[LogRecord], *, wait: bool = True) -> int:
-        """Append records in order and return how many were taken.
-
-        With ``wait`` the call waits for room and takes them all; without it, it takes the
-        longest prefix that fits at once (the rest is the caller's to refuse).
-        Raises ``LogClosedError`` once closed.
-        """
-        ...
-
-    async def consume(self, max_records: int) -> list[LogRecord]:
-        """Wait for and return up to ``max_records`` records not handed out yet.
-
-        Returns an empty list once the log is closed and nothing is left to hand out.
-        """
-        ...
-
-    def ack(self, offsets: Iterable[int]) -> None:
-        """Mark records done; their room becomes free."""
-        ...
-
-    def pending(self) -> int:
-        """Records appended but not acknowledged yet (unrouted or in delivery)."""
-        ...
-
-    def unconsumed(self) -> int:
-        """Records appended but not handed out by ``consume`` yet."""
-        ...
-
-    def pending_events(self) -> list[dict[str, Any]]:
-        """The events of the records ``pending()`` counts, oldest first: what would be lost if the
-        process ended now (a shutdown names them so they can be put again)."""
-        ...
-
-    async def close(self) -> None:
-        """Refuse further appends and wake consumers. Idempotent."""
-        ...
+__all__ = ["InMemoryDeliveryQueue", "InMemoryEventLog"]
 
 
 class InMemoryEventLog:
-    """A bounded in-memory log: ``capacity`` caps the records not acknowledged yet.
+    """A bounded in-memory log: ``capacity`` caps the records not acknowledged (not routed) yet.
 
-    Capacity counts records still in delivery, retries waiting on backoff included, so memory
-    stays bounded however slow the targets are.
+    Deliveries are bounded by the bus per rule target, so memory stays bounded however slow
+    the targets are: a full target stops the router, the log fills up, ``put_events`` waits.
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
@@ -103,6 +40,11 @@ class InMemoryEventLog:
         # and forgets it. Made lazily because an anyio event needs a running loop.
         self._readable: anyio.Event | None = None
         self._room: anyio.Event | None = None
+        self._queue_for: InMemoryDeliveryQueue | None = None
+
+    async def open(self, bus: str, clock: Clock) -> InMemoryDeliveryQueue:
+        self._queue_for = InMemoryDeliveryQueue(clock)
+        return self._queue_for
 
     def _notify_readable(self) -> None:
         if self._readable is not None:
@@ -169,7 +111,7 @@ class InMemoryEventLog:
         n = min(max_records, len(self._queue))
         return [self._queue.popleft() for _ in range(n)]
 
-    def ack(self, offsets: Iterable[int]) -> None:
+    async def ack(self, offsets: Sequence[int]) -> None:
         unacked = self._unacked
         before = len(unacked)
         for offset in offsets:
@@ -177,10 +119,11 @@ class InMemoryEventLog:
         if len(unacked) < before:
             self._notify_room()
 
-    def pending(self) -> int:
+    async def pending(self) -> int:
         return len(self._unacked)
 
     def unconsumed(self) -> int:
+        """Records appended and not handed out by ``consume`` yet."""
         return len(self._queue)
 
     def pending_events(self) -> list[dict[str, Any]]:
@@ -191,3 +134,82 @@ class InMemoryEventLog:
         self._notify_readable()
         self._notify_room()
 
+
+class InMemoryDeliveryQueue:
+    """Deliveries in the process: a ``DueQueue`` per route, and every delivery not acknowledged
+    by its handle (what ``pending`` counts and a shutdown would lose).
+
+    ``put`` never waits: the bus bounds the deliveries of each rule target before it puts them.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._lanes: dict[str, DueQueue[Delivery]] = {}
+        self._held: dict[int, Delivery] = {}
+        self._next_handle = 0
+        self._closed = False
+
+    def _lane(self, route: str) -> DueQueue[Delivery]:
+        lane = self._lanes.get(route)
+        if lane is None:
+            lane = self._lanes[route] = DueQueue(self.clock)
+            if self._closed:
+                lane.close()
+        return lane
+
+    async def put(self, deliveries: Sequence[Delivery]) -> None:
+        lanes = self._lanes
+        held = self._held
+        handle = self._next_handle
+        for delivery in deliveries:
+            delivery.handle = handle
+            held[handle] = delivery
+            handle += 1
+            lane = lanes.get(delivery.route) or self._lane(delivery.route)
+            lane.push(delivery)
+        self._next_handle = handle
+
+    async def lease(self, route: str, max_items: int) -> list[Delivery]:
+        lane = self._lane(route)
+        while True:
+            taken = lane.take(max_items)
+            if taken:
+                for delivery in taken:
+                    delivery.attempts += 1
+                return taken
+            if self._closed:
+                return []
+            await lane.wait()
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        held = self._held
+        for delivery in deliveries:
+            held.pop(delivery.handle, None)
+
+    async def release(self, deliveries: Sequence[Delivery], delay: float) -> None:
+        due = self.clock.now() + timedelta(seconds=max(0.0, delay))
+        for delivery in deliveries:
+            if delay > 0:
+                self._lane(delivery.route).push_at(delivery, due)
+            else:
+                self._lane(delivery.route).push(delivery)
+
+    async def pending(self) -> int:
+        return len(self._held)
+
+    async def routes(self) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for delivery in self._held.values():
+            counts[delivery.route] = counts.get(delivery.route, 0) + 1
+        return counts
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        events: dict[str, dict[str, Any]] = {}
+        for delivery in sorted(self._held.values(), key=lambda d: d.offset):
+            events.setdefault(delivery.event["id"], delivery.event)
+        return list(events.values())
+
+    async def close(self) -> None:
+        self._closed = True
+        for lane in self._lanes.values():
+            lane.close()
