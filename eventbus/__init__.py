@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
+    from eventbus.bus.outcomes import Outcome, OutcomeStream
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
     from eventbus.envelope import (
@@ -144,6 +145,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EventLog": ("eventbus.bus.logs.protocol", "EventLog"),
     "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
+    "Outcome": ("eventbus.bus.outcomes", "Outcome"),
+    "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
     "Rule": ("eventbus.bus.rules", "Rule"),
     "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
     "BusConfig": ("eventbus.bus.config", "BusConfig"),
@@ -209,6 +212,8 @@ __all__ = [
     "NatsTargetConfig",
     "NonRetryableError",
     "OAuthClientCredentials",
+    "Outcome",
+    "OutcomeStream",
     "Pattern",
     "PatternError",
     "Pipe",

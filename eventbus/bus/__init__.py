@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
+    from eventbus.bus.outcomes import Outcome, OutcomeStream
     from eventbus.bus.rules import Rule, RuleState, RuleTarget
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "LogClosedError",
     "LogRecord",
     "ManualClock",
+    "Outcome",
+    "OutcomeStream",
     "RetryPolicy",
     "Rule",
     "RuleState",
@@ -56,6 +59,8 @@ _HOME = {
     "LogClosedError": "eventbus.bus.logs.protocol",
     "LogRecord": "eventbus.bus.logs.protocol",
     "ManualClock": "eventbus.bus.clock",
+    "Outcome": "eventbus.bus.outcomes",
+    "OutcomeStream": "eventbus.bus.outcomes",
     "RetryPolicy": "eventbus.bus.delivery.retry",
     "Rule": "eventbus.bus.rules",
     "RuleState": "eventbus.bus.rules",

@@ -35,6 +35,7 @@ from eventbus.bus.entries import (
 from eventbus.bus.logs.memory import InMemoryEventLog
 from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcomes, OutcomeStream
 from eventbus.bus.router import Outstanding, Router
 from eventbus.bus.rules import Rule, RuleState, RuleTarget
 from eventbus.bus.table import F, RuleTable
@@ -95,6 +96,7 @@ class EventBus:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._rand = random if random is not None else _random.random
         self._metrics = Metrics()
+        self._outcomes = Outcomes()
         self._table = RuleTable(
             name,
             config=self.config,
@@ -103,6 +105,7 @@ class EventBus:
             fire=self._fire_schedule,
             on_done=self._deliveries_ended,
             rand=self._rand,
+            outcomes=self._outcomes,
         )
         self._queue: DeliveryQueue | None = None
         self._outstanding = Outstanding()
@@ -144,6 +147,7 @@ class EventBus:
             table=self._table,
             metrics=self._metrics,
             outstanding=self._outstanding,
+            clock=self._clock,
             batch=self.config.router_batch,
             trace=self.config.trace_events,
         )
@@ -209,6 +213,7 @@ class EventBus:
                     await self._queue.close()
                 await self._eventlog.close()
                 await self._table.aclose_targets()
+            self._outcomes.end()
             self._state = "closed"
         return None
 
@@ -259,6 +264,17 @@ class EventBus:
             await self._outstanding.wait_idle()
             return True
         return False
+
+    def outcomes(self, buffer: int = 10_000) -> OutcomeStream:
+        """What happens to each delivery from now on, as an async iterator of ``Outcome``:
+        delivered, failed (with the error and attempt), retry scheduled (with the delay),
+        dead-lettered or dropped.
+
+        The stream keeps at most ``buffer`` outcomes; the bus never waits for a reader, so one
+        that reads too slowly loses the oldest (``stream.lost`` counts them). It ends once the
+        bus has stopped and everything buffered is read; ``stream.close()`` ends it sooner.
+        """
+        return self._outcomes.subscribe(buffer)
 
     @property
     def rule_table(self) -> RuleTable:

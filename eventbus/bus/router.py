@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 
+from eventbus import redact
 from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
 from eventbus.bus.delivery.dispatcher import Slots
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogRecord
 from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcome
 from eventbus.bus.table import RuleEntry, RuleTable
 from eventbus.envelope import format_time
 
@@ -83,6 +87,7 @@ class Router:
         table: RuleTable,
         metrics: Metrics,
         outstanding: Outstanding,
+        clock: Clock,
         batch: int,
         trace: bool = False,
     ) -> None:
@@ -92,6 +97,7 @@ class Router:
         self._table = table
         self._metrics = metrics
         self._outstanding = outstanding
+        self._clock = clock
         self._batch = batch
         self._trace = trace
 
@@ -142,6 +148,21 @@ class Router:
             bus=self.bus_name,
             event_id=record.event.get("id"),
             error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
+
+    def _dropped(self, event: dict[str, Any], rule: str, target_id: str, exc: Exception) -> None:
+        self._table.outcomes.emit(
+            Outcome(
+                "dropped",
+                self.bus_name,
+                rule,
+                target_id,
+                event["id"],
+                0,
+                self._clock.now(),
+                error_type=type(exc).__name__,
+                reason=redact.mask(str(exc))[:500],
+            )
         )
 
     def _route(self, record: LogRecord) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
@@ -199,6 +220,8 @@ class Router:
                     except Exception as exc:  # TransformError; anything else must not stop routing
                         metrics.count_bus("TransformFailures")
                         metrics.count_target(name, route.target_id, "FailedInvocations")
+                        if self._table.outcomes.active:
+                            self._dropped(event, name, route.target_id, exc)
                         _log.warning(
                             "input transformation failed; nothing delivered",
                             bus=self.bus_name,

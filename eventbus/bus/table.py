@@ -28,6 +28,7 @@ from eventbus.bus.delivery.dispatcher import Dispatcher, Slots, TargetRoute
 from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.logs.protocol import DeliveryQueue
 from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcomes
 from eventbus.bus.rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
 from eventbus.bus.scheduler import Scheduler
 from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
@@ -83,6 +84,7 @@ class RuleTable:
         fire: Callable[[str, datetime], Awaitable[None]],
         on_done: Callable[[int], None],
         rand: Callable[[], float],
+        outcomes: Outcomes | None = None,
     ) -> None:
         self.name = bus_name
         self.config = config
@@ -90,6 +92,7 @@ class RuleTable:
         self._metrics = metrics
         self._on_done = on_done
         self._rand = rand
+        self.outcomes = outcomes if outcomes is not None else Outcomes()
         #: Rules by name (read by the router on every event).
         self.rules: dict[str, RuleEntry] = {}
         #: The enabled rules with a pattern.
@@ -316,6 +319,7 @@ class RuleTable:
             clock=self._clock,
             metrics=self._metrics,
             on_done=self._on_done,
+            outcomes=self.outcomes,
             rand=self._rand,
             trace=self.config.trace_events,
         )

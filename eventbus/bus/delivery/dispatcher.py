@@ -34,6 +34,7 @@ from eventbus.bus.delivery.retry import (
 )
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue
 from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcome, OutcomeKind, Outcomes
 from eventbus.targets.base import DeliveryContext, Target, batch_limit
 from eventbus.targets.bus import BusTarget
 
@@ -108,7 +109,8 @@ class TargetRoute:
 class Dispatcher:
     """Worker tasks delivering one ``TargetRoute``'s deliveries from the queue.
 
-    ``on_done(n)`` is called when ``n`` deliveries ended. ``run`` needs ``queue`` set.
+    ``on_done(n)`` is called when ``n`` deliveries ended; each step of each delivery is reported
+    to ``outcomes``. ``run`` needs ``queue`` set.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class Dispatcher:
         clock: Clock,
         metrics: Metrics,
         on_done: Callable[[int], None],
+        outcomes: Outcomes | None = None,
         rand: Callable[[], float] = _random.random,
         trace: bool = False,
     ) -> None:
@@ -133,6 +136,7 @@ class Dispatcher:
         self._clock = clock
         self._metrics = metrics
         self._on_done = on_done
+        self._outcomes = outcomes if outcomes is not None else Outcomes()
         # This target's and its rule's counters, held to keep lookups off the per-batch path.
         self._counters = metrics.targets[self.key]
         self._rule_counters = metrics.rules[route.rule_name]
@@ -238,12 +242,18 @@ class Dispatcher:
                     target=route.target_id,
                     attempt=delivery.attempts,
                 )
+        if self._outcomes.active:
+            for delivery in batch:
+                self._report("delivered", delivery)
         await self._end(batch, queue)
 
     async def _failed(self, delivery: Delivery, exc: Exception, queue: DeliveryQueue) -> None:
         route = self.route
         age = (self._clock.now() - delivery.ingestion_time).total_seconds()
         decision = decide(self._rules, delivery.attempts, age, exc, jitter=self._rand())
+        reporting = self._outcomes.active
+        if reporting:
+            self._report("failed", delivery, exc)
         if not isinstance(decision, GiveUp):
             self._metrics.count_target(route.rule_name, route.target_id, "RetriedInvocations")
             _log.warning(
@@ -258,6 +268,8 @@ class Dispatcher:
                 delay=round(decision.delay, 3),
             )
             await queue.release([delivery], decision.delay)
+            if reporting:
+                self._report("retry-scheduled", delivery, exc, delay=decision.delay)
             return
         self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
         await self._dead_letter(delivery, exc, decision.condition)
@@ -280,6 +292,8 @@ class Dispatcher:
             self._metrics.count_target(route.rule_name, route.target_id, "DroppedInvocations")
             self._metrics.count_bus("DroppedInvocations")
             _log.error("undeliverable, no dead-letter target", **fields)
+            if self._outcomes.active:
+                self._report("dropped", delivery, exc, condition=condition)
             return
         context = dead_letter_context(
             exc,
@@ -303,9 +317,40 @@ class Dispatcher:
                 dlq_error=_logged_error(dlq_exc),
                 **fields,
             )
+            if self._outcomes.active:
+                self._report("dropped", delivery, dlq_exc, condition=condition)
             return
         self._metrics.count_target(route.rule_name, route.target_id, "InvocationsSentToDLQ")
         _log.warning("dead-lettered", **fields)
+        if self._outcomes.active:
+            self._report("dead-lettered", delivery, exc, condition=condition)
+
+    def _report(
+        self,
+        kind: OutcomeKind,
+        delivery: Delivery,
+        error: BaseException | None = None,
+        *,
+        delay: float | None = None,
+        condition: Condition | None = None,
+    ) -> None:
+        route = self.route
+        self._outcomes.emit(
+            Outcome(
+                kind,
+                route.bus_name,
+                route.rule_name,
+                route.target_id,
+                delivery.event["id"],
+                delivery.attempts,
+                self._clock.now(),
+                error_code=None if error is None else error_code(error),
+                error_type=None if error is None else type(error).__name__,
+                reason=None if error is None else redact.mask(str(error))[:_MAX_LOGGED_ERROR],
+                delay=delay,
+                condition=condition,
+            )
+        )
 
     async def _end(self, deliveries: list[Delivery], queue: DeliveryQueue) -> None:
         await queue.ack(deliveries)
