@@ -124,8 +124,8 @@ class Router:
                     await self._commit(deliveries, offsets)
                     deliveries, offsets = [], []
                     for entry, slots in short:
-                        await slots.take_waiting()
                         entry.counters["ThrottledRules"] += 1
+                        await slots.take_waiting()
                 deliveries += routed
                 offsets.append(record.offset)
             await self._commit(deliveries, offsets)

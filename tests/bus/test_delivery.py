@@ -186,20 +186,37 @@ async def test_full_target_queue_throttles_the_rule_without_losing_events() -> N
 
 
 async def test_retries_waiting_on_backoff_count_against_the_bound() -> None:
-    target = Flaky(6, max_batch_size=1)
+    clock = ManualClock()
+    target = Flaky(1, max_batch_size=1)
     bus = EventBus(
-        target_queue_size=1, log_capacity=1, when_full="throttle", backoff={"base": 0.01, "cap": 0.02}
+        target_queue_size=1,
+        log_capacity=1,
+        when_full="throttle",
+        clock=clock,
+        backoff={"base": 60, "cap": 60},
+        random=lambda: 1.0,
     )
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets("r", [RuleTarget(id="t", target=target)])
     async with bus:
-        first = await bus.put_events([entry()])
+        first = await bus.put_events([entry(detail={"n": 1})])
+        await anyio.wait_all_tasks_blocked()
+        # Routed, failed once, waiting a minute on the bus's clock: it holds the target's one slot.
         assert first["FailedEntryCount"] == 0
-        # The first event is now failing and waiting on backoff: the bus has no room.
-        second = await bus.put_events([entry()])
-        assert second["Entries"][0]["ErrorCode"] == "ThrottlingException"
+        assert target.calls == 1 and bus.pending() == 1
+        second = await bus.put_events([entry(detail={"n": 2})])
+        await anyio.wait_all_tasks_blocked()
+        # Accepted into the log, but the router waits for the slot the retry holds...
+        assert second["FailedEntryCount"] == 0
+        assert target.calls == 1
+        assert bus.metrics()["rules"]["r"]["ThrottledRules"] == 1
+        # ... so the event stays in the log, which is now full: the next one is throttled.
+        third = await bus.put_events([entry(detail={"n": 3})])
+        assert third["Entries"][0]["ErrorCode"] == "ThrottlingException"
+        assert bus.pending() == 2
+        clock.advance(timedelta(seconds=60))
         assert await bus.wait_idle(5)
-    assert len(target.payloads) == 1
+    assert target.attempts == [1, 2, 1] and [p["detail"]["n"] for p in target.payloads] == [1, 2]
 
 
 async def test_batches_never_exceed_the_target_maximum() -> None:
