@@ -149,8 +149,8 @@ class Dispatcher:
         self._retiring = False
         self._stopping = False
         self._scope: anyio.CancelScope | None = None
-        # The workers' waits for a lease, cancelled by ``stop`` (not their deliveries).
-        self._lease_scopes: set[anyio.CancelScope] = set()
+        #: Workers between a lease and the end of its deliveries (``stop`` lets them finish).
+        self._delivering = 0
 
     @property
     def outstanding(self) -> int:
@@ -166,8 +166,13 @@ class Dispatcher:
         """The target was replaced: take no more deliveries (its successor will), finish the
         ones in flight, then stop."""
         self._stopping = True
-        for scope in self._lease_scopes:
-            scope.cancel()
+        self._stop_if_idle()
+
+    def _stop_if_idle(self) -> None:
+        # Only workers waiting for a lease are left: cancelling them loses nothing. (One scope
+        # for all, not one per lease: entering a cancel scope costs more than a lease.)
+        if self._stopping and self._delivering == 0 and self._scope is not None:
+            self._scope.cancel()
 
     def _stop_if_drained(self) -> None:
         if self._retiring and self.slots.count == 0 and self._scope is not None:
@@ -180,8 +185,7 @@ class Dispatcher:
             raise RuntimeError("a dispatcher needs its delivery queue before it runs")
         async with anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
-            if self._stopping:
-                tg.cancel_scope.cancel()
+            self._stop_if_idle()
             self._stop_if_drained()
             for _ in range(self.route.concurrency):
                 tg.start_soon(self._worker, self.queue)
@@ -190,21 +194,20 @@ class Dispatcher:
         delivering_for.set(self.route.bus_name)  # this task's context only
         key, limit = self.key, self._max_batch
         while not self._stopping:
-            leased: list[Delivery] = []
-            with anyio.CancelScope() as scope:
-                self._lease_scopes.add(scope)
-                try:
-                    leased = await queue.lease(key, limit)
-                finally:
-                    self._lease_scopes.discard(scope)
+            leased = await queue.lease(key, limit)
             if not leased:
-                return  # stopped, or the queue is closed
-            first = 0
-            # A batch shares one bus chain, as the chain is set once per ``deliver`` call.
-            for i in range(1, len(leased) + 1):
-                if i == len(leased) or leased[i].chain != leased[first].chain:
-                    await self._deliver(leased[first:i], queue)
-                    first = i
+                return  # the queue is closed
+            self._delivering += 1
+            try:
+                first = 0
+                # A batch shares one bus chain, as the chain is set once per ``deliver`` call.
+                for i in range(1, len(leased) + 1):
+                    if i == len(leased) or leased[i].chain != leased[first].chain:
+                        await self._deliver(leased[first:i], queue)
+                        first = i
+            finally:
+                self._delivering -= 1
+            self._stop_if_idle()
 
     # -- one attempt -----------------------------------------------------------------------
 
