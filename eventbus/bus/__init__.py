@@ -1,9 +1,11 @@
 """The event bus: PutEvents, rules, routing, schedules and delivery.
 
 The modules read as an event's journey through one bus: ``bus.py`` (``EventBus``: PutEvents,
-routing, lifecycle) over ``table.py`` (the rule table), ``rules.py`` (the rule models),
-``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, retries, dead letters), ``logs/``
-(the event log and delivery queue seams) and ``metrics.py``, ``config.py``, ``clock.py``, ``chain.py`` at the ground.
+lifecycle) over ``router.py`` (log -> rules -> delivery queue), ``table.py`` (the rule table),
+``rules.py`` (the rule models), ``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, the
+retry decision, dead letters), ``outcomes.py`` (what happened to each delivery), ``logs/`` (the
+event log and delivery queue seams, and their in-memory backend) and ``metrics.py``,
+``config.py``, ``clock.py``, ``chain.py`` at the ground.
 
 The names below load on first use, so importing one module of the package (the clock, say) does
 not load the whole bus.
