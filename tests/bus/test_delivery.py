@@ -353,3 +353,21 @@ async def test_a_removed_target_still_delivers_its_retries_then_stops() -> None:
         await bus.put_events([entry(detail={"n": 3})])
         assert await bus.wait_idle(5)
     assert [p["detail"] for p in again.payloads] == [{"n": 3}] and target.calls == 2
+
+
+async def test_a_target_replaced_mid_delivery_finishes_it_and_its_successor_takes_the_rest() -> None:
+    first, successor = Gated(), Collector()
+    bus = EventBus(**FAST)
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets("r", [RuleTarget(id="t", target=first, max_concurrency=1)])
+    async with bus:
+        await bus.put_events([entry(detail={"n": 1}), entry(detail={"n": 2})])
+        await anyio.wait_all_tasks_blocked()
+        assert first.waiting == 1  # n 1 in flight; n 2 queued behind it
+        bus.put_targets("r", [RuleTarget(id="t", target=successor)])
+        await anyio.wait_all_tasks_blocked()
+        first.gate.set()
+        await bus.put_events([entry(detail={"n": 3})])
+        assert await bus.wait_idle(5)
+    assert [p["detail"]["n"] for p in first.payloads] == [1]
+    assert sorted(p["detail"]["n"] for p in successor.payloads) == [2, 3]
