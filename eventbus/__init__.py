@@ -35,11 +35,14 @@ from eventbus.patterns import (
 
 if TYPE_CHECKING:
     from eventbus.bus import EventBus
-    from eventbus.bus_clock import ManualClock
-    from eventbus.bus_config import BusConfig
-    from eventbus.bus_rules import Rule, RuleTarget
+    from eventbus.bus.clock import ManualClock
+    from eventbus.bus.config import BusConfig
+    from eventbus.bus.delivery.retry import Backoff, RetryPolicy
+    from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
+    from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
+    from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
-    from eventbus.delivery import Backoff, RetryPolicy
     from eventbus.envelope import (
         EntryError,
         EnvelopeDefaults,
@@ -49,7 +52,6 @@ if TYPE_CHECKING:
         event_from_entry,
         validate_entry,
     )
-    from eventbus.log import EventLog, InMemoryEventLog
     from eventbus.pipes import (
         Pipe,
         PipeConfig,
@@ -136,14 +138,19 @@ _LAZY: dict[str, tuple[str, str]] = {
     "build_target": ("eventbus.targets.registry", "build_target"),
     "register_target": ("eventbus.targets.registry", "register"),
     "target_kinds": ("eventbus.targets.registry", "kinds"),
-    "Backoff": ("eventbus.delivery", "Backoff"),
-    "RetryPolicy": ("eventbus.delivery", "RetryPolicy"),
-    "EventLog": ("eventbus.log", "EventLog"),
-    "InMemoryEventLog": ("eventbus.log", "InMemoryEventLog"),
-    "Rule": ("eventbus.bus_rules", "Rule"),
-    "RuleTarget": ("eventbus.bus_rules", "RuleTarget"),
-    "BusConfig": ("eventbus.bus_config", "BusConfig"),
-    "ManualClock": ("eventbus.bus_clock", "ManualClock"),
+    "Backoff": ("eventbus.bus.delivery.retry", "Backoff"),
+    "RetryPolicy": ("eventbus.bus.delivery.retry", "RetryPolicy"),
+    "Delivery": ("eventbus.bus.logs.protocol", "Delivery"),
+    "DeliveryQueue": ("eventbus.bus.logs.protocol", "DeliveryQueue"),
+    "EventLog": ("eventbus.bus.logs.protocol", "EventLog"),
+    "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
+    "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
+    "Outcome": ("eventbus.bus.outcomes", "Outcome"),
+    "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
+    "Rule": ("eventbus.bus.rules", "Rule"),
+    "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
+    "BusConfig": ("eventbus.bus.config", "BusConfig"),
+    "ManualClock": ("eventbus.bus.clock", "ManualClock"),
     "EventBus": ("eventbus.bus", "EventBus"),
     "SyncEventBus": ("eventbus.sync", "SyncEventBus"),
     "Pipe": ("eventbus.pipes", "Pipe"),
@@ -174,8 +181,10 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "Connection",
+    "Delivery",
     "DeliveryContext",
     "DeliveryError",
+    "DeliveryQueue",
     "EntryError",
     "EnvelopeDefaults",
     "Event",
@@ -189,6 +198,7 @@ __all__ = [
     "HttpParameters",
     "HttpTarget",
     "HttpTargetConfig",
+    "InMemoryDeliveryQueue",
     "InMemoryEventLog",
     "InputTransformer",
     "InvalidEventError",
@@ -202,6 +212,8 @@ __all__ = [
     "NatsTargetConfig",
     "NonRetryableError",
     "OAuthClientCredentials",
+    "Outcome",
+    "OutcomeStream",
     "Pattern",
     "PatternError",
     "Pipe",

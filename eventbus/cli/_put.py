@@ -2,8 +2,9 @@
 
 The buses start, the events are put in batches as PutEvents takes them, the command waits until
 every accepted event is delivered or has failed for good (or ``--timeout``, which bounds the whole
-command), prints the PutEvents response and where each event went, and stops the buses. A
-delivery that failed for good (retries spent, dead-lettered or dropped) makes the exit status 1.
+command), prints the PutEvents response and where each event went (read from the buses' outcome
+streams), and stops the buses. A delivery that failed for good (retries spent, dead-lettered or
+dropped) makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from eventbus.cli._io import ArgumentError, exit_now, fail, read_text_argument
 from eventbus.errors import EventBusError, InvalidEventError
 
 if TYPE_CHECKING:
-    from eventbus.config import Delivered, DeliveryFailed
+    from eventbus.bus.outcomes import Outcome, OutcomeStream
 
 
 def register(subparsers: Any) -> None:
@@ -97,42 +98,58 @@ async def _put(
     from eventbus.config import Runtime
 
     deadline = anyio.current_time() + timeout
-    delivered: dict[str, list[str]] = defaultdict(list)
-    #: The last failed attempt per (event, target address): retried later, or failed for good.
-    failed: dict[tuple[str, str], str] = {}
-
-    def observe(delivery: Delivered) -> None:
-        for event_id in delivery.context.event_ids:
-            delivered[event_id].append(delivery.address)
-            failed.pop((event_id, delivery.address), None)
-
-    def observe_failure(failure: DeliveryFailed) -> None:
-        for event_id in failure.context.event_ids:
-            failed[(event_id, failure.address)] = failure.error
-
     # Pipes stay off: their sources live outside this short-lived process.
-    runtime = Runtime(configs, observe=observe, observe_failure=observe_failure, pipes=False)
+    runtime = Runtime(configs, pipes=False)
     bus = runtime.bus(bus_name)
+    # Every bus's outcomes: an event forwarded to another bus is delivered there too.
+    streams = [b.outcomes() for b in runtime.buses.values()]
+    #: The last outcome per event and target address: delivered, failed for good, or retrying.
+    fates: dict[str, dict[str, Outcome]] = defaultdict(dict)
+
+    async def read(stream: OutcomeStream) -> None:
+        async for step in stream:  # ends once the bus has stopped
+            fates[step.event_id][step.address] = step
+
     response: dict[str, Any] = {"FailedEntryCount": 0, "Entries": []}
-    async with runtime:
-        step = bus.config.max_entries_per_put
-        with _progress(len(entries)) as advance, anyio.move_on_after(timeout):
-            for start in range(0, len(entries), step):
-                part = await bus.put_events(entries[start : start + step])
-                response["FailedEntryCount"] += part["FailedEntryCount"]
-                response["Entries"] += part["Entries"]
-                advance(len(part["Entries"]))
-        unsent = len(entries) - len(response["Entries"])
-        idle = await runtime.wait_idle(max(0.0, deadline - anyio.current_time()))
-        if not idle:
-            # The deadline is the command's, not the drain's: stop now.
-            runtime.shorten_drain(0)
-            outcome.cut_short = True
-        undelivered = {event["id"] for _, event in runtime.pending_events()}
-        transform_failures = sum(b.metrics()["bus"]["TransformFailures"] for b in runtime.buses.values())
+    idle = False
+    unsent = 0
+    undelivered: set[str] = set()
+    transform_failures = 0
+    error: EventBusError | None = None
+    async with anyio.create_task_group() as readers:
+        for stream in streams:
+            readers.start_soon(read, stream)
+        try:
+            async with runtime:
+                step = bus.config.max_entries_per_put
+                with _progress(len(entries)) as advance, anyio.move_on_after(timeout):
+                    for start in range(0, len(entries), step):
+                        part = await bus.put_events(entries[start : start + step])
+                        response["FailedEntryCount"] += part["FailedEntryCount"]
+                        response["Entries"] += part["Entries"]
+                        advance(len(part["Entries"]))
+                unsent = len(entries) - len(response["Entries"])
+                idle = await runtime.wait_idle(max(0.0, deadline - anyio.current_time()))
+                if not idle:
+                    # The deadline is the command's, not the drain's: stop now.
+                    runtime.shorten_drain(0)
+                    outcome.cut_short = True
+                undelivered = {event["id"] for _, event in runtime.pending_events()}
+                transform_failures = sum(b.metrics()["bus"]["TransformFailures"] for b in runtime.buses.values())
+        except EventBusError as exc:
+            error = exc  # raised below, once the readers are done, not inside their group
+        finally:
+            # A bus that never started never ends its stream: end them all here.
+            for stream in streams:
+                stream.close()
+    if error is not None:
+        raise error
     print(json.dumps(response, indent=2))
-    rows, lost = _rows(response["Entries"], delivered, failed, undelivered)
+    rows, lost = _rows(response["Entries"], fates, undelivered)
     print_table("Where each event went", ["event", "target"], rows)
+    missed = sum(stream.lost for stream in streams)
+    if missed:
+        print(f"{missed} delivery outcome(s) came too fast to be shown", file=sys.stderr)
     if lost:
         print(f"{lost} delivery(ies) failed (see the table above)", file=sys.stderr)
     if transform_failures:
@@ -146,32 +163,31 @@ async def _put(
 
 
 def _rows(
-    results: list[dict[str, Any]],
-    delivered: dict[str, list[str]],
-    failed: dict[tuple[str, str], str],
-    undelivered: set[str],
+    results: list[dict[str, Any]], fates: dict[str, dict[str, Outcome]], undelivered: set[str]
 ) -> tuple[list[list[str]], int]:
     """A row per (event, target): where it was delivered, or why not; and how many deliveries
     failed for good (retries spent: dropped, dead-lettered, or the dead letter failed too)."""
     rows: list[list[str]] = []
     lost = 0
-    failures: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for (failed_id, address), error in failed.items():
-        failures[failed_id].append((address, error))
     for result in results:
         event_id = result.get("EventId")
         if not isinstance(event_id, str):
             rows.append(["-", f"failed: {result.get('ErrorCode')}: {result.get('ErrorMessage', '')}"])
             continue
-        reached = delivered.get(event_id, [])
-        event_rows = [[event_id, address] for address in reached]
-        for address, error in sorted(failures.get(event_id, [])):
-            if event_id in undelivered:
-                event_rows.append([event_id, f"{address}: not delivered yet (last attempt: {error})"])
-                continue
-            lost += 1
-            after = " (sent to its dead letter)" if f"{address}/dead-letter" in reached else ""
-            event_rows.append([event_id, f"{address}: failed: {error}{after}"])
+        event_rows = []
+        for address, last in sorted(fates.get(event_id, {}).items()):
+            why = f"{last.error_type}: {last.reason}" if last.error_type else (last.reason or "")
+            if last.kind == "delivered":
+                event_rows.append([event_id, address])
+            elif last.kind == "dropped" and last.attempt == 0:
+                # Nothing was attempted: the target input could not be rendered (AWS delivers nothing).
+                event_rows.append([event_id, f"{address}: nothing to deliver ({last.reason})"])
+            elif last.kind in ("dead-lettered", "dropped"):
+                lost += 1
+                after = " (sent to its dead letter)" if last.kind == "dead-lettered" else ""
+                event_rows.append([event_id, f"{address}: failed: {why}{after}"])
+            else:
+                event_rows.append([event_id, f"{address}: not delivered yet (last attempt: {why})"])
         rows += event_rows or [[event_id, "(not delivered yet)" if event_id in undelivered else "(no target)"]]
     return rows, lost
 

@@ -17,11 +17,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from eventbus.bus import BusConfig, EventBus
-from eventbus.bus_rules import RuleTarget
+from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.bus.rules import RuleTarget
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, add_python_path, target_id
-from eventbus.delivery import RetryPolicy
 from eventbus.errors import ConfigError, EventBusError
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from eventbus.bus_entries import entry_from_event_shape, is_event_shaped
+from eventbus.bus.entries import entry_from_event_shape, is_event_shaped
 from eventbus.errors import InvalidEventError
 
 __all__ = ["parse_events", "to_entry"]

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from eventbus.bus import BusConfig
-from eventbus.delivery import RetryPolicy
+from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.schedule import Schedule

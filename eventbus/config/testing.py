@@ -79,13 +79,13 @@ from pydantic import (
     field_validator,
 )
 
+from eventbus.bus import Backoff
 from eventbus.config.build import Runtime
 from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source, reaching_enrichment
 from eventbus.config.entries import to_entry
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document
 from eventbus.config.validate import LoadedConfig, did_you_mean, load_config, problems_from
-from eventbus.delivery import Backoff
 from eventbus.errors import EventBusError, InvalidEventError, PatternError, RetryableError
 from eventbus.patterns import Pattern
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from eventbus import redact
 from eventbus.bus import EventBus
-from eventbus.bus_rules import check_rule_name
+from eventbus.bus.rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.kinds import read_kind_spelling
 from eventbus.config.load import Document, load_document

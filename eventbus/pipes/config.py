@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from eventbus._plugins import describe_validation_error
-from eventbus.delivery import Backoff
+from eventbus.bus.delivery.retry import Backoff, RetryRules
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.pipes.sources import registry as source_registry
@@ -130,6 +130,15 @@ class PipeRetryPolicy(BaseModel):
 
     maximum_retry_attempts: int = Field(185, ge=-1, le=10_000, alias="MaximumRetryAttempts")
     maximum_record_age_in_seconds: int = Field(86_400, ge=-1, le=604_800, alias="MaximumRecordAgeInSeconds")
+
+    def rules(self, backoff: Backoff) -> RetryRules:
+        """What the retry decision weighs for a pipe (``-1``: no limit)."""
+        return RetryRules(
+            max_retries=None if self.maximum_retry_attempts < 0 else self.maximum_retry_attempts,
+            max_age=None if self.maximum_record_age_in_seconds < 0 else self.maximum_record_age_in_seconds,
+            backoff=backoff,
+            age_condition="MaximumRecordAgeInSeconds",
+        )
 
 
 class PipeConfig(BaseModel):

@@ -24,6 +24,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from eventbus import redact
+from eventbus.bus.clock import Clock, SystemClock
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
 from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
@@ -42,7 +43,8 @@ class Pipe:
 
     Run it inside ``async with pipe:`` (which starts it when its desired state is RUNNING and
     stops it on the way out) or with ``await pipe.run()``; ``start()`` and ``stop()`` move it
-    between RUNNING and STOPPED in between.
+    between RUNNING and STOPPED in between. ``rand`` (the backoff's jitter) and ``clock`` (what
+    a record's age is measured on) are seams for tests.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class Pipe:
         *,
         name: str | None = None,
         rand: Callable[[], float] = random.random,
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(config, PipeConfig):
             config = PipeConfig.from_mapping(config)
@@ -89,6 +92,7 @@ class Pipe:
             enrichment_arn=self.enrichment_arn,
             dead_letter=self.dead_letter,
             rand=rand,
+            clock=clock if clock is not None else SystemClock(),
         )
         self._log = self._runner.log
         self._state: PipeState = "STOPPED"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eventbus import redact
 
-__all__ = ["DeliveryContext", "Target", "TargetConfig"]
+__all__ = ["DeliveryContext", "Target", "TargetConfig", "batch_limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +80,14 @@ class Target(Protocol):
     async def aclose(self) -> None:
         """Release connections, files and processes. Idempotent."""
         ...
+
+
+def batch_limit(target: object, cap: int) -> int:
+    """Payloads one ``deliver`` call may take: the target's ``max_batch_size``, at most ``cap``.
+
+    A target without a usable ``max_batch_size`` (a positive integer) takes one at a time.
+    """
+    size = getattr(target, "max_batch_size", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        size = 1
+    return max(1, min(size, cap))

@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from eventbus import redact
-from eventbus.bus_clock import Clock, Stopwatch
+from eventbus.bus.clock import Clock, Stopwatch
 from eventbus.errors import NonRetryableError, RetryableError, TargetPermissionError, TargetTimeoutError
 
 __all__ = [

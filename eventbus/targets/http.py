@@ -23,7 +23,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from eventbus import redact
-from eventbus.bus_clock import Clock, Stopwatch
+from eventbus.bus.clock import Clock, Stopwatch
 from eventbus.errors import (
     NonRetryableError,
     ResourceNotFoundError,

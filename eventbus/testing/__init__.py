@@ -1,5 +1,5 @@
-"""Testing helpers for users of eventbus: hypothesis strategies, ``check_rules``, ``capture_logs``
-and a pytest plugin.
+"""Testing helpers for users of eventbus: hypothesis strategies, ``check_rules``, ``capture_logs``,
+a pytest plugin, and the contract suites for event logs and delivery queues (``contracts``).
 
 Names load on first use: the pytest plugin (``eventbus.testing.plugin``) is imported by every
 pytest run in a project that has eventbus installed, and importing this package must stay cheap
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eventbus.testing._logs import capture_logs
     from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
+    from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
     from eventbus.testing.strategies import (
         OPERATORS,
         entry_from_event,
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPERATORS",
+    "DeliveryQueueContract",
+    "EventLogContract",
     "Overlap",
     "RuleCheck",
     "RuleCheckReport",
@@ -41,6 +44,8 @@ __all__ = [
 
 _HOME = {
     "OPERATORS": "eventbus.testing.strategies",
+    "DeliveryQueueContract": "eventbus.testing.contracts",
+    "EventLogContract": "eventbus.testing.contracts",
     "Overlap": "eventbus.testing.check",
     "RuleCheck": "eventbus.testing.check",
     "RuleCheckReport": "eventbus.testing.check",

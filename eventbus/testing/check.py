@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleTarget
+from eventbus.bus.rules import Rule, RuleTarget
 from eventbus.errors import PatternError
 from eventbus.patterns.pattern import Pattern
 from eventbus.targets.recording import RecordingTarget

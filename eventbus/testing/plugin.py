@@ -71,9 +71,9 @@ def default_config_loader(
 ) -> Any:
     """``eventbus.config``: validate the file (``ConfigErrors`` with file:line problems) and build
     its ``Runtime``, its buses' and pipes' retries waiting milliseconds (``TEST_BACKOFF``)."""
+    from eventbus.bus import Backoff
     from eventbus.config import Runtime
     from eventbus.config import load_config as load
-    from eventbus.delivery import Backoff
 
     fast = Backoff.model_validate(TEST_BACKOFF)
     # As in config tests: retries wait milliseconds, whatever backoff the file sets.
@@ -115,8 +115,7 @@ def _build_bus(
     **settings: Any,
 ) -> EventBus:
     """An ``EventBus`` for a test: the given settings, and fast retries unless told otherwise."""
-    from eventbus.bus import EventBus
-    from eventbus.bus_clock import Clock
+    from eventbus.bus import Clock, EventBus
 
     # A class passes the Clock protocol check (it has the methods): call it, as any factory.
     if clock is not None and (isinstance(clock, type) or not isinstance(clock, Clock)):

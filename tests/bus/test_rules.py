@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleTarget
+from eventbus.bus import EventBus, Rule, RuleTarget
 from eventbus.errors import (
     BusValidationError,
     LimitExceededError,
@@ -336,3 +335,23 @@ def test_put_rule_still_updates_and_delete_rule_frees_a_decorated_name() -> None
     bus.delete_rule("r", force=True)
     bus.rule({"source": ["c"]}, name="r")(handler)
     assert bus.describe_rule("r").event_pattern == {"source": ["c"]}
+
+
+async def test_the_rule_table_is_the_bus_rule_api() -> None:
+    from eventbus.bus.table import RuleTable
+
+    bus = EventBus("orders")
+    table = bus.rule_table
+    assert isinstance(table, RuleTable)
+    target = Collector()
+    table.put_rule("direct", {"source": ["shop"]})
+    table.put_targets("direct", [RuleTarget(id="c", target=target)])
+    assert [r.name for r in bus.list_rules()] == ["direct"] and len(table) == 1
+    assert "direct" in table.matcher
+    async with bus:
+        await bus.put_events([entry(detail={"n": 1})])
+        assert await bus.wait_idle(5)
+        table.disable_rule("direct")
+        assert "direct" not in table.matcher
+    assert [p["detail"] for p in target.payloads] == [{"n": 1}]
+    assert target.closed

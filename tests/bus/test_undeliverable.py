@@ -18,10 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventbus import json_strict
-from eventbus.bus import EventBus
-from eventbus.bus_entries import fast_event
-from eventbus.bus_rules import RuleTarget
-from eventbus.delivery import RetryPolicy
+from eventbus.bus import EventBus, RetryPolicy, RuleTarget
+from eventbus.bus.entries import fast_event
 from eventbus.envelope import Event, PutEventsEntry, validate_entry
 from eventbus.errors import RetryableError
 from eventbus.targets.files import FileTarget

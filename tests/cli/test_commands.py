@@ -265,3 +265,41 @@ def test_the_demo_runs_the_quickstart_and_exits_0() -> None:
     assert '{"order": "o-2", "total": 250, "rule": "big"}' in out
     assert "archive file got 3 line(s)" in out and "function acknowledged: o-1, o-2" in out
     assert "Traceback" not in result.stderr
+
+
+def test_put_shows_how_each_delivery_ended(tmp_path: Path) -> None:
+    config = tmp_path / "failing.yaml"
+    config.write_text(
+        "buses:\n"
+        "  orders:\n"
+        "    settings: {backoff: {base: 0.01, cap: 0.01}}\n"
+        "    rules:\n"
+        "      all:\n"
+        "        pattern: {source: [shop]}\n"
+        "        targets:\n"
+        "          - id: ok\n"
+        "            recording: {name: cli-ok}\n"
+        "          - id: shaped\n"
+        "            recording: {name: cli-shaped}\n"
+        "            input_path: $.detail.missing\n"
+        "          - id: down\n"
+        "            http: {endpoint: 'http://127.0.0.1:9/nothing', timeout: 1}\n"
+        "            retry_policy: {MaximumRetryAttempts: 1}\n"
+        "            dead_letter: {recording: {name: cli-dead}}\n",
+        encoding="utf-8",
+    )
+    result = eventbus("put", "-c", str(config), json.dumps({"source": "shop", "detail-type": "x", "detail": {}}))
+    assert result.returncode == 1, result.stderr
+    response_text, _, table = result.stdout.partition("\n}\n")
+    [answer] = json.loads(response_text + "\n}")["Entries"]
+    rows = [line.split("\t") for line in table.splitlines()]
+    assert all(row[0] == answer["EventId"] for row in rows) and len(rows) == 3
+    went = sorted(row[1] for row in rows)
+    assert went[0].startswith("orders/all/down: failed: RetryableError: ")
+    assert went[0].endswith(" (sent to its dead letter)")
+    assert went[1:] == [
+        "orders/all/ok",
+        "orders/all/shaped: nothing to deliver (InputPath $.detail.missing of target shaped matches nothing"
+        " in the event.)",
+    ]
+    assert "1 delivery(ies) failed" in result.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from eventbus.bus_clock import ManualClock
+from eventbus.bus import ManualClock
 from eventbus.errors import ConfigError
 from eventbus.pipes import DirectorySource, Pipe, PipeConfig
 from eventbus.targets.function import FunctionTargetConfig

@@ -123,7 +123,7 @@ def test_bad_file_configs(tmp_path: Path) -> None:
 def test_file_directory_and_schedule_sources_run_on_trio(tmp_path: Path) -> None:
     import trio
 
-    from eventbus.bus_clock import ManualClock
+    from eventbus.bus import ManualClock
     from eventbus.pipes import ScheduleSource
 
     rows = tmp_path / "rows.jsonl"

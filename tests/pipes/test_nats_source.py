@@ -11,7 +11,7 @@ import anyio
 import nats
 import pytest
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.errors import ConfigError, RetryableError
 from eventbus.pipes import NatsSourceConfig, Pipe, PipeConfig
 from eventbus.targets.function import FunctionTargetConfig

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
 from eventbus.pipes import Pipe, PipeConfig, QueueSource
 from eventbus.targets.base import TargetConfig
@@ -525,3 +525,31 @@ async def test_the_pipe_closes_its_targets_on_exit_whether_built_or_handed_in() 
     async with Pipe(config(queue, TrackedConfig())):
         pass
     assert closed == ["handed", "built"]
+
+
+async def test_a_record_s_age_is_measured_on_the_pipe_s_clock() -> None:
+    from datetime import UTC, datetime
+
+    from eventbus.bus import ManualClock
+
+    clock = ManualClock(datetime.now(UTC))
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}])
+    target = RecordingTarget()
+    target.fail_next(RetryableError("down"), times=1000)
+    dead = RecordingTarget()
+    cfg = config(
+        queue,
+        target,
+        dead_letter=dead,
+        retry_policy={"MaximumRecordAgeInSeconds": 60},
+        backoff=Backoff(base=0.001, cap=0.002),
+    )
+    async with Pipe(cfg, clock=clock) as pipe:
+        # Retries go on while the clock stands still, however long the wall clock runs.
+        await eventually(lambda: pipe.metrics()["retried"] >= 3, what="three retries")
+        assert dead.received == []
+        clock.advance(61)
+        await settled(pipe, 1)
+    (letter,) = dead.received
+    assert letter.context.attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRecordAgeInSeconds"

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.pipes import Pipe, PipeConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import SqliteQueue

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from eventbus.bus_clock import ManualClock
+from eventbus.bus import ManualClock
 from eventbus.pipes import Pipe, PipeConfig, ScheduleSourceConfig
 from eventbus.targets.recording import RecordingTarget
 from tests.pipes.conftest import eventually, settled

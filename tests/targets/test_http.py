@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventbus.bus_clock import ManualClock
+from eventbus.bus import ManualClock
 from eventbus.errors import (
     ConfigError,
     NonRetryableError,

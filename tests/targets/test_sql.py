@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventbus.bus import EventBus
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff, EventBus
 from eventbus.errors import (
     NonRetryableError,
     ResourceNotFoundError,

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from eventbus.bus import BusConfig, EventBus
-from eventbus.bus_clock import ManualClock
+from eventbus.bus import BusConfig, EventBus, ManualClock
 from eventbus.targets.recording import RecordingTarget
 
 pytestmark = pytest.mark.anyio
@@ -145,8 +144,7 @@ def test_plugin_in_a_pytest_process_of_its_own(tmp_path: Path) -> None:
 
 
 def _dead_letter_setup(bus: EventBus, dead: RecordingTarget) -> None:
-    from eventbus.bus_rules import RuleTarget
-    from eventbus.delivery import RetryPolicy
+    from eventbus.bus import RetryPolicy, RuleTarget
     from eventbus.errors import RetryableError
 
     def refuse(event: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from watchfiles import Change, awatch
 from watchfiles._rust_notify import WatchfilesRustInternalError
 
 from eventbus import json_strict
-from eventbus.bus_clock import Clock, Stopwatch
+from eventbus.bus.clock import Clock, Stopwatch
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventbus.delivery import Backoff
+from eventbus.bus.delivery.retry import Backoff
 from eventbus.envelope import DEFAULT_MAX_ENTRY_SIZE, MAX_ENTRY_SIZE_LIMIT
 
 __all__ = ["BusConfig"]
@@ -23,7 +23,7 @@ class BusConfig(BaseModel):
     max_entry_size: int = Field(default=DEFAULT_MAX_ENTRY_SIZE, ge=1, le=MAX_ENTRY_SIZE_LIMIT)
     max_rules: int = Field(default=300, ge=1)
     max_targets_per_rule: int = Field(default=5, ge=1)
-    #: Events accepted but not fully delivered; ``put_events`` waits or throttles beyond it.
+    #: Events accepted and not routed yet; ``put_events`` waits or throttles beyond it.
     log_capacity: int = Field(default=10_000, ge=1)
     #: Deliveries one target holds (queued, in flight or waiting to retry).
     target_queue_size: int = Field(default=1_000, ge=1)

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["Clock", "ManualClock", "Stopwatch", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "Stopwatch", "SystemClock", "wait_until"]
 
 
 @runtime_checkable
@@ -83,3 +83,24 @@ class Stopwatch:
                 await anyio.sleep(delay)
             return
         await self.clock.sleep_until(self._origin + timedelta(seconds=moment))
+
+
+async def wait_until(clock: Clock, when: datetime, event: anyio.Event) -> None:
+    """Return once ``clock`` reaches ``when`` or ``event`` is set, whichever comes first."""
+    if type(clock) is SystemClock:
+        # The common case needs no second task: a timeout on the event is the same race.
+        with anyio.move_on_after(max(0.0, (when - clock.now()).total_seconds())):
+            await event.wait()
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def sleep() -> None:
+            await clock.sleep_until(when)
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(sleep)
+        tg.start_soon(watch)

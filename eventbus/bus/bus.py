@@ -1,16 +1,15 @@
 """``EventBus``: PutEvents, rules, schedules and delivery, on anyio (asyncio or trio).
 
 The journey of an event: ``put_events`` validates each entry on its own and appends the accepted
-events to the ``EventLog`` (the transport seam, see docs/architecture.md); one router task consumes
-the log in batches, asks the ``Matcher`` which enabled rules match, renders each target's input
-and hands the payload to that target's ``Dispatcher`` (delivery.py), whose workers deliver, retry
-and dead-letter. The log acknowledges an event when every delivery it caused has ended, which is
-what ``async with`` waits for on exit (up to ``drain_timeout``).
+events to the ``EventLog`` (see docs/architecture.md); the router (router.py) consumes the log,
+matches the rules of the ``RuleTable`` (table.py), puts one ``Delivery`` per rule target in the
+``DeliveryQueue`` and acknowledges the event; each rule target's ``Dispatcher`` (delivery/)
+leases its deliveries, delivers, retries and dead-letters. ``async with`` waits on exit (up to
+``drain_timeout``) until every accepted event is routed and every delivery has ended.
 """
 
 from __future__ import annotations
 
-import json
 import random as _random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -19,13 +18,13 @@ from types import TracebackType
 from typing import Any, Literal
 
 import anyio
-import anyio.lowlevel
 
 from eventbus._logger import get_logger
-from eventbus.bus_chain import bus_chain, delivering_for
-from eventbus.bus_clock import Clock, SystemClock
-from eventbus.bus_config import BusConfig
-from eventbus.bus_entries import (
+from eventbus.bus.chain import bus_chain, delivering_for
+from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.config import BusConfig
+from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.bus.entries import (
     entry_from_event_shape,
     event_from_valid_entry,
     fast_event,
@@ -33,9 +32,13 @@ from eventbus.bus_entries import (
     new_event_id,
     new_event_ids,
 )
-from eventbus.bus_manage import RuleEntry, RuleManagement
-from eventbus.bus_scheduler import Scheduler
-from eventbus.delivery import DeliveryItem, Dispatcher
+from eventbus.bus.logs.memory import InMemoryEventLog
+from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, LogClosedError, LogRecord
+from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcomes, OutcomeStream
+from eventbus.bus.router import Outstanding, Router
+from eventbus.bus.rules import Rule, RuleState, RuleTarget
+from eventbus.bus.table import F, RuleTable
 from eventbus.envelope import (
     Event,
     PutEventsEntry,
@@ -43,9 +46,7 @@ from eventbus.envelope import (
     validate_entry,
 )
 from eventbus.errors import BusClosedError, BusValidationError
-from eventbus.log import EventLog, InMemoryEventLog, LogClosedError, LogRecord
-from eventbus.metrics import Metrics
-from eventbus.patterns.matcher import Matcher
+from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
 from eventbus.targets.bus import register_bus, unregister_bus
 
@@ -55,8 +56,6 @@ _log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
-# One encoder for every event: json.dumps with options builds a new encoder per call.
-_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _not_an_event_field(key: str) -> dict[str, str]:
@@ -67,7 +66,7 @@ def _not_an_event_field(key: str) -> dict[str, str]:
     }
 
 
-class EventBus(RuleManagement):
+class EventBus:
     """An event bus. ``async with EventBus(name="orders") as bus:`` runs it.
 
     Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
@@ -97,21 +96,28 @@ class EventBus(RuleManagement):
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._rand = random if random is not None else _random.random
         self._metrics = Metrics()
-        self._matcher = Matcher()
-        self._rules: dict[str, RuleEntry] = {}
-        self._scheduler = Scheduler(self._clock, self._fire_schedule)
-        self._remaining: dict[int, int] = {}
+        self._outcomes = Outcomes()
+        self._table = RuleTable(
+            name,
+            config=self.config,
+            clock=self._clock,
+            metrics=self._metrics,
+            fire=self._fire_schedule,
+            on_done=self._deliveries_ended,
+            rand=self._rand,
+            outcomes=self._outcomes,
+        )
+        self._queue: DeliveryQueue | None = None
+        self._outstanding = Outstanding()
         self._state: Literal["new", "running", "closing", "closed"] = "new"
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler_scope: anyio.CancelScope | None = None
-        self._owned_targets: dict[int, Target] = {}
-        self._decorated: dict[str, str] = {}
         self._task_scopes: set[anyio.CancelScope] = set()
         self._trace = self.config.trace_events
         self._time_cache: tuple[datetime | None, str] = (None, "")
 
     def __repr__(self) -> str:
-        return f"EventBus({self.name!r}, rules={len(self._rules)}, state={self._state})"
+        return f"EventBus({self.name!r}, rules={len(self._table)}, state={self._state})"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -120,15 +126,34 @@ class EventBus(RuleManagement):
             raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
         # First, so that a name clash with another running bus fails before anything starts.
         register_bus(self)
+        try:
+            queue = await self._eventlog.open(self.name, self._clock)
+            # A durable log reopened holds what an earlier run left: it is this run's work too.
+            self._outstanding.events = await self._eventlog.pending()
+            pending = await queue.routes()
+        except BaseException:
+            unregister_bus(self)
+            raise
+        self._outstanding.deliveries = sum(pending.values())
+        self._queue = queue
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._state = "running"
-        self._start(self._route_loop)
-        self._scheduler_scope = self._start(self._scheduler.run)
-        for entry in self._rules.values():
-            for route in entry.routes:
-                self._start(route.dispatcher.run)
+        router = Router(
+            self.name,
+            log=self._eventlog,
+            queue=queue,
+            table=self._table,
+            metrics=self._metrics,
+            outstanding=self._outstanding,
+            clock=self._clock,
+            batch=self.config.router_batch,
+            trace=self.config.trace_events,
+        )
+        self._start(router.run)
+        self._scheduler_scope = self._start(self._table.scheduler.run)
+        self._table.start(self._start, queue, pending)
         return self
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -169,8 +194,8 @@ class EventBus(RuleManagement):
         try:
             # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
             with anyio.move_on_after(self.config.drain_timeout, shield=True):
-                while self._eventlog.pending():
-                    await anyio.sleep(0.005)
+                await self._outstanding.wait_idle()
+            self._table.stop()
             for scope in list(self._task_scopes):
                 scope.cancel()
             self._tg.cancel_scope.cancel()
@@ -184,26 +209,25 @@ class EventBus(RuleManagement):
                 # the drain was being cut short is not counted as undelivered.
                 self._count_undelivered()
             with anyio.CancelScope(shield=True):
+                if self._queue is not None:
+                    await self._queue.close()
                 await self._eventlog.close()
-                for target in self._owned_targets.values():
-                    try:
-                        await target.aclose()
-                    except Exception as close_exc:
-                        _log.error("target close failed", bus=self.name, error=str(close_exc))
+                await self._table.aclose_targets()
+            self._outcomes.end()
             self._state = "closed"
         return None
 
     def _count_undelivered(self) -> None:
-        events = self._eventlog.pending()
-        if not events:
+        events, deliveries = self._outstanding.events, self._outstanding.deliveries
+        if events <= 0 and deliveries <= 0:
             return
-        deliveries = sum(r.dispatcher.outstanding for e in self._rules.values() for r in e.routes)
-        self._metrics.count_bus("UndeliveredAtShutdown", events)
+        self._metrics.count_bus("UndeliveredAtShutdown", events + deliveries)
         _log.error(
             "undelivered at shutdown",
             bus=self.name,
-            events=events,
-            unrouted_events=self._eventlog.unconsumed(),
+            # The events a process exit loses (none for a durable backend, which keeps them).
+            events=len(self.pending_events()),
+            unrouted_events=events,
             deliveries=deliveries,
             drain_timeout=self.config.drain_timeout,
         )
@@ -218,24 +242,125 @@ class EventBus(RuleManagement):
         return self._state == "running"
 
     def pending(self) -> int:
-        """Events accepted and not yet delivered or dead-lettered to every target."""
-        return self._eventlog.pending()
+        """Work not finished: events accepted and not routed yet, plus deliveries (one per event
+        and rule target) not delivered or dead-lettered yet. 0 when the bus is idle."""
+        return int(self._outstanding)
 
     def pending_events(self) -> list[dict[str, Any]]:
-        """The events ``pending()`` counts, oldest first (after a shutdown: those it abandoned)."""
-        return self._eventlog.pending_events()
+        """The events ``pending()`` counts that would be lost if the process ended now, each once,
+        oldest first (after a shutdown: those it abandoned). The in-memory backend loses them
+        all; a durable one keeps them for the next run and names none."""
+        events: dict[str, dict[str, Any]] = {}
+        if self._queue is not None:
+            for event in self._queue.pending_events():
+                events.setdefault(event["id"], event)
+        for event in self._eventlog.pending_events():
+            events.setdefault(event["id"], event)
+        return list(events.values())
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every accepted event has ended; ``False`` if ``timeout`` came first."""
         with anyio.move_on_after(timeout):
-            while self._eventlog.pending():
-                await anyio.sleep(0.002)
+            await self._outstanding.wait_idle()
             return True
         return False
+
+    def outcomes(self, buffer: int = 10_000) -> OutcomeStream:
+        """What happens to each delivery from now on, as an async iterator of ``Outcome``:
+        delivered, failed (with the error and attempt), retry scheduled (with the delay),
+        dead-lettered or dropped.
+
+        The stream keeps at most ``buffer`` outcomes; the bus never waits for a reader, so one
+        that reads too slowly loses the oldest (``stream.lost`` counts them). It ends once the
+        bus has stopped and everything buffered is read; ``stream.close()`` ends it sooner.
+        """
+        return self._outcomes.subscribe(buffer)
+
+    @property
+    def rule_table(self) -> RuleTable:
+        """The rules and what serves them: the object the rule methods below delegate to."""
+        return self._table
 
     def metrics(self) -> dict[str, Any]:
         """Counters: ``{"bus": {...}, "rules": {rule: {...}}, "targets": {"rule/id": {...}}}``."""
         return self._metrics.snapshot()
+
+    # -- rules (the rule table's API) ------------------------------------------------------
+
+    def put_rule(
+        self,
+        name: str,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        schedule_expression: str | None = None,
+        state: RuleState = "ENABLED",
+        description: str | None = None,
+    ) -> str:
+        """Create or update a rule (its targets stay); return its ARN."""
+        return self._table.put_rule(
+            name, event_pattern, schedule_expression=schedule_expression, state=state, description=description
+        )
+
+    def delete_rule(self, name: str, *, force: bool = False) -> None:
+        """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
+        self._table.delete_rule(name, force=force)
+
+    def describe_rule(self, name: str) -> Rule:
+        return self._table.describe_rule(name)
+
+    def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
+        return self._table.list_rules(name_prefix)
+
+    def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
+        return self._table.list_targets_by_rule(name)
+
+    def enable_rule(self, name: str) -> None:
+        self._table.enable_rule(name)
+
+    def disable_rule(self, name: str) -> None:
+        self._table.disable_rule(name)
+
+    def put_targets(
+        self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        return self._table.put_targets(rule, targets)
+
+    def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        return self._table.remove_targets(rule, ids)
+
+    def rule(
+        self,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        *,
+        name: str | None = None,
+        schedule_expression: str | None = None,
+        description: str | None = None,
+        input: str | None = None,
+        input_path: str | None = None,
+        input_transformer: Mapping[str, Any] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        dead_letter: Target | None = None,
+        max_concurrency: int | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: make a sync or async function the target of a new rule.
+
+        The function receives the target input: the event dict, or the transformed payload.
+        The rule is named after the function unless ``name`` is given.
+        """
+        return self._table.rule(
+            event_pattern,
+            name=name,
+            schedule_expression=schedule_expression,
+            description=description,
+            input=input,
+            input_path=input_path,
+            input_transformer=input_transformer,
+            retry_policy=retry_policy,
+            dead_letter=dead_letter,
+            max_concurrency=max_concurrency,
+        )
 
     # -- PutEvents -------------------------------------------------------------------------
 
@@ -316,12 +441,17 @@ class EventBus(RuleManagement):
         if looped:
             self._drop_looped(results, chain)
         elif records:
+            # Counted before they are handed on: the router may route them before append returns.
+            self._outstanding.events += len(records)
+            taken = 0
             try:
                 # A target publishing to the bus that delivers to it would wait on itself.
                 wait = self.config.when_full == "wait" and delivering_for.get() != self.name
                 taken = await self._eventlog.append(records, wait=wait)
             except LogClosedError:
                 raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
+            finally:
+                self._outstanding.routed(len(records) - taken)
             for position in positions[taken:]:
                 results[position] = dict(_THROTTLED)
             self._metrics.count_bus("AcceptedEvents", taken)
@@ -340,126 +470,13 @@ class EventBus(RuleManagement):
         self._metrics.count_bus("LoopedEvents", len(ids))
         _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
 
-    # -- routing ---------------------------------------------------------------------------
-
-    async def _route_loop(self) -> None:
-        log = self._eventlog
-        while True:
-            records = await log.consume(self.config.router_batch)
-            if not records:
-                return
-            done: list[int] = []
-            for record in records:
-                try:
-                    blocked = self._route(record)
-                except Exception as exc:
-                    # Whatever one event does to the matcher or the encoder (a RecursionError
-                    # from extreme nesting, say) must not stop the router for every other event.
-                    self._unroutable(record, exc)
-                    done.append(record.offset)
-                    continue
-                if blocked is None:
-                    done.append(record.offset)
-                    continue
-                # Rare: a target's queue is full. Wait for room, in order, before routing on.
-                for entry, dispatcher, item in blocked:
-                    await dispatcher.submit(item)
-                    entry.counters["ThrottledRules"] += 1
-            if done:
-                log.ack(done)
-            # Let workers run between batches even when the log never runs dry.
-            await anyio.lowlevel.checkpoint()
-
-    def _unroutable(self, record: LogRecord, exc: Exception) -> None:
-        self._metrics.count_bus("UnroutableEvents")
-        _log.error(
-            "event could not be routed; nothing delivered",
-            bus=self.name,
-            event_id=record.event.get("id"),
-            error=f"{type(exc).__name__}: {str(exc)[:200]}",
-        )
-
-    def _route(self, record: LogRecord) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
-        """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
-        the deliveries whose target had no room (usually none)."""
-        event = record.event
-        if record.target_rule is not None:
-            names: Iterable[str] = (record.target_rule,)
-        else:
-            names = self._matcher.match(event) if self._rules else ()
-        metrics = self._metrics
-        trace = self._trace
-        event_json: str | None = None
-        ingestion_text: str | None = None
-        count = 0
-        blocked: list[tuple[RuleEntry, Dispatcher, DeliveryItem]] = []
-        for name in names:
-            entry = self._rules.get(name)
-            if entry is None or entry.rule.state != "ENABLED":
-                continue
-            counters = entry.counters
-            counters["MatchedEvents"] += 1
-            if not entry.routes:
-                continue
-            counters["TriggeredRules"] += 1
-            if trace:
-                _log.info("matched", bus=self.name, event_id=event["id"], rule=name)
-            for route in entry.routes:
-                if route.target_input is None:
-                    if event_json is None:
-                        event_json = _encode_event(event)
-                    payload = event_json
-                else:
-                    if ingestion_text is None and route.target_input.uses_ingestion_time:
-                        ingestion_text = format_time(record.ingestion_time)
-                    try:
-                        payload = route.target_input.render(
-                            event,
-                            rule_name=name,
-                            rule_arn=entry.rule.arn,
-                            ingestion_time=ingestion_text,
-                        )
-                    except Exception as exc:  # TransformError; anything else must not stop routing
-                        metrics.count_bus("TransformFailures")
-                        metrics.count_target(name, route.target_id, "FailedInvocations")
-                        _log.warning(
-                            "input transformation failed; nothing delivered",
-                            bus=self.name,
-                            event_id=event["id"],
-                            rule=name,
-                            target=route.target_id,
-                            error=str(exc),
-                        )
-                        continue
-                # Offered at once: no delivery can end (and look up ``_remaining``) before this
-                # synchronous method returns and the count below is in place.
-                item = DeliveryItem(payload, event, record.ingestion_time, record.chain, record.offset)
-                if not route.dispatcher.offer(item):
-                    blocked.append((entry, route.dispatcher, item))
-                count += 1
-        if not count:
-            return None
-        self._remaining[record.offset] = count
-        return blocked
-
-    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
-        remaining = self._remaining
-        done: list[int] = []
-        for item in items:
-            offset: int = item.token
-            left = remaining.get(offset, 1) - 1
-            if left > 0:
-                remaining[offset] = left
-            else:
-                remaining.pop(offset, None)
-                done.append(offset)
-        if done:
-            self._eventlog.ack(done)
+    def _deliveries_ended(self, n: int) -> None:
+        self._outstanding.ended(n)
 
     # -- schedules -------------------------------------------------------------------------
 
     async def _fire_schedule(self, rule: str, when: datetime) -> None:
-        entry = self._rules.get(rule)
+        entry = self._table.rules.get(rule)
         if entry is None or entry.rule.state != "ENABLED":
             return
         event = {
@@ -475,5 +492,10 @@ class EventBus(RuleManagement):
         }
         if self.config.trace_events:
             _log.info("scheduled", bus=self.name, rule=rule, event_id=event["id"])
-        await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
-        self._metrics.count_bus("AcceptedEvents")
+        self._outstanding.events += 1
+        taken = 0
+        try:
+            taken = await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
+        finally:
+            self._outstanding.routed(1 - taken)
+        self._metrics.count_bus("AcceptedEvents", taken)

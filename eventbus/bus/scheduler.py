@@ -13,7 +13,7 @@ from datetime import datetime
 
 import anyio
 
-from eventbus.bus_clock import Clock
+from eventbus.bus.clock import Clock, wait_until
 from eventbus.schedule import Schedule
 
 __all__ = ["Scheduler"]
@@ -58,7 +58,7 @@ class Scheduler:
                 continue
             earliest = min(times)
             if self._clock.now() < earliest:
-                await self._sleep_or_change(earliest, changed)
+                await wait_until(self._clock, earliest, changed)
                 continue
             now = self._clock.now()
             due = [(rule, when) for rule, (_, when) in self._next.items() if when is not None and when <= now]
@@ -66,17 +66,3 @@ class Scheduler:
                 schedule, _ = self._next[rule]
                 self._next[rule] = (schedule, schedule.next_after(now))
                 await self._fire(rule, when)
-
-    async def _sleep_or_change(self, until: datetime, changed: anyio.Event) -> None:
-        async with anyio.create_task_group() as tg:
-
-            async def sleep() -> None:
-                await self._clock.sleep_until(until)
-                tg.cancel_scope.cancel()
-
-            async def watch() -> None:
-                await changed.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(sleep)
-            tg.start_soon(watch)

@@ -1,9 +1,13 @@
-"""Rule management for ``EventBus``: put, replace, list, enable, disable and delete rules and
-their targets at run time, and the ``@bus.rule`` decorator.
+"""The rule table of one bus: its rules and what serves them.
 
-A mixin, so that ``EventBus`` keeps one public surface while bus.py holds the event path. Each
-rule target gets its own ``Dispatcher`` (delivery.py); a replaced or removed target's dispatcher
-is retired: it finishes what it holds, then stops.
+``RuleTable`` holds the rules and their targets, the ``Matcher`` of the enabled rules, the
+``Scheduler`` of the scheduled ones, a ``Dispatcher`` (delivery/) per rule target and the targets
+the bus owns (closed when it stops). ``EventBus`` delegates its rule API here; the HTTP API and a
+console drive the same object.
+
+Deliveries are queued by route (``<rule>/<target id>``): a target replaced by id hands the
+deliveries still queued or waiting to retry to its successor and finishes those in flight; a
+removed target's dispatcher delivers what the route still holds, retries included, then stops.
 """
 
 from __future__ import annotations
@@ -12,27 +16,37 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 import anyio
 
-from eventbus.bus_clock import Clock
-from eventbus.bus_config import BusConfig
-from eventbus.bus_rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
-from eventbus.bus_scheduler import Scheduler
-from eventbus.delivery import DeliveryItem, Dispatcher, RetryPolicy, TargetRoute
+from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
+from eventbus.bus.config import BusConfig
+from eventbus.bus.delivery.dispatcher import Dispatcher, Slots, TargetRoute
+from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.bus.logs.protocol import DeliveryQueue
+from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcomes
+from eventbus.bus.rules import Rule, RuleState, RuleTarget, check_rule_name, rule_arn
+from eventbus.bus.scheduler import Scheduler
 from eventbus.errors import BusValidationError, LimitExceededError, RuleNotFoundError
-from eventbus.metrics import Metrics
 from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
 from eventbus.schedule import Schedule
-from eventbus.targets.base import Target
+from eventbus.targets.base import Target, batch_limit
 from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
-__all__ = ["RuleManagement"]
+__all__ = ["Route", "RuleEntry", "RuleTable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_log = get_logger("eventbus.bus")
+
+#: Starts a background task of the running bus; returns the scope that cancels it.
+Starter = Callable[[Callable[[], Awaitable[None]]], anyio.CancelScope]
 
 
 @dataclass(slots=True)
@@ -40,6 +54,8 @@ class Route:
     target_id: str
     target_input: TargetInput | None
     dispatcher: Dispatcher
+    #: The route's name in the delivery queue: ``<rule>/<target id>``.
+    key: str = ""
 
 
 @dataclass(slots=True)
@@ -51,27 +67,90 @@ class RuleEntry:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-class RuleManagement:
-    """The rule half of ``EventBus`` (which sets every attribute declared here)."""
+class RuleTable:
+    """The rules of bus ``bus_name``, its matcher, scheduler, dispatchers and owned targets.
 
-    name: str
-    config: BusConfig
-    _clock: Clock
-    _rand: Callable[[], float]
-    _metrics: Metrics
-    _matcher: Matcher
-    _rules: dict[str, RuleEntry]
-    _scheduler: Scheduler
-    _owned_targets: dict[int, Target]
-    #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
-    _decorated: dict[str, str]
-    _state: Literal["new", "running", "closing", "closed"]
+    ``fire(rule, when)`` is called when a scheduled rule is due; ``on_done(n)`` when ``n``
+    deliveries ended. Dispatchers made before ``start`` run once it is called.
+    """
 
-    def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
-        raise NotImplementedError
+    def __init__(
+        self,
+        bus_name: str,
+        *,
+        config: BusConfig,
+        clock: Clock,
+        metrics: Metrics,
+        fire: Callable[[str, datetime], Awaitable[None]],
+        on_done: Callable[[int], None],
+        rand: Callable[[], float],
+        outcomes: Outcomes | None = None,
+    ) -> None:
+        self.name = bus_name
+        self.config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._on_done = on_done
+        self._rand = rand
+        self.outcomes = outcomes if outcomes is not None else Outcomes()
+        #: Rules by name (read by the router on every event).
+        self.rules: dict[str, RuleEntry] = {}
+        #: The enabled rules with a pattern.
+        self.matcher = Matcher()
+        self.scheduler = Scheduler(clock, fire)
+        self._owned_targets: dict[int, Target] = {}
+        #: Rules ``@bus.rule`` made, by name: the function each one calls (``module.qualname``).
+        self._decorated: dict[str, str] = {}
+        #: Each route's bound, kept across the dispatchers that serve it (a target replaced by id).
+        self._slots: dict[str, Slots] = {}
+        #: The last dispatcher made for each route: a new one takes its route over.
+        self._serving: dict[str, Dispatcher] = {}
+        self._start: Starter | None = None
+        self._queue: DeliveryQueue | None = None
 
-    def _deliveries_done(self, items: list[DeliveryItem]) -> None:
-        raise NotImplementedError
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self, start: Starter, queue: DeliveryQueue, pending: Mapping[str, int]) -> None:
+        """Run every dispatcher through ``start`` on ``queue``, and the dispatchers made from now
+        on. ``pending`` is what the queue holds per route already (a durable queue, reopened)."""
+        self._start = start
+        self._queue = queue
+        for key, count in pending.items():
+            self.slots(key).count = count
+        for entry in self.rules.values():
+            for route in entry.routes:
+                route.dispatcher.queue = queue
+                start(route.dispatcher.run)
+
+    def stop(self) -> None:
+        """Start no more dispatchers (the bus cancels the running ones)."""
+        self._start = None
+
+    def slots(self, key: str, capacity: int | None = None) -> Slots:
+        """The bound of route ``key`` (made on first use; ``capacity`` updates it)."""
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = Slots(capacity or self.config.target_queue_size)
+        elif capacity is not None:
+            slots.capacity = capacity
+        return slots
+
+    def outstanding(self) -> int:
+        """Deliveries routed and not ended yet, over every route."""
+        return sum(s.count for s in self._slots.values())
+
+    async def aclose_targets(self) -> None:
+        """Close every target the rules used, each once; a failing close is logged."""
+        for target in self._owned_targets.values():
+            try:
+                await target.aclose()
+            except Exception as close_exc:
+                _log.error("target close failed", bus=self.name, error=str(close_exc))
+
+    # -- the rule API ----------------------------------------------------------------------
 
     def put_rule(
         self,
@@ -97,8 +176,8 @@ class RuleManagement:
         schedule = (
             Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
         )
-        existing = self._rules.get(name)
-        if existing is None and len(self._rules) >= self.config.max_rules:
+        existing = self.rules.get(name)
+        if existing is None and len(self.rules) >= self.config.max_rules:
             raise LimitExceededError(
                 f"The requested resource exceeds the maximum number allowed: {self.config.max_rules} "
                 f"rules on event bus {self.name}."
@@ -114,49 +193,49 @@ class RuleManagement:
             targets=existing.rule.targets if existing else (),
         )
         entry = RuleEntry(rule, pattern, existing.routes if existing else [], self._metrics.rules[name])
-        self._rules[name] = entry
+        self.rules[name] = entry
         self._sync_matcher(entry)
         if schedule is None:
-            self._scheduler.remove(name)
+            self.scheduler.remove(name)
         else:
-            self._scheduler.set(name, schedule)
+            self.scheduler.set(name, schedule)
         return rule.arn
 
     def _sync_matcher(self, entry: RuleEntry) -> None:
         # Disabled rules stay out of the matcher so they cost nothing per event.
         name = entry.rule.name
-        if name in self._matcher:
-            self._matcher.remove(name)
+        if name in self.matcher:
+            self.matcher.remove(name)
         if entry.pattern is not None and entry.rule.state == "ENABLED":
-            self._matcher.add(name, entry.pattern)
+            self.matcher.add(name, entry.pattern)
 
     def _entry(self, name: str) -> RuleEntry:
-        entry = self._rules.get(name)
+        entry = self.rules.get(name)
         if entry is None:
             raise RuleNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
         return entry
 
     def delete_rule(self, name: str, *, force: bool = False) -> None:
         """Delete a rule. As on AWS, a rule with targets needs them removed first, or ``force``."""
-        entry = self._rules.get(name)
+        entry = self.rules.get(name)
         if entry is None:
             return
         if entry.routes and not force:
             raise BusValidationError("Rule can't be deleted since it has targets.")
         for route in entry.routes:
             route.dispatcher.retire()
-        del self._rules[name]
+        del self.rules[name]
         self._decorated.pop(name, None)
-        if name in self._matcher:
-            self._matcher.remove(name)
-        self._scheduler.remove(name)
+        if name in self.matcher:
+            self.matcher.remove(name)
+        self.scheduler.remove(name)
 
     def describe_rule(self, name: str) -> Rule:
         return self._entry(name).rule
 
     def list_rules(self, name_prefix: str | None = None) -> list[Rule]:
         return [
-            e.rule for n, e in sorted(self._rules.items()) if name_prefix is None or n.startswith(name_prefix)
+            e.rule for n, e in sorted(self.rules.items()) if name_prefix is None or n.startswith(name_prefix)
         ]
 
     def list_targets_by_rule(self, name: str) -> list[RuleTarget]:
@@ -176,7 +255,8 @@ class RuleManagement:
     def put_targets(
         self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """Add or replace targets (by id). Replaced targets finish what they hold, then stop."""
+        """Add or replace targets (by id). A replaced target finishes the deliveries in flight;
+        the ones still queued or waiting to retry go to its successor."""
         entry = self._entry(rule)
         parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
         ids = [t.id for t in parsed]
@@ -190,17 +270,16 @@ class RuleManagement:
             )
         routes = {r.target_id: r for r in entry.routes}
         for target in parsed:
-            old = routes.get(target.id)
-            if old is not None:
-                old.dispatcher.retire()
             current[target.id] = target
-            routes[target.id] = Route(target.id, target.target_input, self._dispatcher(entry.rule, target))
+            dispatcher = self._dispatcher(entry.rule, target)
+            routes[target.id] = Route(target.id, target.target_input, dispatcher, dispatcher.key)
         entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
         entry.routes = [routes[t_id] for t_id in current]
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
-        """Remove targets by id; they finish what they hold, then stop. Unknown ids are ignored."""
+        """Remove targets by id; each delivers what it holds (retries too), then stops. Unknown ids
+        are ignored."""
         entry = self._entry(rule)
         drop = set(ids)
         for route in entry.routes:
@@ -216,7 +295,7 @@ class RuleManagement:
         for t in (target.target, target.dead_letter):
             if t is not None:
                 self._owned_targets[id(t)] = t
-        batch = min(self.config.delivery_batch_size, int(getattr(target.target, "max_batch_size", 1) or 1))
+        batch = batch_limit(target.target, self.config.delivery_batch_size)
         if getattr(target.target, "per_payload_calls", False):
             # One call a payload anyway: batching would only tie each event's fate to the others'.
             batch = 1
@@ -235,14 +314,22 @@ class RuleManagement:
         )
         dispatcher = Dispatcher(
             route,
+            slots=self.slots(route.key, route.capacity),
             backoff=self.config.backoff,
             clock=self._clock,
             metrics=self._metrics,
-            on_done=self._deliveries_done,
+            on_done=self._on_done,
+            outcomes=self.outcomes,
             rand=self._rand,
             trace=self.config.trace_events,
         )
-        if self._state == "running":
+        previous = self._serving.get(route.key)
+        if previous is not None:
+            # Replaced, or removed and still delivering its retries: the route is the new one's.
+            previous.stop()
+        self._serving[route.key] = dispatcher
+        if self._start is not None:
+            dispatcher.queue = self._queue
             self._start(dispatcher.run)
         return dispatcher
 

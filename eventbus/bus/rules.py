@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from eventbus.delivery import RetryPolicy
+from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.errors import BusValidationError
 from eventbus.targets.base import Target
 from eventbus.targets.function import FunctionTarget

@@ -1,0 +1,242 @@
+"""Routing: from the event log to the delivery queue.
+
+One router task per bus consumes the log in batches, asks the rule table's ``Matcher`` which
+enabled rules match each event (a scheduled event names its one rule), renders each target's
+input and makes one ``Delivery`` per rule target. It puts each event's fan-out in the delivery
+queue in one call, and acknowledges the events in the log once their fan-out is committed: from
+then on the queue, not the log, holds the work. No task is created per event.
+
+Each delivery takes a slot of its rule target's bound first. When a target has no room, the
+router puts what it routed so far, waits for room (counted as ``ThrottledRules``) and goes on, in
+order: a full target slows routing down, the log fills up, and ``put_events`` waits or throttles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from eventbus import redact
+from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
+from eventbus.bus.delivery.dispatcher import Slots
+from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogRecord
+from eventbus.bus.metrics import Metrics
+from eventbus.bus.outcomes import Outcome
+from eventbus.bus.table import RuleEntry, RuleTable
+from eventbus.envelope import format_time
+
+__all__ = ["Outstanding", "Router"]
+
+_log = get_logger("eventbus.bus")
+
+# One encoder for every event: json.dumps with options builds a new encoder per call.
+_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class Outstanding:
+    """What a bus has taken on and not finished: events not routed yet, deliveries not ended.
+
+    Counted up before the work is handed on and down once it is done, so the counts never fall
+    short of the truth; ``wait_idle`` returns when both are zero, without polling.
+    """
+
+    __slots__ = ("_idle", "deliveries", "events")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.deliveries = 0
+        self._idle: anyio.Event | None = None
+
+    def __int__(self) -> int:
+        return self.events + self.deliveries
+
+    def routed(self, events: int) -> None:
+        self.events -= events
+        self._settle()
+
+    def ended(self, deliveries: int) -> None:
+        self.deliveries -= deliveries
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._idle is not None and self.events <= 0 and self.deliveries <= 0:
+            self._idle.set()
+            self._idle = None
+
+    async def wait_idle(self) -> None:
+        while self.events > 0 or self.deliveries > 0:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
+
+class Router:
+    """Consumes ``log`` and puts each event's deliveries in ``queue``."""
+
+    def __init__(
+        self,
+        bus_name: str,
+        *,
+        log: EventLog,
+        queue: DeliveryQueue,
+        table: RuleTable,
+        metrics: Metrics,
+        outstanding: Outstanding,
+        clock: Clock,
+        batch: int,
+        trace: bool = False,
+    ) -> None:
+        self.bus_name = bus_name
+        self._log = log
+        self._queue = queue
+        self._table = table
+        self._metrics = metrics
+        self._outstanding = outstanding
+        self._clock = clock
+        self._batch = batch
+        self._trace = trace
+
+    async def run(self) -> None:
+        log = self._log
+        while True:
+            records = await log.consume(self._batch)
+            if not records:
+                return
+            deliveries: list[Delivery] = []
+            offsets: list[int] = []
+            for record in records:
+                try:
+                    routed, short = self._route(record)
+                except Exception as exc:
+                    # Whatever one event does to the matcher or the encoder (a RecursionError
+                    # from extreme nesting, say) must not stop the router for every other event.
+                    self._unroutable(record, exc)
+                    offsets.append(record.offset)
+                    continue
+                if short:
+                    # Rare: a target is full. What is routed so far goes first (its slots can
+                    # only free once it is in the queue), then wait for room, in order.
+                    await self._commit(deliveries, offsets)
+                    deliveries, offsets = [], []
+                    for entry, slots in short:
+                        entry.counters["ThrottledRules"] += 1
+                        await slots.take_waiting()
+                deliveries += routed
+                offsets.append(record.offset)
+            await self._commit(deliveries, offsets)
+            # Let workers run between batches even when the log never runs dry.
+            await anyio.lowlevel.checkpoint()
+
+    async def _commit(self, deliveries: list[Delivery], offsets: list[int]) -> None:
+        if deliveries:
+            # Counted before they are handed on: a delivery may end before ``put`` returns.
+            self._outstanding.deliveries += len(deliveries)
+            await self._queue.put(deliveries)
+        if offsets:
+            await self._log.ack(offsets)
+            self._outstanding.routed(len(offsets))
+
+    def _unroutable(self, record: LogRecord, exc: Exception) -> None:
+        self._metrics.count_bus("UnroutableEvents")
+        _log.error(
+            "event could not be routed; nothing delivered",
+            bus=self.bus_name,
+            event_id=record.event.get("id"),
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
+
+    def _dropped(self, event: dict[str, Any], rule: str, target_id: str, exc: Exception) -> None:
+        self._table.outcomes.emit(
+            Outcome(
+                "dropped",
+                self.bus_name,
+                rule,
+                target_id,
+                event["id"],
+                0,
+                self._clock.now(),
+                error_type=type(exc).__name__,
+                reason=redact.mask(str(exc))[:500],
+            )
+        )
+
+    def _route(self, record: LogRecord) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
+        """The deliveries of ``record``, and the rule targets among them that had no free slot
+        (their slots are the caller's to wait for; the others are taken). Should it raise, the
+        slots it took are free again."""
+        taken: list[Slots] = []
+        try:
+            return self._fan_out(record, taken)
+        except BaseException:
+            for slots in taken:
+                slots.free(1)
+            raise
+
+    def _fan_out(
+        self, record: LogRecord, taken: list[Slots]
+    ) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
+        event = record.event
+        rules = self._table.rules
+        if record.target_rule is not None:
+            names: Iterable[str] = (record.target_rule,)
+        else:
+            names = self._table.matcher.match(event) if rules else ()
+        deliveries: list[Delivery] = []
+        short: list[tuple[RuleEntry, Slots]] = []
+        metrics = self._metrics
+        event_json: str | None = None
+        ingestion_text: str | None = None
+        for name in names:
+            entry = rules.get(name)
+            if entry is None or entry.rule.state != "ENABLED":
+                continue
+            counters = entry.counters
+            counters["MatchedEvents"] += 1
+            if not entry.routes:
+                continue
+            counters["TriggeredRules"] += 1
+            if self._trace:
+                _log.info("matched", bus=self.bus_name, event_id=event["id"], rule=name)
+            for route in entry.routes:
+                if route.target_input is None:
+                    if event_json is None:
+                        event_json = _encode_event(event)
+                    payload = event_json
+                else:
+                    if ingestion_text is None and route.target_input.uses_ingestion_time:
+                        ingestion_text = format_time(record.ingestion_time)
+                    try:
+                        payload = route.target_input.render(
+                            event,
+                            rule_name=name,
+                            rule_arn=entry.rule.arn,
+                            ingestion_time=ingestion_text,
+                        )
+                    except Exception as exc:  # TransformError; anything else must not stop routing
+                        metrics.count_bus("TransformFailures")
+                        metrics.count_target(name, route.target_id, "FailedInvocations")
+                        if self._table.outcomes.active:
+                            self._dropped(event, name, route.target_id, exc)
+                        _log.warning(
+                            "input transformation failed; nothing delivered",
+                            bus=self.bus_name,
+                            event_id=event["id"],
+                            rule=name,
+                            target=route.target_id,
+                            error=str(exc),
+                        )
+                        continue
+                slots = route.dispatcher.slots
+                if slots.take():
+                    taken.append(slots)
+                else:
+                    short.append((entry, slots))
+                deliveries.append(
+                    Delivery(route.key, event, payload, record.ingestion_time, record.chain, record.offset)
+                )
+        return deliveries, short
