@@ -48,7 +48,7 @@ UNCHECKED = {"text", "sh", ""}
 #: Opt-outs are for blocks that cannot stand alone; keep them rare.
 MAX_SKIPPED = 6
 
-CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes"}
+CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "functions", "server"}
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARKER = re.compile(r"<!--\s*docs-test:\s*(?:skip:\s*(?P<why>.*?)|file\s+(?P<file>\S+))\s*-->")
