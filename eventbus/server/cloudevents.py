@@ -8,6 +8,7 @@
 | ``time`` | ``time`` (the moment the bus took it when absent) |
 | ``data`` (a JSON object) | ``detail`` |
 | ``data`` (any other JSON value, or text) | ``detail.data`` |
+| a binary-mode body without ``Content-Type`` | as JSON when it reads as JSON, else as text |
 | ``data_base64`` / a binary body that is not text | ``detail.data_base64`` |
 | ``subject``, ``dataschema`` and every extension attribute | ``detail.cloudevents`` (an object) |
 
@@ -25,15 +26,14 @@ import binascii
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from eventbus import Event, EventBus
 from eventbus.envelope import parse_time, validate_entry
 from eventbus.server.errors import ApiError
+from eventbus.targets.cloudevents import EXTENSIONS_KEY
 
 __all__ = ["EXTENSIONS_KEY", "event_from_cloudevent", "receive"]
-
-#: Where ``detail`` keeps the attributes the envelope has no place for.
-EXTENSIONS_KEY = "cloudevents"
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -100,7 +100,8 @@ def _binary(headers: Mapping[str, str], body: bytes, media: str, bus: EventBus) 
     for name, value in headers.items():
         lower = name.lower()
         if lower.startswith("ce-"):
-            attributes[lower[3:]] = value
+            # The HTTP binding percent-encodes header values.
+            attributes[lower[3:]] = unquote(value)
     if not attributes:
         raise ApiError(
             "InvalidCloudEvent",
@@ -115,12 +116,23 @@ def _binary(headers: Mapping[str, str], body: bytes, media: str, bus: EventBus) 
     elif _is_json(media):
         parsed = _json(body, "the data")
         data = parsed if isinstance(parsed, dict) else {"data": parsed}
+    elif not media and _json_or_none(body) is not None:
+        # No Content-Type (some SDKs send none for JSON data): JSON if it reads as JSON.
+        parsed = _json_or_none(body)
+        data = parsed if isinstance(parsed, dict) else {"data": parsed}
     else:
         try:
             data = {"data": body.decode("utf-8")}
         except UnicodeDecodeError:
             data = {"data_base64": base64.b64encode(body).decode("ascii")}
     return event_from_cloudevent(attributes, data, "the CloudEvent", bus)
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _is_json(media: str) -> bool:
