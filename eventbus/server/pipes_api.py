@@ -245,7 +245,7 @@ class PipesApi:
         try:
             pipe_config = PipeConfig.model_validate(config)
         except ValueError as exc:
-            raise ApiError("ValidationException", _first_line(exc)) from None
+            raise ApiError("ValidationException", from_library(exc).message) from None
         pipe = Pipe(pipe_config, name=name)
         pipe.source_arn = params["Source"]
         pipe.target_arn = params["Target"]
@@ -408,8 +408,3 @@ def _error(error: ApiError) -> Response:
         media_type="application/json",
         headers={"x-amzn-ErrorType": error.code},
     )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -21,6 +21,10 @@ buses:
         pattern: {source: [shop]}
         targets:
           - log: {}
+pipes:
+  from-config:
+    source: {queue: {type: memory, name: server-test-config-pipe}}
+    target: {log: {}}
 """
 
 
