@@ -130,7 +130,7 @@ def config_queues(model: Any) -> dict[str, TargetConfig]:
         elif isinstance(value, list | tuple):
             for item in value:
                 walk(item)
-        elif hasattr(value, "model_fields"):
+        elif isinstance(getattr(type(value), "model_fields", None), dict):
             for field in type(value).model_fields:
                 walk(getattr(value, field, None))
 
