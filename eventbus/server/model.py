@@ -20,6 +20,11 @@ __all__ = ["ServiceModel", "service_model"]
 #: At most this many problems are listed in one ValidationException, as AWS does.
 MAX_LISTED = 10
 
+#: Operations whose entries the bus judges one by one (PutEvents answers a bad entry at its
+#: position, with AWS's per-entry codes): only the list itself is checked here, which also keeps
+#: the busiest operation cheap.
+ENTRIES_JUDGED_BY_THE_BUS = frozenset({"PutEvents"})
+
 
 class ServiceModel:
     """One service's operations and shapes, from botocore's ``service-2.json``."""
@@ -40,12 +45,33 @@ class ServiceModel:
         if shape is None:
             return
         problems: list[str] = []
-        self._check(shape, params, "", problems, top=True)
+        if operation in ENTRIES_JUDGED_BY_THE_BUS:
+            self._check_entries(shape, params, problems)
+        else:
+            self._check(shape, params, "", problems, top=True)
         if problems:
             count = len(problems)
             shown = "; ".join(problems[:MAX_LISTED])
             noun = "error" if count == 1 else "errors"
             raise ApiError("ValidationException", f"{count} validation {noun} detected: {shown}")
+
+    def _check_entries(self, shape_name: str, params: dict[str, Any], problems: list[str]) -> None:
+        # The hot path: the list and its length here, each entry's fields by the bus itself.
+        entries = params.get("Entries")
+        if entries is None:
+            problems.append("Value null at 'entries' failed to satisfy constraint: Member must not be null")
+            return
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise _serialization("Entries", "a list of structures (JSON objects)")
+        for index, entry in enumerate(entries, 1):
+            # The server picks each entry's bus by this name before any bus sees the entry.
+            if not isinstance(entry.get("EventBusName", ""), str):
+                raise _serialization(f"entries.{index}.eventBusName", "a string")
+        member = self.shapes[self.shapes[shape_name]["members"]["Entries"]["shape"]]
+        self._length(member, entries, "entries", problems, "length")
+        for key in params:
+            if key != "Entries" and key in self.shapes[shape_name]["members"]:
+                self._check(self.shapes[shape_name]["members"][key]["shape"], params[key], _path("", key), problems)
 
     # Each problem reads like AWS's: "Value 'x' at 'name' failed to satisfy constraint: ...".
     def _check(self, name: str, value: Any, where: str, problems: list[str], *, top: bool = False) -> None:

@@ -449,3 +449,11 @@ def test_a_body_over_the_limit_is_413_unread(live: LiveServer) -> None:
     response = _raw(live, "AWSEvents.PutEvents", b"{" + b" " * (4 * 1024 * 1024 + 10) + b"}")
     assert response.status_code == 413
     assert response.json()["__type"] == "RequestEntityTooLargeException"
+
+
+def test_entries_of_the_wrong_shape_are_refused_whole(live: LiveServer) -> None:
+    for body in ('{"Entries": [5]}', '{"Entries": [{"Source": "a", "EventBusName": ["x"]}]}', '{"Entries": {"a": 1}}'):
+        answer = _raw(live, "AWSEvents.PutEvents", body)
+        assert answer.status_code == 400 and answer.json()["__type"] == "SerializationException", body
+    typed = _raw(live, "AWSEvents.PutEvents", '{"Entries": [{"Source": 5, "DetailType": "t", "Detail": "{}"}]}').json()
+    assert typed["Entries"][0]["ErrorCode"] == "InvalidArgument"
