@@ -81,6 +81,13 @@ class Served:
                     found.set()
 
         threading.Thread(target=read, daemon=True).start()
+        try:
+            self._wait(name, url, found)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
+
+    def _wait(self, name: str, url: str | None, found: threading.Event) -> None:
         if url is None:
             found.wait(60)
         import httpx
