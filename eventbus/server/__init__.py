@@ -5,7 +5,8 @@ that wants them (the state, the metrics, ``running()`` to start it without an AS
 The modules follow a request inward: ``app`` (routes, body limit, lifespan) -> ``auth`` ->
 ``awsjson`` and ``pipes_api`` (the wire protocols, checked against botocore's ``model``) ->
 ``events_api``, ``destinations_api``, ``archives_api`` (the operations) -> ``state``, ``buses``,
-``arns``, ``store`` (what they work on); ``cloudevents`` and ``metrics`` beside them.
+``store`` (what they work on; ARNs become targets through ``eventbus.targets.arns``);
+``cloudevents`` and ``metrics`` beside them.
 """
 
 from __future__ import annotations

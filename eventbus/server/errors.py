@@ -38,7 +38,7 @@ def from_library(exc: Exception) -> ApiError:
         code = "InvalidEventPatternException"
     if not isinstance(code, str) or not code:
         code = "ValidationException" if isinstance(exc, ValueError | EventBusError) else "InternalException"
-    status = 500 if code == "InternalException" else 400
+    status = {"InternalException": 500, "ServiceUnavailableException": 503}.get(code, 400)
     text = _text(exc)
     return ApiError(code, text, status)
 

@@ -13,14 +13,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from eventbus import EventBus, Pattern, RetryPolicy, Rule, RuleTarget
-from eventbus.server.arns import UnmappableArn
+from eventbus import EventBus, Pattern, Rule, RuleTarget
 from eventbus.server.awsjson import Handler
 from eventbus.server.buses import bus_name
-from eventbus.server.errors import ApiError, from_library
+from eventbus.server.errors import ApiError
 from eventbus.server.model import timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
+from eventbus.targets.arns import UnmappableArnError
 
 __all__ = ["EventsApi"]
 
@@ -228,46 +228,50 @@ class EventsApi:
         bus.describe_rule(rule)  # ResourceNotFoundException before anything else
         self.state.check_api_rule(bus.name, rule)
         failed: list[dict[str, Any]] = []
-        built: list[tuple[RuleTarget, dict[str, Any]]] = []
-        seen: set[str] = set()
+        specs: list[dict[str, Any]] = []
+        docs: dict[str, dict[str, Any]] = {}
+        ids = [doc["Id"] for doc in params["Targets"]]
+        if len(set(ids)) != len(ids):
+            raise ApiError("ValidationException", "Target ids must be unique within a PutTargets request.")
         for doc in params["Targets"]:
-            target_id = doc["Id"]
-            if target_id in seen:
-                raise ApiError("ValidationException", "Target ids must be unique within a PutTargets request.")
-            seen.add(target_id)
             try:
-                built.append((self._rule_target(bus, rule, doc), doc))
-            except UnmappableArn as exc:
-                failed.append(_failure(target_id, "ValidationException", str(exc)))
-            except Exception as exc:
-                error = from_library(exc)
-                failed.append(_failure(target_id, error.code, error.message))
-        if built:
-            bus.put_targets(rule, [target for target, _ in built])
-            for _, doc in built:
-                self.state.target_docs[(bus.name, rule, doc["Id"])] = dict(doc)
+                specs.append(self._rule_target(bus, rule, doc))
+                docs[doc["Id"]] = dict(doc)
+            except UnmappableArnError as exc:
+                failed.append(_failure(doc["Id"], exc.error_code, str(exc)))
+        if specs:
+            # The library judges each target (its input forms, its retry policy) and answers
+            # FailedEntries for those it refuses; the rest are put.
+            answer = bus.put_targets(rule, specs)
+            refused = {entry["TargetId"] for entry in answer["FailedEntries"]}
+            failed += answer["FailedEntries"]
+            for spec in specs:
+                if spec["Id"] in refused:
+                    for built in (spec["Target"], spec.get("DeadLetterTarget")):
+                        if built is not None:
+                            await built.aclose()
+                else:
+                    self.state.target_docs[(bus.name, rule, spec["Id"])] = docs[spec["Id"]]
             self._save_rule(bus, rule)
+        order = {target_id: index for index, target_id in enumerate(ids)}
+        failed.sort(key=lambda entry: order.get(entry["TargetId"], 0))
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
-    def _rule_target(self, bus: EventBus, rule: str, doc: Mapping[str, Any]) -> RuleTarget:
+    def _rule_target(self, bus: EventBus, rule: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``RuleTarget`` fields of an AWS ``Target``, its ARN mapped onto a built target."""
         state = self.state
         address = f"{bus.name}/{rule}/{doc['Id']}"
         config = state.resolver.target(doc["Arn"], doc.get("HttpParameters"))
-        dead_letter = None
         dead = (doc.get("DeadLetterConfig") or {}).get("Arn")
-        if dead:
-            dead_letter = state.build(f"{address}/dead-letter", state.resolver.queue(dead))
-        policy = doc.get("RetryPolicy")
-        return RuleTarget(
-            id=doc["Id"],
-            target=state.build(address, config),
-            arn=doc["Arn"],
-            input=doc.get("Input"),
-            input_path=doc.get("InputPath"),
-            input_transformer=doc.get("InputTransformer"),
-            retry_policy=RetryPolicy.model_validate(policy) if policy else RetryPolicy(),
-            dead_letter=dead_letter,
-        )
+        dead_config = state.resolver.queue(dead) if dead else None
+        spec: dict[str, Any] = {"Id": doc["Id"], "Arn": doc["Arn"]}
+        for key in ("Input", "InputPath", "InputTransformer", "RetryPolicy"):
+            if doc.get(key) is not None:
+                spec[key] = doc[key]
+        spec["Target"] = state.build(address, config)
+        if dead_config is not None:
+            spec["DeadLetterTarget"] = state.build(f"{address}/dead-letter", dead_config)
+        return spec
 
     async def remove_targets(self, params: dict[str, Any]) -> dict[str, Any]:
         bus = self.state.buses.get(params.get("EventBusName"))

@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventbus.server.arns import UnmappableArn, parse_arn
 from eventbus.server.errors import ApiError, from_library
 from eventbus.server.model import service_model, timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
+from eventbus.targets.arns import UnmappableArnError, parse_arn
 
 __all__ = ["PipesApi"]
 
@@ -223,7 +223,7 @@ class PipesApi:
             if params.get("Enrichment"):
                 enrichment = state.build(f"pipe/{name}/enrichment", state.resolver.target(params["Enrichment"]))
             source = self._source(params["Source"])
-        except UnmappableArn as exc:
+        except UnmappableArnError as exc:
             raise ApiError("ValidationException", str(exc)) from None
         config = {
             "description": params.get("Description", ""),
@@ -264,7 +264,7 @@ class PipesApi:
             return {"queue": _queue_options(self.state.resolver.queue(spec))}
         if arn.service == "nats" and arn.resource.startswith("stream/"):
             return {"nats": {"stream": arn.resource.removeprefix("stream/")}}
-        raise UnmappableArn(
+        raise UnmappableArnError(
             f"eventbus cannot read from {spec}: pipe sources are SQS queues of the config (by ARN or name) "
             "and NATS streams (arn:eventbus:nats:REGION:ACCOUNT:stream/NAME)."
         )

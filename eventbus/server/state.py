@@ -12,8 +12,8 @@ from typing import Any
 
 from eventbus import BusConfig
 from eventbus.config import Runtime
+from eventbus.config.arns import resolver_for
 from eventbus.config.server import ServerSettings
-from eventbus.server.arns import ArnResolver, config_queues
 from eventbus.server.buses import BusRegistry
 from eventbus.server.destinations import ConnectionRecord, DestinationRecord
 from eventbus.server.errors import ApiError
@@ -42,16 +42,12 @@ class ServerState:
         self.buses = BusRegistry(defaults)
         #: (bus, rule) -> the config file that declares it: read-only through the API.
         self.config_rules: dict[tuple[str, str], str] = {}
-        self.functions: dict[str, TargetConfig] = {}
-        self.queues: dict[str, TargetConfig] = {}
         self.config_pipes: dict[str, str] = {}
         for loaded in runtime.configs:
             model = loaded.model
             for bus_name, spec in model.buses.items():
                 for rule_name in spec.rules:
                     self.config_rules[(bus_name, rule_name)] = loaded.file
-            self.functions.update(getattr(model, "functions", {}))
-            self.queues.update(config_queues(model))
             for pipe_name in model.pipes:
                 self.config_pipes[pipe_name] = loaded.file
         for name, bus in runtime.buses.items():
@@ -62,12 +58,10 @@ class ServerState:
         self.rule_docs: dict[tuple[str, str], dict[str, Any]] = {}
         self.connections: dict[str, ConnectionRecord] = {}
         self.destinations: dict[str, DestinationRecord] = {}
-        self.resolver = ArnResolver(
-            functions=self.functions,
-            queues=self.queues,
-            destination=self._destination_target,
-            bus_exists=lambda name: name in self.buses,
+        self.resolver = resolver_for(
+            runtime.configs, destination=self._destination_target, bus_exists=lambda name: name in self.buses
         )
+        self.queues = self.resolver.queues
 
     def _destination_target(self, name: str, parameters: Mapping[str, Any]) -> TargetConfig | None:
         record = self.destinations.get(name)

@@ -1,4 +1,4 @@
-"""From an ARN given to the API to one of this library's targets (or pipe sources).
+"""From an ARN to one of this library's targets: what EventBridge's API names targets by.
 
 | ARN | becomes |
 | --- | --- |
@@ -7,8 +7,10 @@
 | ``arn:aws:sqs:R:A:NAME`` | the config's queue called NAME (a named ``queue`` target, or a queue of that name) |
 | ``arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`` | the function the config declares as NAME under ``functions:`` |
 
-Anything else raises ``UnmappableArn`` with the reason, which PutTargets answers as that
-target's failure entry (and CreatePipe as a ``ValidationException``).
+Anything else raises ``UnmappableArnError`` (a ``ValidationException``) with the reason, which
+PutTargets answers as that target's failure entry (and CreatePipe as its error). The resolver
+knows only what it is given: the functions and queues a config declares
+(``eventbus.config.arns.resolver_for``), the API destinations a server made, the buses running.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eventbus.errors import EventBusError
 from eventbus.targets.base import TargetConfig
 
-__all__ = ["Arn", "ArnResolver", "UnmappableArn", "parse_arn"]
+__all__ = ["Arn", "ArnResolver", "UnmappableArnError", "parse_arn"]
 
 _ARN = re.compile(r"^arn:(?P<partition>[\w-]+):(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<resource>.+)$")
 
 
-class UnmappableArn(ValueError):
-    """An ARN this server has nothing for; ``str()`` says why, and what would map."""
+class UnmappableArnError(EventBusError, ValueError):
+    """An ARN nothing here stands for; ``str()`` says why, and what would map."""
+
+    error_code = "ValidationException"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,7 @@ class Arn:
 def parse_arn(text: str) -> Arn:
     match = _ARN.match(text) if isinstance(text, str) else None
     if match is None:
-        raise UnmappableArn(f"{text!r} is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)")
+        raise UnmappableArnError(f"{text!r} is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)")
     return Arn(match["service"], match["region"], match["account"], match["resource"])
 
 
@@ -52,8 +57,8 @@ class ArnResolver:
         *,
         functions: Mapping[str, TargetConfig],
         queues: Mapping[str, TargetConfig],
-        destination: Callable[[str, Mapping[str, Any]], TargetConfig | None],
-        bus_exists: Callable[[str], bool],
+        destination: Callable[[str, Mapping[str, Any]], TargetConfig | None] = lambda name, params: None,
+        bus_exists: Callable[[str], bool] = lambda name: True,
     ) -> None:
         self.functions = functions
         self.queues = queues
@@ -61,7 +66,7 @@ class ArnResolver:
         self.bus_exists = bus_exists
 
     def target(self, arn: str, http_parameters: Mapping[str, Any] | None = None) -> TargetConfig:
-        """The target config ``arn`` stands for; ``UnmappableArn`` when there is none."""
+        """The target config ``arn`` stands for; ``UnmappableArnError`` when there is none."""
         from eventbus.targets.bus import BusTargetConfig
 
         parsed = parse_arn(arn)
@@ -69,13 +74,13 @@ class ArnResolver:
         if service == "events" and resource.startswith("event-bus/"):
             name = resource.removeprefix("event-bus/")
             if not self.bus_exists(name):
-                raise UnmappableArn(f"Event bus {name} does not exist.")
+                raise UnmappableArnError(f"Event bus {name} does not exist.")
             return BusTargetConfig(bus=name)
         if service == "events" and resource.startswith("api-destination/"):
             name = resource.removeprefix("api-destination/").split("/", 1)[0]
             found = self.destination(name, http_parameters or {})
             if found is None:
-                raise UnmappableArn(f"API destination {name} does not exist.")
+                raise UnmappableArnError(f"API destination {name} does not exist.")
             return found
         if service == "sqs":
             return self.queue(arn)
@@ -84,12 +89,12 @@ class ArnResolver:
             config = self.functions.get(name)
             if config is None:
                 known = ", ".join(sorted(self.functions)) or "none"
-                raise UnmappableArn(
+                raise UnmappableArnError(
                     f"No function named {name}: functions are declared in the config under functions: "
                     f"(declared: {known})."
                 )
             return config
-        raise UnmappableArn(
+        raise UnmappableArnError(
             f"eventbus cannot deliver to {arn}: targets are API destinations, event buses, SQS queues "
             "of the config and Lambda functions the config declares under functions:."
         )
@@ -97,47 +102,10 @@ class ArnResolver:
     def queue(self, arn: str) -> TargetConfig:
         parsed = parse_arn(arn)
         if parsed.service != "sqs":
-            raise UnmappableArn(f"{arn} is not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
+            raise UnmappableArnError(f"{arn} is not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
         name = parsed.resource
         config = self.queues.get(name)
         if config is None:
             known = ", ".join(sorted(self.queues)) or "none"
-            raise UnmappableArn(f"No queue named {name} in the config (queues: {known}).")
+            raise UnmappableArnError(f"No queue named {name} in the config (queues: {known}).")
         return config
-
-
-def config_queues(model: Any) -> dict[str, TargetConfig]:
-    """The queues a config declares, by the name an SQS ARN gives: named ``queue`` targets by
-    their key, memory queues by their ``name``, SQLite queues by their file's stem."""
-    from pathlib import PurePath
-
-    from eventbus.targets.queue import QueueTargetConfig
-
-    found: dict[str, TargetConfig] = {}
-
-    def add(config: QueueTargetConfig) -> None:
-        if config.type == "memory" and config.name:
-            found.setdefault(config.name, config)
-        elif config.path:
-            found.setdefault(PurePath(config.path).stem, config)
-
-    def walk(value: Any) -> None:
-        if isinstance(value, QueueTargetConfig):
-            add(value)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-        elif isinstance(getattr(type(value), "model_fields", None), dict):
-            for field in type(value).model_fields:
-                walk(getattr(value, field, None))
-
-    for name, entry in getattr(model, "targets", {}).items():
-        queue = getattr(entry, "queue", None)
-        if isinstance(queue, QueueTargetConfig):
-            found[name] = queue
-    walk(getattr(model, "buses", {}))
-    walk(getattr(model, "defaults", None))
-    return found
