@@ -113,6 +113,21 @@ class EventbusServer:
             tg = await stack.enter_async_context(anyio.create_task_group())
             self.state.buses.bind(tg)
             self.pipes.bind(tg)
+            followers: list[anyio.CancelScope] = []
+
+            def follow(bus: Any) -> None:
+                scope = anyio.CancelScope()
+                followers.append(scope)
+
+                async def run() -> None:
+                    with scope:
+                        await self.metrics.follow(bus)
+
+                tg.start_soon(run)
+
+            self.state.buses.on_started = follow
+            for bus in runtime.buses.values():
+                follow(bus)
             try:
                 if "default" not in self.state.buses:
                     await self.state.buses.create("default", owner="server")
@@ -126,6 +141,9 @@ class EventbusServer:
                     await self.state.buses.stop_all()
                     self.state.buses.bind(None)
                     self.pipes.bind(None)
+                    # The config's buses stop after this task group: their followers stop here.
+                    for scope in followers:
+                        scope.cancel()
 
     async def restore(self) -> None:
         """Put back what the store kept, through the API's own handlers."""

@@ -8,6 +8,7 @@ a ``default`` bus, as every AWS account does: the config's, or one of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -44,6 +45,8 @@ class BusRegistry:
         self.defaults = defaults
         self._entries: dict[str, BusEntry] = {}
         self._tg: TaskGroup | None = None
+        #: Called with each bus the API starts, once it runs (the metrics follow its outcomes).
+        self.on_started: Callable[[EventBus], None] | None = None
 
     def add_config_bus(self, bus: EventBus, file: str) -> None:
         self._entries[bus.name] = BusEntry(bus, "config", file=file)
@@ -97,6 +100,8 @@ class BusRegistry:
         if failure:
             raise failure[0]
         self._entries[name] = entry
+        if self.on_started is not None:
+            self.on_started(bus)
         return entry
 
     async def delete(self, name: str) -> BusEntry | None:

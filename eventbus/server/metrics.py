@@ -11,6 +11,7 @@ failed, and how long each call to the target took (a histogram).
 | ``eventbus_bus_pending_events`` | bus | events accepted and not yet delivered (the log's depth) |
 | ``eventbus_rule_events_total`` | bus, rule, counter (``MatchedEvents``, ``TriggeredRules``, ``Invocations``...) | ``bus.metrics()["rules"]`` |
 | ``eventbus_target_invocations_total`` | bus, rule, target, counter (``Invocations``, ``FailedInvocations``, ``RetriedInvocations``, ``InvocationsSentToDLQ``...) | ``bus.metrics()["targets"]`` |
+| ``eventbus_delivery_outcomes_total`` | bus, rule, target, outcome (``delivered``, ``failed``, ``retry-scheduled``, ``dead-lettered``, ``dropped``) | ``bus.outcomes()`` |
 | ``eventbus_target_deliveries_total`` | bus, rule, target, outcome (``delivered``/``failed``) | each call to a target |
 | ``eventbus_target_delivery_seconds`` | bus, rule, target | histogram of those calls' durations |
 | ``eventbus_pipe_records_total`` | pipe, counter (``received``, ``delivered``, ``dead_lettered``...) | ``pipe.metrics()`` |
@@ -56,6 +57,18 @@ class ServerMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.outcomes = Counter(
+            "eventbus_delivery_outcomes",
+            "What happened to deliveries (bus.outcomes()): delivered, failed, retry-scheduled, dead-lettered, dropped",
+            ["bus", "rule", "target", "outcome"],
+            registry=self.registry,
+        )
+        self.outcomes_lost = Counter(
+            "eventbus_delivery_outcomes_lost",
+            "Outcomes the metrics reader missed because it fell behind (the counts above are then low)",
+            ["bus"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "eventbus_api_requests",
             "API requests answered, by operation and code (OK or the error code)",
@@ -71,6 +84,14 @@ class ServerMetrics:
     def instrument(self, address: str, target: Target) -> Target:
         """``target``, timed and counted under ``address`` (``bus/rule/id``, ``pipe/NAME/stage``)."""
         return _Timed(target, self, _labels(address))
+
+    async def follow(self, bus: Any) -> None:
+        """Count ``bus.outcomes()`` until the bus stops (run it in a task)."""
+        async with bus.outcomes() as stream:
+            async for outcome in stream:
+                self.outcomes.labels(outcome.bus, outcome.rule, outcome.target_id, outcome.kind).inc()
+                if outcome.lost_before:
+                    self.outcomes_lost.labels(outcome.bus).inc(outcome.lost_before)
 
     def answered(self, api: str, operation: str, code: str) -> None:
         self.requests.labels(api, operation, code).inc()

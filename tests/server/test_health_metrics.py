@@ -39,7 +39,8 @@ def test_metrics_count_per_bus_rule_and_target_and_time_deliveries(live: LiveSer
     while True:
         found = samples(live)
         delivered = value(found, "eventbus_target_deliveries_total", bus="orders", rule="from-config", target="log", outcome="delivered")
-        if delivered >= 4 or time.monotonic() > deadline:
+        outcomes = value(found, "eventbus_delivery_outcomes_total", bus="orders", rule="from-config", target="log", outcome="delivered")
+        if (delivered >= 4 and outcomes >= 4) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert delivered == 4
@@ -48,6 +49,7 @@ def test_metrics_count_per_bus_rule_and_target_and_time_deliveries(live: LiveSer
     assert value(found, "eventbus_target_invocations_total", bus="orders", rule="from-config", target="log", counter="Invocations") == 4
     assert value(found, "eventbus_target_delivery_seconds_count", bus="orders", rule="from-config", target="log") >= 1
     assert ("eventbus_bus_pending_events", (("bus", "orders"),)) in found
+    assert outcomes == 4  # read from bus.outcomes()
     assert value(found, "eventbus_pipe_running", pipe="from-config") == 1
     assert ("eventbus_pipe_records_total", (("counter", "received"), ("pipe", "from-config"))) in found
     assert value(found, "eventbus_api_requests_total", api="events", operation="PutEvents", code="OK") >= 1
