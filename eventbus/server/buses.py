@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 from eventbus import BusConfig, EventBus
 from eventbus.server.errors import ApiError
 
-__all__ = ["BusEntry", "BusRegistry"]
+__all__ = ["BusEntry", "ServedBuses"]
 
 Owner = Literal["config", "api", "server"]
 
@@ -38,8 +38,9 @@ class BusEntry:
     ended: anyio.Event | None = None
 
 
-class BusRegistry:
-    """Name -> bus, for every bus the API can see."""
+class ServedBuses:
+    """Name -> bus, for every bus the API can see; hosts the ones it creates (the library's
+    ``BusRegistry`` is where they are found by name for bus targets)."""
 
     def __init__(self, defaults: BusConfig) -> None:
         self.defaults = defaults

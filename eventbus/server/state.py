@@ -14,7 +14,7 @@ from eventbus import BusConfig
 from eventbus.config import Runtime
 from eventbus.config.arns import resolver_for
 from eventbus.config.server import ServerSettings
-from eventbus.server.buses import BusRegistry
+from eventbus.server.buses import ServedBuses
 from eventbus.server.destinations import ConnectionRecord, DestinationRecord
 from eventbus.server.errors import ApiError
 from eventbus.server.store import MemoryStore, ResourceStore
@@ -39,7 +39,7 @@ class ServerState:
         self.instrument = instrument
         defaults = _bus_defaults(runtime)
         self.region, self.account = defaults.region, defaults.account
-        self.buses = BusRegistry(defaults)
+        self.buses = ServedBuses(defaults)
         #: (bus, rule) -> the config file that declares it: read-only through the API.
         self.config_rules: dict[tuple[str, str], str] = {}
         self.config_pipes: dict[str, str] = {}
