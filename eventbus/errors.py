@@ -10,6 +10,7 @@ __all__ = [
     "BusClosedError",
     "BusValidationError",
     "LimitExceededError",
+    "LogClosedError",
     "RuleNotFoundError",
     "ConfigError",
     "DeliveryError",
@@ -121,4 +122,14 @@ class RuleNotFoundError(EventBusError, LookupError):
 
 
 class BusClosedError(EventBusError, RuntimeError):
-    """``put_events`` on a bus that is not running (never started, or shutting down)."""
+    """``put_events`` on a bus that is not running (never started, or shutting down).
+
+    ``error_code`` is ``ServiceUnavailableException``: the bus may take events again once it (or
+    the process serving it) is back, so HTTP clients hear a 503 they may retry.
+    """
+
+    error_code = "ServiceUnavailableException"
+
+
+class LogClosedError(EventBusError, RuntimeError):
+    """An event log's ``append`` after ``close``; the bus answers callers ``BusClosedError``."""

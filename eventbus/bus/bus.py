@@ -48,7 +48,7 @@ from eventbus.envelope import (
 from eventbus.errors import BusClosedError, BusValidationError
 from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
-from eventbus.targets.bus import register_bus, unregister_bus
+from eventbus.targets.bus import BusRegistry, default_registry
 
 __all__ = ["BusConfig", "EventBus"]
 
@@ -70,7 +70,8 @@ class EventBus:
     """An event bus. ``async with EventBus(name="orders") as bus:`` runs it.
 
     Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
-    sets the limits; ``log``, ``clock`` and ``random`` are seams for other transports and tests.
+    sets the limits; ``log``, ``clock`` and ``random`` are seams for other transports and tests;
+    ``registry`` is where it is found by name while it runs (``default_registry`` unless given).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class EventBus:
         log: EventLog | None = None,
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
+        registry: BusRegistry | None = None,
         **overrides: Any,
     ) -> None:
         if not isinstance(name, str) or not _BUS_NAME_RE.fullmatch(name):
@@ -95,6 +97,8 @@ class EventBus:
         self._eventlog: EventLog = log if log is not None else InMemoryEventLog(self.config.log_capacity)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._rand = random if random is not None else _random.random
+        #: Where the running bus is found by name (bus targets, the HTTP API).
+        self.registry = registry if registry is not None else default_registry
         self._metrics = Metrics()
         self._outcomes = Outcomes()
         self._table = RuleTable(
@@ -125,14 +129,14 @@ class EventBus:
         if self._state != "new":
             raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
         # First, so that a name clash with another running bus fails before anything starts.
-        register_bus(self)
+        self.registry.register(self)
         try:
             queue = await self._eventlog.open(self.name, self._clock)
             # A durable log reopened holds what an earlier run left: it is this run's work too.
             self._outstanding.events = await self._eventlog.pending()
             pending = await queue.routes()
         except BaseException:
-            unregister_bus(self)
+            self.registry.unregister(self)
             raise
         self._outstanding.deliveries = sum(pending.values())
         self._queue = queue
@@ -190,7 +194,7 @@ class EventBus:
     ) -> bool | None:
         assert self._tg is not None
         self.stop_taking()
-        unregister_bus(self)
+        self.registry.unregister(self)
         try:
             # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
             with anyio.move_on_after(self.config.drain_timeout, shield=True):

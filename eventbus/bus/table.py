@@ -255,41 +255,107 @@ class RuleTable:
     def put_targets(
         self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """Add or replace targets (by id). A replaced target finishes the deliveries in flight;
-        the ones still queued or waiting to retry go to its successor."""
+        """Add or replace targets (by id), answering as PutTargets: a target that is not valid
+        (an input transformer with a bad placeholder, two input forms...) is a ``FailedEntries``
+        entry with its reason, and the others are put. A replaced target finishes the deliveries
+        in flight; the ones still queued or waiting to retry go to its successor, and once it has
+        nothing left it is closed (unless another target of the bus is the same object)."""
         entry = self._entry(rule)
-        parsed = [t if isinstance(t, RuleTarget) else RuleTarget.model_validate(t) for t in targets]
-        ids = [t.id for t in parsed]
+        parsed: list[RuleTarget] = []
+        failed: list[dict[str, Any]] = []
+        ids: list[str] = []
+        for target in targets:
+            target_id = target.id if isinstance(target, RuleTarget) else _given_id(target)
+            ids.append(target_id)
+            if isinstance(target, RuleTarget):
+                parsed.append(target)
+                continue
+            try:
+                parsed.append(RuleTarget.model_validate(target))
+            except ValueError as exc:
+                failed.append(
+                    {"TargetId": target_id, "ErrorCode": "ValidationException", "ErrorMessage": _reason(exc)}
+                )
         if len(set(ids)) != len(ids):
             raise BusValidationError("Target ids must be unique within a PutTargets request.")
         current = {t.id: t for t in entry.rule.targets}
-        if len(current.keys() | set(ids)) > self.config.max_targets_per_rule:
+        if len(current.keys() | {t.id for t in parsed}) > self.config.max_targets_per_rule:
             raise LimitExceededError(
                 f"The requested resource exceeds the maximum number allowed: "
                 f"{self.config.max_targets_per_rule} targets on rule {rule}."
             )
         routes = {r.target_id: r for r in entry.routes}
+        replaced: list[tuple[RuleTarget, Dispatcher]] = []
         for target in parsed:
+            old, old_route = current.get(target.id), routes.get(target.id)
             current[target.id] = target
             dispatcher = self._dispatcher(entry.rule, target)
             routes[target.id] = Route(target.id, target.target_input, dispatcher, dispatcher.key)
+            if old is not None and old_route is not None:
+                replaced.append((old, old_route.dispatcher))
         entry.rule = entry.rule.model_copy(update={"targets": tuple(current.values())})
         entry.routes = [routes[t_id] for t_id in current]
-        return {"FailedEntryCount": 0, "FailedEntries": []}
+        for old, dispatcher in replaced:
+            self._close_when_unused(old, dispatcher)
+        return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
-        """Remove targets by id; each delivers what it holds (retries too), then stops. Unknown ids
-        are ignored."""
+        """Remove targets by id; each delivers what it holds (retries too), then stops and is
+        closed (unless another target of the bus is the same object). Unknown ids are ignored."""
         entry = self._entry(rule)
         drop = set(ids)
+        retired = {}
         for route in entry.routes:
             if route.target_id in drop:
                 route.dispatcher.retire()
+                retired[route.target_id] = route.dispatcher
+        removed = [t for t in entry.rule.targets if t.id in drop]
         entry.routes = [r for r in entry.routes if r.target_id not in drop]
         entry.rule = entry.rule.model_copy(
             update={"targets": tuple(t for t in entry.rule.targets if t.id not in drop)}
         )
+        for target in removed:
+            self._close_when_unused(target, retired.get(target.id))
         return {"FailedEntryCount": 0, "FailedEntries": []}
+
+    def _in_use(self, target: Target) -> bool:
+        return any(
+            t.target is target or t.dead_letter is target for e in self.rules.values() for t in e.rule.targets
+        )
+
+    def _close_when_unused(self, old: RuleTarget, dispatcher: Dispatcher | None) -> None:
+        """Close ``old``'s target and dead letter once ``dispatcher`` delivered what it holds,
+        unless a rule target of this bus still uses the same object (the bus closes it at the end).
+        A bus that is not running closes its targets when it stops, as before."""
+        if self._start is None:
+            return
+        start = self._start
+        candidates = [t for t in (old.target, old.dead_letter) if t is not None and not self._in_use(t)]
+        for target in candidates:
+            self._owned_targets.pop(id(target), None)
+        if not candidates:
+            return
+
+        async def close() -> None:
+            left = list(candidates)
+            try:
+                if dispatcher is not None:
+                    await dispatcher.finished()
+                while left:
+                    target = left.pop(0)
+                    if self._in_use(target):
+                        self._owned_targets[id(target)] = target  # put again meanwhile: closed at the end
+                        continue
+                    try:
+                        await target.aclose()
+                    except Exception as close_exc:
+                        _log.error("target close failed", bus=self.name, target=old.id, error=str(close_exc))
+            finally:
+                # Cut short by the bus stopping: the bus closes what is left, as it closes the rest.
+                for target in left:
+                    self._owned_targets.setdefault(id(target), target)
+
+        start(close)
 
     def _dispatcher(self, rule: Rule, target: RuleTarget) -> Dispatcher:
         for t in (target.target, target.dead_letter):
@@ -385,6 +451,25 @@ class RuleTable:
             return func
 
         return register
+
+
+def _given_id(target: Mapping[str, Any]) -> str:
+    value = target.get("Id", target.get("id"))
+    return value if isinstance(value, str) else str(value)
+
+
+def _reason(exc: ValueError) -> str:
+    """A target's problem in its validator's own words (AWS's PutTargets message where it has one)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors(include_url=False, include_input=False):
+            cause = error.get("ctx", {}).get("error")
+            where = ".".join(str(p) for p in error["loc"])
+            parts.append(str(cause) if cause is not None else f"{where}: {error['msg']}" if where else error["msg"])
+        return "; ".join(parts)
+    return str(exc)
 
 
 def _name_for(func: Callable[..., Any]) -> str:

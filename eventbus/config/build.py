@@ -4,7 +4,7 @@ Every bus is an ``EventBus`` with its rules and targets put as PutRule/PutTarget
 Targets are built from their kind's ``TargetConfig``; ``target_factory`` replaces that (config
 tests swap in recording targets), ``observe`` hears of every delivery that succeeded and
 ``observe_failure`` of every attempt that failed (the command line reports where each event
-went). ``pipes`` says which pipes to build, and ``adapt_pipe`` may change a pipe's config first
+went), ``instrument`` wraps every target (the server's metrics time deliveries). ``pipes`` says which pipes to build, and ``adapt_pipe`` may change a pipe's config first
 (config tests give it a source of their own), as ``adapt_bus`` may a bus's settings.
 """
 
@@ -148,8 +148,11 @@ class Runtime:
         adapt_pipe: PipeAdapter | None = None,
         adapt_bus: BusAdapter | None = None,
         observe_failure: Callable[[DeliveryFailed], None] | None = None,
+        instrument: Callable[[str, Target], Target] | None = None,
     ) -> None:
         self.configs = list(configs)
+        #: ``(address, target) -> target`` wrapped around every target built (metrics time them).
+        self.instrument = instrument
         self.target_factory = target_factory
         self.observe = observe
         self.observe_failure = observe_failure
@@ -392,9 +395,16 @@ class Runtime:
         return target
 
     def _observed(self, target: Target, address: str) -> Target:
+        if self.instrument is not None:
+            target = self.instrument(address, target)
         if self.observe is None and self.observe_failure is None:
             return target
         return _Observed(target, address, self.observe, self.observe_failure)
+
+    @property
+    def running(self) -> bool:
+        """Whether the runtime was entered (``async with``) and has not exited yet."""
+        return self._stack is not None
 
 
 def _reason(exc: BaseException, *, with_type: bool = False) -> str:

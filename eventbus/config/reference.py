@@ -33,6 +33,8 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("A secret parameter value", "Parameter", set()),
     ("pipes.NAME", "PipeConfig", {"name"}),
     ("pipes.NAME.retry_policy", "PipeRetryPolicy", set()),
+    ("server", "ServerSettings", set()),
+    ("server.credentials[]", "AccessKey", set()),
 ]
 
 

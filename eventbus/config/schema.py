@@ -28,6 +28,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from eventbus.bus import BusConfig
 from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.config.server import FunctionSpec, ServerSettings
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.schedule import Schedule
@@ -270,6 +271,8 @@ def config_model() -> type[BaseModel]:
         targets=(_dict_of(target), Field(default_factory=dict)),
         buses=(_dict_of(bus), Field(default_factory=dict)),
         pipes=(pipes, Field(default_factory=dict)),
+        functions=(dict[str, FunctionSpec], Field(default_factory=dict)),
+        server=(ServerSettings, Field(default_factory=ServerSettings)),
     )
     return model
 

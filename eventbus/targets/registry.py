@@ -37,6 +37,7 @@ _TARGETS = PluginRegistry(
         "nats": "eventbus.targets.nats:NatsTargetConfig",
         "recording": "eventbus.targets.recording:RecordingTargetConfig",
         "sql": "eventbus.targets.sql:SqlTargetConfig",
+        "cloudevents": "eventbus.targets.cloudevents:CloudEventsTargetConfig",
     },
 )
 

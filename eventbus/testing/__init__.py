@@ -1,5 +1,6 @@
 """Testing helpers for users of eventbus: hypothesis strategies, ``check_rules``, ``capture_logs``,
-a pytest plugin, and the contract suites for event logs and delivery queues (``contracts``).
+a pytest plugin, the contract suites for event logs and delivery queues (``contracts``), and
+``running_server`` (``eventbus serve`` in a thread, for boto3 tests).
 
 Names load on first use: the pytest plugin (``eventbus.testing.plugin``) is imported by every
 pytest run in a project that has eventbus installed, and importing this package must stay cheap
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from eventbus.testing._logs import capture_logs
     from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
     from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
+    from eventbus.testing.server import RunningServer, running_server
     from eventbus.testing.strategies import (
         OPERATORS,
         entry_from_event,
@@ -32,6 +34,7 @@ __all__ = [
     "Overlap",
     "RuleCheck",
     "RuleCheckReport",
+    "RunningServer",
     "capture_logs",
     "check_rules",
     "entry_from_event",
@@ -40,6 +43,7 @@ __all__ = [
     "non_matching_events",
     "patterns",
     "put_events_entries",
+    "running_server",
 ]
 
 _HOME = {
@@ -49,6 +53,8 @@ _HOME = {
     "Overlap": "eventbus.testing.check",
     "RuleCheck": "eventbus.testing.check",
     "RuleCheckReport": "eventbus.testing.check",
+    "RunningServer": "eventbus.testing.server",
+    "running_server": "eventbus.testing.server",
     "capture_logs": "eventbus.testing._logs",
     "check_rules": "eventbus.testing.check",
     "entry_from_event": "eventbus.testing.strategies",

@@ -112,5 +112,5 @@ def test_problems_name_the_keys_and_lines_as_written(tmp_path: Path) -> None:
         "and put max_concurrency where you mean it",
         f"{path}:25 buses.orders.rules.big.targets[2].kind: kind must name a kind, as a non-empty string",
         f"{path}:30 pipes.intake.target: Unknown target kind 'buss'. Did you mean 'bus'? Known kinds: "
-        "bus, command, file, function, http, log, nats, queue, recording, sql",
+        "bus, cloudevents, command, file, function, http, log, nats, queue, recording, sql",
     ]

@@ -69,7 +69,7 @@ def test_unknown_kind_lists_known_ones_and_suggests() -> None:
         registry.config_class("htpp")
     message = str(info.value)
     assert "Unknown target kind 'htpp'. Did you mean 'http'?" in message
-    assert "Known kinds: bus, command, file, function, http" in message
+    assert "Known kinds: bus, cloudevents, command, file, function, http" in message
 
 
 def test_build_target_validates_options() -> None:

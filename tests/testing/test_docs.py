@@ -16,7 +16,10 @@ A block opts out only with a visible marker on the line before it, saying why::
     <!-- docs-test: skip: a fragment of the block above -->
 
 and ``<!-- docs-test: file NAME -->`` writes the block to ``NAME`` in the page's folder before
-anything runs (the config a worked example's tests read, a conftest.py). Modules that docs name
+anything runs (the config a worked example's tests read, a conftest.py).
+``<!-- docs-test: serve NAME -->`` before a ``console`` block runs ``eventbus serve NAME`` on a free
+loopback port while its commands run: ``aws`` commands (the AWS CLI of the test extra) go to that
+server (their ``http://127.0.0.1:4010`` is its address) and must succeed. Modules that docs name
 in ``function`` targets without showing them (``shop.handlers``...) live in ``docs_modules/``.
 """
 
@@ -48,10 +51,12 @@ UNCHECKED = {"text", "sh", ""}
 #: Opt-outs are for blocks that cannot stand alone; keep them rare.
 MAX_SKIPPED = 6
 
-CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes"}
+CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "functions", "server"}
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
-_MARKER = re.compile(r"<!--\s*docs-test:\s*(?:skip:\s*(?P<why>.*?)|file\s+(?P<file>\S+))\s*-->")
+_MARKER = re.compile(
+    r"<!--\s*docs-test:\s*(?:skip:\s*(?P<why>.*?)|file\s+(?P<file>\S+)|serve\s+(?P<serve>\S+))\s*-->"
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Block:
     text: str
     skip: str | None
     file: str | None
+    serve: str | None = None
 
     @property
     def where(self) -> str:
@@ -83,6 +89,7 @@ def _blocks(page: Path) -> list[Block]:
                 match.group(2),
                 skip=marker.group("why") if marker and marker.group("why") is not None else None,
                 file=marker.group("file") if marker else None,
+                serve=marker.group("serve") if marker else None,
             )
         )
     return found
@@ -252,17 +259,80 @@ def test_console_blocks_print_what_they_show(block: Block, tmp_path: Path) -> No
         elif commands:
             commands[-1][1].append(line)
     assert commands, f"{block.where}: a console block shows at least one $ command"
-    for command, shown in commands:
-        argv = shlex.split(command)
-        if argv[0] != "eventbus":
-            continue
-        result = subprocess.run(
-            [sys.executable, "-m", "eventbus.cli", *argv[1:]],
-            cwd=tmp_path,
-            capture_output=True,
+    server = _Served(tmp_path, block.serve) if block.serve else None
+    try:
+        for command, shown in commands:
+            argv = shlex.split(command)
+            if argv[0] == "aws" and server is not None:
+                result = server.aws(argv[1:])
+                assert result.returncode == 0, f"{block.where}: {command}\n{result.stderr}"
+                continue
+            if argv[0] != "eventbus":
+                continue
+            result = subprocess.run(
+                [sys.executable, "-m", "eventbus.cli", *argv[1:]],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode in (0, 1), f"{block.where}: {command}\n{result.stderr}"
+            if shown:
+                assert result.stdout.splitlines() == shown, f"{block.where}: {command}"
+    finally:
+        if server is not None:
+            server.stop()
+
+
+class _Served:
+    """``eventbus serve FILE --port 0`` in ``folder``, for a console block's ``aws`` commands."""
+
+    SHOWN = "http://127.0.0.1:4010"
+
+    def __init__(self, folder: Path, config: str) -> None:
+        self.folder = folder
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env["PYTHONPATH"] = os.pathsep.join([str(MODULES), env.get("PYTHONPATH", "")])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "eventbus.cli", "serve", config, "--port", "0"],
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=60,
         )
-        assert result.returncode in (0, 1), f"{block.where}: {command}\n{result.stderr}"
-        if shown:
-            assert result.stdout.splitlines() == shown, f"{block.where}: {command}"
+        assert self.process.stderr is not None
+        self.url = ""
+        said = []
+        for line in self.process.stderr:  # the first lines say where it listens (or why not)
+            said.append(line)
+            found = re.search(r"serving on (http://\S+)", line)
+            if found:
+                self.url = found.group(1)
+                break
+        assert self.url, f"eventbus serve {config} did not start:\n{''.join(said)}"
+        import threading
+
+        # Whatever it logs later is read, so a full pipe never stops it.
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+
+    def aws(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.folder),
+            "AWS_ACCESS_KEY_ID": "docs",
+            "AWS_SECRET_ACCESS_KEY": "docs",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        args = [a.replace(self.SHOWN, self.url) for a in args]
+        aws = str(Path(sys.executable).with_name("aws"))
+        return subprocess.run([aws, *args], cwd=self.folder, env=env, capture_output=True, text=True, timeout=120)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -151,6 +151,8 @@ class Dispatcher:
         self._scope: anyio.CancelScope | None = None
         #: Workers between a lease and the end of its deliveries (``stop`` lets them finish).
         self._delivering = 0
+        self._ended = False
+        self._ended_event: anyio.Event | None = None
 
     @property
     def outstanding(self) -> int:
@@ -180,15 +182,28 @@ class Dispatcher:
 
     # -- running ---------------------------------------------------------------------------
 
+    async def finished(self) -> None:
+        """Until ``run`` has ended (a retired or replaced dispatcher that delivered what it held)."""
+        if self._ended:
+            return
+        if self._ended_event is None:
+            self._ended_event = anyio.Event()
+        await self._ended_event.wait()
+
     async def run(self) -> None:
         if self.queue is None:
             raise RuntimeError("a dispatcher needs its delivery queue before it runs")
-        async with anyio.create_task_group() as tg:
-            self._scope = tg.cancel_scope
-            self._stop_if_idle()
-            self._stop_if_drained()
-            for _ in range(self.route.concurrency):
-                tg.start_soon(self._worker, self.queue)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
+                self._stop_if_idle()
+                self._stop_if_drained()
+                for _ in range(self.route.concurrency):
+                    tg.start_soon(self._worker, self.queue)
+        finally:
+            self._ended = True
+            if self._ended_event is not None:
+                self._ended_event.set()
 
     async def _worker(self, queue: DeliveryQueue) -> None:
         delivering_for.set(self.route.bus_name)  # this task's context only

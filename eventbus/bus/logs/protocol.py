@@ -23,12 +23,9 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from eventbus.bus.clock import Clock
+from eventbus.errors import LogClosedError
 
 __all__ = ["Delivery", "DeliveryQueue", "EventLog", "LogClosedError", "LogRecord"]
-
-
-class LogClosedError(RuntimeError):
-    """Raised by ``append`` after ``close``."""
 
 
 @dataclass(slots=True)
