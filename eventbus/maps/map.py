@@ -302,36 +302,39 @@ class Map:
         counts = self.counts
         assert reader is not None
         ahead = ReadAhead(reader, self._chunk, self.clock.now)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._read_in_thread, ahead)
-                try:
-                    while not self._stopping:
-                        rows = await ahead.next()
-                        if not rows:
-                            break
-                        counts.rows += len(rows)
-                        feed.add(len(rows))
-                        good = [row for row in rows if row.error is None]
-                        feed.put(good)
-                        if len(good) < len(rows):
-                            for row in rows:
-                                if row.error is not None:
-                                    counts.malformed += 1
-                                    await self._give_up(row, MalformedRowError(row.error), None)
-                        await feed.wait_room()
-                        if self._reduce is not None:
-                            await self._reduce.wait_room()
-                        ahead.done_with_one()
-                finally:
-                    ahead.stop()
-            if not self._stopping:
-                feed.finish_reading()
-                self._check_tolerance(final=False)
-        except ReduceFailed as exc:
-            self._abort("FAILED", str(exc))
-        except Exception as exc:
-            self._abort("FAILED", f"reading {reader.file_name} failed: {redact.error_text(exc)}")
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._read_in_thread, ahead)
+            try:
+                while not self._stopping:
+                    rows = await ahead.next()
+                    if not rows:
+                        break
+                    counts.rows += len(rows)
+                    feed.add(len(rows))
+                    good = [row for row in rows if row.error is None]
+                    feed.put(good)
+                    if len(good) < len(rows):
+                        for row in rows:
+                            if row.error is not None:
+                                counts.malformed += 1
+                                await self._give_up(row, MalformedRowError(row.error), None)
+                    await feed.wait_room()
+                    if self._reduce is not None:
+                        await self._reduce.wait_room()
+                    ahead.done_with_one()
+            except Exception as exc:
+                # Kept for after the task group, which would wrap it in an exception group.
+                failure = exc
+            finally:
+                ahead.stop()
+        if isinstance(failure, ReduceFailed):
+            self._abort("FAILED", str(failure))
+        elif failure is not None:
+            self._abort("FAILED", f"reading {reader.file_name} failed: {redact.error_text(failure)}")
+        elif not self._stopping:
+            feed.finish_reading()
+            self._check_tolerance(final=False)
 
     async def _read_in_thread(self, ahead: ReadAhead) -> None:
         # Not abandoned on cancel: the thread ends after the chunk it is reading (``stop``).
