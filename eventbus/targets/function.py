@@ -129,6 +129,10 @@ class FunctionTarget:
         """
         try:
             if self.timeout is None:
+                if self._is_async and self.max_concurrency is None:
+                    # The common case, inline: no limiter to pass (acquiring one costs a trip
+                    # round the event loop) and no coroutine of ours in between.
+                    return await self.func(event)
                 return await self._call(event)
             with anyio.move_on_after(self.timeout):
                 return await self._call(event)
@@ -142,7 +146,6 @@ class FunctionTarget:
     async def _call(self, event: Any) -> Any:
         if self._is_async:
             if self.max_concurrency is None:
-                # No limiter to pass: acquiring one costs a trip round the event loop per call.
                 return await self.func(event)
             async with self._get_limiter():
                 return await self.func(event)
