@@ -183,8 +183,9 @@ class MapConfig(BaseModel):
     reduce: ReduceSpec = None
     #: Put each row's input in its result too.
     include_input: bool = False
-    #: Results in one delivery to the reduce target at most.
-    reduce_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    #: Results in one delivery to the reduce target at most (and at most the target's own
+    #: ``max_batch_size``: a ``sql`` target's is 100 unless raised).
+    reduce_batch_size: int = Field(default=10_000, ge=1, le=10_000)
 
     retry_policy: MapRetryPolicy = Field(default_factory=MapRetryPolicy)
     backoff: Backoff = Field(default_factory=lambda: Backoff(base=1.0, cap=60.0))

@@ -77,6 +77,7 @@ class StreamingReduce:
         context: DeliveryContext,
         batch_size: int,
         include_input: bool,
+        backlog: int,
         rules: RetryRules,
         clock: Clock,
         rand: Callable[[], float] = random.random,
@@ -91,15 +92,18 @@ class StreamingReduce:
         self._clock = clock
         self._rand = rand
         self._payloads: list[str] = []
-        self._ids: list[tuple[int, int]] = []
+        # Each result's file and line as one integer (``file << 40 | line``): a list of ints is
+        # nothing for the garbage collector to look at, a list of tuples is.
+        self._ids: list[int] = []
         self._wake: anyio.Event | None = None
         self._room: anyio.Event | None = None
         self._finishing = False
         self._error: BaseException | None = None
         #: Results delivered so far.
         self.written = 0
-        #: The flusher holds no more than this many results before the map pauses its reading.
-        self.backlog_limit = max(4 * self.batch_size, 10_000)
+        #: The flusher holds no more than this many results before the map pauses its reading:
+        #: at least ``backlog`` (rows end in waves as large as the map's concurrency).
+        self.backlog_limit = max(4 * self.batch_size, backlog)
 
     def succeeded(self, row: Row, output: Any) -> None:
         # Encoded here, by the worker, so that an answer that is not JSON fails its own row.
@@ -123,7 +127,7 @@ class StreamingReduce:
 
     def _add(self, row: Row, payload: str) -> None:
         self._payloads.append(payload)
-        self._ids.append((row.file, row.line))
+        self._ids.append(row.file << 40 | row.line)
         if len(self._payloads) >= self.batch_size and self._wake is not None:
             self._wake.set()
 
@@ -161,8 +165,9 @@ class StreamingReduce:
             with anyio.CancelScope(shield=True):
                 await self._deliver(payloads, ids)
 
-    async def _deliver(self, payloads: list[str], ids: list[tuple[int, int]]) -> None:
-        event_ids = tuple(f"{self._files[f]}:{line}" for f, line in ids)
+    async def _deliver(self, payloads: list[str], ids: list[int]) -> None:
+        files, mask = self._files, (1 << 40) - 1
+        event_ids = tuple(f"{files[key >> 40]}:{key & mask}" for key in ids)
         attempt = 1
         first = self._clock.now()
         while True:
