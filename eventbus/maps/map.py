@@ -512,7 +512,7 @@ class Map:
             ),
             batch_size=self.config.reduce_batch_size,
             include_input=self.config.include_input,
-            backlog=max(10_000, 2 * self.config.max_concurrency),
+            backlog=max(10_000, 4 * self.config.max_concurrency),
             rules=self._rules,
             clock=self.clock,
             rand=self._rand,

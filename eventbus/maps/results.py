@@ -7,8 +7,8 @@ Each row that ends leaves a result: ``{"file", "line", "status": "SUCCEEDED", "o
 - ``StreamingReduce``: any target that takes payloads (a file, a SQL table, a queue, an HTTP
   endpoint). A result is encoded as it is made, by the worker that ran the row (so an answer
   that is not JSON fails that row, not a batch later), and results are delivered in batches of
-  ``reduce_batch_size`` by one flusher task, at least once a second. When the target falls
-  behind, the map reads no further rows until it catches up.
+  ``reduce_batch_size`` by one flusher task (up to four batches at once), at least once a
+  second. When the target falls behind, the map reads no further rows until it catches up.
 - ``CollectingReduce``: a function, given every result at once when the file ends (in file and
   line order), whose answer becomes the map's output. The results are kept in memory meanwhile.
 
@@ -35,6 +35,9 @@ __all__ = ["CollectingReduce", "Reduce", "ReduceFailed", "StreamingReduce"]
 
 #: A streaming reduce delivers what it holds at least this often (seconds).
 FLUSH_INTERVAL: Final = 1.0
+#: Batches under way to the target at once: each delivery costs a trip round the event loop
+#: (a thread, a transaction), and rows end in waves as large as the map's concurrency.
+PARALLEL: Final = 4
 
 
 class ReduceFailed(Exception):
@@ -98,7 +101,8 @@ class StreamingReduce:
         self._wake: anyio.Event | None = None
         self._room: anyio.Event | None = None
         self._finishing = False
-        self._error: BaseException | None = None
+        #: Why the results could not be written, once a batch's retries ran out.
+        self._failure: str | None = None
         #: Results delivered so far.
         self.written = 0
         #: The flusher holds no more than this many results before the map pauses its reading:
@@ -132,12 +136,11 @@ class StreamingReduce:
             self._wake.set()
 
     async def wait_room(self) -> None:
-        while len(self._payloads) >= self.backlog_limit and self._error is None and not self._finishing:
+        while len(self._payloads) >= self.backlog_limit and self._failure is None and not self._finishing:
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
-        if self._error is not None:
-            raise ReduceFailed(error_message(self._error)) from self._error
+        self._raise_failure()
 
     async def run(self) -> None:
         while not self._finishing:
@@ -153,24 +156,34 @@ class StreamingReduce:
         return None
 
     async def _flush(self) -> None:
-        while self._payloads:
-            payloads = self._payloads[: self.batch_size]
-            ids = self._ids[: self.batch_size]
-            del self._payloads[: self.batch_size]
-            del self._ids[: self.batch_size]
-            if self._room is not None and len(self._payloads) < self.backlog_limit:
-                self._room.set()
-                self._room = None
+        """Deliver everything held, up to ``PARALLEL`` batches at a time."""
+        while self._payloads and self._failure is None:
             # Shielded: these results left the list, and a cancelled delivery would lose them.
             with anyio.CancelScope(shield=True):
-                await self._deliver(payloads, ids)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(PARALLEL):
+                        if not self._payloads:
+                            break
+                        payloads = self._payloads[: self.batch_size]
+                        ids = self._ids[: self.batch_size]
+                        del self._payloads[: self.batch_size]
+                        del self._ids[: self.batch_size]
+                        tg.start_soon(self._deliver, payloads, ids)
+                    if self._room is not None and len(self._payloads) < self.backlog_limit:
+                        self._room.set()
+                        self._room = None
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise ReduceFailed(self._failure)
 
     async def _deliver(self, payloads: list[str], ids: list[int]) -> None:
         files, mask = self._files, (1 << 40) - 1
         event_ids = tuple(f"{files[key >> 40]}:{key & mask}" for key in ids)
         attempt = 1
         first = self._clock.now()
-        while True:
+        while self._failure is None:
             context = DeliveryContext(
                 kind=self._context.kind,
                 name=self._context.name,
@@ -186,13 +199,15 @@ class StreamingReduce:
                 age = (self._clock.now() - first).total_seconds()
                 decision = decide(self._rules, attempt, age, exc, jitter=self._rand())
                 if isinstance(decision, GiveUp):
-                    self._error = exc
-                    if self._room is not None:
-                        self._room.set()
-                    raise ReduceFailed(
+                    # Kept, not raised here: several batches may be under way (a task group
+                    # would wrap it); the flusher and the reader raise it as the map's failure.
+                    self._failure = (
                         f"the results could not be written ({len(payloads)} of them, lines "
                         f"{event_ids[0]} to {event_ids[-1]}): {error_message(exc)}"
-                    ) from exc
+                    )
+                    if self._room is not None:
+                        self._room.set()
+                    return
                 attempt += 1
                 await self._clock.sleep_until(self._clock.now() + timedelta(seconds=decision.delay))
                 continue
