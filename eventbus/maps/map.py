@@ -222,7 +222,7 @@ class Map:
         return await self.wait()
 
     def _abort(self, status: MapStatus, cause: str) -> None:
-        if self._stopping:
+        if self._stopping or self._status != "RUNNING":
             return
         self._stopping = True
         self._status = status
@@ -266,14 +266,14 @@ class Map:
                         )
                 self._work = None
                 background.cancel_scope.cancel()
+            if self._status == "RUNNING":
+                self._check_tolerance(final=True)
             if self._reduce is not None:
                 with anyio.CancelScope(shield=True):
                     # The results of rows that ended are written whatever the status; a reduce
                     # function is only given them when the map went through.
                     if self._status == "RUNNING" or isinstance(self._reduce, StreamingReduce):
                         output = await self._reduce.finish()
-            if self._status == "RUNNING":
-                self._check_tolerance(final=True)
             if self._status == "RUNNING":
                 self._status = "SUCCEEDED"
         except ReduceFailed as exc:

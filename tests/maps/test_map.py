@@ -305,6 +305,14 @@ async def test_stop_aborts_the_map_and_reports_what_ended(tmp_path: Path) -> Non
     assert run.status == "ABORTED"
 
 
+async def test_stopping_a_map_that_has_ended_changes_nothing(tmp_path: Path) -> None:
+    run = Map(config(numbered_csv(tmp_path / "rows.csv", 3), function(lambda row: 1)))
+    async with run:
+        summary = await run.wait(timeout=10)
+        assert await run.stop() is summary
+    assert run.status == "SUCCEEDED" and summary.status == "SUCCEEDED"
+
+
 async def test_leaving_the_block_aborts_a_map_still_running(tmp_path: Path) -> None:
     async def forever(row: dict[str, str]) -> None:
         await anyio.sleep_forever()
