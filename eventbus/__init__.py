@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         event_from_entry,
         validate_entry,
     )
+    from eventbus.maps import Map, MapConfig, MapSummary
     from eventbus.pipes import (
         Pipe,
         PipeConfig,
@@ -163,6 +164,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "build_source": ("eventbus.pipes", "build_source"),
     "register_source": ("eventbus.pipes", "register_source"),
     "source_kinds": ("eventbus.pipes", "source_kinds"),
+    "Map": ("eventbus.maps", "Map"),
+    "MapConfig": ("eventbus.maps", "MapConfig"),
+    "MapSummary": ("eventbus.maps", "MapSummary"),
     "ConfigErrors": ("eventbus.config", "ConfigErrors"),
     "load_config": ("eventbus.config", "load_config"),
     "load_configs": ("eventbus.config", "load_configs"),
@@ -208,6 +212,9 @@ __all__ = [
     "LogTarget",
     "LogTargetConfig",
     "ManualClock",
+    "Map",
+    "MapConfig",
+    "MapSummary",
     "Matcher",
     "MemoryQueue",
     "NatsTarget",

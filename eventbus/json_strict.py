@@ -36,6 +36,9 @@ def _finite_float(text: str) -> float:
 # Made once: json.loads with options builds a new decoder on every call.
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# What ``json.dumps(value, separators=(",", ":"), ensure_ascii=..., default=repr)`` builds per call.
+_WRITABLE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+_WRITABLE_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr)
 # A \u escape of a surrogate (D800-DFFF). A preceding escaped backslash makes this a false alarm,
 # which only costs the full check below.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -106,10 +109,10 @@ def dumps_writable(value: Any) -> str:
     valid JSON text and reads back to the very same string. For what has to be written anyway
     (a dead letter, a target re-encoding a payload it was given), never for what is accepted.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    text = _WRITABLE.encode(value)
     if is_unicode(text):
         return text
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, default=repr)
+    return _WRITABLE_ASCII.encode(value)
 
 
 def _encoding_problem(exc: ValueError | TypeError) -> str:

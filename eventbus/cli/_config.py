@@ -71,8 +71,9 @@ def run_validate(args: argparse.Namespace) -> int:
         for config in configs:
             model = config.model
             rules = sum(len(bus.rules) for bus in model.buses.values())
+            maps = f", {len(model.maps)} map(s)" if model.maps else ""
             print(
-                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s))"
+                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s){maps})"
             )
     return 0
 

@@ -99,7 +99,7 @@ async def _put(
 
     deadline = anyio.current_time() + timeout
     # Pipes stay off: their sources live outside this short-lived process.
-    runtime = Runtime(configs, pipes=False)
+    runtime = Runtime(configs, pipes=False, maps=False)
     bus = runtime.bus(bus_name)
     # Every bus's outcomes: an event forwarded to another bus is delivered there too.
     streams = [b.outcomes() for b in runtime.buses.values()]

@@ -6,7 +6,9 @@ written to a file the last status line names, and the exit status is 1. With ``-
 changed file is loaded again: a valid one replaces the running config while the old buses go on
 delivering what they accepted; anything else is reported and the running config stays. With
 ``--stdin`` the process also reads events (JSON Lines: events or PutEvents entries,
-``EventBusName`` choosing the bus) from its stdin. ``_runner.py`` has the details.
+``EventBusName`` choosing the bus) from its stdin. Maps start with the run and each prints its
+summary when it ends; a run of files that declare only maps ends when they have (exit status 1
+unless every map succeeded). ``_runner.py`` has the details.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from eventbus.cli._console import logs_to_stderr, print_problems, say
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
-        help="run the buses, schedules and pipes of config files",
+        help="run the buses, schedules, pipes and maps of config files",
         description=(
-            "Runs every bus, rule, schedule and pipe the files declare until SIGINT or SIGTERM, then drains "
-            "gracefully; a second signal stops at once. Exit status 1 when a file is invalid at start, or "
-            "when accepted events were left undelivered (they are written to a file)."
+            "Runs every bus, rule, schedule, pipe and map the files declare until SIGINT or SIGTERM, then "
+            "drains gracefully; a second signal stops at once. Files that declare only maps run until the "
+            "maps end. Exit status 1 when a file is invalid at start, when accepted events were left "
+            "undelivered (they are written to a file), or when a map did not succeed."
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
@@ -36,7 +39,7 @@ def register(subparsers: Any) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show how far file sources have read (default: when stderr is a terminal)",
+        help="show how far file sources and maps have read (default: when stderr is a terminal)",
     )
     parser.add_argument("--bus", "-b", help="the bus for stdin events that name none (default: the only bus)")
     parser.add_argument(

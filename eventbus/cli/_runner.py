@@ -160,6 +160,7 @@ class Runner:
             else:
                 self.current = first
                 self._announce("running")
+                self._follow_maps(first)
                 if watch:
                     tg.start_soon(self._guarded, "watching the files", self._watch)
                 if stdin:
@@ -169,7 +170,8 @@ class Runner:
                 tg.cancel_scope.cancel()
         if failed is not None:
             raise failed
-        return self._finish()
+        code = self._finish()
+        return 1 if self._maps_failed() else code
 
     async def _start(self, runtime: Runtime) -> _Hosted:
         assert self._tg is not None
@@ -203,6 +205,36 @@ class Runner:
             for host in list(self.hosts):
                 await host.ended.wait()
 
+    # -- maps --------------------------------------------------------------------------------
+
+    def _follow_maps(self, host: _Hosted) -> None:
+        """Report each map of ``host`` as it ends; once all have, a run that declares nothing
+        else (no bus, no pipe) is over."""
+        if not host.runtime.maps or self._tg is None:
+            return
+        self._tg.start_soon(self._guarded, "following the maps", lambda: self._maps_ended(host))
+
+    async def _maps_ended(self, host: _Hosted) -> None:
+        runtime = host.runtime
+
+        async def report(run: Any) -> None:
+            summary = await run.wait()
+            for line in str(summary).splitlines():
+                say(line)
+
+        async with anyio.create_task_group() as tg:
+            for run in runtime.maps.values():
+                tg.start_soon(report, run)
+        if host is self.current and not runtime.buses and not runtime.pipes and not self.stopping:
+            say("every map ended: stopping")
+            self.stop_requested.set()
+
+    def _maps_failed(self) -> bool:
+        """Whether a map of the config running last did not succeed (the exit status is then 1)."""
+        if self.current is None:
+            return False
+        return any(run.status != "SUCCEEDED" for run in self.current.runtime.maps.values())
+
     def _finish(self) -> int:
         leftovers = [item for host in self.hosts for item in host.pending_events()]
         if not leftovers:
@@ -223,7 +255,8 @@ class Runner:
         runtime = self.current.runtime
         buses = ", ".join(f"{name} ({len(bus.list_rules())} rule(s))" for name, bus in sorted(runtime.buses.items()))
         pipes = f"; pipes: {', '.join(sorted(runtime.pipes))}" if runtime.pipes else ""
-        say(f"{verb}: {buses or 'no buses'}{pipes}")
+        maps = f"; maps: {', '.join(sorted(runtime.maps))}" if runtime.maps else ""
+        say(f"{verb}: {buses or 'no buses'}{pipes}{maps}")
 
     # -- signals -----------------------------------------------------------------------------
 
@@ -324,6 +357,7 @@ class Runner:
         if started.failed is None:
             self.current, self.configs = started, configs
             self._announce("reloaded")
+            self._follow_maps(started)
         else:
             say(f"the changed config failed to start ({_one_line(started.failed)}); restarting the previous one")
             try:
@@ -444,8 +478,8 @@ def _refusal(running: list[LoadedConfig], changed: list[LoadedConfig]) -> str | 
     if explicit:
         return None
     buses = sum(len(c.model.buses) for c in changed)
-    pipes = sum(len(c.model.pipes) for c in changed)
-    had = sum(len(c.model.buses) + len(c.model.pipes) for c in running)
+    pipes = sum(len(c.model.pipes) + len(c.model.maps) for c in changed)
+    had = sum(len(c.model.buses) + len(c.model.pipes) + len(c.model.maps) for c in running)
     if buses == 0 and pipes == 0 and had:
         return "the changed config declares nothing (an empty or half-saved file?); write 'buses: {}' to stop every bus"
     if buses == 0 and any(c.model.buses for c in running):

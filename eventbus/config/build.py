@@ -5,13 +5,14 @@ Targets are built from their kind's ``TargetConfig``; ``target_factory`` replace
 tests swap in recording targets), ``observe`` hears of every delivery that succeeded and
 ``observe_failure`` of every attempt that failed (the command line reports where each event
 went), ``instrument`` wraps every target (the server's metrics time deliveries). ``pipes`` says which pipes to build, and ``adapt_pipe`` may change a pipe's config first
-(config tests give it a source of their own), as ``adapt_bus`` may a bus's settings.
+(config tests give it a source of their own), as ``adapt_bus`` may a bus's settings. ``maps``
+says which maps to build; they start running when the runtime is entered.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,8 @@ class _SharedUse:
         self.shared = shared
         self.max_batch_size = shared.target.max_batch_size
         self.per_payload_calls = bool(getattr(shared.target, "per_payload_calls", False))
+        #: A function's one-value invocation, passed through (a map calls it for each row).
+        self.invoke: Callable[[Any], Awaitable[Any]] | None = getattr(shared.target, "invoke", None)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -149,6 +152,7 @@ class Runtime:
         adapt_bus: BusAdapter | None = None,
         observe_failure: Callable[[DeliveryFailed], None] | None = None,
         instrument: Callable[[str, Target], Target] | None = None,
+        maps: bool | Collection[str] = True,
     ) -> None:
         self.configs = list(configs)
         #: ``(address, target) -> target`` wrapped around every target built (metrics time them).
@@ -161,6 +165,8 @@ class Runtime:
         self.buses: dict[str, EventBus] = {}
         #: The pipes, by name: all of them, none (``pipes=False``), or those ``pipes`` names.
         self.pipes: dict[str, Any] = {}
+        #: The maps, by name (as ``maps`` says, like ``pipes``); they start with the runtime.
+        self.maps: dict[str, Any] = {}
         self._where: KeyPath = ()
         #: Every target built, by address.
         self.targets: dict[str, Target] = {}
@@ -168,15 +174,19 @@ class Runtime:
         self.retry_horizon = 0.0
         self._stack: contextlib.AsyncExitStack | None = None
         self._pipe_stack: contextlib.AsyncExitStack | None = None
+        self._map_stack: contextlib.AsyncExitStack | None = None
         #: Named targets built so far, by (config model, name): one instance for all their uses.
         self._shared: dict[tuple[int, str], _SharedTarget] = {}
         add_python_path(self.configs)
         wanted = None if isinstance(pipes, bool) else set(pipes)
+        wanted_maps = None if isinstance(maps, bool) else set(maps)
         problems: list[Problem] = []
         for config in self.configs:
             problems += self._build(config)
             if pipes is not False:
                 problems += self._build_pipes(config, wanted)
+            if maps is not False:
+                problems += self._build_maps(config, wanted_maps)
         if problems:
             # A target that cannot be built (a function that does not import, a file that cannot
             # be opened) is a config problem too, reported like the others.
@@ -202,17 +212,23 @@ class Runtime:
         await stack.__aenter__()
         pipes = contextlib.AsyncExitStack()
         await pipes.__aenter__()
+        maps = contextlib.AsyncExitStack()
+        await maps.__aenter__()
         try:
-            # Buses first, pipes last: a pipe may deliver to a bus, so it stops before the buses do.
+            # Buses first, pipes, then maps: each may deliver to what started before it, so it
+            # stops before them.
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
             for pipe in self.pipes.values():
                 await pipes.enter_async_context(pipe)
+            for run in self.maps.values():
+                await maps.enter_async_context(run)
         except BaseException:
+            await maps.aclose()
             await pipes.aclose()
             await stack.aclose()
             raise
-        self._stack, self._pipe_stack = stack, pipes
+        self._stack, self._pipe_stack, self._map_stack = stack, pipes, maps
         return self
 
     async def __aexit__(
@@ -229,18 +245,32 @@ class Runtime:
         return result
 
     async def stop_taking(self) -> None:
-        """Take no more events: the pipes stop (their batches in progress finish first) and the
-        buses refuse new events and stop their schedules, but go on delivering what they
-        accepted until the runtime exits. A new runtime with buses of the same names may start
-        meanwhile: this is how ``eventbus run`` reloads. Must be called by the task that entered."""
+        """Take no more events: maps still running are aborted, the pipes stop (their batches in
+        progress finish first) and the buses refuse new events and stop their schedules, but go
+        on delivering what they accepted until the runtime exits. A new runtime with buses of the
+        same names may start meanwhile: this is how ``eventbus run`` reloads. Must be called by
+        the task that entered."""
         await self._stop_pipes()
         for bus in self.buses.values():
             bus.stop_taking()
 
     async def _stop_pipes(self) -> None:
-        pipes, self._pipe_stack = self._pipe_stack, None
-        if pipes is not None:
-            await pipes.aclose()
+        maps, self._map_stack = self._map_stack, None
+        try:
+            if maps is not None:
+                await maps.aclose()
+        finally:
+            pipes, self._pipe_stack = self._pipe_stack, None
+            if pipes is not None:
+                await pipes.aclose()
+
+    async def wait_maps(self, timeout: float | None = None) -> dict[str, Any]:
+        """The summary of each map (``MapSummary``), by name, once every map has ended;
+        ``TimeoutError`` after ``timeout`` seconds."""
+        import anyio
+
+        with anyio.fail_after(timeout):
+            return {name: await run.wait() for name, run in self.maps.items()}
 
     def shorten_drain(self, seconds: float) -> None:
         """Let no bus drain for longer than ``seconds`` when the runtime exits (a command's own
@@ -339,6 +369,40 @@ class Runtime:
                         update[stage] = target
                 where = ("pipes", name, "source")
                 self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
+            except (EventBusError, ValueError, OSError) as exc:
+                problems.append(config.document.problem(where, _reason(exc)))
+        return problems
+
+    def _build_maps(self, config: LoadedConfig, wanted: set[str] | None) -> list[Problem]:
+        problems: list[Problem] = []
+        if not config.model.maps:
+            return problems
+        from eventbus.maps import Map
+
+        for name, map_config in config.model.maps.items():
+            if wanted is not None and name not in wanted:
+                continue
+            update: dict[str, Any] = {}
+            where: KeyPath = ("maps", name)
+            try:
+                for stage in ("target", "reduce", "dead_letter"):
+                    stage_config = getattr(map_config, stage)
+                    where = ("maps", name, stage)
+                    address = f"map/{name}/{stage.replace('_', '-')}"
+                    if kind_of(stage_config) == REF:
+                        update[stage] = self._target(config.model, address, stage_config)
+                    elif isinstance(stage_config, TargetConfig):
+                        # Not wrapped for ``observe``: a map calls a function target directly,
+                        # once a row, and reports each row in its summary instead.
+                        target = (
+                            self.target_factory(address, stage_config)
+                            if self.target_factory
+                            else stage_config.build()
+                        )
+                        self.targets[address] = target
+                        update[stage] = target
+                where = ("maps", name, "source")
+                self.maps[name] = Map(map_config.model_copy(update=update), name=name)
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems

@@ -87,4 +87,9 @@ def read_kind_spelling(document: Document) -> list[Problem]:
         if isinstance(pipe, dict):
             for stage in ("source", "target", "enrichment", "dead_letter"):
                 rewrite(pipe.get(stage), ("pipes", pipe_name, stage))
+    maps = data.get("maps")
+    for map_name, spec in maps.items() if isinstance(maps, dict) else ():
+        if isinstance(spec, dict):
+            for stage in ("source", "target", "reduce", "dead_letter"):
+                rewrite(spec.get(stage), ("maps", map_name, stage))
     return problems

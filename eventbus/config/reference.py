@@ -35,6 +35,10 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("pipes.NAME.retry_policy", "PipeRetryPolicy", set()),
     ("server", "ServerSettings", set()),
     ("server.credentials[]", "AccessKey", set()),
+    ("maps.NAME", "MapConfig", {"name"}),
+    ("maps.NAME.source", "MapSource", set()),
+    ("maps.NAME.source.file", "MapFileSource", set()),
+    ("maps.NAME.retry_policy", "MapRetryPolicy", set()),
 ]
 
 

@@ -1,7 +1,7 @@
 """The config schema: pydantic models composed from the ones the library already uses.
 
 A file holds ``runtime``, ``defaults``, ``connections``, ``targets`` (named, reusable), ``buses``
-(with their rules, schedules and targets) and ``pipes``. Targets are written as one key naming
+(with their rules, schedules and targets), ``pipes`` and ``maps``. Targets are written as one key naming
 their kind, whose value is that kind's own ``TargetConfig`` (``http: {endpoint: ...}``), next to
 the rule-side settings EventBridge keeps on a target (``id``, ``input_transformer``,
 ``retry_policy``, ``dead_letter``...). The kinds come from ``eventbus.targets.registry``, so a
@@ -260,10 +260,12 @@ def config_model() -> type[BaseModel]:
     pipe_config = _pipe_config()
     if pipe_config is not None:
         pipes = _dict_of(pipe_config)
+    from eventbus.maps.config import MapConfig
+
     model: type[BaseModel] = create_model(
         "EventbusConfig",
         __base__=_Model,
-        __doc__="An eventbus config file: buses, pipes, targets, connections, defaults and runtime.",
+        __doc__="An eventbus config file: buses, pipes, maps, targets, connections, defaults and runtime.",
         version=(Literal[1], 1),
         runtime=(RuntimeSettings, Field(default_factory=RuntimeSettings)),
         defaults=(defaults, Field(default_factory=defaults)),
@@ -273,6 +275,7 @@ def config_model() -> type[BaseModel]:
         pipes=(pipes, Field(default_factory=dict)),
         functions=(dict[str, FunctionSpec], Field(default_factory=dict)),
         server=(ServerSettings, Field(default_factory=ServerSettings)),
+        maps=(_dict_of(MapConfig), Field(default_factory=dict)),
     )
     return model
 
@@ -324,12 +327,17 @@ def _describe_pipe_stages(schema: dict[str, Any]) -> None:
     Targets reuse the ``{kind: options}`` models above; sources get the same treatment here.
     """
     defs = schema.get("$defs", {})
+    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in [*sorted(target_kinds()), REF]]
+    targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
+    # A map's stages are targets too (its source has a model of its own).
+    mapped = defs.get("MapConfig", {}).get("properties", {})
+    for stage in ("target", "reduce", "dead_letter"):
+        if stage in mapped and targets:
+            mapped[stage] = {**mapped[stage], "anyOf": [*targets, {"type": "null"}] if stage != "target" else targets}
     pipe = defs.get("PipeConfig")
     if pipe is None:
         return
     props = pipe.get("properties", {})
-    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in [*sorted(target_kinds()), REF]]
-    targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
     for stage in ("target", "enrichment", "dead_letter"):
         if stage in props and targets:
             props[stage] = {

@@ -225,7 +225,7 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
         # Beside the test file, as it was named (a relative path stays relative in messages).
         config_path = test_path.parent / spec.config
     config = load_config(config_path)
-    built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source)
+    built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source, maps=False)
     addresses = set(built.targets)
     stages = ("target", "enrichment", "dead-letter")
     pipe_stages = {f"pipe/{name}/{stage}" for name in built.pipes for stage in stages}
@@ -390,6 +390,7 @@ async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResu
         pipes=[case.pipe] if case.pipe else False,
         adapt_pipe=adapt,
         adapt_bus=lambda name, settings: settings.model_copy(update={"backoff": CASE_BACKOFF}),
+        maps=False,
     )
     async with runtime:
         if case.pipe is not None:

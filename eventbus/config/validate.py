@@ -87,7 +87,7 @@ def load_configs(
             problems.extend(exc.problems)
     seen: dict[tuple[str, str], str] = {}
     for config in loaded:
-        for section in ("buses", "pipes"):
+        for section in ("buses", "pipes", "maps"):
             for name in getattr(config.model, section):
                 where = seen.setdefault((section, name), config.file)
                 if where != config.file:
@@ -310,6 +310,9 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
     for pipe_name, pipe in model.pipes.items():
         for stage in ("target", "enrichment", "dead_letter"):
             check_ref(getattr(pipe, stage, None), ("pipes", pipe_name, stage))
+    for map_name, spec in model.maps.items():
+        for stage in ("target", "reduce", "dead_letter"):
+            check_ref(getattr(spec, stage, None), ("maps", map_name, stage))
     if model.pipes and not pipes_available():
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
@@ -442,14 +445,19 @@ def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
     model = config.model if isinstance(config, LoadedConfig) else config
     data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=False)
     # A pipe keeps its stages as bare config models; the file writes each as ``{kind: options}``.
-    for name, pipe in getattr(model, "pipes", {}).items():
-        if not isinstance(pipe, BaseModel):
-            continue
-        for stage in ("source", "target", "enrichment", "dead_letter"):
-            value = getattr(pipe, stage, None)
-            kind = getattr(value, "kind", None)
-            if kind_of(value) == REF:
-                data["pipes"][name][stage] = {REF: getattr(value, REF)}
-            elif isinstance(value, BaseModel) and isinstance(kind, str) and kind:
-                data["pipes"][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
+    # So does a map (its source is already written that way).
+    for section, stages in (
+        ("pipes", ("source", "target", "enrichment", "dead_letter")),
+        ("maps", ("target", "reduce", "dead_letter")),
+    ):
+        for name, item in getattr(model, section, {}).items():
+            if not isinstance(item, BaseModel):
+                continue
+            for stage in stages:
+                value = getattr(item, stage, None)
+                kind = getattr(value, "kind", None)
+                if kind_of(value) == REF:
+                    data[section][name][stage] = {REF: getattr(value, REF)}
+                elif isinstance(value, BaseModel) and isinstance(kind, str) and kind:
+                    data[section][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
     return data

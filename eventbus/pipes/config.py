@@ -25,7 +25,7 @@ from eventbus.targets import registry as target_registry
 from eventbus.targets.base import TargetConfig
 from eventbus.transform import PipeTemplate
 
-__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState", "TargetRef"]
+__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState", "TargetRef", "target_spec"]
 
 LogLevel = Literal["OFF", "ERROR", "INFO", "TRACE"]
 PipeState = Literal["RUNNING", "STOPPED", "STARTING", "STOPPING", "START_FAILED"]
@@ -82,7 +82,10 @@ def _source_spec(value: Any) -> Any:
     )
 
 
-def _target_spec(what: str) -> Any:
+def target_spec(what: str) -> Any:
+    """The validator of a stage that takes a target (``what`` names the stage in messages):
+    ``{kind: options}``, ``{ref: NAME}``, a ``TargetConfig`` or a ready ``Target``."""
+
     def check(value: Any) -> Any:
         if value is None or isinstance(value, TargetConfig | TargetRef):
             return value
@@ -113,9 +116,9 @@ def _target_spec(what: str) -> Any:
 
 
 SourceSpec = Annotated[Any, BeforeValidator(_source_spec)]
-TargetSpec = Annotated[Any, BeforeValidator(_target_spec("target"))]
-EnrichmentSpec = Annotated[Any, BeforeValidator(_target_spec("enrichment"))]
-DeadLetterSpec = Annotated[Any, BeforeValidator(_target_spec("dead_letter"))]
+TargetSpec = Annotated[Any, BeforeValidator(target_spec("target"))]
+EnrichmentSpec = Annotated[Any, BeforeValidator(target_spec("enrichment"))]
+DeadLetterSpec = Annotated[Any, BeforeValidator(target_spec("dead_letter"))]
 
 
 class PipeRetryPolicy(BaseModel):

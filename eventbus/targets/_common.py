@@ -53,10 +53,13 @@ def invocation_bodies(payloads: Sequence[str], context: DeliveryContext) -> tupl
     """How a batch becomes invocations: ``(batched, bodies)``.
 
     Pipes (and their enrichment step) invoke once with the batch as a JSON array; rules invoke
-    once a payload. The array is built from the payloads' text so no number or key order changes.
+    once a payload; a map invokes once with its one row and answers with that one response. The array is built from the payloads' text so no number or key order changes.
     """
     if context.kind in BATCH_KINDS:
         return True, ["[" + ",".join(payloads) + "]"]
+    if context.kind == "map" and len(payloads) == 1:
+        # A map runs the target once a row and keeps its one answer as the row's result.
+        return True, [payloads[0]]
     return False, list(payloads)
 
 

@@ -182,7 +182,7 @@ def _buses(subject: Any) -> list[EventBus]:
         from eventbus.config import Runtime, load_config
 
         loaded = load_config(subject) if isinstance(subject, str | Path) else subject
-        runtime = Runtime([loaded], target_factory=lambda address, config: RecordingTarget(address))
+        runtime = Runtime([loaded], target_factory=lambda address, config: RecordingTarget(address), maps=False)
         return list(runtime.buses.values())
     raise TypeError(
         f"check_rules takes an EventBus, a config Runtime or LoadedConfig, or a config path; "
