@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedStream
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
     from eventbus.envelope import (
@@ -149,6 +150,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
     "Outcome": ("eventbus.bus.outcomes", "Outcome"),
     "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
+    "RenderedInput": ("eventbus.bus.routed", "RenderedInput"),
+    "RoutedEvent": ("eventbus.bus.routed", "RoutedEvent"),
+    "RoutedStream": ("eventbus.bus.routed", "RoutedStream"),
     "Rule": ("eventbus.bus.rules", "Rule"),
     "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
     "BusConfig": ("eventbus.bus.config", "BusConfig"),
@@ -235,9 +239,12 @@ __all__ = [
     "QueueTargetConfig",
     "RecordingTarget",
     "RecordingTargetConfig",
+    "RenderedInput",
     "ResourceNotFoundError",
     "RetryPolicy",
     "RetryableError",
+    "RoutedEvent",
+    "RoutedStream",
     "Rule",
     "RuleNotFoundError",
     "RuleTarget",
