@@ -213,7 +213,7 @@ class Console:
         return response
 
     def _refuse(self, request: Request, kind: str, status: int, message: str, *, code: str = "") -> Response:
-        if kind == "json" or "text/html" not in request.headers.get("accept", ""):
+        if kind == "json" or _wants_json(request):
             return JSONResponse({"error": message, **({"code": code} if code else {})}, status_code=status)
         return self._render(request, None, "error.html", {"title": "Not allowed" if status in (401, 403) else "Error", "message": message, "code": code}, status=status)
 
@@ -303,7 +303,10 @@ class Console:
         by_header = self.guard.header_auth("GET", _raw_path(websocket), websocket.url.query, websocket.headers)
         allowed = (by_header is True) or (by_header is None and session.signed_in)
         if not allowed or not self.guard.same_origin(websocket.headers, websocket.url.scheme):
-            await websocket.close(code=1008)  # policy violation: not signed in, or another site
+            # Accepted, then closed as a policy violation (1008): the page learns it must sign
+            # in again instead of retrying; nothing is sent.
+            await websocket.accept()
+            await websocket.close(code=1008, reason="sign in to the console first")
             return
         await self.tail.serve(websocket)
 
@@ -395,7 +398,7 @@ class Console:
 
                 raise from_library(exc) from None
         _log.info("rule state changed from the console", bus=bus.name, rule=name, state=wanted)
-        if context.by_header and "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return JSONResponse({"bus": bus.name, "rule": name, "state": wanted})
         back = str(context.form.get("back") or "")
         return RedirectResponse(_next(back, request, default=f"{_base(request)}/rules"), status_code=303)
@@ -449,7 +452,7 @@ class Console:
                 raise ApiError("ValidationException", "Select at least one dead letter to redrive.")
         result = await self.dead_letters.redrive(queue, ids)
         _log.info("dead letters redriven from the console", queue=queue, sent=len(result.sent), failed=len(result.failed))
-        if context.by_header and "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return JSONResponse({"sent": list(result.sent), "failed": [{"id": i, "reason": r} for i, r in result.failed]})
         query = urlencode({"sent": len(result.sent), "failed": len(result.failed)})
         return RedirectResponse(f"{_base(request)}/dead-letters/{quote(queue, safe='')}?{query}", status_code=303)
@@ -509,7 +512,7 @@ class Console:
             raise ApiError("ValidationException", "Give the replay a name.")
         answer = await self.server.archives.start_replay(params)
         _log.info("replay started from the console", replay=params["ReplayName"], archive=archive.name)
-        if context.by_header and "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return JSONResponse(answer)
         return RedirectResponse(f"{_base(request)}/archives", status_code=303)
 
@@ -519,7 +522,7 @@ class Console:
         name = request.path_params["name"]
         answer = await self.server.archives.cancel_replay({"ReplayName": name})
         _log.info("replay cancelled from the console", replay=name)
-        if context.by_header and "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return JSONResponse(answer)
         return RedirectResponse(f"{_base(request)}/archives", status_code=303)
 
@@ -546,7 +549,7 @@ class Console:
             answer = {"output": result.output, "error": result.error}
         else:
             raise ApiError("ValidationException", "test must be pattern or transform.")
-        if context.by_header and "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return JSONResponse(answer)
         return self._sandbox(request, context, values)
 
@@ -569,11 +572,13 @@ def mount_console(
 ) -> Console:
     """Serve the console of ``server`` (an ``EventbusServer``) at ``path``.
 
-    Call it before the server starts: the console follows each bus from then on.
+    Call it before the server starts: the console follows each bus from then on. The console is
+    also ``server.app.state.console``.
     """
     console = Console(server, dead_letters=dead_letters)
     server.bus_followers.append(console.watch.follow)
     server.app.router.routes.append(Mount(path, app=console.app))
+    server.app.state.console = console
     return console
 
 
@@ -605,6 +610,11 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    """A script's request (a browser's asks for HTML): answered with JSON."""
+    return "text/html" not in request.headers.get("accept", "")
 
 
 def _base(conn: HTTPConnection) -> str:
