@@ -22,7 +22,7 @@ __all__ = ["Drawing", "Placed", "compact", "counters", "draw", "live_topology"]
 
 NODE_WIDTH = 210
 NODE_HEIGHT = 78
-COLUMN_GAP = 70
+COLUMN_GAP = 120
 ROW_GAP = 22
 MARGIN = 16
 

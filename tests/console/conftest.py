@@ -42,24 +42,24 @@ buses:
         pattern: {source: [shop], detail-type: [RefundIssued]}
         targets:
           - id: ledger
-            function: {function: "console_functions:always_fails"}
+            function: {function: "console_functions:ledger"}
             retry_policy: {MaximumRetryAttempts: 0}
             dead_letter:
-              function: {function: "console_functions:keep_dead_letter"}
+              recording: {name: console-dead-letters}
 """
 
 FUNCTIONS = '''
 """Functions the console tests' config names."""
 
-DEAD_LETTERS = []
+#: While true, the ledger refuses every refund (they are dead-lettered).
+CLOSED = [False]
+ENTRIES = []
 
 
-def always_fails(event):
-    raise RuntimeError("the ledger is closed for the night")
-
-
-def keep_dead_letter(payload, context=None):
-    DEAD_LETTERS.append(payload)
+def ledger(event):
+    if CLOSED[0]:
+        raise RuntimeError("the ledger is closed for the night")
+    ENTRIES.append(event)
 '''
 
 
