@@ -43,6 +43,7 @@ from eventbus.console.sandbox import check_pattern, check_transform
 from eventbus.console.security import CSP, SESSION_COOKIE, SESSION_SECONDS, Guard, Session
 from eventbus.console.services import UNAVAILABLE_ARCHIVES, UNAVAILABLE_DEAD_LETTERS, DeadLetterService
 from eventbus.console.tail import Tail
+from eventbus.console.text import pretty, when
 from eventbus.console.watch import Watch
 from eventbus.server.errors import ApiError
 
@@ -120,8 +121,8 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.filters["pretty"] = _pretty
-        self.templates.filters["when"] = _when
+        self.templates.filters["pretty"] = pretty
+        self.templates.filters["when"] = when
         self.templates.globals["compact"] = compact
         routes = [
             Route("/", self._page(self.topology_page)),
@@ -362,7 +363,7 @@ class Console:
                 "bus": bus.name,
                 "rule": entry.rule,
                 "file": self.server.state.config_rules.get((bus.name, name)),
-                "pattern": _pretty(entry.rule.event_pattern) if entry.rule.event_pattern else "",
+                "pattern": pretty(entry.rule.event_pattern) if entry.rule.event_pattern else "",
                 "explained": explained,
                 "last": last,
                 "keep": self.watch.keep,
@@ -555,9 +556,9 @@ class Console:
 
     def _sandbox(self, request: Request, context: Context, values: Mapping[str, Any]) -> Response:
         defaults = {
-            "event": _pretty(_SAMPLE_EVENT),
-            "pattern": _pretty(_SAMPLE_PATTERN),
-            "transformer": _pretty(_SAMPLE_TRANSFORMER),
+            "event": pretty(_SAMPLE_EVENT),
+            "pattern": pretty(_SAMPLE_PATTERN),
+            "transformer": pretty(_SAMPLE_TRANSFORMER),
             "pattern_verdict": None,
             "transform_verdict": None,
         }
@@ -640,16 +641,6 @@ def _count(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 10 else None
 
 
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def _when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _version(graph: Any) -> str:
     import hashlib
 
@@ -684,9 +675,9 @@ def _replay(info: Any) -> dict[str, Any]:
         "archive": info.archive_arn.rsplit("/", 1)[-1],
         "state": info.state,
         "reason": info.state_reason or "",
-        "start": _when(start),
-        "end": _when(end),
-        "last": _when(last),
+        "start": when(start),
+        "end": when(end),
+        "last": when(last),
         "progress": progress,
         "cancellable": info.state in ("STARTING", "RUNNING"),
     }

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from eventbus.bus.outcomes import Outcome
 from eventbus.bus.routed import RoutedEvent
+from eventbus.console.text import pretty
 from eventbus.errors import PatternError
 from eventbus.patterns import Pattern
 
@@ -166,7 +167,7 @@ def _event_message(item: RoutedEvent) -> dict[str, Any]:
         "source": str(event.get("source", "")),
         "detail_type": str(event.get("detail-type", "")),
         "rules": list(item.rules),
-        "event": _text(json.dumps(event, indent=2, ensure_ascii=False)),
+        "event": _text(pretty(event)),
         "inputs": [
             {
                 "rule": i.rule,
@@ -181,7 +182,7 @@ def _event_message(item: RoutedEvent) -> dict[str, Any]:
 
 def _pretty_payload(payload: str) -> str:
     try:
-        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+        return pretty(json.loads(payload))
     except ValueError:
         return payload
 

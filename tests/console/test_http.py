@@ -393,3 +393,14 @@ def test_static_files_ship_in_the_package() -> None:
         assert (folder / name).is_file(), name
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8")
     assert '"eventbus.console" = ["templates/*.html", "static/*.js", "static/*.css", "static/*.svg"]' in pyproject
+
+
+def test_the_docs_show_every_page_the_browser_tests_photograph() -> None:
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "console.md").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]+\]\((console/[\w-]+\.png)\)", page)
+    taken = set(re.findall(r'shots / "([\w-]+\.png)"', (Path(__file__).parent / "test_browser.py").read_text(encoding="utf-8")))
+    assert {s.removeprefix("console/") for s in shown} == taken
+    for name in shown:
+        data = (root / "docs" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
