@@ -156,7 +156,13 @@ class Console:
 
         async def endpoint(request: Request) -> Response:
             session, fresh = self._session(request)
-            body = await request.body() if request.method == "POST" else b""
+            body = b""
+            if request.method == "POST":
+                read = await self._body(request)
+                if read is None:
+                    limit = self.server.settings.max_body_bytes
+                    return self._refuse(request, kind, 413, f"The request body exceeds the limit of {limit} bytes.")
+                body = read
             by_header = self.guard.header_auth(
                 request.method, _raw_path(request), request.url.query, request.headers, body
             )
@@ -193,6 +199,21 @@ class Console:
             return self._with_cookie(response, context.session, context.fresh, request)
 
         return endpoint
+
+    async def _body(self, request: Request) -> bytes | None:
+        """The body, read up to the server's ``max_body_bytes`` (``None`` past it)."""
+        limit = self.server.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _session(self, conn: HTTPConnection) -> tuple[Session, bool]:
         found = self.guard.read_cookie(conn.cookies.get(SESSION_COOKIE))

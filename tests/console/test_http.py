@@ -166,6 +166,14 @@ def test_the_sign_in_form_needs_its_token_too(guarded: Any) -> None:
     assert client.get("/console/rules").status_code == 303  # still not signed in
 
 
+def test_a_body_over_the_servers_limit_is_refused_unread(served: Any) -> None:
+    client = httpx.Client(base_url=served.url)
+    token = csrf_of(client.get("/console/sandbox").text)
+    limit = served.server.settings.max_body_bytes
+    answer = client.post("/console/sandbox", data={"csrf_token": token, "test": "pattern", "event": "x" * limit, "pattern": "{}"})
+    assert answer.status_code == 413 and str(limit) in answer.json()["error"]
+
+
 # -- who gets in ------------------------------------------------------------------------------------
 
 
