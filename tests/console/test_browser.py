@@ -154,6 +154,20 @@ def test_the_tail_shows_events_as_they_are_put_with_rules_inputs_and_outcomes(ch
     assert problems(chromium) == []
 
 
+def test_the_page_keeps_only_its_last_rows(chromium: Any, served: Any) -> None:
+    tail = served.server.app.state.console.tail
+    tail.max_rows = 3
+    try:
+        open_page(chromium, served, "/tail")
+        wait_for(chromium, lambda d: css(d, "#tail-form[data-connected]"), "the tail to connect")
+        ids = [put(served, {"order": f"keep-{n}", "total": n}) for n in range(5)]
+        wait_for(chromium, lambda d: row_of(d, ids[-1]), "the last event")
+        assert [r.get_attribute("data-event") for r in css(chromium, "tr[data-event]")] == ids[:1:-1]
+        assert len(css(chromium, "tr.detail")) == 3
+    finally:
+        tail.max_rows = 300
+
+
 def test_the_tail_filters_by_a_pattern_typed_in_the_page(chromium: Any, served: Any) -> None:
     open_page(chromium, served, "/tail")
     wait_for(chromium, lambda d: css(d, "#tail-form[data-connected]"), "the tail to connect")
