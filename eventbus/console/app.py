@@ -595,8 +595,13 @@ def mount_console(
     """Serve the console of ``server`` (an ``EventbusServer``) at ``path``.
 
     Call it before the server starts: the console follows each bus from then on. The console is
-    also ``server.app.state.console``.
+    also ``server.app.state.console``. ``dead_letters`` is what the dead-letter pages drive: the
+    SQLite dead-letter queues of the served rules unless given (where the durable state has them).
     """
+    if dead_letters is None:
+        from eventbus.console.dead_letters import sqlite_dead_letters
+
+        dead_letters = sqlite_dead_letters(server)
     console = Console(server, dead_letters=dead_letters)
     server.bus_followers.append(console.watch.follow)
     server.app.router.routes.append(Mount(path, app=console.app))

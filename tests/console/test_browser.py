@@ -35,9 +35,9 @@ ACCOUNT = "arn:aws:events:us-east-1:123456789012"
 SCRIPT = "<script>window.__pwned = 1; console.log('pwned')</script>\"'><img src=x onerror=\"window.__pwned = 2\">"
 
 DURABLE_DEAD_LETTERS = (
-    "needs dead-letter queues in the durable state database that keep each event with its rule, target "
-    "and reason, and redrive it to the one target it failed for (eventbus dlq redrive): they arrive with "
-    "the SQLite event log; until then the page is driven by an in-test service below"
+    "needs eventbus.bus.dead_letters (DeadLetterQueue) and EventBus.redeliver: SQLite dead-letter queues "
+    "that keep each event's rule, target and reason and send it back to that one target, which arrive "
+    "with the durable event log; until then an in-test service drives the page (the test below)"
 )
 DURABLE_ARCHIVES = (
     "needs archives and replay in the durable state database (an ArchiveService that keeps events and "
@@ -297,10 +297,77 @@ def test_the_sandbox_answers_valid_invalid_and_non_matching_input(chromium: Any,
 # -- dead letters and replays: the durable services these pages drive --------------------------------
 
 
-@pytest.mark.skip(reason=DURABLE_DEAD_LETTERS)
-def test_a_dead_letter_in_the_durable_queue_is_redriven_to_its_target() -> None:
-    """Against ``eventbus serve --state`` with a SQLite dead-letter queue: the page lists the
-    entry with its reason, Redrive sends it back to the one target it failed for."""
+DLQ_CONFIG = """
+buses:
+  payments:
+    rules:
+      refunds:
+        pattern: {source: [shop], detail-type: [RefundIssued]}
+        targets:
+          - id: ledger
+            function: {function: "dlq_ledger:ledger"}
+            retry_policy: {MaximumRetryAttempts: 0}
+            dead_letter:
+              queue: {type: sqlite, path: refunds-dlq.db}
+"""
+
+DLQ_FUNCTIONS = '''
+"""The ledger refuses refunds while a file called closed exists beside the config."""
+import json
+from pathlib import Path
+
+
+def ledger(event):
+    if Path("closed").exists():
+        raise RuntimeError("the ledger is closed for the night")
+    with open("ledger.jsonl", "a", encoding="utf-8") as out:
+        out.write(json.dumps(event) + "\\n")
+'''
+
+
+def test_a_dead_letter_in_the_sqlite_queue_is_redriven_to_its_target(chromium: Any, tmp_path: Path) -> None:
+    """Against ``eventbus serve`` in a process of its own, whose rule dead-letters to a SQLite
+    queue: the page lists the entries with their reasons; Redrive sends one back to the one target
+    it failed for, and it is delivered; Redrive all sends the rest."""
+    import importlib.util
+
+    if importlib.util.find_spec("eventbus.bus.dead_letters") is None:
+        pytest.skip(DURABLE_DEAD_LETTERS)
+    from tests.server.helpers import LiveServer
+
+    (tmp_path / "dlq_ledger.py").write_text(DLQ_FUNCTIONS, encoding="utf-8")
+    (tmp_path / "payments.yaml").write_text(DLQ_CONFIG, encoding="utf-8")
+    (tmp_path / "closed").touch()
+    server = LiveServer([tmp_path / "payments.yaml"], cwd=tmp_path)
+    try:
+        events = server.client("events")
+        for refund in ("r-1", "r-2", "r-3"):
+            events.put_events(
+                Entries=[{"Source": "shop", "DetailType": "RefundIssued", "Detail": json.dumps({"refund": refund}), "EventBusName": "payments"}]
+            )
+        chromium.get(server.url + "/console/dead-letters")
+        wait_for(
+            chromium,
+            lambda d: "refunds-dlq\n3" in (d.find_element(*by("css", "table.data tbody")).text.replace(" ", "\n")) or d.refresh(),
+            "three dead letters in the queue",
+        )
+        one(chromium, "table.data a").click()
+        wait_for(chromium, lambda d: len(css(d, "input[name=id]")) == 3, "the queue's entries")
+        text = one(chromium, "table.data").text
+        assert "payments/refunds/ledger" in text and "the ledger is closed for the night" in text
+        (tmp_path / "closed").unlink()
+        first = css(chromium, "button[name=one]")[0]
+        first.click()
+        wait_for(chromium, lambda d: "Redriven: 1 sent back" in one(d, "main").text, "the redrive's result")
+        ledger = tmp_path / "ledger.jsonl"
+        wait_for(chromium, lambda d: ledger.exists() and ledger.read_text().count("\n") == 1, "the redriven refund delivered")
+        assert len(css(chromium, "input[name=id]")) == 2
+        one(chromium, "button[name=which][value=all]").click()
+        wait_for(chromium, lambda d: "This queue holds no dead letters" in one(d, "main").text, "an empty queue")
+        wait_for(chromium, lambda d: ledger.read_text().count("\n") == 3, "every refund delivered")
+        assert sorted(json.loads(line)["detail"]["refund"] for line in ledger.read_text().splitlines()) == ["r-1", "r-2", "r-3"]
+    finally:
+        assert server.stop() == 0, "\n".join(server.lines)
 
 
 @pytest.mark.skip(reason=DURABLE_ARCHIVES)
