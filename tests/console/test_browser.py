@@ -40,9 +40,9 @@ DURABLE_DEAD_LETTERS = (
     "with the durable event log; until then an in-test service drives the page (the test below)"
 )
 DURABLE_ARCHIVES = (
-    "needs archives and replay in the durable state database (an ArchiveService that keeps events and "
-    "re-puts them): they arrive with the SQLite event log; until then the page is driven by an in-test "
-    "service below"
+    "needs eventbus serve to give its ArchivesApi an ArchiveService over the durable state's archives "
+    "(archives kept in the SQLite state file, replays that re-put them), which arrive with the durable "
+    "event log; until then an in-test service drives the page (the test below)"
 )
 
 
