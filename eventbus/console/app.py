@@ -45,7 +45,7 @@ from eventbus.console.services import UNAVAILABLE_ARCHIVES, UNAVAILABLE_DEAD_LET
 from eventbus.console.tail import Tail
 from eventbus.console.text import pretty, when
 from eventbus.console.watch import Watch
-from eventbus.server.errors import ApiError
+from eventbus.server.errors import ApiError, from_library
 
 __all__ = ["Console", "mount_console"]
 
@@ -405,19 +405,13 @@ class Console:
             try:
                 (bus.enable_rule if wanted == "ENABLED" else bus.disable_rule)(name)
             except Exception as exc:
-                from eventbus.server.errors import from_library
-
                 raise from_library(exc) from None
         else:
             params = {"Name": name, "EventBusName": bus.name}
             api = self.server.events
             try:
                 await (api.enable_rule(params) if wanted == "ENABLED" else api.disable_rule(params))
-            except ApiError:
-                raise
             except Exception as exc:
-                from eventbus.server.errors import from_library
-
                 raise from_library(exc) from None
         _log.info("rule state changed from the console", bus=bus.name, rule=name, state=wanted)
         if _wants_json(request):

@@ -148,6 +148,22 @@ def test_an_action_without_the_forms_csrf_token_is_refused(served: Any) -> None:
     assert bus.describe_rule("big").state == "ENABLED"
 
 
+def test_a_rule_made_through_the_api_is_switched_as_disable_rule_would(served: Any) -> None:
+    events = served.client("events")
+    events.put_rule(Name="from-api", EventBusName="orders", EventPattern='{"source": ["api"]}')
+    client = httpx.Client(base_url=served.url)
+    token = csrf_of(client.get("/console/rules").text)
+    answer = client.post("/console/rules/orders/from-api/state", data={"state": "DISABLED", "csrf_token": token})
+    assert answer.status_code == 200
+    assert events.describe_rule(Name="from-api", EventBusName="orders")["State"] == "DISABLED"
+    # The server's store keeps the state, as it keeps DisableRule's.
+    stored = served.server.state.store.load("rule")["orders/from-api"]
+    assert stored["State"] == "DISABLED"
+    missing = client.post("/console/rules/orders/nowhere/state", data={"state": "ENABLED", "csrf_token": token})
+    assert missing.status_code == 400 and missing.json()["code"] == "ResourceNotFoundException"
+    events.delete_rule(Name="from-api", EventBusName="orders")
+
+
 def test_an_action_from_another_site_is_refused_even_with_a_token(served: Any) -> None:
     client = httpx.Client(base_url=served.url)
     token = csrf_of(client.get("/console/rules").text)

@@ -241,6 +241,7 @@
       toggle.addEventListener("click", function () {
         var open = toggle.getAttribute("aria-expanded") === "true";
         toggle.setAttribute("aria-expanded", open ? "false" : "true");
+        toggle.setAttribute("aria-label", (open ? "Open" : "Close") + " event " + data.id);
         toggle.textContent = open ? "Open" : "Close";
         detail.hidden = open;
       });
