@@ -6,10 +6,11 @@ letters and their redrive, archives and replays, and a sandbox for patterns and 
 transformers. Rendered on the server (Jinja2, autoescaped) with one small script of its own, no
 CDN; the same credentials as the API; CSRF tokens on every action; a strict Content-Security-Policy.
 
-The modules: ``app`` (routes, the gate every request passes, ``mount_console``) over ``tail``
-(the WebSocket tail), ``graph`` (the topology, laid out), ``sandbox``, ``watch`` (what it keeps
-of each bus), ``security`` (sessions, CSRF, CSP) and ``services`` (what the dead-letter pages
-drive); ``templates/`` and ``static/`` ship in the package.
+The modules: ``app`` (``Console``, ``mount_console``) over ``pages/`` (one module a page) over
+``site`` (the gate every request passes, rendering, headers), ``tail`` (the WebSocket tail),
+``graph`` (the topology, laid out), ``sandbox``, ``watch`` (what it keeps of each bus),
+``dead_letters`` (the SQLite dead-letter queues), ``services`` (what the dead-letter pages drive),
+``security`` (sessions, CSRF, CSP) and ``text``; ``templates/`` and ``static/`` ship in the package.
 """
 
 from __future__ import annotations

@@ -38,15 +38,15 @@ MAX_TEXT = 64 * 1024
 
 
 class Tail:
-    def __init__(self, console: Any, *, max_queued: int = 1_000, max_rows: int = 300) -> None:
-        self.console = console
+    def __init__(self, server: Any, *, max_queued: int = 1_000, max_rows: int = 300) -> None:
+        self.server = server
         self.max_queued = max_queued
         #: Rows the page keeps (it drops the oldest past it).
         self.max_rows = max_rows
 
     async def serve(self, websocket: WebSocket) -> None:
         wanted = websocket.query_params.get("bus") or ""
-        entries = self.console.server.state.buses.entries()
+        entries = self.server.state.buses.entries()
         buses = [e.bus for e in entries if not wanted or e.bus.name == wanted]
         await websocket.accept()
         session = _Session(websocket, self.max_queued)
