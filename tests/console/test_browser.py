@@ -506,9 +506,9 @@ class Archives:
         info = self.replays[name]
         if info.state != "RUNNING":
             return info
-        # A tenth of the window every second, stopping short of the end.
+        # Nearer the end every second, never reaching it: progress keeps moving until cancelled.
         elapsed = (datetime.now(UTC) - self.started[name]).total_seconds()
-        share = min(0.9, 0.1 * (1 + elapsed))
+        share = min(0.99, 1 - 0.9 ** (1 + elapsed))
         return replace(info, last_replayed=info.event_start + (info.event_end - info.event_start) * share)
 
     def list_replays(self) -> Sequence[ReplayInfo]:
