@@ -85,7 +85,7 @@ def mount_console(
 
     Call it before the server starts: the console follows each bus from then on. The console is
     also ``server.app.state.console``. ``dead_letters`` is what the dead-letter pages drive: the
-    SQLite dead-letter queues of the served rules unless given (where the durable state has them).
+    SQLite dead-letter queues of the served rules unless given.
     """
     if dead_letters is None:
         from eventbus.console.dead_letters import sqlite_dead_letters

@@ -7,38 +7,26 @@ failed for. ``SqliteDeadLetters`` serves them to the console by queue (named lik
 names them: the file's stem), redriving one, some or all, each removed from its queue only once
 its bus has accepted it again.
 
-Both pieces come with the durable event log; ``sqlite_dead_letters`` answers ``None`` where this
-version of eventbus lacks them, and the page then says what it needs.
+A server whose rules dead-letter to no SQLite queue shows no queue, and the page says how to
+get one.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eventbus.bus.dead_letters import DeadLetterQueue
 from eventbus.console.services import DeadLetter, DeadLetterQueueInfo, DeadLetterService, Redriven
 from eventbus.errors import EventBusError
 from eventbus.server.errors import ApiError
 
 __all__ = ["SqliteDeadLetters", "sqlite_dead_letters"]
 
-#: Where the durable state's dead-letter reader lives.
-_MODULE = "eventbus.bus.dead_letters"
-
-
-def sqlite_dead_letters(server: Any) -> DeadLetterService | None:
-    """A ``DeadLetterService`` for ``server``, or ``None`` without the durable dead-letter queues."""
-    try:
-        module = importlib.import_module(_MODULE)
-    except ModuleNotFoundError:
-        return None
-    from eventbus.bus.bus import EventBus
-
-    if not hasattr(EventBus, "redeliver"):
-        return None
-    return SqliteDeadLetters(server, module.DeadLetterQueue)
+def sqlite_dead_letters(server: Any) -> DeadLetterService:
+    """The ``DeadLetterService`` over the SQLite dead-letter queues of ``server``'s rules."""
+    return SqliteDeadLetters(server, DeadLetterQueue)
 
 
 class SqliteDeadLetters:

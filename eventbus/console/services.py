@@ -2,9 +2,9 @@
 the server's ``ArchiveService``).
 
 Keeping dead letters with their event, rule, target and reason, and sending one back to the one
-rule target it failed for, is the durable state's job (the SQLite queues of the state database).
-The console lists and redrives through this protocol; a server without one shows the page with a
-note saying what it needs.
+rule target it failed for, is the SQLite dead-letter queues' job (``eventbus.bus.dead_letters``).
+The console lists and redrives through this protocol (``mount_console`` gives it the SQLite
+queues of the served rules); a console given none shows the page with a note saying so.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = ["DeadLetter", "DeadLetterQueueInfo", "DeadLetterService", "Redriven"]
 
 UNAVAILABLE_DEAD_LETTERS = (
-    "Dead letters you can list and redrive are kept in the durable state database (SQLite queues "
-    "that keep each event with its rule, target and reason), which this server does not have: "
-    "this version of eventbus keeps dead letters in the dead-letter targets only."
+    "This console was given no dead-letter service: mount it with mount_console(server) to read "
+    "the SQLite dead-letter queues of the served rules, or pass dead_letters=... of your own."
 )
 UNAVAILABLE_ARCHIVES = (
-    "Archives and replay keep events in the durable state database, which this server does not "
-    "have: this version of eventbus keeps events in memory only."
+    "This server was given no archive service (its ArchivesApi has none): EventbusServer serves "
+    "the archives of its buses unless told otherwise."
 )
 
 

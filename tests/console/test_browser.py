@@ -39,11 +39,6 @@ DURABLE_DEAD_LETTERS = (
     "that keep each event's rule, target and reason and send it back to that one target, which arrive "
     "with the durable event log; until then an in-test service drives the page (the test below)"
 )
-DURABLE_ARCHIVES = (
-    "needs eventbus serve to give its ArchivesApi an ArchiveService over the durable state's archives "
-    "(archives kept in the SQLite state file, replays that re-put them), which arrive with the durable "
-    "event log; until then an in-test service drives the page (the test below)"
-)
 
 
 def by(kind: str, value: str) -> tuple[str, str]:
@@ -370,10 +365,48 @@ def test_a_dead_letter_in_the_sqlite_queue_is_redriven_to_its_target(chromium: A
         assert server.stop() == 0, "\n".join(server.lines)
 
 
-@pytest.mark.skip(reason=DURABLE_ARCHIVES)
-def test_a_replay_of_a_durable_archive_is_started_and_cancelled() -> None:
-    """Against ``eventbus serve --state`` with an archive: a replay over a window replays its
-    events, shows its progress, and stops when cancelled."""
+def test_a_replay_of_a_served_archive_puts_its_events_back(chromium: Any, served: Any) -> None:
+    """The served bus's own archive (kept in memory here): a replay started from the page puts
+    the archived events back on the bus, with their replay-name, and shows itself completed."""
+    events = served.client("events")
+    events.create_archive(
+        ArchiveName="orders-kept",
+        EventSourceArn=f"{ACCOUNT}:event-bus/orders",
+        EventPattern=json.dumps({"source": ["shop"], "detail": {"order": ["kept-1", "kept-2"]}}),
+    )
+    audit = recording_target("console-audit")
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    for order in ("kept-1", "kept-2"):
+        put(served, {"order": order, "total": 5})
+    wait_for(chromium, lambda d: events.describe_archive(ArchiveName="orders-kept")["EventCount"] == 2, "two events archived")
+    open_page(chromium, served, "/archives")
+    row = wait_for(chromium, lambda d: [r for r in css(d, "table.data tbody tr") if "orders-kept" in r.text], "the archive listed")[0]
+    assert "2" in row.text.split()
+    one(chromium, "#replay-name").send_keys("kept-again")
+    chromium.execute_script(
+        "document.getElementById('replay-archive').value = 'orders-kept';"
+        "document.getElementById('replay-start').value = arguments[0];"
+        "document.getElementById('replay-end').value = arguments[1];",
+        start.strftime("%Y-%m-%dT%H:%M:%S"),
+        (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    one(chromium, "#replay-form button[type=submit]").click()
+    wait_for(
+        chromium,
+        lambda d: (r := css(d, 'tr[data-replay="kept-again"]')) and "COMPLETED" in r[0].text,
+        "the replay completed, shown without a reload",
+    )
+    row = one(chromium, 'tr[data-replay="kept-again"]')
+    assert int(row.find_element(*by("css", "progress")).get_attribute("value")) == 100
+    assert "2 of 2 events" in row.text
+    assert css(chromium, 'button[aria-label="Cancel replay kept-again"]') == []
+    wait_for(
+        chromium,
+        lambda d: sorted(r.payload["detail"]["order"] for r in audit.received if r.payload.get("replay-name") == "kept-again")
+        == ["kept-1", "kept-2"],
+        "the replayed events delivered again",
+    )
+    assert problems(chromium) == []
 
 
 class DeadLetters:
@@ -432,6 +465,7 @@ def test_a_dead_letter_is_redriven_and_delivered(chromium: Any, served: Any, sho
     console = served.server.app.state.console
     import console_functions  # the config's function module (conftest.py)
 
+    before = console.dead_letters
     console.dead_letters = DeadLetters(served, "console-dead-letters")
     console_functions.CLOSED[0] = True
     entries = console_functions.ENTRIES
@@ -458,7 +492,7 @@ def test_a_dead_letter_is_redriven_and_delivered(chromium: Any, served: Any, sho
         wait_for(chromium, lambda d: "This queue holds no dead letters" in one(d, "main").text, "an empty queue")
         wait_for(chromium, lambda d: any(e["detail"].get("refund") == "r-2" for e in entries), "the second delivered")
     finally:
-        console.dead_letters = None
+        console.dead_letters = before
         console_functions.CLOSED[0] = False
     assert problems(chromium) == []
 
@@ -522,6 +556,7 @@ class Archives:
 
 def test_a_replay_is_started_its_progress_shown_and_cancelled(chromium: Any, served: Any, shots: Path) -> None:
     archives = Archives()
+    before = served.server.archives.service
     served.server.archives.service = archives
     try:
         open_page(chromium, served, "/archives")
@@ -552,12 +587,20 @@ def test_a_replay_is_started_its_progress_shown_and_cancelled(chromium: Any, ser
         assert archives.replays["yesterday"].state == "CANCELLED"
         assert css(chromium, 'button[aria-label="Cancel replay yesterday"]') == []
     finally:
-        served.server.archives.service = None
+        served.server.archives.service = before
     assert problems(chromium) == []
 
 
-def test_without_durable_state_the_pages_say_what_they_need(chromium: Any, served: Any) -> None:
+def test_pages_without_their_services_say_what_they_need(chromium: Any, served: Any) -> None:
     open_page(chromium, served, "/dead-letters")
-    assert "durable state database" in one(chromium, "[role=note]").text
-    open_page(chromium, served, "/archives")
-    assert "durable state database" in one(chromium, "[role=note]").text
+    assert "SQLite queue" in one(chromium, "table.data").text  # no rule here dead-letters to one
+    console = served.server.app.state.console
+    dead_letters, archives = console.dead_letters, served.server.archives.service
+    console.dead_letters = served.server.archives.service = None
+    try:
+        open_page(chromium, served, "/dead-letters")
+        assert "no dead-letter service" in one(chromium, "[role=note]").text
+        open_page(chromium, served, "/archives")
+        assert "no archive service" in one(chromium, "[role=note]").text
+    finally:
+        console.dead_letters, served.server.archives.service = dead_letters, archives

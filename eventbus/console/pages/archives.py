@@ -120,13 +120,19 @@ def _utc_text(value: Any, what: str) -> str:
 
 def _replay(info: Any) -> dict[str, Any]:
     start, end, last = info.event_start, info.event_end, info.last_replayed
+    replayed, total = getattr(info, "replayed", 0), getattr(info, "total", None)
     if info.state == "COMPLETED":
         progress = 100
+    elif total:
+        # The window's events counted when the replay started: the share of them put back.
+        progress = int(min(1.0, replayed / total) * 100)
     elif last is None:
         progress = 0
     else:
+        # No count: how far into the window the last replayed event's time is.
         span = (end - start).total_seconds()
         progress = int(max(0.0, min(1.0, (last - start).total_seconds() / span)) * 100) if span > 0 else 100
+    count = f"{replayed} of {total} events" if total is not None else (f"{replayed} events" if replayed else "")
     return {
         "name": info.name,
         "archive": info.archive_arn.rsplit("/", 1)[-1],
@@ -135,6 +141,7 @@ def _replay(info: Any) -> dict[str, Any]:
         "start": when(start),
         "end": when(end),
         "last": when(last),
+        "count": count,
         "progress": progress,
         "cancellable": info.state in ("STARTING", "RUNNING"),
     }

@@ -320,6 +320,7 @@
         var bar = row.querySelector(".replay-progress");
         bar.value = replay.progress;
         bar.textContent = replay.progress + "%";
+        row.querySelector(".replay-count").textContent = replay.count;
         row.querySelector(".replay-last").textContent = replay.last;
         if (!replay.cancellable) {
           var cancel = row.querySelector("form");
