@@ -34,12 +34,6 @@ from .conftest import shots_folder
 ACCOUNT = "arn:aws:events:us-east-1:123456789012"
 SCRIPT = "<script>window.__pwned = 1; console.log('pwned')</script>\"'><img src=x onerror=\"window.__pwned = 2\">"
 
-DURABLE_DEAD_LETTERS = (
-    "needs eventbus.bus.dead_letters (DeadLetterQueue) and EventBus.redeliver: SQLite dead-letter queues "
-    "that keep each event's rule, target and reason and send it back to that one target, which arrive "
-    "with the durable event log; until then an in-test service drives the page (the test below)"
-)
-
 
 def by(kind: str, value: str) -> tuple[str, str]:
     from selenium.webdriver.common.by import By
@@ -323,11 +317,8 @@ def ledger(event):
 def test_a_dead_letter_in_the_sqlite_queue_is_redriven_to_its_target(chromium: Any, tmp_path: Path) -> None:
     """Against ``eventbus serve`` in a process of its own, whose rule dead-letters to a SQLite
     queue: the page lists the entries with their reasons; Redrive sends one back to the one target
-    it failed for, and it is delivered; Redrive all sends the rest."""
-    import importlib.util
-
-    if importlib.util.find_spec("eventbus.bus.dead_letters") is None:
-        pytest.skip(DURABLE_DEAD_LETTERS)
+    it failed for, and it is delivered; Redrive selected sends the ticked ones; Redrive all the
+    rest."""
     from tests.server.helpers import LiveServer
 
     (tmp_path / "dlq_ledger.py").write_text(DLQ_FUNCTIONS, encoding="utf-8")
@@ -336,18 +327,18 @@ def test_a_dead_letter_in_the_sqlite_queue_is_redriven_to_its_target(chromium: A
     server = LiveServer([tmp_path / "payments.yaml"], cwd=tmp_path)
     try:
         events = server.client("events")
-        for refund in ("r-1", "r-2", "r-3"):
+        for refund in ("r-1", "r-2", "r-3", "r-4"):
             events.put_events(
                 Entries=[{"Source": "shop", "DetailType": "RefundIssued", "Detail": json.dumps({"refund": refund}), "EventBusName": "payments"}]
             )
         chromium.get(server.url + "/console/dead-letters")
         wait_for(
             chromium,
-            lambda d: "refunds-dlq\n3" in (d.find_element(*by("css", "table.data tbody")).text.replace(" ", "\n")) or d.refresh(),
-            "three dead letters in the queue",
+            lambda d: "refunds-dlq\n4" in (d.find_element(*by("css", "table.data tbody")).text.replace(" ", "\n")) or d.refresh(),
+            "four dead letters in the queue",
         )
         one(chromium, "table.data a").click()
-        wait_for(chromium, lambda d: len(css(d, "input[name=id]")) == 3, "the queue's entries")
+        wait_for(chromium, lambda d: len(css(d, "input[name=id]")) == 4, "the queue's entries")
         text = one(chromium, "table.data").text
         assert "payments/refunds/ledger" in text and "the ledger is closed for the night" in text
         (tmp_path / "closed").unlink()
@@ -356,11 +347,18 @@ def test_a_dead_letter_in_the_sqlite_queue_is_redriven_to_its_target(chromium: A
         wait_for(chromium, lambda d: "Redriven: 1 sent back" in one(d, "main").text, "the redrive's result")
         ledger = tmp_path / "ledger.jsonl"
         wait_for(chromium, lambda d: ledger.exists() and ledger.read_text().count("\n") == 1, "the redriven refund delivered")
-        assert len(css(chromium, "input[name=id]")) == 2
+        boxes = css(chromium, "input[name=id]")
+        assert len(boxes) == 3
+        for box in boxes[:2]:
+            box.send_keys(" ")  # ticked from the keyboard
+        one(chromium, "button[name=which][value=selected]").click()
+        wait_for(chromium, lambda d: "Redriven: 2 sent back" in one(d, "main").text, "the selected redriven")
+        wait_for(chromium, lambda d: ledger.read_text().count("\n") == 3, "the selected refunds delivered")
+        assert len(css(chromium, "input[name=id]")) == 1
         one(chromium, "button[name=which][value=all]").click()
         wait_for(chromium, lambda d: "This queue holds no dead letters" in one(d, "main").text, "an empty queue")
-        wait_for(chromium, lambda d: ledger.read_text().count("\n") == 3, "every refund delivered")
-        assert sorted(json.loads(line)["detail"]["refund"] for line in ledger.read_text().splitlines()) == ["r-1", "r-2", "r-3"]
+        wait_for(chromium, lambda d: ledger.read_text().count("\n") == 4, "every refund delivered")
+        assert sorted(json.loads(line)["detail"]["refund"] for line in ledger.read_text().splitlines()) == ["r-1", "r-2", "r-3", "r-4"]
     finally:
         assert server.stop() == 0, "\n".join(server.lines)
 
