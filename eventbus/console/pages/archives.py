@@ -133,6 +133,8 @@ def _replay(info: Any) -> dict[str, Any]:
         span = (end - start).total_seconds()
         progress = int(max(0.0, min(1.0, (last - start).total_seconds() / span)) * 100) if span > 0 else 100
     count = f"{replayed} of {total} events" if total is not None else (f"{replayed} events" if replayed else "")
+    if count and last is not None:
+        count += " ·"
     return {
         "name": info.name,
         "archive": info.archive_arn.rsplit("/", 1)[-1],
@@ -140,7 +142,7 @@ def _replay(info: Any) -> dict[str, Any]:
         "reason": info.state_reason or "",
         "start": when(start),
         "end": when(end),
-        "last": when(last),
+        "last": f"last event {when(last)}" if last is not None else "",
         "count": count,
         "progress": progress,
         "cancellable": info.state in ("STARTING", "RUNNING"),
