@@ -55,7 +55,8 @@ def _proxy(value: dict[str, Any], extra: dict[str, str]) -> Response:
     status = value["statusCode"]
     if not 100 <= status <= 599:
         raise Refusal(502, "InvalidProxyAnswer", f"statusCode {status} is not an HTTP status (100 to 599).")
-    headers = value.get("headers") or {}
+    headers = value.get("headers")
+    headers = {} if headers is None else headers
     if not isinstance(headers, dict):
         raise Refusal(502, "InvalidProxyAnswer", "headers must be a mapping of names to values.")
     body = value.get("body", "")
