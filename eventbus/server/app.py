@@ -89,13 +89,14 @@ class EventbusServer:
         self.ready = False
         self.app = Starlette(
             routes=[
+                # The invocation front first: its routes are the ones called thousands of times a second.
+                *self.invoke.http_routes(),
                 Route("/", self._events_endpoint, methods=["POST"]),
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
                 Route("/cloudevents/{bus}", self._cloudevents, methods=["POST"]),
                 *self.pipes.routes(self._guarded_body),
-                *self.invoke.http_routes(),
             ],
             lifespan=self._lifespan,
         )

@@ -102,20 +102,29 @@ async def test_claims_take_the_oldest_pending_job_of_the_route_once(store: JobSt
     for n, route in [(1, "r"), (2, "other"), (3, "r")]:
         await store.add(_job(n, route))
     assert await store.pending_routes() == {"r", "other"}
-    first = await store.claim("r", 10.0)
-    assert first is not None and (first.id, first.status, first.attempts, first.updated) == ("job-1", "RUNNING", 1, 10.0)
-    second = await store.claim("r", 11.0)
-    assert second is not None and second.id == "job-3"
-    assert await store.claim("r", 12.0) is None
+    [first] = await store.claim("r", 10.0)
+    assert (first.id, first.status, first.attempts, first.updated) == ("job-1", "RUNNING", 1, 10.0)
+    [second] = await store.claim("r", 11.0, limit=5)
+    assert second.id == "job-3"
+    assert await store.claim("r", 12.0) == []
     assert await store.get("job-1") == first
+
+
+@pytest.mark.anyio
+async def test_a_claim_takes_several_oldest_first_and_a_release_puts_them_first_again(store: JobStore) -> None:
+    for n in range(1, 6):
+        await store.add(_job(n))
+    taken = await store.claim("r", 1.0, limit=3)
+    assert [j.id for j in taken] == ["job-1", "job-2", "job-3"]
+    await store.release(taken[:2], 2.0)
+    assert [j.id for j in await store.claim("r", 3.0, limit=10)] == ["job-1", "job-2", "job-4", "job-5"]
 
 
 @pytest.mark.anyio
 async def test_finish_release_recover_and_purge(store: JobStore) -> None:
     for n in range(1, 4):
         await store.add(_job(n))
-    one, two, three = [await store.claim("r", 5.0) for _ in range(3)]
-    assert one and two and three
+    one, two, _three = await store.claim("r", 5.0, limit=3)
     done = one.moved(status="SUCCEEDED", result='{"ok":true}', updated=6.0)
     await store.finish(done)
     assert await store.get("job-1") == done
@@ -145,7 +154,7 @@ async def test_a_sqlite_store_keeps_jobs_across_reopening(tmp_path: Path) -> Non
     try:
         recovered = await again.recover(max_attempts=3, now=4.0)
         assert claimed is not None and [(j.id, j.status, j.attempts) for j in recovered] == [("job-1", "PENDING", 1)]
-        assert [(await again.claim("r", 5.0)).id for _ in range(2)] == ["job-1", "job-2"]  # type: ignore[union-attr]
+        assert [j.id for j in await again.claim("r", 5.0, limit=2)] == ["job-1", "job-2"]
     finally:
         await again.close()
 

@@ -48,7 +48,24 @@ def response_of(value: Any, headers: dict[str, str] | None = None) -> Response:
         value["statusCode"], bool
     ):
         return _proxy(value, extra)
+    if not extra:
+        return _json_response(encode_value(value))
     return Response(encode_value(value), 200, extra, JSON)
+
+
+class _JsonResponse(Response):
+    media_type = JSON
+
+
+def _json_response(body: bytes) -> Response:
+    """A 200 JSON response with its two headers written directly (Starlette's constructor looks
+    through the headers it is given; there are none)."""
+    response = _JsonResponse.__new__(_JsonResponse)
+    response.status_code = 200
+    response.background = None
+    response.body = body
+    response.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    return response
 
 
 def _proxy(value: dict[str, Any], extra: dict[str, str]) -> Response:

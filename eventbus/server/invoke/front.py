@@ -38,7 +38,7 @@ from eventbus.server.invoke.jobs.sqlite import SqliteJobStore
 from eventbus.server.invoke.jobs.store import Job, JobStore
 from eventbus.server.invoke.limits import bucket_key
 from eventbus.server.invoke.refusals import Refusal
-from eventbus.server.invoke.routes import InvokeRoute, failure
+from eventbus.server.invoke.routes import InvokeRoute, deadline, failure
 from eventbus.targets.function import collected
 
 if TYPE_CHECKING:
@@ -196,21 +196,34 @@ class InvokeFront:
         return body, text
 
     async def _body(self, request: Request, route: InvokeRoute) -> bytes:
+        """The body, read straight off the ASGI channel (``Request.stream`` costs more per request
+        than the route's whole admission)."""
         limit = route.max_body_bytes
         too_large = Refusal(
             413, "RequestTooLarge", f"Route {route.name} takes request bodies of at most {limit} bytes."
         )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise too_large
+        for name, value in request.scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise too_large
+        body = b""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        receive = request.receive
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # Gone before it finished sending: nobody reads this answer.
+                raise Refusal(400, "ClientDisconnected", "The client left before its request was read.")
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise too_large
+            if not message.get("more_body", False):
+                if not chunks:
+                    return chunk
+                chunks.append(chunk)
+                return body.join(chunks)
             chunks.append(chunk)
-        return b"".join(chunks)
 
     def _refused(self, api: str, route: str, refusal: Refusal) -> Response:
         self.answered(api, route, refusal.code)
@@ -240,7 +253,7 @@ class InvokeFront:
                     headers={"Cache-Control": "no-cache", **headers},
                 )
             try:
-                with anyio.fail_after(route.spec.timeout):
+                async with deadline(route.spec.timeout):
                     value = await route.call(text)
             except Exception as exc:
                 raise failure(exc, name, route.spec.timeout) from None

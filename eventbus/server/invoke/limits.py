@@ -124,8 +124,17 @@ class Gate:
             retry_after=1.0,
         )
 
+    def try_enter(self, owner: object) -> bool:
+        """Take a slot if one is free now."""
+        try:
+            self.limiter.acquire_on_behalf_of_nowait(owner)
+        except anyio.WouldBlock:
+            return False
+        return True
+
     async def enter_job(self, owner: object) -> None:
-        await self.limiter.acquire_on_behalf_of(owner)
+        if not self.try_enter(owner):
+            await self.limiter.acquire_on_behalf_of(owner)
 
     def leave(self, owner: object) -> None:
         self.limiter.release_on_behalf_of(owner)

@@ -9,11 +9,15 @@ the route's timeout (or the target's own) 504 ``TimedOut``, any other failure 50
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from eventbus import redact
 from eventbus.bus.clock import Stopwatch
@@ -26,7 +30,24 @@ from eventbus.targets._common import parse_payload
 from eventbus.targets.base import DeliveryContext, Target
 from eventbus.targets.function import FunctionTarget, collected
 
-__all__ = ["InvokeRoute", "failure", "innermost"]
+__all__ = ["InvokeRoute", "deadline", "failure", "innermost"]
+
+
+def deadline(seconds: float) -> AbstractAsyncContextManager[Any]:
+    """``TimeoutError`` once ``seconds`` pass: ``asyncio.timeout`` on asyncio (what ``eventbus
+    serve`` runs on; about a third of the cost of an anyio cancel scope, which counts on a path
+    taken thousands of times a second), ``anyio.fail_after`` elsewhere."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _anyio_deadline(seconds)
+    return asyncio.timeout(seconds)
+
+
+@contextlib.asynccontextmanager
+async def _anyio_deadline(seconds: float) -> AsyncIterator[None]:
+    with anyio.fail_after(seconds):
+        yield
 
 
 def innermost(target: Any) -> Any:

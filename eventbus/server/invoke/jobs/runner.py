@@ -1,16 +1,19 @@
 """``JobRunner``: takes jobs from the store and runs them, each route up to its ``max_concurrency``.
 
 At start, jobs left RUNNING by a process that ended are put back (``store.recover``): a job is run
-at least once, and more than once only when the process stopped while it ran. One dispatcher a
-route waits for a free slot, claims the oldest PENDING job and runs it; a submission wakes it.
-Stopping: no more claims, the running jobs get ``drain_timeout`` seconds to finish, and those
-still running are put back to PENDING (their attempt not counted) for the next start.
+at least once, and more than once only when the process stopped while it ran. Each route has
+``max_concurrency`` workers; a worker that needs a job claims the oldest PENDING ones for every
+worker waiting (one claim, one transaction), or waits for a submission; it then takes a slot of
+the route's gate (shared with synchronous requests) and runs the job. Stopping: no more claims,
+the running jobs get ``drain_timeout`` seconds to finish, and those still running, or claimed and
+not started, are put back to PENDING (their attempt not counted) for the next start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +26,7 @@ from eventbus.server.invoke.answers import value_json
 from eventbus.server.invoke.jobs.hub import JobEvents
 from eventbus.server.invoke.jobs.store import Job, JobStore, JobStoreError
 from eventbus.server.invoke.refusals import Refusal
-from eventbus.server.invoke.routes import InvokeRoute, failure
+from eventbus.server.invoke.routes import InvokeRoute, deadline, failure
 
 __all__ = ["JobRunner"]
 
@@ -31,6 +34,9 @@ _log = get_logger("eventbus.server.invoke")
 
 #: How long a dispatcher waits before trying a store that failed again.
 _STORE_RETRY = 1.0
+
+#: Jobs one claim takes at most.
+_CLAIM_BATCH = 256
 
 
 class JobRunner:
@@ -47,10 +53,14 @@ class JobRunner:
         self.settings = settings
         self.clock = clock
         self.hub = hub or JobEvents()
-        self._wake: dict[str, anyio.Event] = {}
+        #: Jobs claimed and not finished (RUNNING in the store), started or about to be.
         self._running: dict[str, Job] = {}
-        self._idle: anyio.Event | None = None
-        self._runs: anyio.abc.TaskGroup | None = None
+        #: Jobs being run now; ``_drained`` is set when a stop waits and none is left.
+        self._active = 0
+        self._drained: anyio.Event | None = None
+        self._feeds: dict[str, _Feed] = {}
+        #: Set at stop: workers take no more jobs.
+        self._stopping = False
         self.started = False
 
     def now(self) -> float:
@@ -63,9 +73,12 @@ class JobRunner:
         now = self.now()
         job = Job(id=str(uuid.uuid4()), route=route.name, status="PENDING", request=request, created=now, updated=now)
         await self._add(job)
-        wake = self._wake.get(route.name)
-        if wake is not None:
-            wake.set()
+        feed = self._feeds.get(route.name)
+        if feed is not None:
+            feed.submitted += 1
+            if feed.wake is not None:
+                feed.wake.set()
+                feed.wake = None
         return job
 
     async def submit_cached(self, route: InvokeRoute, request: str, value: Any) -> Job:
@@ -111,31 +124,35 @@ class JobRunner:
                 verb = "is run again" if job.status == "PENDING" else "failed"
                 _log.warning("a job was running when the server stopped", job=job.id, route=job.route, outcome=verb)
             await self.store.purge(now - self.settings.retention)
-            self._idle = anyio.Event()
-            self._idle.set()
             async with anyio.create_task_group() as runs:
-                self._runs = runs
-                async with anyio.create_task_group() as control:
-                    for route in self.routes.values():
-                        if route.spec.jobs:
-                            self._wake[route.name] = anyio.Event()
-                            control.start_soon(self._dispatch, route)
-                    control.start_soon(self._sweep)
-                    self.started = True
-                    try:
-                        yield self
-                    finally:
-                        self.started = False
-                        control.cancel_scope.cancel()
-                with anyio.CancelScope(shield=True):
-                    if self._running:
-                        with anyio.move_on_after(self.settings.drain_timeout):
-                            await self._idle.wait()
-                    runs.cancel_scope.cancel()
+                for route in self.routes.values():
+                    if route.spec.jobs:
+                        feed = self._feeds[route.name] = _Feed()
+                        for _ in range(route.spec.max_concurrency):
+                            runs.start_soon(self._work, route, feed)
+                sweeper = anyio.CancelScope()
+                runs.start_soon(self._sweep, sweeper)
+                self.started = True
+                try:
+                    yield self
+                finally:
+                    self.started = False
+                    with anyio.CancelScope(shield=True):
+                        # No more claims: the workers waiting for a job stop, those running one
+                        # get drain_timeout to finish it.
+                        self._stopping = True
+                        sweeper.cancel()
+                        for feed in self._feeds.values():
+                            feed.wake_all()
+                        if self._active:
+                            self._drained = anyio.Event()
+                            with anyio.move_on_after(self.settings.drain_timeout):
+                                await self._drained.wait()
+                        runs.cancel_scope.cancel()
             with anyio.CancelScope(shield=True):
                 left = list(self._running.values())
                 if left:
-                    _log.warning("jobs still running at stop are run again at the next start", jobs=len(left))
+                    _log.warning("jobs not finished at stop are run again at the next start", jobs=len(left))
                     try:
                         await self.store.release(left, self.now())
                     except JobStoreError as exc:
@@ -145,70 +162,126 @@ class JobRunner:
             with anyio.CancelScope(shield=True):
                 await self.store.close()
 
-    async def _dispatch(self, route: InvokeRoute) -> None:
-        assert self._runs is not None
-        while True:
+    async def _work(self, route: InvokeRoute, feed: _Feed) -> None:
+        """One of a route's ``max_concurrency`` workers: take a job, run it, again. (Long-lived
+        workers rather than a task a job: starting a task costs more than running an instant
+        function.)"""
+        while not self._stopping:
+            job = await self._next(route, feed)
+            if job is None:
+                return  # stopping; a job claimed meanwhile is in _running and is put back
             owner = object()
             await route.gate.enter_job(owner)
-            wake = self._wake[route.name] = anyio.Event()
+            self._active += 1
             try:
-                # Shielded: a job claimed in the store is a job this process runs (or puts back).
-                with anyio.CancelScope(shield=True):
-                    job = await self.store.claim(route.name, self.now())
-            except JobStoreError as exc:
+                await self._run(route, job)
+            finally:
                 route.gate.leave(owner)
-                _log.error("jobs could not be claimed", route=route.name, error=str(exc))
-                await anyio.sleep(_STORE_RETRY)
-                continue
-            if job is None:
-                route.gate.leave(owner)
-                await wake.wait()
-                continue
-            self._running[job.id] = job
-            assert self._idle is not None
-            self._idle = anyio.Event()
-            self._runs.start_soon(self._run, route, job, owner)
+                self._active -= 1
+                if not self._active and self._drained is not None:
+                    self._drained.set()
 
-    async def _run(self, route: InvokeRoute, job: Job, owner: object) -> None:
+    async def _next(self, route: InvokeRoute, feed: _Feed) -> Job | None:
+        """The next job of the route: from what was claimed already, or claimed now for every
+        worker that waits (one claim a transaction), or, with none pending, after a submission;
+        ``None`` once the runner stops."""
+        feed.hungry += 1
         try:
-            self.hub.state(job)
-            value: Any = None
-            try:
-                with anyio.fail_after(route.spec.timeout):
-                    value = await route.collect(job.request, lambda i, c: self.hub.chunk(job.id, i, c))
-                done = job.moved(status="SUCCEEDED", result=value_json(value), updated=self.now())
-            except anyio.get_cancelled_exc_class():
-                raise
-            except Exception as exc:
-                refusal = failure(exc, route.name, route.spec.timeout)
-                done = job.moved(status="FAILED", error=refusal.code, reason=refusal.reason, updated=self.now())
-            with anyio.CancelScope(shield=True):
+            while not self._stopping:
+                if feed.claimed:
+                    return feed.claimed.popleft()
+                if feed.claiming:
+                    if feed.refilled is None:
+                        feed.refilled = anyio.Event()
+                    await feed.refilled.wait()
+                    continue
+                feed.claiming = True
                 try:
-                    await self.store.finish(done)
-                except JobStoreError as exc:
-                    # Still RUNNING in the store: the next start runs it again.
-                    _log.error("a job's outcome could not be kept", job=job.id, error=str(exc))
-                    return
-            self._running.pop(job.id, None)
-            self.hub.state(done)
-            if done.status == "SUCCEEDED" and _cacheable(value):
-                route.keep(job.request.encode(), value)
+                    while not self._stopping:
+                        seen = feed.submitted
+                        try:
+                            # Shielded: a job claimed in the store is one this process runs or puts back.
+                            with anyio.CancelScope(shield=True):
+                                jobs = await self.store.claim(route.name, self.now(), min(feed.hungry, _CLAIM_BATCH))
+                        except JobStoreError as exc:
+                            _log.error("jobs could not be claimed", route=route.name, error=str(exc))
+                            await anyio.sleep(_STORE_RETRY)
+                            continue
+                        if jobs:
+                            for job in jobs:
+                                self._running[job.id] = job
+                            feed.claimed.extend(jobs)
+                            break
+                        if feed.submitted == seen:
+                            # Nothing pending and nothing submitted since the claim began: wait.
+                            feed.wake = anyio.Event()
+                            await feed.wake.wait()
+                finally:
+                    feed.claiming = False
+                    if feed.refilled is not None:
+                        feed.refilled.set()
+                        feed.refilled = None
+            return None
         finally:
-            route.gate.leave(owner)
-            if not self._running and self._idle is not None:
-                self._idle.set()
+            feed.hungry -= 1
 
-    async def _sweep(self) -> None:
+    async def _run(self, route: InvokeRoute, job: Job) -> None:
+        self.hub.state(job)
+        value: Any = None
+        try:
+            async with deadline(route.spec.timeout):
+                value = await route.collect(job.request, lambda i, c: self.hub.chunk(job.id, i, c))
+            done = job.moved(status="SUCCEEDED", result=value_json(value), updated=self.now())
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            refusal = failure(exc, route.name, route.spec.timeout)
+            done = job.moved(status="FAILED", error=refusal.code, reason=refusal.reason, updated=self.now())
+        try:
+            await self.store.finish(done)
+        except JobStoreError as exc:
+            # Still RUNNING in the store: the next start runs it again.
+            _log.error("a job's outcome could not be kept", job=job.id, error=str(exc))
+            return
+        self._running.pop(job.id, None)
+        self.hub.state(done)
+        if done.status == "SUCCEEDED" and _cacheable(value):
+            route.keep(job.request.encode(), value)
+
+    async def _sweep(self, scope: anyio.CancelScope) -> None:
         """Forget finished jobs past the retention, every so often. The pause is wall-clock time
         (the clock only says what is past the retention): a test's clock is stepped from another
         thread, and ``get`` hides expired jobs whether or not they were swept yet."""
         every = max(1.0, min(self.settings.retention / 4, 600.0))
-        while True:
-            await anyio.sleep(every)
-            try:
-                await self.store.purge(self.now() - self.settings.retention)
-            except JobStoreError as exc:
-                _log.error("finished jobs could not be purged", error=str(exc))
+        with scope:
+            while True:
+                await anyio.sleep(every)
+                try:
+                    await self.store.purge(self.now() - self.settings.retention)
+                except JobStoreError as exc:
+                    _log.error("finished jobs could not be purged", error=str(exc))
+
+
+class _Feed:
+    """A route's jobs between the store and its workers. (Events are made only when someone waits:
+    making one costs more than the rest of a job's bookkeeping.)"""
+
+    def __init__(self) -> None:
+        self.claimed: deque[Job] = deque()
+        #: Workers waiting for a job; the one claiming claims for all of them.
+        self.hungry = 0
+        self.claiming = False
+        #: Set when the claiming worker is done: the other hungry workers look again.
+        self.refilled: anyio.Event | None = None
+        #: Submissions so far, and the event a claimer that found nothing waits on.
+        self.submitted = 0
+        self.wake: anyio.Event | None = None
+
+    def wake_all(self) -> None:
+        for event in (self.wake, self.refilled):
+            if event is not None:
+                event.set()
+        self.wake = self.refilled = None
 
 
 def _cacheable(value: Any) -> bool:

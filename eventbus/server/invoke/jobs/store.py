@@ -97,8 +97,9 @@ class JobStore(Protocol):
         """Keep ``job`` (PENDING, or SUCCEEDED from the cache); durable when this returns."""
         ...
 
-    async def claim(self, route: str, now: float) -> Job | None:
-        """The oldest PENDING job of ``route``, now RUNNING with one more attempt; ``None`` if none."""
+    async def claim(self, route: str, now: float, limit: int = 1) -> list[Job]:
+        """Up to ``limit`` of the oldest PENDING jobs of ``route``, oldest first, now RUNNING with
+        one more attempt each."""
         ...
 
     async def finish(self, job: Job) -> None:
