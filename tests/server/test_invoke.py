@@ -148,6 +148,15 @@ def test_a_target_that_fails_is_502_and_one_too_slow_is_504(client: httpx.Client
     assert slow.json() == {"error": "TimedOut", "reason": "Route slow did not answer within 0.2 seconds."}
 
 
+def test_answers_are_counted_in_the_metrics(client: httpx.Client) -> None:
+    client.post("/invoke/echo", json=1)
+    client.post("/invoke/fails", json=1)
+    exposition = client.get("/metrics").text
+    assert 'eventbus_api_requests_total{api="invoke",code="OK",operation="echo"}' in exposition
+    assert 'eventbus_api_requests_total{api="invoke",code="TargetFailed",operation="fails"}' in exposition
+    assert 'eventbus_target_deliveries_total{bus="invoke",outcome="delivered",rule="echo",target="target"}' in exposition
+
+
 def test_an_unknown_route_is_404(client: httpx.Client) -> None:
     answer = client.post("/invoke/nowhere", json={})
     assert answer.status_code == 404
