@@ -91,7 +91,8 @@ def _proxy(value: dict[str, Any], extra: dict[str, str]) -> Response:
             raise Refusal(502, "InvalidProxyAnswer", "isBase64Encoded is true but body is not base64.") from None
     else:
         raw = body.encode()
-    merged = {str(k): str(v) for k, v in headers.items()}
+    # The length is the body's as sent here, whatever the function said.
+    merged = {str(k): str(v) for k, v in headers.items() if str(k).lower() != "content-length"}
     lowered = {k.lower() for k in merged}
     media = None if "content-type" in lowered else JSON
     merged.update(extra)

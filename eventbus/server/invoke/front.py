@@ -126,6 +126,7 @@ class InvokeFront:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[InvokeFront]:
         """Run the jobs (when there are routes) and close the routes' targets at the end."""
+        self.hub.stopping = False
         try:
             if not self.routes:
                 yield self
@@ -351,7 +352,11 @@ class InvokeFront:
         it ends; ``("keepalive", None)`` when nothing happened for ``KEEPALIVE`` seconds."""
         follower = self.hub.follow(job_id)
         try:
-            job = await self.runner.get(job_id)
+            try:
+                job = await self.runner.get(job_id)
+            except Refusal as refusal:
+                yield "error", {"error": refusal.code, "reason": refusal.reason}
+                return
             if job is None:
                 return
             yield "state", _document(job)

@@ -38,6 +38,10 @@ _STORE_RETRY = 1.0
 #: Jobs one claim takes at most.
 _CLAIM_BATCH = 256
 
+#: Workers a route has at most: jobs of a route with a larger max_concurrency run this many at a
+#: time (synchronous requests still get up to max_concurrency).
+_MAX_WORKERS = 1000
+
 
 class JobRunner:
     def __init__(
@@ -128,7 +132,7 @@ class JobRunner:
                 for route in self.routes.values():
                     if route.spec.jobs:
                         feed = self._feeds[route.name] = _Feed()
-                        for _ in range(route.spec.max_concurrency):
+                        for _ in range(min(route.spec.max_concurrency, _MAX_WORKERS)):
                             runs.start_soon(self._work, route, feed)
                 sweeper = anyio.CancelScope()
                 runs.start_soon(self._sweep, sweeper)
