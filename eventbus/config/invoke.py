@@ -72,13 +72,17 @@ class RouteSpec(_Model):
 
 
 class JobStoreSettings(_Model):
-    """Where jobs are kept: `sqlite` (a file; a job survives a restart) or `memory` (gone with the
-    process)."""
+    """Where jobs are kept. `backend` (the default): where the runtime keeps the buses' state, so
+    with the SQLite backend (or a file naming no backend) in its state file, and a job survives a
+    restart; in memory with `runtime.backend: memory`. `sqlite`: a SQLite file of its own
+    (`path`). `memory`: gone with the process."""
 
-    type: Literal["sqlite", "memory"] = "sqlite"
-    #: The SQLite file, relative to the config file's folder; default `.eventbus/<config name>.jobs.db`.
+    type: Literal["backend", "sqlite", "memory"] = "backend"
+    #: With `type: sqlite`: the file, relative to the config file's folder; default
+    #: `.eventbus/<config name>.jobs.db`. Giving a `path` alone means `type: sqlite`.
     path: str | None = None
-    #: `NORMAL` survives a killed process; `FULL` survives a power loss too, at a cost per commit.
+    #: With `type: sqlite`: `NORMAL` survives a killed process; `FULL` survives a power loss too,
+    #: at a cost per commit. In the state file, the backend's own `synchronous` applies.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     #: Seconds a finished job (SUCCEEDED or FAILED) stays readable.
     retention: float = Field(default=86400.0, gt=0)
@@ -87,8 +91,24 @@ class JobStoreSettings(_Model):
     #: Seconds a stopping server waits for running jobs before putting them back for the next start.
     drain_timeout: float = Field(default=10.0, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _path_means_sqlite(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("path") is not None and "type" not in value:
+            return {**value, "type": "sqlite"}
+        return value
+
+    @model_validator(mode="after")
+    def _path_only_for_sqlite(self) -> JobStoreSettings:
+        if self.path is not None and self.type != "sqlite":
+            raise ValueError(
+                f"path is for a job store of its own (type: sqlite), not type: {self.type}: drop path, "
+                "or say type: sqlite"
+            )
+        return self
+
     def state_path(self, config_file: str | Path | None) -> Path:
-        """The SQLite file for the config in ``config_file``."""
+        """The SQLite file of ``type: sqlite`` for the config in ``config_file``."""
         if self.path is not None:
             path = Path(self.path).expanduser()
             if not path.is_absolute() and config_file is not None:

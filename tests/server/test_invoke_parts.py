@@ -1,5 +1,6 @@
 """The invocation front's parts on their own: token buckets and the cache on a ManualClock, the
-answer mapping, and one contract both job stores keep (memory, and a real SQLite file)."""
+answer mapping, and one contract every job store keeps (memory, a SQLite file of its own, the
+runtime's SQLite state file)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from hypothesis import strategies as st
 
 from eventbus.bus.clock import ManualClock, Stopwatch
 from eventbus.config.invoke import CacheSettings, RateLimit
-from eventbus.server.invoke import Job, JobStore, JobStoreError, MemoryJobStore, Refusal, SqliteJobStore
+from eventbus.server.invoke import (
+    Job,
+    JobStore,
+    JobStoreError,
+    MemoryJobStore,
+    Refusal,
+    SqliteJobStore,
+    StateFileJobStore,
+)
 from eventbus.server.invoke.answers import response_of
 from eventbus.server.invoke.cache import AnswerCache, cache_key
 from eventbus.server.invoke.jobs.hub import JobEvents, Lagged
@@ -85,9 +94,13 @@ def test_proxy_answers_are_checked() -> None:
     assert response_of({"statusCode": True}).body == b'{"statusCode":true}'
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "state"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    made: JobStore = MemoryJobStore() if request.param == "memory" else SqliteJobStore(tmp_path / "jobs.db")
+    made: JobStore = {
+        "memory": MemoryJobStore,
+        "sqlite": lambda: SqliteJobStore(tmp_path / "jobs.db"),
+        "state": lambda: StateFileJobStore(tmp_path / "state.db"),
+    }[request.param]()
     await made.open()
     yield made
     await made.close()
@@ -141,15 +154,16 @@ async def test_finish_release_recover_and_purge(store: JobStore) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_sqlite_store_keeps_jobs_across_reopening(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", [SqliteJobStore, StateFileJobStore])
+async def test_a_sqlite_store_keeps_jobs_across_reopening(tmp_path: Path, kind: type[SqliteJobStore]) -> None:
     path = tmp_path / "jobs.db"
-    first = SqliteJobStore(path)
+    first = kind(path)
     await first.open()
     await first.add(_job(1))
     await first.add(_job(2))
     claimed = await first.claim("r", 3.0)
     await first.close()
-    again = SqliteJobStore(path)
+    again = kind(path)
     await again.open()
     try:
         recovered = await again.recover(max_attempts=3, now=4.0)
@@ -157,6 +171,44 @@ async def test_a_sqlite_store_keeps_jobs_across_reopening(tmp_path: Path) -> Non
         assert [j.id for j in await again.claim("r", 5.0, limit=2)] == ["job-1", "job-2"]
     finally:
         await again.close()
+
+
+@pytest.mark.anyio
+async def test_jobs_share_the_state_file_with_the_buses_and_one_process_runs_them(tmp_path: Path) -> None:
+    from eventbus.bus.logs.sqlite import SqliteEventLog
+    from eventbus.bus.logs.sqlite.state_file import StateFile
+
+    path = tmp_path / "state.db"
+    jobs = StateFileJobStore(path)
+    await jobs.open()
+    log = SqliteEventLog(path)
+    try:
+        await jobs.add(_job(1))
+        from eventbus.bus.clock import SystemClock
+
+        await log.open("orders", SystemClock())
+        await log.close()
+        # The owner of the jobs' lock is a row of the buses table, not a bus anyone lists.
+        assert StateFile(path).buses() == ["orders"]
+        # A second store on the file (another process's, or this one's) is refused, with the fix.
+        with pytest.raises(JobStoreError, match=r"served by|already served"):
+            StateFileJobStore(path).open_now()
+        assert [j.id for j in await jobs.claim("r", 1.0)] == ["job-1"]
+    finally:
+        await jobs.close()
+    again = StateFileJobStore(path)
+    again.open_now()
+    try:
+        assert (await again.get("job-1")) is not None
+    finally:
+        await again.close()
+
+
+def test_a_state_file_that_cannot_be_used_is_a_job_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_text("not a database, just words\n" * 100)
+    with pytest.raises(JobStoreError, match=r"cannot keep jobs in the state file.*not a usable state file"):
+        StateFileJobStore(path).open_now()
 
 
 def test_a_sqlite_store_refuses_a_newer_schema(tmp_path: Path) -> None:
@@ -182,3 +234,47 @@ async def test_a_follower_that_falls_behind_is_told_and_the_job_is_not_slowed() 
     follower.close()
     with anyio.fail_after(5):
         events.chunk("j", 0, "still fine")
+
+
+@pytest.mark.parametrize(
+    ("runtime", "jobs", "default", "expected"),
+    [
+        # No backend named: the state file `eventbus run` keeps, whatever the command's default.
+        ("", "", "memory", ("StateFileJobStore", ".eventbus/front.db")),
+        ("", "", "sqlite", ("StateFileJobStore", ".eventbus/front.db")),
+        ("backend: {type: sqlite, path: s/state.db}", "", "memory", ("StateFileJobStore", "s/state.db")),
+        ("backend: memory", "", "memory", ("MemoryJobStore", None)),
+        ("backend: memory", "type: sqlite", "memory", ("SqliteJobStore", ".eventbus/front.jobs.db")),
+        ("", "path: j/jobs.db", "memory", ("SqliteJobStore", "j/jobs.db")),
+        ("backend: sqlite", "type: memory", "memory", ("MemoryJobStore", None)),
+    ],
+)
+def test_jobs_are_kept_where_the_runtime_keeps_its_state_unless_told(
+    tmp_path: Path, runtime: str, jobs: str, default: str, expected: tuple[str, str | None]
+) -> None:
+    from eventbus.config import Runtime, load_configs
+    from eventbus.config.backends import MemoryBackend, SqliteBackend
+    from eventbus.server.invoke.front import job_store
+
+    config = tmp_path / "front.yaml"
+    config.write_text(
+        f"runtime: {{{runtime}}}\ninvoke:\n  jobs: {{{jobs}}}\n  routes:\n    r: {{target: {{log: {{}}}}}}\n"
+    )
+    [loaded] = load_configs([config])
+    made = Runtime([loaded], default_backend=SqliteBackend() if default == "sqlite" else MemoryBackend())
+    store = job_store(made, loaded, loaded.model.invoke.jobs)
+    kind, path = expected
+    assert type(store).__name__ == kind
+    if path is not None:
+        assert isinstance(store, SqliteJobStore) and store.path == tmp_path / path
+
+
+def test_a_path_is_for_a_job_store_of_its_own() -> None:
+    from pydantic import ValidationError
+
+    from eventbus.config.invoke import JobStoreSettings
+
+    assert JobStoreSettings.model_validate({"path": "jobs.db"}).type == "sqlite"
+    assert JobStoreSettings().type == "backend"
+    with pytest.raises(ValidationError, match="path is for a job store of its own"):
+        JobStoreSettings.model_validate({"type": "memory", "path": "jobs.db"})

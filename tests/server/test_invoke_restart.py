@@ -1,5 +1,6 @@
 """Jobs outlive the server: a real ``eventbus serve`` process killed or stopped, then started
-again on the same job store file."""
+again on the same job store: the runtime's state file (the default, or the one
+``runtime.backend`` names), or a file of its own (``invoke.jobs.path``)."""
 
 from __future__ import annotations
 
@@ -9,29 +10,39 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .conftest import write
 from .helpers import LiveServer
 from .invoke_helpers import poll, wait_for_file, write_handlers
 
+#: Where jobs are kept: ``runtime`` and ``invoke.jobs`` options for each way.
+STORES = {
+    "default state file": ("", ""),
+    "named state file": ("backend: {type: sqlite, path: state/state.db}, ", ""),
+    "file of its own": ("", "path: state/jobs.db, "),
+}
 
-def _config(folder: Path, *, drain_timeout: float = 10) -> Path:
+
+def _config(folder: Path, *, drain_timeout: float = 10, store: str = "default state file") -> Path:
     module = write_handlers(folder, "invoke_restart_handlers")
+    runtime, jobs = STORES[store]
     return write(
         folder,
         "front.yaml",
         f"""
-runtime: {{python_path: ["."]}}
+runtime: {{{runtime}python_path: ["."]}}
 invoke:
-  jobs: {{path: state/jobs.db, drain_timeout: {drain_timeout}, max_attempts: 3}}
+  jobs: {{{jobs}drain_timeout: {drain_timeout}, max_attempts: 3}}
   routes:
     waits: {{target: {{function: {{function: "{module}:waits"}}}}, max_concurrency: 1}}
 """,
     )
 
 
-def test_a_job_running_when_the_server_is_killed_runs_again_after_the_restart(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_a_job_running_when_the_server_is_killed_runs_again_after_the_restart(tmp_path: Path, store: str) -> None:
+    config = _config(tmp_path, store=store)
     started, release = tmp_path / "started", tmp_path / "release"
     server = LiveServer([config], cwd=tmp_path)
     with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -51,6 +62,13 @@ def test_a_job_running_when_the_server_is_killed_runs_again_after_the_restart(tm
     finally:
         assert again.stop() == 0
     assert any("a job was running when the server stopped" in line for line in again.lines)
+    kept = {
+        "default state file": tmp_path / ".eventbus" / "front.db",
+        "named state file": tmp_path / "state" / "state.db",
+        "file of its own": tmp_path / "state" / "jobs.db",
+    }[store]
+    with sqlite3.connect(kept) as db:
+        assert db.execute("SELECT status FROM jobs").fetchall() == [("SUCCEEDED",)]
 
 
 def test_pending_jobs_and_a_job_cut_short_by_a_stop_all_run_after_the_restart(tmp_path: Path) -> None:
@@ -102,7 +120,7 @@ def test_a_job_that_keeps_killing_the_server_fails_after_max_attempts(tmp_path: 
 
 
 def test_a_job_store_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = _config(tmp_path, store="file of its own")
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "jobs.db").write_text("not a database, just words\n" * 100)
     result = subprocess.run(
@@ -128,3 +146,20 @@ def test_a_job_store_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> No
     )
     assert result.returncode == 1
     assert "is another program's database (tables invoices), not a job store" in result.stderr
+
+
+def test_a_state_file_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    (tmp_path / ".eventbus").mkdir()
+    state = tmp_path / ".eventbus" / "front.db"
+    state.write_text("not a database, just words\n" * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "eventbus.cli", "serve", str(config), "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot serve: cannot keep jobs in the state file: {state} is not a usable state file" in result.stderr

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock, Stopwatch, SystemClock
+from eventbus.config.backends import SqliteBackend
 from eventbus.config.invoke import InvokeSettings, JobStoreSettings
 from eventbus.config.server import ServerSettings
 from eventbus.server.errors import ApiError
@@ -35,6 +36,7 @@ from eventbus.server.invoke.jobs.hub import Chunk, Lagged, Stopped
 from eventbus.server.invoke.jobs.memory import MemoryJobStore
 from eventbus.server.invoke.jobs.runner import JobRunner, _cacheable
 from eventbus.server.invoke.jobs.sqlite import SqliteJobStore
+from eventbus.server.invoke.jobs.state import StateFileJobStore
 from eventbus.server.invoke.jobs.store import Job, JobStore
 from eventbus.server.invoke.limits import bucket_key
 from eventbus.server.invoke.refusals import Refusal
@@ -42,10 +44,10 @@ from eventbus.server.invoke.routes import InvokeRoute, deadline, failure
 from eventbus.targets.function import collected
 
 if TYPE_CHECKING:
-    from eventbus.config import Runtime
+    from eventbus.config import LoadedConfig, Runtime
     from eventbus.server.auth import Authenticator
 
-__all__ = ["InvokeFront"]
+__all__ = ["InvokeFront", "job_store"]
 
 _log = get_logger("eventbus.server.invoke")
 
@@ -53,6 +55,30 @@ _log = get_logger("eventbus.server.invoke")
 KEEPALIVE = 15.0
 
 Answered = Callable[[str, str, str], None]
+
+
+def job_store(runtime: Runtime, config: LoadedConfig, settings: JobStoreSettings) -> JobStore:
+    """The job store ``settings`` (``invoke.jobs`` of ``config``) describe.
+
+    ``type: backend`` follows the backend the config's buses run on: its state file when that is
+    SQLite, memory when it is memory. A file that names no backend gets the state file ``eventbus
+    run`` would keep (``.eventbus/<config name>.db``) even where the buses are in memory (``eventbus
+    serve`` runs them so): a job accepted with ``202`` must survive a restart.
+    """
+    if settings.type == "memory":
+        return MemoryJobStore()
+    if settings.type == "sqlite":
+        return SqliteJobStore(settings.state_path(config.file), synchronous=settings.synchronous)
+    named = runtime.backend is not None or config.model.runtime.backend is not None
+    backend = runtime.backend_of(config) if named else runtime.default_backend
+    if not backend.durable and not named:
+        backend = SqliteBackend()
+    if isinstance(backend, SqliteBackend):
+        return StateFileJobStore(backend.state_path(config.file), synchronous=backend.synchronous)
+    if backend.durable:
+        # A durable backend without a job store of its own yet: a file of its own beside the config.
+        return SqliteJobStore(settings.state_path(config.file), synchronous=settings.synchronous)
+    return MemoryJobStore()
 
 
 class InvokeFront:
@@ -76,14 +102,14 @@ class InvokeFront:
         self.header = InvokeSettings().api_key_header
         self.routes: dict[str, InvokeRoute] = {}
         jobs: JobStoreSettings | None = None
-        jobs_file: str | None = None
+        jobs_config: LoadedConfig | None = None
         for loaded in runtime.configs:
             invoke = loaded.model.invoke
             if not invoke.routes:
                 continue
             if jobs is None:
                 # The first config with routes says where jobs live, and which header has keys.
-                jobs, jobs_file, self.header = invoke.jobs, loaded.file, invoke.api_key_header
+                jobs, jobs_config, self.header = invoke.jobs, loaded, invoke.api_key_header
             for name, spec in invoke.routes.items():
                 target = runtime.build_target(loaded, f"invoke/{name}/target", spec.target)
                 self.routes[name] = InvokeRoute(
@@ -95,10 +121,7 @@ class InvokeFront:
                 )
         self.jobs_settings = jobs or JobStoreSettings(type="memory")
         if store is None:
-            if jobs is not None and jobs.type == "sqlite":
-                store = SqliteJobStore(jobs.state_path(jobs_file), synchronous=jobs.synchronous)
-            else:
-                store = MemoryJobStore()
+            store = MemoryJobStore() if jobs_config is None else job_store(runtime, jobs_config, self.jobs_settings)
         self.store = store
         self.runner = JobRunner(store, self.routes, self.jobs_settings, self.clock)
         self.hub = self.runner.hub

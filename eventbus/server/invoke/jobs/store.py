@@ -5,7 +5,8 @@ PENDING job before ``POST /jobs`` answers 202, ``claim`` turns the oldest PENDIN
 into RUNNING, ``finish`` records the outcome. A job RUNNING when the process ended is put back by
 ``recover`` at the next start and run again (at least once), until ``max_attempts`` runs.
 
-Implementations: ``MemoryJobStore`` (gone with the process) and ``SqliteJobStore`` (a file). A
+Implementations: ``MemoryJobStore`` (gone with the process), ``SqliteJobStore`` (a file of its
+own) and ``StateFileJobStore`` (the runtime's SQLite state file, beside the buses' events). A
 JetStream store would be a third: a stream of submitted jobs consumed by a durable consumer,
 acknowledged once finished, and a key-value bucket of job documents for ``get``.
 """
