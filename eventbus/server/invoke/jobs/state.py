@@ -14,7 +14,10 @@ one's running jobs back at its start (``recover``) and run them twice.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -75,6 +78,9 @@ class StateFileJobStore(SqliteJobStore):
                     "the same jobs twice; stop the other one, or give this one another state file "
                     "(runtime.backend.path) or a job store of its own (invoke.jobs.type: sqlite)"
                 ) from None
+            # Who runs them, for the refusal a second process gets.
+            me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+            store.run_blocking(lambda conn: conn.execute("UPDATE buses SET holder = ? WHERE id = ?", (me, owner_id)))
             reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
         except JobStoreError:
             self._release(store)
