@@ -46,9 +46,14 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*configs: str | Path, timeout: float = 60.0, console: bool = True) -> Iterator[RunningServer]:
+def running_server(
+    *configs: str | Path, timeout: float = 60.0, console: bool = True, clock: Any = None
+) -> Iterator[RunningServer]:
     """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port, with the
-    web console at ``/console`` unless ``console`` is false."""
+    web console at ``/console`` unless ``console`` is false.
+
+    ``clock`` (a ``ManualClock``) times the invocation front's rate limits, cache and jobs, so a
+    test steps time instead of waiting."""
     import asyncio
 
     import uvicorn
@@ -58,7 +63,7 @@ def running_server(*configs: str | Path, timeout: float = 60.0, console: bool = 
 
     metrics = ServerMetrics()
     runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
-    server = EventbusServer(runtime, metrics=metrics)
+    server = EventbusServer(runtime, metrics=metrics, clock=clock)
     if console:
         from eventbus.console import mount_console
 
@@ -68,9 +73,14 @@ def running_server(*configs: str | Path, timeout: float = 60.0, console: bool = 
     )
     failure: list[BaseException] = []
 
+    async def serve_here() -> None:
+        # Remembered so that stopping can end the server's event streams from this thread.
+        web._eventbus_loop = asyncio.get_running_loop()  # type: ignore[attr-defined]
+        await web.serve()
+
     def serve() -> None:
         try:
-            asyncio.run(web.serve())
+            asyncio.run(serve_here())
         except BaseException as exc:  # reported to the caller below
             failure.append(exc)
 
@@ -90,7 +100,10 @@ def running_server(*configs: str | Path, timeout: float = 60.0, console: bool = 
     try:
         yield RunningServer(f"http://127.0.0.1:{port}", server)
     finally:
+        loop = getattr(web, "_eventbus_loop", None)
         web.should_exit = True
+        if loop is not None:
+            loop.call_soon_threadsafe(server.stopping)
         thread.join(timeout)
 
 
