@@ -29,6 +29,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--port", type=int, help="port to listen on (default: the config's server.port, 4010; 0: any free port)"
     )
+    parser.add_argument(
+        "--state",
+        metavar="PATH",
+        help=(
+            "the SQLite file the buses, and what the API creates, are kept in, whatever the files' "
+            "runtime.backend says (default: the first file's runtime.backend, else .eventbus/CONFIG-NAME.db "
+            "beside it; .eventbus/eventbus.db without files)"
+        ),
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -55,10 +64,12 @@ def _server_class() -> Any:
 
 def serve(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
     import uvicorn
 
     from eventbus.config import ConfigErrors, Runtime, load_configs
+    from eventbus.config.backends import SqliteBackend
     from eventbus.config.server import ServerSettings
     from eventbus.errors import ConfigError
     from eventbus.server import EventbusServer, ServerMetrics
@@ -69,7 +80,11 @@ def serve(args: argparse.Namespace) -> int:
     try:
         configs = load_configs(args.files)
         metrics = ServerMetrics()
-        runtime = Runtime(configs, instrument=metrics.instrument)
+        # Durable by default, as ``eventbus run``: SQLite beside each file unless it says otherwise.
+        backend = SqliteBackend(path=str(Path(args.state).resolve())) if args.state else None
+        runtime = Runtime(
+            configs, instrument=metrics.instrument, backend=backend, default_backend=SqliteBackend()
+        )
     except ConfigErrors as exc:
         print_problems(exc)
         return 1

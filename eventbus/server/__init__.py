@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from eventbus.config.server import AccessKey, ServerSettings
 from eventbus.server.app import EventbusServer, create_app
-from eventbus.server.archives_api import ArchiveInfo, ArchiveService, ReplayInfo
+from eventbus.server.archives_api import ArchiveInfo, ArchiveService, BusArchives, ReplayInfo
 from eventbus.server.errors import ApiError
 from eventbus.server.metrics import ServerMetrics
 from eventbus.server.store import MemoryStore, ResourceStore
@@ -23,6 +23,7 @@ __all__ = [
     "ApiError",
     "ArchiveInfo",
     "ArchiveService",
+    "BusArchives",
     "EventbusServer",
     "MemoryStore",
     "ReplayInfo",

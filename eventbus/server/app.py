@@ -73,9 +73,9 @@ class EventbusServer:
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
         self._event_handlers = {**self.events.handlers(), **self.destinations.handlers()}
-        from eventbus.server.archives_api import ArchivesApi
+        from eventbus.server.archives_api import ArchivesApi, BusArchives
 
-        self.archives = ArchivesApi(self.state)
+        self.archives = ArchivesApi(self.state, BusArchives(lambda: self._all_buses().values()))
         self._event_handlers.update(self.archives.handlers())
         self._events_model = service_model("events")
         self.metrics.watch(self._all_buses, self.pipes.all_pipes)

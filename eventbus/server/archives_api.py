@@ -1,16 +1,18 @@
-"""Archives and replay (CreateArchive ... CancelReplay), over an ``ArchiveService``.
+"""Archives and replay (CreateArchive ... CancelReplay, UpdateArchive), over an ``ArchiveService``.
 
-The wire layer is complete: requests are checked against the botocore model, names and ARNs
-are read, times converted, answers shaped as AWS's. Keeping archived events and replaying them
-is the runtime's durable state's job; a runtime without one has no ``ArchiveService``, and the
-operations answer ``OperationDisabledException`` saying so.
+The wire layer reads names and ARNs, converts times and shapes answers as AWS's (requests are
+checked against the botocore model before they get here). The server's service is
+``BusArchives``: the archive keepers of the buses it answers for (``eventbus.bus.archives``), so
+archived events live where the bus keeps its state (the SQLite state file of a durable server,
+memory otherwise) and replays run in the bus they replay into. An ``ArchivesApi`` built without
+a service answers ``OperationDisabledException``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from eventbus.server.awsjson import Handler
@@ -20,12 +22,9 @@ from eventbus.server.model import parse_timestamp, timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
 
-__all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "ReplayInfo"]
+__all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "BusArchives", "ReplayInfo"]
 
-UNAVAILABLE = (
-    "Archives and replay keep events in the durable state database, which this server does not "
-    "have: this version of eventbus keeps events in memory only."
-)
+UNAVAILABLE = "Archives and replay are not available on this server: it was built without an ArchiveService."
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,10 @@ class ArchiveService(Protocol):
 
     def describe_archive(self, name: str) -> ArchiveInfo: ...
 
+    def update_archive(
+        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
+    ) -> ArchiveInfo: ...
+
     def list_archives(self) -> Sequence[ArchiveInfo]: ...
 
     def delete_archive(self, name: str) -> None: ...
@@ -104,6 +107,7 @@ class ArchivesApi:
             "CreateArchive": self.create_archive,
             "DescribeArchive": self.describe_archive,
             "ListArchives": self.list_archives,
+            "UpdateArchive": self.update_archive,
             "DeleteArchive": self.delete_archive,
             "StartReplay": self.start_replay,
             "DescribeReplay": self.describe_replay,
@@ -138,6 +142,15 @@ class ArchivesApi:
                 "EventPattern": info.event_pattern,
             }
         )
+
+    async def update_archive(self, params: dict[str, Any]) -> dict[str, Any]:
+        info = self._service().update_archive(
+            params["ArchiveName"],
+            event_pattern=params.get("EventPattern"),
+            retention_days=params.get("RetentionDays"),
+            description=params.get("Description"),
+        )
+        return _clean({"ArchiveArn": info.arn, "State": info.state, "StateReason": info.state_reason, "CreationTime": timestamp(info.created)})
 
     async def list_archives(self, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("NamePrefix") or ""
@@ -176,7 +189,8 @@ class ArchivesApi:
             rules=rules,
             description=params.get("Description"),
         )
-        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(info.started)})
+        started = info.started or datetime.now(UTC)
+        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(started)})
 
     async def describe_replay(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self._service().describe_replay(params["ReplayName"])
@@ -197,6 +211,107 @@ class ArchivesApi:
     async def cancel_replay(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self._service().cancel_replay(params["ReplayName"])
         return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason})
+
+
+class BusArchives:
+    """The ``ArchiveService`` over running buses (``buses()``): each archive kept by the bus it
+    archives, each replay run by the bus it replays into, as ``eventbus.bus.archives.Archives``."""
+
+    def __init__(self, buses: Callable[[], Iterable[Any]]) -> None:
+        from eventbus.bus.archives import Archives
+
+        self._archives = Archives(buses)
+
+    def create_archive(
+        self, name: str, *, bus: str, event_pattern: str | None, retention_days: int, description: str | None
+    ) -> ArchiveInfo:
+        made = self._archives.create_archive(
+            name, bus=bus, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+        return _archive_info(made)
+
+    def describe_archive(self, name: str) -> ArchiveInfo:
+        return _archive_info(self._archives.describe_archive(name))
+
+    def update_archive(
+        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
+    ) -> ArchiveInfo:
+        changed = self._archives.update_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+        return _archive_info(changed)
+
+    def list_archives(self) -> Sequence[ArchiveInfo]:
+        return [_archive_info(a) for a in self._archives.list_archives()]
+
+    def delete_archive(self, name: str) -> None:
+        self._archives.delete_archive(name)
+
+    async def start_replay(
+        self,
+        name: str,
+        *,
+        archive: str,
+        start: datetime,
+        end: datetime,
+        destination_bus: str,
+        rules: Sequence[str],
+        description: str | None,
+    ) -> ReplayInfo:
+        started = await self._archives.start_replay(
+            name,
+            archive=archive,
+            start=start,
+            end=end,
+            destination_bus=destination_bus,
+            rules=rules,
+            description=description,
+        )
+        return _replay_info(started)
+
+    def describe_replay(self, name: str) -> ReplayInfo:
+        return _replay_info(self._archives.describe_replay(name))
+
+    def list_replays(self) -> Sequence[ReplayInfo]:
+        return [_replay_info(r) for r in self._archives.list_replays()]
+
+    def cancel_replay(self, name: str) -> ReplayInfo:
+        return _replay_info(self._archives.cancel_replay(name))
+
+
+def _archive_info(archive: Any) -> ArchiveInfo:
+    return ArchiveInfo(
+        archive.name,
+        archive.arn,
+        archive.bus,
+        archive.bus_arn,
+        archive.state,
+        archive.event_pattern,
+        archive.retention_days,
+        archive.description,
+        archive.created,
+        event_count=archive.event_count,
+        size_bytes=archive.size_bytes,
+        state_reason=archive.state_reason,
+    )
+
+
+def _replay_info(replay: Any) -> ReplayInfo:
+    return ReplayInfo(
+        replay.name,
+        replay.arn,
+        replay.archive_arn,
+        replay.state,
+        replay.destination_arn,
+        tuple(replay.filter_arns),
+        replay.event_start,
+        replay.event_end,
+        description=replay.description,
+        state_reason=replay.state_reason,
+        last_replayed=replay.last_replayed,
+        started=replay.started,
+        ended=replay.ended,
+    )
 
 
 def _archive(info: ArchiveInfo) -> dict[str, Any]:

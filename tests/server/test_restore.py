@@ -2,8 +2,8 @@
 
 In one process the ``MemoryStore`` plays the durable store's part: a second server on the same
 store finds the first one's buses, rules, targets, connections, API destinations and pipes. Across
-processes this needs the durable state database (``eventbus serve --state PATH``), which is not
-in this version: that test is skipped, naming it.
+processes ``eventbus serve --state PATH`` keeps them in the SQLite state file (``SqliteResourceStore``),
+with the events the API's buses accepted.
 """
 
 from __future__ import annotations
@@ -94,13 +94,6 @@ async def test_a_second_server_on_the_same_store_finds_what_the_api_made(tmp_pat
     receiver.close()
 
 
-STATE_MISSING = (
-    "needs the SQLite state database behind `eventbus serve --state PATH` (a durable ResourceStore), which "
-    "arrives with the durable event log; MemoryStore keeps what the API made for one process only"
-)
-
-
-@pytest.mark.skip(reason=STATE_MISSING)
 def test_rules_and_targets_made_through_the_api_survive_a_server_restart(tmp_path: Path) -> None:
     from .helpers import LiveServer
 
