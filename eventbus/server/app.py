@@ -69,6 +69,7 @@ class EventbusServer:
         self.auth = Authenticator(self.settings)
         self.events = EventsApi(self.state)
         self.destinations = DestinationsApi(self.state)
+        self.destinations.on_change = self.events.rebuild_targets
         from eventbus.server.pipes_api import PipesApi
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))

@@ -126,6 +126,11 @@ class ServedBuses:
         del self._entries[name]
         if entry.stop is not None:
             entry.stop.set()
+        if self._log is not None and entry.ended is not None:
+            # A durable bus keeps what it had not delivered in the state file: it lets go of the
+            # file at once, so that the name can be made again (its lock is free).
+            entry.bus.config = entry.bus.config.model_copy(update={"drain_timeout": 0.0})
+            await entry.ended.wait()
         return entry
 
     async def stop_all(self) -> None:

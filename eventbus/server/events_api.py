@@ -10,10 +10,11 @@ API created in the ``ResourceStore``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from eventbus import EventBus, Pattern, Rule, RuleTarget
+from eventbus._logger import get_logger
 from eventbus.server.awsjson import Handler
 from eventbus.server.buses import bus_name
 from eventbus.server.errors import ApiError
@@ -21,6 +22,8 @@ from eventbus.server.model import timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
 from eventbus.targets.arns import UnmappableArnError
+
+_log = get_logger("eventbus.server")
 
 __all__ = ["EventsApi"]
 
@@ -256,6 +259,19 @@ class EventsApi:
         order = {target_id: index for index, target_id in enumerate(ids)}
         failed.sort(key=lambda entry: order.get(entry["TargetId"], 0))
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+
+    async def rebuild_targets(self, arns: Collection[str]) -> None:
+        """Put again every rule target whose ARN is one of ``arns`` (an API destination that
+        changed): each is built anew from the Target document PutTargets was given."""
+        wanted = set(arns)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for (bus, rule, _), doc in list(self.state.target_docs.items()):
+            if doc.get("Arn") in wanted:
+                groups.setdefault((bus, rule), []).append(doc)
+        for (bus, rule), docs in groups.items():
+            answer = await self.put_targets({"Rule": rule, "EventBusName": bus, "Targets": docs})
+            for entry in answer["FailedEntries"]:
+                _log.error("a target could not be built again", bus=bus, rule=rule, target=entry["TargetId"], error=entry["ErrorMessage"])
 
     def _rule_target(self, bus: EventBus, rule: str, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The ``RuleTarget`` fields of an AWS ``Target``, its ARN mapped onto a built target."""

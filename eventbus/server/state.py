@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eventbus import BusConfig
+from eventbus.bus.clock import Clock
 from eventbus.bus.logs.protocol import EventLog
 from eventbus.config import Runtime
 from eventbus.config.arns import resolver_for
@@ -44,6 +45,9 @@ class ServerState:
         self.runtime = runtime
         self.settings = settings or _settings_of(runtime)
         self.instrument = instrument
+        #: Times what the server times itself (API destinations' rate limits); ``None``: the
+        #: monotonic clock. Tests set a ``ManualClock`` before they create destinations.
+        self.clock: Clock | None = None
         #: Where the API's buses keep their state (the runtime's backend, as the first file's
         #: buses), and the state file when that is SQLite (``None``: in memory).
         self.backend, self._config_file = _api_backend(runtime)

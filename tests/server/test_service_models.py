@@ -70,7 +70,7 @@ def test_the_server_claims_the_operations_of_the_issue() -> None:
 
 
 #: Operations beyond the issue's list that the server answers too.
-EXTRA = {"UpdateArchive"}
+EXTRA = {"UpdateArchive", "UpdateConnection", "UpdateApiDestination"}
 
 
 def _claimed() -> set[str]:
