@@ -67,13 +67,16 @@ class EventbusServer:
         self.state = ServerState(runtime, settings, store, instrument=self.metrics.instrument)
         self.settings = self.state.settings
         self.auth = Authenticator(self.settings)
-        self.events = EventsApi(self.state)
+        from eventbus.server.tags_api import TagsApi
+
+        self.tags = TagsApi(self.state)
+        self.events = EventsApi(self.state, self.tags)
         self.destinations = DestinationsApi(self.state)
         self.destinations.on_change = self.events.rebuild_targets
         from eventbus.server.pipes_api import PipesApi
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
-        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers()}
+        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers(), **self.tags.handlers()}
         from eventbus.server.archives_api import ArchivesApi, BusArchives
 
         self.archives = ArchivesApi(self.state, BusArchives(lambda: self._all_buses().values()))
@@ -167,6 +170,7 @@ class EventbusServer:
             except ApiError as exc:
                 _log.error("a stored rule could not be restored", rule=doc.get("Name"), error=exc.message)
         await self.pipes.restore(store.load("pipe"))
+        self.state.tags.update(store.load("tags"))
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ from typing import Any
 
 from eventbus import EventBus, Pattern, Rule, RuleTarget
 from eventbus._logger import get_logger
+from eventbus.bus.rules import rule_arn
 from eventbus.server.awsjson import Handler
 from eventbus.server.buses import bus_name
 from eventbus.server.errors import ApiError
 from eventbus.server.model import timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
+from eventbus.server.tags_api import TagsApi
 from eventbus.targets.arns import UnmappableArnError
 
 _log = get_logger("eventbus.server")
@@ -34,8 +36,10 @@ EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 class EventsApi:
     """Handlers for PutEvents, the bus, rule and target operations, and TestEventPattern."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, tags: TagsApi | None = None) -> None:
         self.state = state
+        #: Where CreateEventBus and PutRule put their ``Tags`` (and deletes forget them).
+        self.tags = tags
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -93,6 +97,8 @@ class EventsApi:
             raise ApiError("ValidationException", "Partner event sources are not served by eventbus.")
         entry = await self.state.buses.create(params["Name"], params.get("Description"))
         self.state.store.save("bus", params["Name"], _only(params, "Name", "Description"))
+        if params.get("Tags") and self.tags is not None:
+            self.tags.set(entry.bus.arn, params["Tags"])
         return _clean({"EventBusArn": entry.bus.arn, "Description": entry.description})
 
     async def delete_event_bus(self, params: dict[str, Any]) -> None:
@@ -101,6 +107,8 @@ class EventsApi:
         if entry is None:
             return None
         self.state.store.delete("bus", name)
+        if self.tags is not None:
+            self.tags.forget_under(entry.bus.arn, rule_arn(entry.bus.config.region, entry.bus.config.account, name, ""))
         for key in [k for k in self.state.rule_docs if k[0] == name]:
             del self.state.rule_docs[key]
             self.state.store.delete("rule", f"{key[0]}/{key[1]}")
@@ -144,6 +152,7 @@ class EventsApi:
         bus = self.state.buses.get(params.get("EventBusName"))
         name = params["Name"]
         self.state.check_api_rule(bus.name, name)
+        existed = (bus.name, name) in self.state.rule_docs
         arn = bus.put_rule(
             name,
             params.get("EventPattern"),
@@ -154,6 +163,9 @@ class EventsApi:
         doc = _only(params, "Name", "EventPattern", "ScheduleExpression", "State", "Description", "RoleArn")
         self.state.rule_docs[(bus.name, name)] = doc
         self._save_rule(bus, name)
+        if params.get("Tags") and not existed and self.tags is not None:
+            # Tags are set when the rule is made; a PutRule that updates it leaves them (AWS).
+            self.tags.set(arn, params["Tags"])
         return {"RuleArn": arn}
 
     async def delete_rule(self, params: dict[str, Any]) -> None:
@@ -161,6 +173,9 @@ class EventsApi:
         name = params["Name"]
         self.state.check_api_rule(bus.name, name)
         bus.delete_rule(name, force=bool(params.get("Force", False)))
+        arn = rule_arn(bus.config.region, bus.config.account, bus.name, name)
+        if self.tags is not None:
+            self.tags.forget(arn)
         self.state.rule_docs.pop((bus.name, name), None)
         for key in [k for k in self.state.target_docs if k[:2] == (bus.name, name)]:
             del self.state.target_docs[key]

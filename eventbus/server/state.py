@@ -81,6 +81,8 @@ class ServerState:
         self.target_docs: dict[tuple[str, str, str], dict[str, Any]] = {}
         #: (bus, rule) -> the PutRule request that made an API rule (its EventPattern as sent).
         self.rule_docs: dict[tuple[str, str], dict[str, Any]] = {}
+        #: ARN -> the tags on that bus or rule.
+        self.tags: dict[str, dict[str, str]] = {}
         self.connections: dict[str, ConnectionRecord] = {}
         self.destinations: dict[str, DestinationRecord] = {}
         self.resolver = resolver_for(

@@ -102,7 +102,7 @@ def test_rules_and_targets_made_through_the_api_survive_a_server_restart(tmp_pat
     state = tmp_path / "state.db"
     first = LiveServer([config], cwd=tmp_path, args=["--state", str(state)])
     events = first.client()
-    events.create_event_bus(Name="kept")
+    bus_arn = events.create_event_bus(Name="kept", Tags=[{"Key": "team", "Value": "shop"}])["EventBusArn"]
     connection = events.create_connection(
         Name="c", AuthorizationType="API_KEY", AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "restart-key"}}
     )
@@ -115,6 +115,8 @@ def test_rules_and_targets_made_through_the_api_survive_a_server_restart(tmp_pat
     second = LiveServer([config], cwd=tmp_path, args=["--state", str(state)])
     events = second.client()
     assert events.list_targets_by_rule(Rule="r", EventBusName="kept")["Targets"][0]["Arn"] == destination
+    assert events.list_tags_for_resource(ResourceARN=bus_arn)["Tags"] == [{"Key": "team", "Value": "shop"}]
+    assert events.describe_connection(Name="c")["AuthParameters"]["ApiKeyAuthParameters"] == {"ApiKeyName": "k"}
     events.put_events(Entries=[{"Source": "k", "DetailType": "t", "Detail": "{}", "EventBusName": "kept"}])
     receiver.wait_for(1)
     assert second.stop() == 0
