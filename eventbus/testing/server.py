@@ -8,7 +8,10 @@
 
 The server listens on a free loopback port (``server.url``), runs the configs' buses, rules and
 pipes like ``eventbus serve`` (its event loop is the thread's own), and stops on the way out: the
-API stops answering, then the buses drain what they accepted.
+API stops answering, then the buses drain what they accepted. It keeps them in memory, unless a
+file's ``runtime.backend`` says otherwise or ``state`` names a SQLite state file (as ``eventbus
+serve --state``): then what the API creates, and what the buses accepted, are there for the next
+``running_server`` on that file.
 """
 
 from __future__ import annotations
@@ -46,17 +49,22 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[RunningServer]:
-    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port."""
+def running_server(
+    *configs: str | Path, timeout: float = 60.0, state: str | Path | None = None
+) -> Iterator[RunningServer]:
+    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port; on the
+    SQLite state file ``state`` when given."""
     import asyncio
 
     import uvicorn
 
     from eventbus.config import Runtime, load_configs
+    from eventbus.config.backends import SqliteBackend
     from eventbus.server import EventbusServer, ServerMetrics
 
     metrics = ServerMetrics()
-    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
+    backend = SqliteBackend(path=str(Path(state).resolve())) if state is not None else None
+    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument, backend=backend)
     server = EventbusServer(runtime, metrics=metrics)
     web = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False)

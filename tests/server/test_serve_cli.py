@@ -102,3 +102,13 @@ def test_running_server_serves_in_a_thread_and_stops(tmp_path: Path) -> None:
         url = server.url
     with pytest.raises(httpx.TransportError):
         httpx.get(url + "/healthz", timeout=5)
+
+
+def test_running_server_on_a_state_file_keeps_what_the_api_made(tmp_path: Path) -> None:
+    state = tmp_path / "kept.db"
+    with running_server(state=state) as server:
+        server.client().create_event_bus(Name="made-once")
+    assert state.exists()
+    with running_server(state=state) as server:
+        names = [b["Name"] for b in server.client().list_event_buses()["EventBuses"]]
+    assert names == ["default", "made-once"]
