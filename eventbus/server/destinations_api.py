@@ -23,6 +23,12 @@ from eventbus.targets.http import HttpTargetConfig
 __all__ = ["DestinationsApi"]
 
 _NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
+#: Where each AuthorizationType's parameters are, in AuthParameters.
+_AUTH_KEYS = {
+    "BASIC": "BasicAuthParameters",
+    "API_KEY": "ApiKeyAuthParameters",
+    "OAUTH_CLIENT_CREDENTIALS": "OAuthParameters",
+}
 
 
 class DestinationsApi:
@@ -99,6 +105,9 @@ class DestinationsApi:
         auth = request.setdefault("AuthParameters", {})
         for key, value in (params.get("AuthParameters") or {}).items():
             auth[key] = _merged(auth.get(key), value)
+        for kind, key in _AUTH_KEYS.items():
+            if kind != request["AuthorizationType"]:
+                auth.pop(key, None)  # another type's parameters, from before the type changed
         connection = connection_from_request(request)  # judged as CreateConnection's
         record.connection, record.request = connection, request
         record.description = request.get("Description")

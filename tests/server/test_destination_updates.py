@@ -68,6 +68,13 @@ def test_updates_reach_the_targets_that_use_them(events: Any, receiver: Receiver
     assert (third["path"], third["method"]) == ("/after", "PUT")
     assert events.list_targets_by_rule(Rule="all", EventBusName="updating")["Targets"] == [{"Id": "d", "Arn": destination}]
 
+    # A new type takes the new type's parameters; the old type's are gone.
+    events.update_connection(Name="upd-conn", AuthorizationType="BASIC", AuthParameters={"BasicAuthParameters": {"Username": "u", "Password": "p"}})
+    auth = events.describe_connection(Name="upd-conn")["AuthParameters"]
+    assert auth == {"BasicAuthParameters": {"Username": "u"}}
+    fourth = deliver(4)
+    assert {k.lower(): v for k, v in fourth["headers"].items()}["authorization"].startswith("Basic ")
+
     for call, params in (
         (events.update_connection, {"Name": "no-such-conn", "Description": "x"}),
         (events.update_api_destination, {"Name": "no-such-dest", "HttpMethod": "GET"}),

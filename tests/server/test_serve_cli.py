@@ -112,3 +112,29 @@ def test_running_server_on_a_state_file_keeps_what_the_api_made(tmp_path: Path) 
     with running_server(state=state) as server:
         names = [b["Name"] for b in server.client().list_event_buses()["EventBuses"]]
     assert names == ["default", "made-once"]
+
+
+def test_a_second_signal_writes_what_buses_in_memory_leave_and_exits_one(tmp_path: Path) -> None:
+    import signal
+
+    from .helpers import Receiver
+
+    receiver = Receiver(status=503)
+    config = write(tmp_path, "memory.yaml", "runtime: {backend: memory}\n" + STUCK % receiver.url)
+    abandoned = tmp_path / "left.jsonl"
+    server = LiveServer([config], cwd=tmp_path, args=["--abandoned", str(abandoned)])
+    event_id = server.client().put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": "{}", "EventBusName": "stuck"}])["Entries"][0]["EventId"]
+    receiver.wait_for(2)
+    server.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while "eventbus: SIGTERM received; stopping: draining accepted events" not in server.lines:
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.01)
+    assert server.stop(timeout=60) == 1, server.lines
+    assert server.lines[-1] == (
+        "eventbus: SIGTERM received again: stopping now; 1 accepted event(s) kept in memory were not delivered; "
+        f"their ids and the events are in {abandoned}"
+    ), server.lines
+    assert [json.loads(line)["event"]["id"] for line in abandoned.read_text().splitlines()] == [event_id]
+    assert not (tmp_path / ".eventbus").exists()
+    receiver.close()
