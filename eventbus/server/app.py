@@ -20,7 +20,7 @@ ever answered with a traceback.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import anyio
@@ -72,10 +72,16 @@ class EventbusServer:
         self.tags = TagsApi(self.state)
         self.events = EventsApi(self.state, self.tags)
         self.destinations = DestinationsApi(self.state)
-        self.destinations.on_change = self.events.rebuild_targets
         from eventbus.server.pipes_api import PipesApi
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
+
+        async def destinations_changed(arns: Collection[str]) -> None:
+            # An updated API destination or connection reaches every rule target and pipe using it.
+            await self.events.rebuild_targets(arns)
+            await self.pipes.rebuild_using(arns)
+
+        self.destinations.on_change = destinations_changed
         self._event_handlers = {**self.events.handlers(), **self.destinations.handlers(), **self.tags.handlers()}
         from eventbus.server.archives_api import ArchivesApi, BusArchives
 

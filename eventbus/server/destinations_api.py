@@ -1,8 +1,9 @@
 """The connection and API destination operations (Create, Describe, List, Update, Delete of each).
 
-An update takes effect at once: the rule targets that name the destination (or a destination
-over the connection) are put again with the new endpoint, method, credentials or rate, through
-``on_change`` (the server's ``EventsApi.rebuild_targets``).
+An update takes effect at once: the rule targets and pipes that name the destination (or a
+destination over the connection) are built again with the new endpoint, method, credentials or
+rate, through ``on_change`` (the server's ``EventsApi.rebuild_targets`` and
+``PipesApi.rebuild_using``).
 """
 
 from __future__ import annotations
