@@ -82,7 +82,7 @@ def test_a_pipe_made_through_the_api_reads_a_queue_a_rule_fills(live: LiveServer
     events.put_events(Entries=[{"Source": "jobs", "DetailType": "t", "Detail": '{"kind": "job", "id": "j-3"}'}])
     while not [r for r in receiver.requests if r["path"] == "/pipe-moved"]:
         receiver.wait_for(len(receiver.requests) + 1)
-    moved = [r for r in receiver.requests if r["path"] == "/pipe-moved"][0]
+    moved = next(r for r in receiver.requests if r["path"] == "/pipe-moved")
     assert json.loads(moved["body"]) == [{"job": "j-3"}]
     deleted = pipes.delete_pipe(Name="jobs-pipe")
     assert deleted["DesiredState"] == "DELETED"
