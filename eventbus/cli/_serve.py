@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Runs every bus, rule, schedule and pipe the files declare and answers the EventBridge API "
             "(AWS JSON 1.1), the Pipes API (REST-JSON), CloudEvents on /cloudevents/BUS, /healthz, /readyz "
-            "and /metrics on one port, until SIGINT or SIGTERM."
+            "and /metrics on one port, with a web console at /console, until SIGINT or SIGTERM."
         ),
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (none: an empty default bus)")
@@ -53,6 +53,9 @@ def register(subparsers: Any) -> None:
             "where to write events accepted by buses kept in memory and left undelivered at shutdown "
             "(default: eventbus-abandoned-DATE-TIME-PID.jsonl in the current folder)"
         ),
+    )
+    parser.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
     )
     parser.set_defaults(handler=serve)
 
@@ -148,6 +151,10 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     server = EventbusServer(runtime, metrics=metrics)
     _Server = _server_class(server, args.abandoned)
+    if not args.no_console:
+        from eventbus.console import mount_console
+
+        mount_console(server)
     settings: ServerSettings = server.settings
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port

@@ -1,16 +1,14 @@
 """Archives and replay (CreateArchive ... CancelReplay, UpdateArchive), over an ``ArchiveService``.
 
-The wire layer reads names and ARNs, converts times and shapes answers as AWS's (requests are
-checked against the botocore model before they get here). The server's service is
-``BusArchives``: the archive keepers of the buses it answers for (``eventbus.bus.archives``), so
-archived events live where the bus keeps its state (the SQLite state file of a durable server,
-memory otherwise) and replays run in the bus they replay into. An ``ArchivesApi`` built without
-a service answers ``OperationDisabledException``.
+Requests are checked against the botocore model, names and ARNs read, times converted, answers
+shaped as AWS's. Keeping archived events and replaying them is each bus's job (in its state file
+when durable, in memory otherwise); ``EventbusServer`` serves them through ``BusArchives``. An
+``ArchivesApi`` given no service answers ``OperationDisabledException``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -22,9 +20,9 @@ from eventbus.server.model import parse_timestamp, timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
 
-__all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "BusArchives", "ReplayInfo"]
+__all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "ReplayInfo"]
 
-UNAVAILABLE = "Archives and replay are not available on this server: it was built without an ArchiveService."
+UNAVAILABLE = "Archives and replay are not served by this server (it was given no ArchiveService)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +56,9 @@ class ReplayInfo:
     last_replayed: datetime | None = None
     started: datetime | None = None
     ended: datetime | None = None
+    #: Events replayed so far, and how many the window held when the replay started (if known).
+    replayed: int = 0
+    total: int | None = None
 
 
 @runtime_checkable
@@ -189,6 +190,7 @@ class ArchivesApi:
             rules=rules,
             description=params.get("Description"),
         )
+        # A replay STARTING has not started yet: AWS answers the time of the request.
         started = info.started or datetime.now(UTC)
         return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(started)})
 
@@ -211,107 +213,6 @@ class ArchivesApi:
     async def cancel_replay(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self._service().cancel_replay(params["ReplayName"])
         return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason})
-
-
-class BusArchives:
-    """The ``ArchiveService`` over running buses (``buses()``): each archive kept by the bus it
-    archives, each replay run by the bus it replays into, as ``eventbus.bus.archives.Archives``."""
-
-    def __init__(self, buses: Callable[[], Iterable[Any]]) -> None:
-        from eventbus.bus.archives import Archives
-
-        self._archives = Archives(buses)
-
-    def create_archive(
-        self, name: str, *, bus: str, event_pattern: str | None, retention_days: int, description: str | None
-    ) -> ArchiveInfo:
-        made = self._archives.create_archive(
-            name, bus=bus, event_pattern=event_pattern, retention_days=retention_days, description=description
-        )
-        return _archive_info(made)
-
-    def describe_archive(self, name: str) -> ArchiveInfo:
-        return _archive_info(self._archives.describe_archive(name))
-
-    def update_archive(
-        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
-    ) -> ArchiveInfo:
-        changed = self._archives.update_archive(
-            name, event_pattern=event_pattern, retention_days=retention_days, description=description
-        )
-        return _archive_info(changed)
-
-    def list_archives(self) -> Sequence[ArchiveInfo]:
-        return [_archive_info(a) for a in self._archives.list_archives()]
-
-    def delete_archive(self, name: str) -> None:
-        self._archives.delete_archive(name)
-
-    async def start_replay(
-        self,
-        name: str,
-        *,
-        archive: str,
-        start: datetime,
-        end: datetime,
-        destination_bus: str,
-        rules: Sequence[str],
-        description: str | None,
-    ) -> ReplayInfo:
-        started = await self._archives.start_replay(
-            name,
-            archive=archive,
-            start=start,
-            end=end,
-            destination_bus=destination_bus,
-            rules=rules,
-            description=description,
-        )
-        return _replay_info(started)
-
-    def describe_replay(self, name: str) -> ReplayInfo:
-        return _replay_info(self._archives.describe_replay(name))
-
-    def list_replays(self) -> Sequence[ReplayInfo]:
-        return [_replay_info(r) for r in self._archives.list_replays()]
-
-    def cancel_replay(self, name: str) -> ReplayInfo:
-        return _replay_info(self._archives.cancel_replay(name))
-
-
-def _archive_info(archive: Any) -> ArchiveInfo:
-    return ArchiveInfo(
-        archive.name,
-        archive.arn,
-        archive.bus,
-        archive.bus_arn,
-        archive.state,
-        archive.event_pattern,
-        archive.retention_days,
-        archive.description,
-        archive.created,
-        event_count=archive.event_count,
-        size_bytes=archive.size_bytes,
-        state_reason=archive.state_reason,
-    )
-
-
-def _replay_info(replay: Any) -> ReplayInfo:
-    return ReplayInfo(
-        replay.name,
-        replay.arn,
-        replay.archive_arn,
-        replay.state,
-        replay.destination_arn,
-        tuple(replay.filter_arns),
-        replay.event_start,
-        replay.event_end,
-        description=replay.description,
-        state_reason=replay.state_reason,
-        last_replayed=replay.last_replayed,
-        started=replay.started,
-        ended=replay.ended,
-    )
 
 
 def _archive(info: ArchiveInfo) -> dict[str, Any]:

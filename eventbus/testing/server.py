@@ -50,10 +50,11 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    *configs: str | Path, timeout: float = 60.0, state: str | Path | None = None
+    *configs: str | Path, timeout: float = 60.0, state: str | Path | None = None, console: bool = True
 ) -> Iterator[RunningServer]:
-    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port; on the
-    SQLite state file ``state`` when given."""
+    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port, with the
+    web console at ``/console`` unless ``console`` is false; on the SQLite state file ``state``
+    when given."""
     import asyncio
 
     import uvicorn
@@ -66,6 +67,10 @@ def running_server(
     backend = SqliteBackend(path=str(Path(state).resolve())) if state is not None else None
     runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument, backend=backend)
     server = EventbusServer(runtime, metrics=metrics)
+    if console:
+        from eventbus.console import mount_console
+
+        mount_console(server)
     web = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False)
     )

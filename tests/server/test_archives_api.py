@@ -33,6 +33,55 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def test_archives_and_replays_of_the_served_buses_through_boto3(live: LiveServer) -> None:
+    """An archive of a served bus takes the events it is sent, and a replay puts them back on the
+    bus with their replay-name."""
+    events = live.client("events")
+    arn = events.create_archive(
+        ArchiveName="orders-all", EventSourceArn=f"{ACCOUNT}:event-bus/orders", EventPattern='{"source": ["archived"]}'
+    )["ArchiveArn"]
+    assert arn == f"{ACCOUNT}:archive/orders-all"
+    with pytest.raises(ClientError) as info:
+        events.create_archive(ArchiveName="orders-all", EventSourceArn=f"{ACCOUNT}:event-bus/orders")
+    assert info.value.response["Error"]["Code"] == "ResourceAlreadyExistsException"
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    for n in range(3):
+        events.put_events(Entries=[{"Source": "archived", "DetailType": "t", "Detail": json.dumps({"n": n}), "EventBusName": "orders"}])
+    events.put_events(Entries=[{"Source": "other", "DetailType": "t", "Detail": "{}", "EventBusName": "orders"}])
+    wait(lambda: events.describe_archive(ArchiveName="orders-all")["EventCount"] == 3, "three events archived")
+    assert [a["ArchiveName"] for a in events.list_archives(EventSourceArn=f"{ACCOUNT}:event-bus/orders")["Archives"]] == ["orders-all"]
+    events.start_replay(
+        ReplayName="orders-again", EventSourceArn=arn, EventStartTime=before, EventEndTime=datetime.now(UTC) + timedelta(minutes=1),
+        Destination={"Arn": f"{ACCOUNT}:event-bus/orders"},
+    )
+    wait(lambda: events.describe_replay(ReplayName="orders-again")["State"] == "COMPLETED", "the replay completed")
+    assert [r["ReplayName"] for r in events.list_replays(State="COMPLETED")["Replays"]] == ["orders-again"]
+    with pytest.raises(ClientError) as info:
+        events.cancel_replay(ReplayName="orders-again")
+    assert info.value.response["Error"]["Code"] == "IllegalStatusException"
+    with pytest.raises(ClientError) as info:
+        events.describe_archive(ArchiveName="nowhere")
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    events.delete_archive(ArchiveName="orders-all")
+    assert events.list_archives()["Archives"] == []
+
+
+def wait(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, f"waited 30 s for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_an_api_given_no_service_says_so() -> None:
+    api = ArchivesApi(EventbusServer(Runtime([])).state)
+    with pytest.raises(ApiError) as info:
+        await api.list_replays({})
+    assert info.value.code == "OperationDisabledException"
+    assert "ArchiveService" in info.value.message
+
+
 class Archives:
     """Just enough of an ArchiveService to drive the wire layer."""
 
