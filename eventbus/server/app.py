@@ -21,7 +21,7 @@ ever answered with a traceback.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import anyio
@@ -71,12 +71,22 @@ class EventbusServer:
         self.state = ServerState(runtime, settings, store, instrument=self.metrics.instrument)
         self.settings = self.state.settings
         self.auth = Authenticator(self.settings)
-        self.events = EventsApi(self.state)
+        from eventbus.server.tags_api import TagsApi
+
+        self.tags = TagsApi(self.state)
+        self.events = EventsApi(self.state, self.tags)
         self.destinations = DestinationsApi(self.state)
         from eventbus.server.pipes_api import PipesApi
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
-        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers()}
+
+        async def destinations_changed(arns: Collection[str]) -> None:
+            # An updated API destination or connection reaches every rule target and pipe using it.
+            await self.events.rebuild_targets(arns)
+            await self.pipes.rebuild_using(arns)
+
+        self.destinations.on_change = destinations_changed
+        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers(), **self.tags.handlers()}
         from eventbus.server.archives_api import ArchivesApi
         from eventbus.server.archives_service import BusArchives
 
@@ -198,6 +208,7 @@ class EventbusServer:
             except ApiError as exc:
                 _log.error("a stored rule could not be restored", rule=doc.get("Name"), error=exc.message)
         await self.pipes.restore(store.load("pipe"))
+        self.state.tags.update(store.load("tags"))
 
     # -- plumbing ----------------------------------------------------------------------------
 

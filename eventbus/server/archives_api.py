@@ -1,4 +1,4 @@
-"""Archives and replay (CreateArchive ... CancelReplay), over an ``ArchiveService``.
+"""Archives and replay (CreateArchive ... CancelReplay, UpdateArchive), over an ``ArchiveService``.
 
 Requests are checked against the botocore model, names and ARNs read, times converted, answers
 shaped as AWS's. Keeping archived events and replaying them is each bus's job (in its state file
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from eventbus.server.awsjson import Handler
@@ -71,6 +71,10 @@ class ArchiveService(Protocol):
 
     def describe_archive(self, name: str) -> ArchiveInfo: ...
 
+    def update_archive(
+        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
+    ) -> ArchiveInfo: ...
+
     def list_archives(self) -> Sequence[ArchiveInfo]: ...
 
     def delete_archive(self, name: str) -> None: ...
@@ -104,6 +108,7 @@ class ArchivesApi:
             "CreateArchive": self.create_archive,
             "DescribeArchive": self.describe_archive,
             "ListArchives": self.list_archives,
+            "UpdateArchive": self.update_archive,
             "DeleteArchive": self.delete_archive,
             "StartReplay": self.start_replay,
             "DescribeReplay": self.describe_replay,
@@ -138,6 +143,15 @@ class ArchivesApi:
                 "EventPattern": info.event_pattern,
             }
         )
+
+    async def update_archive(self, params: dict[str, Any]) -> dict[str, Any]:
+        info = self._service().update_archive(
+            params["ArchiveName"],
+            event_pattern=params.get("EventPattern"),
+            retention_days=params.get("RetentionDays"),
+            description=params.get("Description"),
+        )
+        return _clean({"ArchiveArn": info.arn, "State": info.state, "StateReason": info.state_reason, "CreationTime": timestamp(info.created)})
 
     async def list_archives(self, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("NamePrefix") or ""
@@ -176,7 +190,9 @@ class ArchivesApi:
             rules=rules,
             description=params.get("Description"),
         )
-        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(info.started)})
+        # A replay STARTING has not started yet: AWS answers the time of the request.
+        started = info.started or datetime.now(UTC)
+        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(started)})
 
     async def describe_replay(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self._service().describe_replay(params["ReplayName"])

@@ -35,6 +35,15 @@ class BusArchives:
     def describe_archive(self, name: str) -> ArchiveInfo:
         return _archive(self._archives.describe_archive(name))
 
+    def update_archive(
+        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
+    ) -> ArchiveInfo:
+        return _archive(
+            self._archives.update_archive(
+                name, event_pattern=event_pattern, retention_days=retention_days, description=description
+            )
+        )
+
     def list_archives(self) -> Sequence[ArchiveInfo]:
         return [_archive(a) for a in self._archives.list_archives()]
 

@@ -8,7 +8,10 @@
 
 The server listens on a free loopback port (``server.url``), runs the configs' buses, rules and
 pipes like ``eventbus serve`` (its event loop is the thread's own), and stops on the way out: the
-API stops answering, then the buses drain what they accepted.
+API stops answering, then the buses drain what they accepted. It keeps them in memory, unless a
+file's ``runtime.backend`` says otherwise or ``state`` names a SQLite state file (as ``eventbus
+serve --state``): then what the API creates, and what the buses accepted, are there for the next
+``running_server`` on that file.
 """
 
 from __future__ import annotations
@@ -47,10 +50,15 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    *configs: str | Path, timeout: float = 60.0, console: bool = True, clock: Any = None
+    *configs: str | Path,
+    timeout: float = 60.0,
+    state: str | Path | None = None,
+    console: bool = True,
+    clock: Any = None,
 ) -> Iterator[RunningServer]:
     """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port, with the
-    web console at ``/console`` unless ``console`` is false.
+    web console at ``/console`` unless ``console`` is false; on the SQLite state file ``state``
+    when given.
 
     ``clock`` (a ``ManualClock``) times the invocation front's rate limits, cache and jobs, so a
     test steps time instead of waiting."""
@@ -59,10 +67,12 @@ def running_server(
     import uvicorn
 
     from eventbus.config import Runtime, load_configs
+    from eventbus.config.backends import SqliteBackend
     from eventbus.server import EventbusServer, ServerMetrics
 
     metrics = ServerMetrics()
-    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
+    backend = SqliteBackend(path=str(Path(state).resolve())) if state is not None else None
+    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument, backend=backend)
     server = EventbusServer(runtime, metrics=metrics, clock=clock)
     if console:
         from eventbus.console import mount_console
