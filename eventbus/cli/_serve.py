@@ -41,7 +41,12 @@ def _server_class() -> Any:
     class Server(uvicorn.Server):
         """uvicorn's server, minus re-raising the signal that stopped it: a drained stop exits 0."""
 
+        #: Called as a stop begins (the server ends its long-lived streams).
+        on_exit: tuple[Any, ...] = ()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            for hook in self.on_exit:
+                hook()
             name = signal.Signals(sig).name
             if self.should_exit:
                 say(f"{name} received again: stopping without waiting for open connections")
@@ -66,14 +71,20 @@ def serve(args: argparse.Namespace) -> int:
 
     logs_to_stderr()
     _Server = _server_class()
+    from eventbus.server.invoke import JobStoreError
+
     try:
         configs = load_configs(args.files)
         metrics = ServerMetrics()
         runtime = Runtime(configs, instrument=metrics.instrument)
+        server = EventbusServer(runtime, metrics=metrics)
+        server.invoke.open_now()
     except ConfigErrors as exc:
         print_problems(exc)
         return 1
-    server = EventbusServer(runtime, metrics=metrics)
+    except JobStoreError as exc:
+        say(f"cannot serve: {exc}")
+        return 1
     settings: ServerSettings = server.settings
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
@@ -93,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     web = _Server(config)
+    web.on_exit = (server.stopping,)
 
     async def run() -> None:
         async def announce() -> None:

@@ -11,6 +11,7 @@ and pipes) and the buses, rules and pipes the API creates; ``eventbus serve`` ru
 | ``GET /healthz`` | the process answers |
 | ``GET /readyz`` | every bus is running (503 otherwise) |
 | ``GET /metrics`` | Prometheus text exposition |
+| ``POST /invoke/{route}``, ``/jobs/...`` | the invocation front (``eventbus.server.invoke``) |
 
 Every body is read up to ``server.max_body_bytes`` (larger: 413 unread), every request but the
 health checks must pass ``Authenticator`` when the config declares credentials, and no error is
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
 from eventbus.config import Runtime
 from eventbus.config.server import ServerSettings
 from eventbus.server import awsjson
@@ -62,6 +64,7 @@ class EventbusServer:
         settings: ServerSettings | None = None,
         store: ResourceStore | None = None,
         metrics: ServerMetrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.metrics = metrics or ServerMetrics()
         self.state = ServerState(runtime, settings, store, instrument=self.metrics.instrument)
@@ -79,9 +82,15 @@ class EventbusServer:
         self._event_handlers.update(self.archives.handlers())
         self._events_model = service_model("events")
         self.metrics.watch(self._all_buses, self.pipes.all_pipes)
+        from eventbus.server.invoke import InvokeFront
+
+        #: ``invoke:`` routes; ``clock`` times their rate limits, caches and jobs (tests step one).
+        self.invoke = InvokeFront(runtime, self.settings, self.auth, clock=clock, answered=self.metrics.answered)
         self.ready = False
         self.app = Starlette(
             routes=[
+                # The invocation front first: its routes are the ones called thousands of times a second.
+                *self.invoke.http_routes(),
                 Route("/", self._events_endpoint, methods=["POST"]),
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
@@ -132,8 +141,10 @@ class EventbusServer:
                 if "default" not in self.state.buses:
                     await self.state.buses.create("default", owner="server")
                 await self.restore()
-                self.ready = True
-                yield self
+                async with self.invoke.running():
+                    self.ready = True
+                    yield self
+                    self.ready = False
             finally:
                 self.ready = False
                 with anyio.CancelScope(shield=True):
@@ -144,6 +155,18 @@ class EventbusServer:
                     # The config's buses stop after this task group: their followers stop here.
                     for scope in followers:
                         scope.cancel()
+
+    def stopping(self) -> None:
+        """A stop begins (SIGTERM): event streams of jobs end now rather than hold the stop up
+        (their clients connect again after the restart). Safe to call from a signal handler."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.invoke.stopping()
+            return
+        loop.call_soon_threadsafe(self.invoke.stopping)
 
     async def restore(self) -> None:
         """Put back what the store kept, through the API's own handlers."""
@@ -253,6 +276,7 @@ def create_app(
     settings: ServerSettings | None = None,
     store: ResourceStore | None = None,
     metrics: ServerMetrics | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
     """The ASGI app serving ``runtime``: mount it, or run it with any ASGI server.
 
@@ -260,4 +284,4 @@ def create_app(
     ``metrics`` whose ``instrument`` built the runtime (``Runtime(configs,
     instrument=metrics.instrument)``) to have the config's targets timed too.
     """
-    return EventbusServer(runtime, settings=settings, store=store, metrics=metrics).app
+    return EventbusServer(runtime, settings=settings, store=store, metrics=metrics, clock=clock).app

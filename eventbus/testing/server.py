@@ -46,8 +46,11 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[RunningServer]:
-    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port."""
+def running_server(*configs: str | Path, timeout: float = 60.0, clock: Any = None) -> Iterator[RunningServer]:
+    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port.
+
+    ``clock`` (a ``ManualClock``) times the invocation front's rate limits, cache and jobs, so a
+    test steps time instead of waiting."""
     import asyncio
 
     import uvicorn
@@ -57,15 +60,20 @@ def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[Runn
 
     metrics = ServerMetrics()
     runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
-    server = EventbusServer(runtime, metrics=metrics)
+    server = EventbusServer(runtime, metrics=metrics, clock=clock)
     web = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False)
     )
     failure: list[BaseException] = []
 
+    async def serve_here() -> None:
+        # Remembered so that stopping can end the server's event streams from this thread.
+        web._eventbus_loop = asyncio.get_running_loop()  # type: ignore[attr-defined]
+        await web.serve()
+
     def serve() -> None:
         try:
-            asyncio.run(web.serve())
+            asyncio.run(serve_here())
         except BaseException as exc:  # reported to the caller below
             failure.append(exc)
 
@@ -85,7 +93,10 @@ def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[Runn
     try:
         yield RunningServer(f"http://127.0.0.1:{port}", server)
     finally:
+        loop = getattr(web, "_eventbus_loop", None)
         web.should_exit = True
+        if loop is not None:
+            loop.call_soon_threadsafe(server.stopping)
         thread.join(timeout)
 
 

@@ -53,7 +53,9 @@ UNCHECKED = {"text", "sh", "", "mermaid"}
 #: Opt-outs are for blocks that cannot stand alone; keep them rare.
 MAX_SKIPPED = 6
 
-CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "maps", "functions", "server"}
+CONFIG_KEYS = {
+    "version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "maps", "functions", "server", "invoke",
+}
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARKER = re.compile(
