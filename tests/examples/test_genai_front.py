@@ -15,7 +15,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.examples.helpers import PATIENCE, Running, eventbus, example, running
+from eventbus.config import load_config
+from tests.examples.helpers import PATIENCE, Running, example, running
 
 FOLDER = example("genai-front")
 WEB, CLI, BATCH = "web-key-for-trying-it", "cli-key-for-trying-it", "batch-key-for-trying-it"
@@ -29,9 +30,9 @@ def model() -> ModuleType:
     return module
 
 
-def test_the_config_is_valid(tmp_path: Path) -> None:
-    result = eventbus("validate", str(FOLDER / "front.yaml"), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_the_config_is_valid() -> None:
+    config = load_config(FOLDER / "front.yaml", import_functions=False)  # the server below imports it
+    assert sorted(config.model.invoke.routes) == ["batch", "chat"]
 
 
 @pytest.fixture
