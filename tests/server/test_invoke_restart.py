@@ -163,3 +163,28 @@ def test_a_state_file_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"cannot serve: cannot keep jobs in the state file: {state} is not a usable state file" in result.stderr
+
+
+def test_a_second_server_on_the_same_state_file_is_refused_and_the_first_goes_on(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    server = LiveServer([config], cwd=tmp_path)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "eventbus.cli", "serve", str(config), "--port", "0"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert f"cannot be run here: another process runs them (pid {server.process.pid} on " in result.stderr
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            started, release = tmp_path / "started", tmp_path / "release"
+            release.touch()
+            location = client.post("/jobs/waits", json={"started": str(started), "release": str(release)}).headers[
+                "location"
+            ]
+            assert poll(client, location)["status"] == "SUCCEEDED"
+    finally:
+        assert server.stop() == 0

@@ -14,7 +14,10 @@ one's running jobs back at its start (``recover``) and run them twice.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -23,7 +26,7 @@ import anyio
 
 from eventbus.bus.logs.sqlite.lock import BusLock
 from eventbus.bus.logs.sqlite.store import Store, close_store, close_store_now, open_store_now
-from eventbus.errors import StateError
+from eventbus.errors import StateError, StateLockedError
 from eventbus.server.invoke.jobs.sqlite import SCHEMA, SqliteJobStore
 from eventbus.server.invoke.jobs.store import JobStoreError
 
@@ -64,8 +67,24 @@ class StateFileJobStore(SqliteJobStore):
                 return int(row[0]), row[1]
 
             owner_id, holder = store.run_blocking(prepare)
-            self._lock = BusLock.acquire(self.path, owner_id, OWNER, holder)
+            try:
+                self._lock = BusLock.acquire(self.path, owner_id, OWNER, holder)
+            except StateLockedError as exc:
+                who = "this process runs them already" if "this process" in str(exc) else "another process runs them"
+                if holder and "this process" not in str(exc):
+                    who += f" ({holder})"
+                raise JobStoreError(
+                    f"the jobs of the state file {self.path} cannot be run here: {who}, and two would run "
+                    "the same jobs twice; stop the other one, or give this one another state file "
+                    "(runtime.backend.path) or a job store of its own (invoke.jobs.type: sqlite)"
+                ) from None
+            # Who runs them, for the refusal a second process gets.
+            me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+            store.run_blocking(lambda conn: conn.execute("UPDATE buses SET holder = ? WHERE id = ?", (me, owner_id)))
             reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        except JobStoreError:
+            self._release(store)
+            raise
         except (StateError, sqlite3.Error) as exc:
             self._release(store)
             raise JobStoreError(f"cannot keep jobs in the state file {self.path}: {exc}") from None
