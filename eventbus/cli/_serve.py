@@ -21,13 +21,16 @@ def register(subparsers: Any) -> None:
         description=(
             "Runs every bus, rule, schedule and pipe the files declare and answers the EventBridge API "
             "(AWS JSON 1.1), the Pipes API (REST-JSON), CloudEvents on /cloudevents/BUS, /healthz, /readyz "
-            "and /metrics on one port, until SIGINT or SIGTERM."
+            "and /metrics on one port, with a web console at /console, until SIGINT or SIGTERM."
         ),
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (none: an empty default bus)")
     parser.add_argument("--host", help="address to listen on (default: the config's server.host, 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, help="port to listen on (default: the config's server.port, 4010; 0: any free port)"
+    )
+    parser.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
     )
     parser.set_defaults(handler=serve)
 
@@ -85,6 +88,10 @@ def serve(args: argparse.Namespace) -> int:
     except JobStoreError as exc:
         say(f"cannot serve: {exc}")
         return 1
+    if not args.no_console:
+        from eventbus.console import mount_console
+
+        mount_console(server)
     settings: ServerSettings = server.settings
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port

@@ -40,10 +40,18 @@ class Edge:
 class Topology:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
+    #: Node id -> what it stands for at run time: ``bus``, ``bus/rule``, ``bus/rule/target id``,
+    #: ``pipe/NAME`` (a named target several rules share stands for each of their addresses);
+    #: a console reads each node's live counters through them.
+    refs: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, kind: NodeKind, key: str, label: str) -> str:
+    def add(self, kind: NodeKind, key: str, label: str, ref: str | None = None) -> str:
         node_id = re.sub(r"\W", "_", f"{kind}_{key}")
         self.nodes.setdefault(node_id, Node(node_id, kind, label))
+        if ref is not None:
+            refs = self.refs.setdefault(node_id, [])
+            if ref not in refs:
+                refs.append(ref)
         return node_id
 
     def to_mermaid(self) -> str:
@@ -106,12 +114,12 @@ def topology(configs: Iterable[LoadedConfig]) -> Topology:
         for route_name, route in model.invoke.routes.items():
             _add_route(graph, model, route_name, route)
         for bus_name, bus in model.buses.items():
-            bus_node = graph.add("bus", bus_name, f"bus: {bus_name}")
+            bus_node = graph.add("bus", bus_name, f"bus: {bus_name}", ref=bus_name)
             for rule_name, rule in bus.rules.items():
                 detail = f"schedule {rule.schedule}" if rule.schedule else "pattern"
                 state = "" if rule.state == "ENABLED" else " (disabled)"
                 rule_node = graph.add(
-                    "rule", f"{bus_name}/{rule_name}", f"rule: {rule_name}{state}\n{detail}"
+                    "rule", f"{bus_name}/{rule_name}", f"rule: {rule_name}{state}\n{detail}", ref=f"{bus_name}/{rule_name}"
                 )
                 graph.edges.append(Edge(bus_node, rule_node))
                 for index, entry in enumerate(rule.targets):
@@ -145,7 +153,7 @@ def _add_target(graph: Topology, model: Any, address: str, entry: Any) -> str:
         entry = model.targets.get(name)
         kind = kind_of(entry) if entry is not None else "missing"
     config = getattr(entry, kind, None) if entry is not None and kind else None
-    node = graph.add("target", key, f"{kind}: {_describe(kind, config, key)}")
+    node = graph.add("target", key, f"{kind}: {_describe(kind, config, key)}", ref=address)
     if kind == "bus" and config is not None:
         graph.edges.append(Edge(node, graph.add("bus", config.bus, f"bus: {config.bus}"), dashed=True))
     return node
@@ -165,7 +173,7 @@ def _describe(kind: str | None, config: Any, key: str) -> str:
 
 
 def _add_pipe(graph: Topology, model: Any, name: str, pipe: Any) -> None:
-    pipe_node = graph.add("pipe", name, f"pipe: {name}")
+    pipe_node = graph.add("pipe", name, f"pipe: {name}", ref=f"pipe/{name}")
     source = getattr(pipe, "source", None)
     if source is not None:
         kind = getattr(source, "kind", "") or type(source).__name__

@@ -21,7 +21,7 @@ ever answered with a traceback.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from eventbus import EventBus
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
 from eventbus.config import Runtime
@@ -77,11 +78,15 @@ class EventbusServer:
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
         self._event_handlers = {**self.events.handlers(), **self.destinations.handlers()}
         from eventbus.server.archives_api import ArchivesApi
+        from eventbus.server.archives_service import BusArchives
 
-        self.archives = ArchivesApi(self.state)
+        self.archives = ArchivesApi(self.state, BusArchives(self.state))
         self._event_handlers.update(self.archives.handlers())
         self._events_model = service_model("events")
         self.metrics.watch(self._all_buses, self.pipes.all_pipes)
+        #: Run for each bus while it runs, from the server's start (the metrics count its
+        #: outcomes; a console mounted on the server keeps its recent events).
+        self.bus_followers: list[Callable[[EventBus], Awaitable[None]]] = [self.metrics.follow]
         from eventbus.server.invoke import InvokeFront
 
         #: ``invoke:`` routes; ``clock`` times their rate limits, caches and jobs (tests step one).
@@ -124,15 +129,19 @@ class EventbusServer:
             self.pipes.bind(tg)
             followers: list[anyio.CancelScope] = []
 
-            def follow(bus: Any) -> None:
-                scope = anyio.CancelScope()
-                followers.append(scope)
+            def follow(bus: EventBus) -> None:
+                for follower in self.bus_followers:
+                    scope = anyio.CancelScope()
+                    followers.append(scope)
 
-                async def run() -> None:
-                    with scope:
-                        await self.metrics.follow(bus)
+                    async def run(
+                        follower: Callable[[EventBus], Awaitable[None]] = follower,
+                        scope: anyio.CancelScope = scope,
+                    ) -> None:
+                        with scope:
+                            await follower(bus)
 
-                tg.start_soon(run)
+                    tg.start_soon(run)
 
             self.state.buses.on_started = follow
             for bus in runtime.buses.values():

@@ -1,9 +1,9 @@
 """Archives and replay (CreateArchive ... CancelReplay), over an ``ArchiveService``.
 
-The wire layer is complete: requests are checked against the botocore model, names and ARNs
-are read, times converted, answers shaped as AWS's. Keeping archived events and replaying them
-is the runtime's durable state's job; a runtime without one has no ``ArchiveService``, and the
-operations answer ``OperationDisabledException`` saying so.
+Requests are checked against the botocore model, names and ARNs read, times converted, answers
+shaped as AWS's. Keeping archived events and replaying them is each bus's job (in its state file
+when durable, in memory otherwise); ``EventbusServer`` serves them through ``BusArchives``. An
+``ArchivesApi`` given no service answers ``OperationDisabledException``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from eventbus.server.state import ServerState
 
 __all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "ReplayInfo"]
 
-UNAVAILABLE = (
-    "Archives and replay keep events in the durable state database, which this server does not "
-    "have: this version of eventbus keeps events in memory only."
-)
+UNAVAILABLE = "Archives and replay are not served by this server (it was given no ArchiveService)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +56,9 @@ class ReplayInfo:
     last_replayed: datetime | None = None
     started: datetime | None = None
     ended: datetime | None = None
+    #: Events replayed so far, and how many the window held when the replay started (if known).
+    replayed: int = 0
+    total: int | None = None
 
 
 @runtime_checkable

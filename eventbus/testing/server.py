@@ -46,8 +46,11 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*configs: str | Path, timeout: float = 60.0, clock: Any = None) -> Iterator[RunningServer]:
-    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port.
+def running_server(
+    *configs: str | Path, timeout: float = 60.0, console: bool = True, clock: Any = None
+) -> Iterator[RunningServer]:
+    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port, with the
+    web console at ``/console`` unless ``console`` is false.
 
     ``clock`` (a ``ManualClock``) times the invocation front's rate limits, cache and jobs, so a
     test steps time instead of waiting."""
@@ -61,6 +64,10 @@ def running_server(*configs: str | Path, timeout: float = 60.0, clock: Any = Non
     metrics = ServerMetrics()
     runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
     server = EventbusServer(runtime, metrics=metrics, clock=clock)
+    if console:
+        from eventbus.console import mount_console
+
+        mount_console(server)
     web = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False)
     )
