@@ -1,5 +1,5 @@
 """The topology a config declares, as nodes and edges: sources to pipes and maps, buses to rules to
-targets.
+targets, invocation routes to the targets they run.
 
 ``eventbus graph`` renders it as Mermaid or DOT; anything else can walk ``Topology`` itself.
 """
@@ -18,7 +18,7 @@ from eventbus.config.validate import LoadedConfig, target_id
 
 __all__ = ["Edge", "Node", "Topology", "topology"]
 
-NodeKind = Literal["source", "pipe", "map", "bus", "rule", "target"]
+NodeKind = Literal["source", "pipe", "map", "bus", "rule", "target", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,7 @@ class Topology:
             "bus": ('[("', '")]'),
             "rule": ('{{"', '"}}'),
             "target": ('["', '"]'),
+            "route": ('>"', '"]'),
         }
         lines = ["flowchart LR"]
         for node in self.nodes.values():
@@ -81,6 +82,7 @@ class Topology:
             "bus": "cylinder",
             "rule": "diamond",
             "target": "box",
+            "route": "cds",
         }
         lines = ["digraph eventbus {", "  rankdir=LR;"]
         for node in self.nodes.values():
@@ -109,6 +111,8 @@ def topology(configs: Iterable[LoadedConfig]) -> Topology:
             _add_pipe(graph, model, pipe_name, pipe)
         for map_name, spec in model.maps.items():
             _add_map(graph, model, map_name, spec)
+        for route_name, route in model.invoke.routes.items():
+            _add_route(graph, model, route_name, route)
         for bus_name, bus in model.buses.items():
             bus_node = graph.add("bus", bus_name, f"bus: {bus_name}", ref=bus_name)
             for rule_name, rule in bus.rules.items():
@@ -205,3 +209,16 @@ def _add_map(graph: Topology, model: Any, name: str, spec: Any) -> None:
             target = graph.add("target", f"map/{name}/{stage}", f"{kind}: {_describe(kind, config, stage)}")
         label = {"target": "each row", "reduce": "results", "dead_letter": "dead letter"}[stage]
         graph.edges.append(Edge(node, target, label, dashed=stage == "dead_letter"))
+
+
+def _add_route(graph: Topology, model: Any, name: str, route: Any) -> None:
+    paths = f"POST /invoke/{name}" + (f"\nPOST /jobs/{name}" if route.jobs else "")
+    guards = [
+        f"{len(route.api_keys)} key(s)" if route.api_keys else "",
+        f"rate {route.rate_limit.per_second:g}/s" if route.rate_limit is not None else "",
+        f"cache {route.cache.ttl:g} s" if route.cache is not None else "",
+        f"{route.max_concurrency} at once",
+    ]
+    node = graph.add("route", name, f"route: {name}\n{paths}")
+    target = _add_target(graph, model, f"route/{name}/target", route.target)
+    graph.edges.append(Edge(node, target, ", ".join(g for g in guards if g)))
