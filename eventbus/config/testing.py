@@ -164,8 +164,8 @@ def _failure_spec(value: Any) -> Any:
     unknown = [key for key in value if key not in _FAILURE_FIELDS]
     if unknown:
         raise ValueError(
-            f"a failed row has no field {unknown[0]!r}{did_you_mean(str(unknown[0]), _FAILURE_FIELDS)}; "
-            f"its fields are {', '.join(_FAILURE_FIELDS)}"
+            f"a failed row has no field {unknown[0]!r}: its fields are {', '.join(_FAILURE_FIELDS)}"
+            f"{did_you_mean(str(unknown[0]), _FAILURE_FIELDS)}"
         )
     return value
 
