@@ -30,7 +30,35 @@
           jobs/urgent/page-ops:          # the bus the pipe feeds routes for real
             - {text: "urgent job j-1 (priority 9)"}
 
-A case has ``events`` (put on a bus) or ``records`` (read by the pipe ``pipe`` names), never both.
+      - name: every row is scored; a refused one is reported with its line
+        map: scores                      # a map, run over rows instead of its file...
+        rows:                            # ...row objects (CSV: a mapping of columns), or the text
+          - {id: 1, amount: "10.00"}
+          - {id: 2, amount: "-4"}
+        summary: {status: SUCCEEDED, rows: 2, failed: 1, failures: [{line: 3, error: SDK_CLIENT_ERROR}]}
+        expect:
+          map/scores/reduce:             # the map's stages: map/NAME/reduce, /dead-letter
+            - pattern: {line: [2], status: [SUCCEEDED]}
+            - pattern: {line: [3], status: [FAILED]}
+
+      - name: the chat route answers, then refuses a caller without a key
+        route: chat                      # an invoke route, called through the front's own routes
+        request:
+          - {body: {prompt: hi}, key: web-key}
+          - {body: {prompt: hi}}
+        answer:                          # one a request: status, body (exact or pattern), headers
+          - {status: 200, body: "the reply", headers: {X-Cache: MISS}}
+          - {status: 401, body: {pattern: {error: [MissingApiKey]}}}
+
+A case runs one thing: ``events`` (put on a bus), ``records`` (read by the pipe ``pipe`` names),
+``rows`` (read by the map ``map`` names) or ``request`` (sent to the route ``route`` names).
+
+In a map case the map's ``function`` target runs for real (the config's own row function) over
+a file of the case's rows, named as the configured file; its reduce, dead letter and a row target
+of any other kind are recorded (a reduce function: one list of every result a call, answering
+null). ``summary`` compares the fields it gives with the map's ``MapSummary``. In a route case the
+requests go through ``InvokeFront``'s own HTTP routes in the process (``direct_front``), on a
+clock that stands still; the route's ``function`` target runs for real, another kind is recorded.
 
 Every target (dead letters included) is swapped for a recording one, so nothing real is called;
 the exception is a target of kind ``bus`` naming a bus of the same config, wherever it sits (rule
@@ -607,10 +635,11 @@ def _named_problems(
     """``map: NAME`` or ``route: NAME`` naming nothing, or ``rows``/``request`` without it."""
     listed = ", ".join(sorted(declared)) or "none"
     if name is None:
+        sent = "rows go" if inputs == "rows" else "a request goes"
         if declared:
-            reason = f"{inputs} go to a {kind}: name it with `{kind}: NAME` ({file} declares {listed})"
+            reason = f"{sent} to a {kind}: name it with `{kind}: NAME` ({file} declares {listed})"
         else:
-            reason = f"{inputs} go to a {kind} and {file} declares none"
+            reason = f"{sent} to a {kind} and {file} declares none"
         return [document.problem((*where, inputs), reason)]
     if name not in declared:
         hint = did_you_mean(name, declared) or f"; it declares {listed}"

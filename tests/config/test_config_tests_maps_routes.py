@@ -260,7 +260,7 @@ tests:
         ),
         (
             "{name: x, request: {body: 1}}",
-            "c.test.yaml:1 tests[0].request: request go to a route: name it with `route: NAME` "
+            "c.test.yaml:1 tests[0].request: a request goes to a route: name it with `route: NAME` "
             "(c.yaml declares echo, logged)",
         ),
         (
