@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,3 +326,19 @@ tests:
 )
 def test_misused_cases_are_reported_with_line_and_fix(tmp_path: Path, case: str, expected: str) -> None:
     assert problems(tmp_path, f"tests: [{case}]\n") == [expected]
+
+
+def test_validate_counts_maps_and_invoke_routes(tmp_path: Path) -> None:
+    write(tmp_path, "tests: [{name: x, route: echo, request: {body: 1, key: k-1}}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "eventbus.cli", "validate", "c.yaml", "c.test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "c.test.yaml: ok (1 config test(s))",
+        "c.yaml: ok (0 bus(es), 0 rule(s), 0 pipe(s), 2 map(s), 2 invoke route(s))",
+    ]
