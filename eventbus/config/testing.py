@@ -59,6 +59,8 @@ of any other kind are recorded (a reduce function: one list of every result a ca
 null). ``summary`` compares the fields it gives with the map's ``MapSummary``. In a route case the
 requests go through ``InvokeFront``'s own HTTP routes in the process (``direct_front``), on a
 clock that stands still; the route's ``function`` target runs for real, another kind is recorded.
+A request with ``job: true`` goes to ``POST /jobs/ROUTE`` and is answered as ``GET /jobs/ID``
+answers once the job has ended.
 
 Every target (dead letters included) is swapped for a recording one, so nothing real is called;
 the exception is a target of kind ``bus`` naming a bus of the same config, wherever it sits (rule
@@ -227,6 +229,9 @@ class RouteRequest(_Model):
     #: The route's API key, sent in the route's key header (``invoke.api_key_header``).
     key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Send it as a job (``POST /jobs/ROUTE``): the answer is then the job as ``GET /jobs/ID``
+    #: gives it once it has finished (or the refusal, when the job was not taken).
+    job: bool = False
 
     def content(self) -> bytes:
         if "body" not in self.model_fields_set:
@@ -847,7 +852,14 @@ async def _send_requests(runtime: Runtime, case: ConfigTestCase) -> list[str]:
             headers = dict(request.headers)
             if request.key is not None:
                 headers[front.key_header] = request.key
-            answer = await front.invoke(case.route, request.content(), headers)
+            if request.job:
+                try:
+                    answer = await front.job(case.route, request.content(), headers, timeout=CASE_TIMEOUT)
+                except TimeoutError:
+                    failures.append(f"route {case.route}, request {index + 1}: the job had not ended after {CASE_TIMEOUT:g} s")
+                    continue
+            else:
+                answer = await front.invoke(case.route, request.content(), headers)
             if index < len(expected):
                 failures += _compare_answer(f"route {case.route}, request {index + 1}", expected[index], answer)
     return failures

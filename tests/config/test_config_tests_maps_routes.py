@@ -200,6 +200,24 @@ tests:
     assert result.failures == []
 
 
+def test_a_job_request_is_answered_as_the_job_once_it_has_ended(tmp_path: Path) -> None:
+    (result,) = run(
+        tmp_path,
+        """\
+tests:
+  - name: job
+    route: echo
+    request:
+      - {job: true, body: {say: later}, key: k-1}
+      - {job: true, body: {say: later}}
+    answer:
+      - {status: 200, body: {pattern: {route: [echo], status: [SUCCEEDED], result: {echo: {say: [later]}}}}}
+      - {status: 401, body: {pattern: {error: [MissingApiKey]}}}
+""",
+    )
+    assert result.failures == []
+
+
 def test_a_route_to_another_kind_of_target_is_recorded_and_answers_null(tmp_path: Path) -> None:
     (result,) = run(
         tmp_path,

@@ -41,7 +41,7 @@ def test_its_config_tests_pass(tmp_path: Path) -> None:
     env |= {"GENAI_KEY_WEB": WEB, "GENAI_KEY_CLI": CLI, "GENAI_KEY_BATCH": BATCH}
     result = eventbus("test", str(FOLDER / "front.yaml"), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed, 0 failed" in result.stdout
+    assert "5 passed, 0 failed" in result.stdout
     # Jobs and state stay in memory in a case: nothing is written where it runs.
     assert list(tmp_path.iterdir()) == []
 

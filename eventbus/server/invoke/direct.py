@@ -11,10 +11,12 @@ limit or a cache entry never runs out half-way through it).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 from starlette.applications import Starlette
 
@@ -55,9 +57,34 @@ class DirectFront:
         """``POST /invoke/ROUTE`` with ``body``, as a client of ``eventbus serve`` sends it."""
         response = await self._client.post(f"/invoke/{route}", content=body, headers=dict(headers))
         content = await response.aread()
-        return DirectAnswer(
-            response.status_code, {name.lower(): value for name, value in response.headers.items()}, content
-        )
+        return _answer(response, content)
+
+    async def job(self, route: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> DirectAnswer:
+        """``POST /jobs/ROUTE``, then ``GET /jobs/ID`` until the job has finished: that last
+        answer (or ``POST``'s, when it refused the job); ``TimeoutError`` after ``timeout``."""
+        response = await self._client.post(f"/jobs/{route}", content=body, headers=dict(headers))
+        content = await response.aread()
+        if response.status_code != 202:
+            return _answer(response, content)
+        location = response.headers["location"]
+        with anyio.fail_after(timeout):
+            while True:
+                response = await self._client.get(location, headers=dict(headers))
+                content = await response.aread()
+                if response.status_code != 200 or json.loads(content).get("status") in _FINISHED:
+                    return _answer(response, content)
+                await anyio.sleep(_POLL)
+
+
+#: A job in one of these states has ended; how often a job is looked at until it has (seconds).
+_FINISHED = ("SUCCEEDED", "FAILED")
+_POLL = 0.005
+
+
+def _answer(response: httpx.Response, content: bytes) -> DirectAnswer:
+    return DirectAnswer(
+        response.status_code, {name.lower(): value for name, value in response.headers.items()}, content
+    )
 
 
 @contextlib.asynccontextmanager
