@@ -200,6 +200,29 @@ def _failure_spec(value: Any) -> Any:
     return value
 
 
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+#: Case keys that take one mapping or a list of them (a mapping is read as a list of one).
+_ONE_OR_MANY = ("request", "answer")
+
+
+def _as_lists(document: Document) -> None:
+    """Make each one-mapping ``request``/``answer`` a list of one before validation, remembering
+    where it was written, so that a problem inside it points at the mapping as written."""
+    tests = document.data.get("tests") if isinstance(document.data, dict) else None
+    if not isinstance(tests, list):
+        return
+    for index, case in enumerate(tests):
+        if not isinstance(case, dict):
+            continue
+        for key in _ONE_OR_MANY:
+            if isinstance(case.get(key), dict):
+                case[key] = [case[key]]
+                document.aliases[("tests", index, key, 0)] = ("tests", index, key)
+
+
 class MapSummaryExpectation(_Model):
     """What a map case's summary must say; only the fields given are compared."""
 
@@ -280,9 +303,10 @@ class ConfigTestCase(_Model):
     summary: MapSummaryExpectation | None = None
     #: An ``invoke`` route to send ``request`` to.
     route: str | None = None
-    request: RouteRequest | Annotated[list[RouteRequest], Field(min_length=1)] | None = None
+    #: One request, or a list of them sent in order.
+    request: Annotated[list[RouteRequest], BeforeValidator(_one_or_many), Field(min_length=1)] | None = None
     #: What the front answers: one answer for each request, in order.
-    answer: RouteAnswer | list[RouteAnswer] | None = None
+    answer: Annotated[list[RouteAnswer], BeforeValidator(_one_or_many)] | None = None
     expect: dict[str, list[Any]] = Field(default_factory=dict)
     strict: bool = False
     #: Targets that fail: address -> how many attempts of each event (or record) fail before
@@ -353,6 +377,7 @@ def find_test_files(path: str | Path) -> tuple[Path, Path]:
 def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     test_path, config_path = find_test_files(path)
     document = load_document(test_path)
+    _as_lists(document)
     try:
         spec = ConfigTestFile.model_validate(document.data)
     except ValidationError as exc:
@@ -617,8 +642,7 @@ def _map_or_route_problems(
     if case.request is None:
         problem(None, f"`route: {case.route}` needs `request`: a body, and the route's API key if it has keys")
     elif case.answer is not None:
-        requests = len(case.request) if isinstance(case.request, list) else 1
-        answers = len(case.answer) if isinstance(case.answer, list) else 1
+        requests, answers = len(case.request), len(case.answer)
         if requests != answers:
             problem(
                 "answer",
@@ -844,8 +868,8 @@ async def _send_requests(runtime: Runtime, case: ConfigTestCase) -> list[str]:
     from eventbus.server.invoke.direct import direct_front
 
     assert case.route is not None
-    requests = case.request if isinstance(case.request, list) else [case.request] if case.request else []
-    expected = case.answer if isinstance(case.answer, list) else [case.answer] if case.answer else []
+    requests = case.request or []
+    expected = case.answer or []
     failures: list[str] = []
     async with direct_front(runtime, clock=ManualClock(ROUTE_CLOCK_START)) as front:
         for index, request in enumerate(requests):

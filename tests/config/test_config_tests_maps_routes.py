@@ -340,6 +340,14 @@ tests:
             "c.test.yaml:1 tests[0].summary.failures[0]: a failed row has no field 'lines': its fields are "
             "file, line, error, cause, attempts; did you mean 'line'?",
         ),
+        (
+            "{name: x, route: echo, request: {body: 1, key: k-1}, answer: {status: 200, bdy: 1}}",
+            "c.test.yaml:1 tests[0].answer.bdy: unknown key; did you mean 'body'?",
+        ),
+        (
+            "{name: x, route: echo, request: [{body: 1}, {bdy: 1}]}",
+            "c.test.yaml:1 tests[0].request[1].bdy: unknown key; did you mean 'body'?",
+        ),
     ],
 )
 def test_misused_cases_are_reported_with_line_and_fix(tmp_path: Path, case: str, expected: str) -> None:
