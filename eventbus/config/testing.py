@@ -491,8 +491,10 @@ def _address_problem(
             f"test it in a case with `route: {stage.name}` and `request:`"
         )
     if section == "fail" and stage.owner != "pipe":
-        what = "a map's rows fail when its function raises: give it rows it refuses" if stage.owner == "map" else (
-            "a route's answer when its target fails is what the target does with the request"
+        what = (
+            "a map's rows fail when its function raises: give it rows it refuses"
+            if stage.owner == "map"
+            else "a route's target fails when it raises on a request: send it one it refuses"
         )
         return f"`fail` applies to the targets of buses and pipes, not to {address}: {what}"
     if _runs_for_real(case, address, stage):
