@@ -1,0 +1,247 @@
+"""``JetStreamDeliveryQueue``: deliveries on a work-queue stream, one consumer per rule target.
+
+``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with
+``<event id>:<route>`` as ``Nats-Msg-Id``, so an event routed twice (its router died before
+acknowledging it) is stored once. ``lease`` pulls from the route's durable consumer, shared by
+every worker: the attempt count is JetStream's delivery count. ``ack`` ends a delivery (the
+stream forgets it); ``release(delay)`` is a delayed nak: the server hands the message out again
+after ``delay`` seconds, so a retry waiting for minutes is a message on the server, not a task,
+and each attempt is a delivery of its own (no single ack wait spans a delivery's retries).
+
+Due times run on the NATS server's clock, not on the bus's ``Clock``: a ``ManualClock`` cannot
+move them (``DeliveryQueueContract.clock_driven`` is False for this queue).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
+from eventbus.bus.logs.jetstream.connection import JetStreamConnection
+from eventbus.bus.logs.jetstream.held import Held
+from eventbus.bus.logs.jetstream.layout import prepare_consumer
+from eventbus.bus.logs.jetstream.names import BusNames
+from eventbus.bus.logs.jetstream.publish import Publisher
+from eventbus.bus.logs.jetstream.pull import Puller, delivery_info
+from eventbus.bus.logs.protocol import Delivery, LogClosedError
+
+__all__ = ["JetStreamDeliveryQueue", "message_id"]
+
+_log = get_logger("eventbus.jetstream")
+
+#: Seconds a lingering pull waits before asking again.
+PULL_WAIT = 5.0
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def message_id(event: Mapping[str, Any], route: str | None = None) -> str:
+    """The ``Nats-Msg-Id`` of ``event`` (on the events stream) or of its delivery to ``route``.
+    A replayed event is the same event under another name: its replay's name is part of it."""
+    base = str(event.get("id", ""))
+    replay = event.get("replay-name")
+    if replay:
+        base = f"{base}@{replay}"
+    return base if route is None else f"{base}:{route}"
+
+
+class JetStreamDeliveryQueue:
+    """The deliveries of one bus on its deliveries stream (made by ``JetStreamEventLog.open``)."""
+
+    distributed = True
+
+    def __init__(self, connection: JetStreamConnection, names: BusNames, clock: Clock, publisher: Publisher) -> None:
+        self.connection = connection
+        self.names = names
+        self.clock = clock
+        self._publisher = publisher
+        self._pullers: dict[str, Puller] = {}
+        self._preparing: dict[str, anyio.Lock] = {}
+        self._held = Held(connection.settings.ack_wait)
+        self._next_handle = 0
+        self._nc: Any = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"JetStreamDeliveryQueue(bus={self.names.bus!r}, stream={self.names.deliveries_stream!r})"
+
+    async def open(self) -> None:
+        self._nc = await self.connection.acquire()
+        self._held.start()
+
+    async def put(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        names = self.names
+        cache: dict[int, str] = {}
+        bodies, subjects, ids = [], [], []
+        for delivery in deliveries:
+            event = delivery.event
+            event_json = cache.get(id(event))
+            if event_json is None:
+                event_json = cache[id(event)] = _encode(event)
+            bodies.append(
+                (
+                    f'{{"r":{_encode_text(delivery.route)},"t":"{delivery.ingestion_time.isoformat()}",'
+                    f'"c":{_encode(list(delivery.chain))},"o":{int(delivery.offset)},'
+                    f'"p":{_encode_text(delivery.payload)},"e":{event_json}}}'
+                ).encode()
+            )
+            subjects.append(names.delivery_subject(delivery.route))
+            ids.append(message_id(event, delivery.route))
+        delay = 0.5
+        todo = list(range(len(bodies)))
+        while True:
+            if self._closed:
+                raise LogClosedError("the delivery queue is closed")
+            results = await self._publisher.publish_many(
+                [subjects[i] for i in todo], [bodies[i] for i in todo], [ids[i] for i in todo]
+            )
+            failed = [i for i, result in zip(todo, results, strict=True) if not isinstance(result, int)]
+            if not failed:
+                return
+            # Nothing is lost by waiting: the events stay unacknowledged (and renewed) meanwhile.
+            # The same ids again, so what did get stored is not stored twice.
+            _log.warning(
+                "deliveries not stored yet; trying again",
+                bus=names.bus,
+                deliveries=len(failed),
+                reason=str(results[todo.index(failed[0])]),
+            )
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            todo = failed
+
+    async def _puller(self, route: str) -> Puller:
+        puller = self._pullers.get(route)
+        if puller is not None:
+            return puller
+        lock = self._preparing.setdefault(route, anyio.Lock())
+        async with lock:
+            puller = self._pullers.get(route)
+            if puller is None:
+                names = self.names
+                consumer = names.route_consumer(route)
+                await prepare_consumer(
+                    self.connection.js,
+                    names.deliveries_stream,
+                    consumer,
+                    names.delivery_subject(route),
+                    self.connection.settings,
+                )
+                puller = Puller(self._nc, names.deliveries_stream, consumer)
+                await puller.start()
+                self._pullers[route] = puller
+        return puller
+
+    async def lease(self, route: str, max_items: int) -> list[Delivery]:
+        while not self._closed:
+            try:
+                puller = await self._puller(route)
+            except Exception as exc:
+                # The server is away (a failover): wait, then ask again.
+                _log.warning("cannot reach a route's consumer yet", bus=self.names.bus, route=route, error=str(exc))
+                await anyio.sleep(1.0)
+                continue
+            msgs = await puller.pull(max_items, PULL_WAIT)
+            if self._closed:
+                for msg in msgs:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                break
+            leased = []
+            for msg in msgs:
+                delivery = await self._decode(msg, route)
+                if delivery is not None:
+                    leased.append(delivery)
+            if leased:
+                return leased
+        return []
+
+    async def _decode(self, msg: Any, route: str) -> Delivery | None:
+        try:
+            attempts, _ = delivery_info(msg.reply)
+            body = json.loads(msg.data)
+            handle = self._next_handle
+            self._next_handle += 1
+            delivery = Delivery(
+                body.get("r", route),
+                body["e"],
+                body["p"],
+                datetime.fromisoformat(body["t"]),
+                tuple(body.get("c") or ()),
+                int(body.get("o", -1)),
+                attempts,
+                handle,
+            )
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            _log.error("unreadable message on the deliveries stream; dropped", reply=msg.reply, error=str(exc))
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return None
+        self._held.hold(handle, msg)
+        return delivery
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        msgs = [m for m in (self._held.drop(d.handle) for d in deliveries) if m is not None]
+        if not msgs:
+            return
+        try:
+            for msg in msgs[:-1]:
+                await msg.ack()
+            await msgs[-1].ack_sync(timeout=5)
+        except Exception as exc:
+            # A lost connection: the server hands them out again after the ack wait (at least once).
+            _log.warning("acknowledgement not confirmed", bus=self.names.bus, deliveries=len(msgs), error=str(exc))
+
+    async def release(self, deliveries: Sequence[Delivery], delay: float) -> None:
+        for delivery in deliveries:
+            msg = self._held.drop(delivery.handle)
+            if msg is None:
+                continue
+            try:
+                # A delayed nak: JetStream hands it out again, one delivery more, after ``delay``.
+                await msg.nak(delay=delay if delay > 0 else None)
+            except Exception as exc:
+                _log.warning("retry not handed back; it comes back after the ack wait", error=str(exc))
+
+    async def pending(self) -> int:
+        info = await self.connection.js.stream_info(self.names.deliveries_stream)
+        return int(info.state.messages or 0)
+
+    async def routes(self) -> Mapping[str, int]:
+        names = self.names
+        info = await self.connection.js.stream_info(names.deliveries_stream, subjects_filter=names.deliveries_prefix + ".>")
+        counts: dict[str, int] = {}
+        for subject, count in (info.state.subjects or {}).items():
+            route = names.route_of(subject)
+            if route is not None and count:
+                counts[route] = counts.get(route, 0) + int(count)
+        return counts
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        return []  # on the stream: a restart, or another worker, delivers them
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._held.stop()
+            for msg in self._held.take_all():
+                # Leased and not ended (a drain cut short): due again at once, for another worker.
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+            for puller in self._pullers.values():
+                await puller.close()
+            if self._nc is not None:
+                self._nc = None
+                await self.connection.release()
