@@ -108,7 +108,8 @@ class JetStreamConnection:
                 _log.warning("NATS connection trouble", error=_reason(exc))
 
         async def on_disconnect() -> None:
-            _log.warning("NATS connection lost; reconnecting", servers=settings.describe_servers())
+            if self._users:  # not a close of ours
+                _log.warning("NATS connection lost; reconnecting", servers=settings.describe_servers())
 
         async def on_reconnect() -> None:
             _log.info("NATS connection back", servers=settings.describe_servers())

@@ -264,6 +264,11 @@ class JetStreamEventLog:
             _log.warning("schedule not fired: its claim failed", bus=names.bus, rule=rule, error=str(exc))
             return False
 
+    def front(self, bus: str) -> JetStreamEventLog:
+        """A log for bus ``bus`` of the same deployment, on this log's connection: where a bus
+        target of this bus appends (the bus is routed by whichever workers run it)."""
+        return JetStreamEventLog(connection=self.connection)
+
     async def rule_bucket(self) -> RuleBucket:
         """The bucket of the rules put while the bus runs (made on first use)."""
         names = self.names
