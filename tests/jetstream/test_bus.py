@@ -5,7 +5,7 @@ schedules claimed once per period, rules shared through the rule bucket."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
