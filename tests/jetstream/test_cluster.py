@@ -52,6 +52,7 @@ def nodes(tmp_path: Path) -> Iterator[list[Node]]:
             node.kill()
 
 
+@pytest.mark.timeout(600)
 async def test_a_node_killed_and_restarted_loses_nothing_accepted(nodes: list[Node], prefix: str) -> None:
     urls = [node.url for node in nodes]
     await _cluster_ready(urls)

@@ -54,6 +54,7 @@ def specs(server: str | list[str], prefix: str, url: str, n: int, **extra: Any) 
     return [{"servers": servers, "prefix": prefix, "receiver": url, "name": f"w{i}", **extra} for i in range(n)]
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("count", [2, 3])
 async def test_workers_share_a_bus_and_deliver_each_event_once(
     nats_server: str, prefix: str, receiver: tuple[Receiver, str], count: int
@@ -81,6 +82,7 @@ async def test_workers_share_a_bus_and_deliver_each_event_once(
     assert min(shares.values()) >= 3000 / count / 4, f"the work is not spread: {shares}"
 
 
+@pytest.mark.timeout(600)
 async def test_killing_random_workers_loses_nothing(
     nats_server: str, prefix: str, receiver: tuple[Receiver, str]
 ) -> None:

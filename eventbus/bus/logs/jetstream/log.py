@@ -22,6 +22,7 @@ import nats.js.errors
 
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
+from eventbus.bus.logs.jetstream.acks import Acks
 from eventbus.bus.logs.jetstream.connection import JetStreamConnection
 from eventbus.bus.logs.jetstream.held import Held
 from eventbus.bus.logs.jetstream.layout import bucket, prepare_bus
@@ -83,6 +84,7 @@ class JetStreamEventLog:
         self._nc: Any = None
         self._publisher: Publisher | None = None
         self._puller: Puller | None = None
+        self._acks: Acks | None = None
         self._held = Held(settings.ack_wait)
         self._queue: JetStreamDeliveryQueue | None = None
         self._rules: RuleBucket | None = None
@@ -106,6 +108,7 @@ class JetStreamEventLog:
             js = self.connection.js
             await prepare_bus(js, names, self.settings)
             self._nc = nc
+            self._acks = Acks(nc)
             self._publisher = Publisher(nc, self.settings)
             await self._publisher.start()
             self._puller = Puller(nc, names.events_stream, names.router)
@@ -192,13 +195,15 @@ class JetStreamEventLog:
             return None
 
     async def ack(self, offsets: Sequence[int]) -> None:
-        msgs = [m for m in (self._held.drop(offset) for offset in offsets) if m is not None]
-        await _acknowledge(msgs)
+        if self._acks is None:
+            return
+        await self._acks.ack([m for m in (self._held.drop(offset) for offset in offsets) if m is not None])
 
     async def pending(self) -> int:
         names = self.names
-        if names is None or self._nc is None:
+        if names is None or self._nc is None or self._acks is None:
             return 0
+        await self._acks.settle()
         info = await self.connection.js.consumer_info(names.events_stream, names.router)
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
@@ -212,6 +217,8 @@ class JetStreamEventLog:
         with anyio.CancelScope(shield=True):
             # Handed back at once rather than after the ack wait: another worker takes them.
             await _naks(self._held.take_all())
+            if self._acks is not None:
+                await self._acks.settle()
             await self._shutdown()
 
     async def _shutdown(self) -> None:
@@ -278,21 +285,6 @@ class JetStreamEventLog:
             kv = await bucket(self.connection.js, names.rules_bucket, self.settings, history=5)
             self._rules = RuleBucket(kv, names.bus)
         return self._rules
-
-
-async def _acknowledge(msgs: Sequence[Any]) -> None:
-    """Acknowledge ``msgs``: all but the last without waiting, the last waiting for the server's
-    answer. The server handles one consumer's acknowledgements in order, so once it answers the
-    last, every one before it is counted too (and ``pending`` says so)."""
-    if not msgs:
-        return
-    try:
-        for msg in msgs[:-1]:
-            await msg.ack()
-        await msgs[-1].ack_sync(timeout=5)
-    except Exception as exc:
-        # A lost connection: the server hands them out again after the ack wait (at least once).
-        _log.warning("acknowledgement not confirmed", messages=len(msgs), error=str(exc))
 
 
 async def _naks(msgs: Sequence[Any], delay: float | None = None) -> None:

@@ -9,6 +9,7 @@ PutEvents of ten entries costs one round trip, not ten. A message that got no ac
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Sequence
@@ -86,18 +87,7 @@ class Publisher:
             # 503: no stream answers the subject right now (no leader yet, or no stream at all).
             pending.result = PublishFailed(f"no JetStream answer (status {headers.get('Status')})")
         else:
-            try:
-                answer = json.loads(msg.data)
-            except ValueError:
-                pending.result = PublishFailed("an unreadable acknowledgement")
-            else:
-                error = answer.get("error") if isinstance(answer, dict) else None
-                if error:
-                    code = int(error.get("code", 0) or 0)
-                    # 503s and timeouts pass; anything else (a limit, a wrong stream) stays.
-                    pending.result = PublishFailed(str(error.get("description", error)), final=code not in (503, 504))
-                else:
-                    pending.result = int(answer.get("seq", 0)) if isinstance(answer, dict) else 0
+            pending.result = _stored_at(msg.data)
         call = pending.call
         call.left -= 1
         if call.left == 0:
@@ -155,3 +145,25 @@ class Publisher:
                 self._pending.pop(token, None)
         timeout = PublishFailed("no acknowledgement in time")
         return [p.result if p.result is not None else timeout for _, p in mine]
+
+
+def _stored_at(data: bytes) -> int | PublishFailed:
+    """The stream sequence in a publish acknowledgement (``{"stream":"S","seq":7}``), read without
+    a JSON parse in the common case; an error answer as ``PublishFailed``."""
+    at = data.find(b'"seq":')
+    if at >= 0 and b'"error"' not in data:
+        end = at + 6
+        while end < len(data) and data[end : end + 1].isdigit():
+            end += 1
+        with contextlib.suppress(ValueError):
+            return int(data[at + 6 : end])
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return PublishFailed("an unreadable acknowledgement")
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if error:
+        code = int(error.get("code", 0) or 0)
+        # 503s and timeouts pass; anything else (a limit, a wrong stream) stays.
+        return PublishFailed(str(error.get("description", error)), final=code not in (503, 504))
+    return int(answer.get("seq", 0)) if isinstance(answer, dict) else 0

@@ -1,21 +1,23 @@
 """Pull requests to one durable consumer, shared by the tasks of a process that take from it.
 
-A ``pull`` first asks for what is there now (``no_wait``: the server answers at once, with up to
-a batch or "no messages"), and only when nothing is there waits with a lingering request that
-expires after ``wait`` seconds. It returns as soon as the first message of a lingering request
-arrives; messages that arrive for a request nobody waits on any more (its caller returned or was
-cancelled) are kept for the next ``pull`` of this process, which takes them first, so nothing
-is stranded: ``close`` hands back (naks) whatever is kept when the process stops.
+The tasks that wait for messages (a route's dispatcher workers, a bus's router) share what the
+process asks the server for: a ``pull`` that finds nothing at hand adds to the demand, and the
+puller sends a lingering request (it expires after ``wait`` seconds) for the part of the demand
+that no open request covers yet. Messages go to one place, whoever's request brought them, and
+each waiting ``pull`` takes from there: one request serves many messages when they come in
+bursts, and an idle consumer costs one request per ``wait`` seconds, not a stream of them.
 
-Each request has its own reply subject on the puller's inbox, so concurrent pulls never take
-each other's messages.
+Each request has its own reply subject on the puller's inbox, so the puller knows which request
+a status answer ends (408 expired, 409 leadership change...); messages come with their own
+subject and count against the oldest open request, as the server serves requests in order. ``close`` hands
+back (naks) whatever arrived and was not taken, for another worker at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
+import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +27,8 @@ __all__ = ["Puller", "delivery_info"]
 
 #: Seconds past a lingering request's expiry before giving up on its answer (a lost connection).
 _GRACE = 2.0
+#: Largest batch one request asks for.
+_MAX_BATCH = 1024
 
 
 def delivery_info(reply: str) -> tuple[int, int]:
@@ -37,17 +41,6 @@ def delivery_info(reply: str) -> tuple[int, int]:
     return int(parts[4]), int(parts[5])
 
 
-class _Request:
-    __slots__ = ("arrived", "batch", "ended", "msgs", "open")
-
-    def __init__(self, batch: int) -> None:
-        self.batch = batch
-        self.msgs: list[Any] = []
-        self.open = True
-        self.ended = False
-        self.arrived = anyio.Event()
-
-
 class Puller:
     """Takes messages from consumer ``consumer`` of ``stream``."""
 
@@ -56,103 +49,112 @@ class Puller:
         self._next = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._prefix = ""
         self._sub: Any = None
-        self._requests: dict[str, _Request] = {}
+        #: Open requests: token -> [messages still to come, when it surely expired].
+        self._open: dict[str, list[float]] = {}
         self._tokens = itertools.count()
-        #: Messages that arrived for a request nobody waits on any more: the next pull's.
+        #: Messages that arrived and were not taken yet.
         self._kept: deque[Any] = deque()
+        #: Messages the waiting pulls want, and how many the open requests may still bring.
+        self._wanted = 0
+        self._coming = 0
+        self._changed = anyio.Event()
         self._closed = False
-        #: Why the last request ended without messages (a 409 status), for logs.
+        #: Why the last request ended early (a 409 status), for logs.
         self.last_status: str | None = None
 
     async def start(self) -> None:
         self._prefix = self._nc.new_inbox() + "."
         self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
 
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _end(self, token: str) -> None:
+        left = self._open.pop(token, None)
+        if left is not None:
+            self._coming -= int(left[0])
+
     async def _on_msg(self, msg: Any) -> None:
-        request = self._requests.get(msg.subject[len(self._prefix) :])
         headers = msg.headers
         status = headers.get("Status") if headers else None
         if status:
-            if status != "100" and request is not None:  # 100: a heartbeat
-                # 404 no messages, 408 expired, 409 (leadership change, consumer deleted...):
-                # the request is over either way.
-                if status == "409":
-                    self.last_status = str(headers.get("Description", status))
-                request.ended = True
-                request.arrived.set()
+            token = msg.subject[len(self._prefix) :]
+            if status == "100":  # a heartbeat
+                return
+            # 404 no messages, 408 expired, 409 (leadership change, consumer deleted...):
+            # the request is over either way.
+            if status == "409":
+                self.last_status = str(headers.get("Description", status))
+            self._end(token)
+            self._notify()
             return
-        if request is not None and request.open:
-            request.msgs.append(msg)
-            if len(request.msgs) >= request.batch:
-                request.ended = True
-            request.arrived.set()
-        elif self._closed:
+        # A message comes with its own subject, not its request's: the server answers open
+        # requests in the order they came, so it counts against the oldest one.
+        for key, request in self._open.items():
+            request[0] -= 1
+            self._coming -= 1
+            if request[0] <= 0:
+                del self._open[key]
+            break
+        if self._closed:
             with contextlib.suppress(Exception):
                 await msg.nak()
-        else:
-            self._kept.append(msg)
-            # Whoever waits may take it rather than wait on its own request.
-            for waiting in self._requests.values():
-                waiting.arrived.set()
+            return
+        self._kept.append(msg)
+        self._notify()
 
-    def _take_kept(self, batch: int) -> list[Any]:
+    def _take(self, batch: int) -> list[Any]:
         kept = self._kept
         return [kept.popleft() for _ in range(min(batch, len(kept)))]
 
-    async def pull(self, batch: int, wait: float) -> list[Any]:
-        """Up to ``batch`` messages: what is there now, else the first to arrive within ``wait``
-        seconds; ``[]`` when none came (or the puller closed)."""
-        if self._closed:
-            return []
-        kept = self._take_kept(batch)
-        if kept:
-            return kept
-        got = await self._request(batch, None)
-        if got or self._closed:
-            return got
-        return await self._request(batch, wait)
+    def _forget_lost(self) -> None:
+        """Requests past their expiry with no answer (a lost connection) bring nothing more."""
+        now = time.monotonic()
+        for token, (_, until) in list(self._open.items()):
+            if until < now:
+                self._end(token)
 
-    async def _request(self, batch: int, wait: float | None) -> list[Any]:
+    async def _ask(self, batch: int, wait: float) -> None:
         token = str(next(self._tokens))
-        request = _Request(batch)
-        self._requests[token] = request
-        if wait is None:
-            ask: dict[str, Any] = {"batch": batch, "no_wait": True}
-            limit = 10.0
-        else:
-            ask = {"batch": batch, "expires": int(wait * 1e9)}
-            limit = wait + _GRACE
+        batch = min(batch, _MAX_BATCH)
+        self._open[token] = [batch, time.monotonic() + wait + _GRACE]
+        self._coming += batch
+        ask = f'{{"batch":{batch},"expires":{int(wait * 1e9)}}}'.encode()
         try:
-            await self._nc.publish(self._next, json.dumps(ask).encode(), reply=self._prefix + token)
-            with anyio.move_on_after(limit):
-                while not request.ended and not self._closed:
-                    if request.msgs and wait is not None:
-                        break  # a lingering request: the first message is enough
-                    if self._kept and not request.msgs:
-                        # A message another request left behind: take it rather than wait on.
-                        request.open = False
-                        return self._take_kept(batch)
-                    request.arrived = anyio.Event()
-                    await request.arrived.wait()
+            await self._nc.publish(self._next, ask, reply=self._prefix + token)
         except Exception:
-            # The connection closed or failed: nothing was taken that is not in request.msgs.
-            pass
-        except BaseException:
-            # Cancelled: what had arrived is the next pull's (or ``close`` hands it back).
-            self._kept.extendleft(reversed(request.msgs))
-            request.msgs = []
+            self._end(token)
             raise
+
+    async def pull(self, batch: int, wait: float) -> list[Any]:
+        """Up to ``batch`` messages: what is at hand, else the first to arrive within ``wait``
+        seconds; ``[]`` when none came (or the puller closed)."""
+        if self._kept or self._closed:
+            return self._take(batch)
+        self._wanted += batch
+        try:
+            with anyio.move_on_after(wait + _GRACE):
+                while not self._kept and not self._closed:
+                    self._forget_lost()
+                    missing = self._wanted - self._coming
+                    changed = self._changed
+                    if missing > 0:
+                        try:
+                            await self._ask(missing, wait)
+                        except Exception:
+                            return []  # the connection is closed or failing: the caller asks again
+                        if self._kept or self._closed:
+                            break
+                    await changed.wait()
         finally:
-            # Messages still on their way for it go to the kept ones, for the next pull.
-            request.open = False
-            self._requests.pop(token, None)
-        return request.msgs
+            self._wanted -= batch
+        return self._take(batch)
 
     async def close(self) -> None:
-        """Take no more; hand back what is kept (nak: due again at once, for another worker)."""
+        """Take no more; hand back what arrived and was not taken (due again at once)."""
         self._closed = True
-        for request in self._requests.values():
-            request.arrived.set()
+        self._notify()
         kept, self._kept = list(self._kept), deque()
         for msg in kept:
             with contextlib.suppress(Exception):
@@ -161,4 +163,3 @@ class Puller:
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-

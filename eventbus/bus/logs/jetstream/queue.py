@@ -24,6 +24,7 @@ import anyio
 
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
+from eventbus.bus.logs.jetstream.acks import Acks
 from eventbus.bus.logs.jetstream.connection import JetStreamConnection
 from eventbus.bus.logs.jetstream.held import Held
 from eventbus.bus.logs.jetstream.layout import prepare_consumer
@@ -53,6 +54,43 @@ def message_id(event: Mapping[str, Any], route: str | None = None) -> str:
     return base if route is None else f"{base}:{route}"
 
 
+_WHOLE = ',"e":1'
+
+
+def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
+    """A delivery as a message body: one line of JSON (route, ingestion time, chain, offset, the
+    payload's length in bytes), then the payload as it is, then the event's JSON unless the
+    payload is the event itself (a target that takes the whole event): nothing escaped twice."""
+    payload = delivery.payload.encode()
+    same = delivery.payload == event_json
+    whole = _WHOLE if same else ""
+    head = (
+        f'{{"r":{_encode_text(delivery.route)},"t":"{delivery.ingestion_time.isoformat()}",'
+        f'"c":{_encode(list(delivery.chain))},"o":{int(delivery.offset)},"n":{len(payload)}{whole}}}'
+    ).encode() + b"\n"
+    return head + payload if same else head + payload + event_json.encode()
+
+
+def decode_delivery(data: bytes, route: str, attempts: int, handle: Any) -> Delivery:
+    """The delivery ``encode_delivery`` wrote (``ValueError``, ``KeyError``... if it is not one)."""
+    cut = data.index(b"\n")
+    head = json.loads(data[:cut])
+    rest = data[cut + 1 :]
+    size = int(head["n"])
+    payload = rest[:size].decode()
+    event = json.loads(payload if head.get("e") else rest[size:])
+    return Delivery(
+        head.get("r", route),
+        event,
+        payload,
+        datetime.fromisoformat(head["t"]),
+        tuple(head.get("c") or ()),
+        int(head.get("o", -1)),
+        attempts,
+        handle,
+    )
+
+
 class JetStreamDeliveryQueue:
     """The deliveries of one bus on its deliveries stream (made by ``JetStreamEventLog.open``)."""
 
@@ -68,6 +106,7 @@ class JetStreamDeliveryQueue:
         self._held = Held(connection.settings.ack_wait)
         self._next_handle = 0
         self._nc: Any = None
+        self._acks: Acks | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -75,6 +114,7 @@ class JetStreamDeliveryQueue:
 
     async def open(self) -> None:
         self._nc = await self.connection.acquire()
+        self._acks = Acks(self._nc)
         self._held.start()
 
     async def put(self, deliveries: Sequence[Delivery]) -> None:
@@ -88,13 +128,7 @@ class JetStreamDeliveryQueue:
             event_json = cache.get(id(event))
             if event_json is None:
                 event_json = cache[id(event)] = _encode(event)
-            bodies.append(
-                (
-                    f'{{"r":{_encode_text(delivery.route)},"t":"{delivery.ingestion_time.isoformat()}",'
-                    f'"c":{_encode(list(delivery.chain))},"o":{int(delivery.offset)},'
-                    f'"p":{_encode_text(delivery.payload)},"e":{event_json}}}'
-                ).encode()
-            )
+            bodies.append(encode_delivery(delivery, event_json))
             subjects.append(names.delivery_subject(delivery.route))
             ids.append(message_id(event, delivery.route))
         delay = 0.5
@@ -169,19 +203,9 @@ class JetStreamDeliveryQueue:
     async def _decode(self, msg: Any, route: str) -> Delivery | None:
         try:
             attempts, _ = delivery_info(msg.reply)
-            body = json.loads(msg.data)
             handle = self._next_handle
             self._next_handle += 1
-            delivery = Delivery(
-                body.get("r", route),
-                body["e"],
-                body["p"],
-                datetime.fromisoformat(body["t"]),
-                tuple(body.get("c") or ()),
-                int(body.get("o", -1)),
-                attempts,
-                handle,
-            )
+            delivery = decode_delivery(msg.data, route, attempts, handle)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             _log.error("unreadable message on the deliveries stream; dropped", reply=msg.reply, error=str(exc))
             with contextlib.suppress(Exception):
@@ -191,16 +215,8 @@ class JetStreamDeliveryQueue:
         return delivery
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        msgs = [m for m in (self._held.drop(d.handle) for d in deliveries) if m is not None]
-        if not msgs:
-            return
-        try:
-            for msg in msgs[:-1]:
-                await msg.ack()
-            await msgs[-1].ack_sync(timeout=5)
-        except Exception as exc:
-            # A lost connection: the server hands them out again after the ack wait (at least once).
-            _log.warning("acknowledgement not confirmed", bus=self.names.bus, deliveries=len(msgs), error=str(exc))
+        if self._acks is not None:
+            await self._acks.ack([m for m in (self._held.drop(d.handle) for d in deliveries) if m is not None])
 
     async def release(self, deliveries: Sequence[Delivery], delay: float) -> None:
         for delivery in deliveries:
@@ -214,10 +230,14 @@ class JetStreamDeliveryQueue:
                 _log.warning("retry not handed back; it comes back after the ack wait", error=str(exc))
 
     async def pending(self) -> int:
+        if self._acks is not None:
+            await self._acks.settle()
         info = await self.connection.js.stream_info(self.names.deliveries_stream)
         return int(info.state.messages or 0)
 
     async def routes(self) -> Mapping[str, int]:
+        if self._acks is not None:
+            await self._acks.settle()
         names = self.names
         info = await self.connection.js.stream_info(names.deliveries_stream, subjects_filter=names.deliveries_prefix + ".>")
         counts: dict[str, int] = {}
@@ -242,6 +262,8 @@ class JetStreamDeliveryQueue:
                     await msg.nak()
             for puller in self._pullers.values():
                 await puller.close()
+            if self._acks is not None:
+                await self._acks.settle()
             if self._nc is not None:
                 self._nc = None
                 await self.connection.release()
