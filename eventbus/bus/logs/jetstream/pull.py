@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -44,8 +45,22 @@ def delivery_info(reply: str) -> tuple[int, int]:
 class Puller:
     """Takes messages from consumer ``consumer`` of ``stream``."""
 
-    def __init__(self, nc: Any, stream: str, consumer: str, *, api_prefix: str = "$JS.API") -> None:
+    def __init__(
+        self,
+        nc: Any,
+        stream: str,
+        consumer: str,
+        *,
+        prefetch: int = 0,
+        on_arrival: Callable[[Any], None] | None = None,
+        api_prefix: str = "$JS.API",
+    ) -> None:
         self._nc = nc
+        #: Messages to have coming beyond what the waiting pulls want, so that a task coming back
+        #: for more finds them at hand instead of waiting a round trip.
+        self._prefetch = prefetch
+        #: Told of each message as it arrives (to keep it leased while it waits to be taken).
+        self._on_arrival = on_arrival
         self._next = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._prefix = ""
         self._sub: Any = None
@@ -102,6 +117,8 @@ class Puller:
                 await msg.nak()
             return
         self._kept.append(msg)
+        if self._on_arrival is not None:
+            self._on_arrival(msg)
         self._notify()
 
     def _take(self, batch: int) -> list[Any]:
@@ -137,7 +154,7 @@ class Puller:
             with anyio.move_on_after(wait + _GRACE):
                 while not self._kept and not self._closed:
                     self._forget_lost()
-                    missing = self._wanted - self._coming
+                    missing = self._wanted + self._prefetch - self._coming - len(self._kept)
                     changed = self._changed
                     if missing > 0:
                         try:
@@ -151,12 +168,13 @@ class Puller:
             self._wanted -= batch
         return self._take(batch)
 
-    async def close(self) -> None:
-        """Take no more; hand back what arrived and was not taken (due again at once)."""
+    async def close(self, *, hand_back: bool = True) -> None:
+        """Take no more; hand back what arrived and was not taken (due again at once), unless
+        ``hand_back`` is false (whoever ``on_arrival`` told does it)."""
         self._closed = True
         self._notify()
         kept, self._kept = list(self._kept), deque()
-        for msg in kept:
+        for msg in kept if hand_back else ():
             with contextlib.suppress(Exception):
                 await msg.nak()
         sub, self._sub = self._sub, None

@@ -103,8 +103,10 @@ class JetStreamDeliveryQueue:
         self._publisher = publisher
         self._pullers: dict[str, Puller] = {}
         self._preparing: dict[str, anyio.Lock] = {}
+        #: Messages taken from the server and not ended: handed out, or waiting to be (renewed).
         self._held = Held(connection.settings.ack_wait)
-        self._next_handle = 0
+        #: The batch each route's dispatcher leases, which its consumer fetches ahead.
+        self._batch: dict[str, int] = {}
         self._nc: Any = None
         self._acks: Acks | None = None
         self._closed = False
@@ -171,12 +173,24 @@ class JetStreamDeliveryQueue:
                     names.delivery_subject(route),
                     self.connection.settings,
                 )
-                puller = Puller(self._nc, names.deliveries_stream, consumer)
+                # One batch more than the workers wait for: a worker back for more finds it at
+                # hand. It is kept leased (renewed) while it waits.
+                puller = Puller(
+                    self._nc,
+                    names.deliveries_stream,
+                    consumer,
+                    prefetch=self._batch.get(route, 1),
+                    on_arrival=self._arrived,
+                )
                 await puller.start()
                 self._pullers[route] = puller
         return puller
 
+    def _arrived(self, msg: Any) -> None:
+        self._held.hold(msg.reply, msg)
+
     async def lease(self, route: str, max_items: int) -> list[Delivery]:
+        self._batch.setdefault(route, max_items)
         while not self._closed:
             try:
                 puller = await self._puller(route)
@@ -187,10 +201,7 @@ class JetStreamDeliveryQueue:
                 continue
             msgs = await puller.pull(max_items, PULL_WAIT)
             if self._closed:
-                for msg in msgs:
-                    with contextlib.suppress(Exception):
-                        await msg.nak()
-                break
+                break  # what it brought is held: ``close`` hands it back
             leased = []
             for msg in msgs:
                 delivery = await self._decode(msg, route)
@@ -203,15 +214,14 @@ class JetStreamDeliveryQueue:
     async def _decode(self, msg: Any, route: str) -> Delivery | None:
         try:
             attempts, _ = delivery_info(msg.reply)
-            handle = self._next_handle
-            self._next_handle += 1
-            delivery = decode_delivery(msg.data, route, attempts, handle)
+            # The reply subject names this delivery of this message: the handle to end it by.
+            delivery = decode_delivery(msg.data, route, attempts, msg.reply)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             _log.error("unreadable message on the deliveries stream; dropped", reply=msg.reply, error=str(exc))
+            self._held.drop(msg.reply)
             with contextlib.suppress(Exception):
                 await msg.term()
             return None
-        self._held.hold(handle, msg)
         return delivery
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -255,13 +265,15 @@ class JetStreamDeliveryQueue:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            for puller in self._pullers.values():
+                # What arrives from now on it hands back itself; what it kept is held.
+                await puller.close(hand_back=False)
             await self._held.stop()
             for msg in self._held.take_all():
-                # Leased and not ended (a drain cut short): due again at once, for another worker.
+                # Leased and not ended (a drain cut short), or fetched ahead: due again at once,
+                # for another worker.
                 with contextlib.suppress(Exception):
                     await msg.nak()
-            for puller in self._pullers.values():
-                await puller.close()
             if self._acks is not None:
                 await self._acks.settle()
             if self._nc is not None:
