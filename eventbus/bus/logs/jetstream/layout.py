@@ -18,7 +18,7 @@ from eventbus.bus.logs.jetstream.names import BusNames
 from eventbus.bus.logs.jetstream.settings import JetStreamSettings
 from eventbus.errors import BackendError
 
-__all__ = ["bucket", "prepare_bus", "prepare_consumer"]
+__all__ = ["bucket", "prepare_bus", "prepare_consumer", "prepare_stream"]
 
 #: Lingering pull requests a consumer keeps (workers x their concurrency may wait at once).
 _MAX_WAITING = 4096
@@ -87,6 +87,11 @@ async def _stream(js: Any, wanted: StreamConfig, role: str) -> None:
             ) from None
 
 
+async def prepare_stream(js: Any, name: str, subjects: list[str], settings: JetStreamSettings, *, role: str) -> None:
+    """Work-queue stream ``name`` on ``subjects`` (made, or checked; ``role`` names it in errors)."""
+    await _stream(js, _stream_config(name, subjects, settings), role)
+
+
 async def prepare_bus(js: Any, names: BusNames, settings: JetStreamSettings) -> None:
     """The streams and the router consumer of bus ``names.bus`` (made or checked)."""
     await _stream(js, _stream_config(names.events_stream, [names.events_subject], settings), "events")
@@ -119,14 +124,15 @@ async def prepare_consumer(js: Any, stream: str, name: str, subject: str, settin
         ) from None
 
 
-async def bucket(js: Any, name: str, settings: JetStreamSettings, *, history: int) -> Any:
-    """The key-value bucket ``name`` (made when missing)."""
+async def bucket(js: Any, name: str, settings: JetStreamSettings, *, history: int, ttl: float | None = None) -> Any:
+    """The key-value bucket ``name`` (made when missing); its entries expire ``ttl`` seconds
+    after their last write when given."""
     try:
         return await js.key_value(name)
     except nats.js.errors.BucketNotFoundError:
         pass
     try:
-        return await js.create_key_value(bucket=name, history=history, replicas=settings.replicas)
+        return await js.create_key_value(bucket=name, history=history, replicas=settings.replicas, ttl=ttl)
     except nats.js.errors.APIError as exc:
         # Another worker made it meanwhile.
         try:
