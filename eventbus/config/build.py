@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from eventbus.bus import BusConfig, EventBus
 from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.rules import RuleTarget
+from eventbus.config.backends import BackendSpec, MemoryBackend
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, add_python_path, target_id
@@ -149,10 +150,16 @@ class Runtime:
         adapt_bus: BusAdapter | None = None,
         observe_failure: Callable[[DeliveryFailed], None] | None = None,
         instrument: Callable[[str, Target], Target] | None = None,
+        backend: BackendSpec | None = None,
+        default_backend: BackendSpec | None = None,
     ) -> None:
         self.configs = list(configs)
         #: ``(address, target) -> target`` wrapped around every target built (metrics time them).
         self.instrument = instrument
+        #: Where every bus keeps its state, whatever the files say (``eventbus test``: memory).
+        self.backend = backend
+        #: Where the buses of a file that names no ``runtime.backend`` keep theirs.
+        self.default_backend = default_backend or MemoryBackend()
         self.target_factory = target_factory
         self.observe = observe
         self.observe_failure = observe_failure
@@ -181,6 +188,18 @@ class Runtime:
             # A target that cannot be built (a function that does not import, a file that cannot
             # be opened) is a config problem too, reported like the others.
             raise ConfigErrors(problems)
+
+    def backend_of(self, config: LoadedConfig) -> BackendSpec:
+        """The backend the buses of ``config`` run on."""
+        if self.backend is not None:
+            return self.backend
+        named: BackendSpec | None = config.model.runtime.backend
+        return named if named is not None else self.default_backend
+
+    @property
+    def durable(self) -> bool:
+        """Whether every bus keeps what it accepted across processes (a reload hands over through it)."""
+        return bool(self.configs) and all(self.backend_of(c).durable for c in self.configs)
 
     def bus(self, name: str | None = None) -> EventBus:
         """The bus called ``name``; without one, the only bus (an error when there are several)."""
@@ -282,7 +301,9 @@ class Runtime:
             bus_config = BusConfig.model_validate(settings.model_dump())
             if self.adapt_bus is not None:
                 bus_config = self.adapt_bus(bus_name, bus_config)
-            bus = EventBus(bus_name, config=bus_config)
+            backend = self.backend_of(config)
+            log = backend.event_log(bus_name, bus_config, config_file=config.file)
+            bus = EventBus(bus_name, config=bus_config, log=log)
             for rule_name, rule in spec.rules.items():
                 where: KeyPath = ("buses", bus_name, "rules", rule_name)
                 try:

@@ -16,7 +16,8 @@ __all__ = ["markdown_reference"]
 _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("The file", "", set()),
     ("runtime", "RuntimeSettings", set()),
-    ("runtime.backend", "MemoryBackend", set()),
+    ("runtime.backend: memory", "MemoryBackend", set()),
+    ("runtime.backend: sqlite", "SqliteBackend", set()),
     ("defaults", "DefaultSettings", set()),
     ("buses.NAME", "Bus", set()),
     ("buses.NAME.settings and defaults.bus", "BusConfig", set()),

@@ -28,6 +28,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from eventbus.bus import BusConfig
 from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.config.backends import Backend, MemoryBackend, SqliteBackend, backend_by_name
 from eventbus.config.server import FunctionSpec, ServerSettings
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
@@ -43,6 +44,7 @@ __all__ = [
     "Defaults",
     "MemoryBackend",
     "RuleSpec",
+    "SqliteBackend",
     "RuntimeSettings",
     "config_model",
     "json_schema",
@@ -70,18 +72,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MemoryBackend(_Model):
-    """Events live in memory: fast, and gone with the process. Durable backends come later."""
-
-    type: Literal["memory"] = "memory"
-
-
 class RuntimeSettings(_Model):
     """How the process runs what the file declares."""
 
-    #: Where buses keep events between PutEvents and delivery. ``memory`` is the one backend so
-    #: far; a durable or distributed one becomes another ``type`` here.
-    backend: MemoryBackend = Field(default_factory=MemoryBackend)
+    #: Where buses keep events between PutEvents and delivery (``backends.py``). Unset, the
+    #: command decides: ``eventbus run`` uses SQLite beside the config, ``put`` and ``test`` memory.
+    backend: Backend | None = None
     #: Folders (relative to the config file) put on ``sys.path`` so ``function`` targets can
     #: name modules that live beside the config.
     python_path: list[str] = Field(default_factory=list)
@@ -89,7 +85,7 @@ class RuntimeSettings(_Model):
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_by_name(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        return backend_by_name(value)
 
 
 @functools.cache

@@ -232,7 +232,8 @@ def test_docs_config_md_holds_the_current_generated_reference() -> None:
     for title in (
         "The file",
         "runtime",
-        "runtime.backend",
+        "runtime.backend: memory",
+        "runtime.backend: sqlite",
         "defaults",
         "buses.NAME",
         "buses.NAME.rules.NAME",
