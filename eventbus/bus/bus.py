@@ -33,7 +33,7 @@ from eventbus.bus.entries import (
     new_event_ids,
 )
 from eventbus.bus.logs.memory import InMemoryEventLog
-from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, LogClosedError, LogRecord
+from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, KeepsSchedules, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcomes, OutcomeStream
 from eventbus.bus.router import Outstanding, Router
@@ -56,6 +56,10 @@ _log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
+
+
+def _internal_failure(exc: Exception) -> dict[str, str]:
+    return {"ErrorCode": "InternalFailure", "ErrorMessage": f"The event could not be stored: {str(exc)[:500]}"}
 
 
 def _not_an_event_field(key: str) -> dict[str, str]:
@@ -110,6 +114,7 @@ class EventBus:
             on_done=self._deliveries_ended,
             rand=self._rand,
             outcomes=self._outcomes,
+            on_adopt=self._deliveries_adopted,
         )
         self._queue: DeliveryQueue | None = None
         self._outstanding = Outstanding()
@@ -135,9 +140,22 @@ class EventBus:
             # A durable log reopened holds what an earlier run left: it is this run's work too.
             self._outstanding.events = await self._eventlog.pending()
             pending = await queue.routes()
+            if isinstance(self._eventlog, KeepsSchedules):
+                self._table.scheduler.resume(await self._eventlog.last_fires())
         except BaseException:
             self.registry.unregister(self)
             raise
+        routes = self._table.route_keys()
+        parked = {key: n for key, n in pending.items() if key not in routes}
+        pending = {key: n for key, n in pending.items() if key in routes}
+        if parked:
+            # Deliveries for rule targets this run does not configure: kept, not delivered, not
+            # waited for; a target put again under the same rule and id takes them over.
+            _log.warning(
+                "deliveries wait for rule targets that are not configured",
+                bus=self.name,
+                routes={key: n for key, n in sorted(parked.items())},
+            )
         self._outstanding.deliveries = sum(pending.values())
         self._queue = queue
         tg = anyio.create_task_group()
@@ -157,7 +175,7 @@ class EventBus:
         )
         self._start(router.run)
         self._scheduler_scope = self._start(self._table.scheduler.run)
-        self._table.start(self._start, queue, pending)
+        self._table.start(self._start, queue, pending, parked)
         return self
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -235,6 +253,11 @@ class EventBus:
             deliveries=deliveries,
             drain_timeout=self.config.drain_timeout,
         )
+
+    @property
+    def log(self) -> EventLog:
+        """The event log this bus keeps its state in (``InMemoryEventLog`` unless given)."""
+        return self._eventlog
 
     @property
     def clock(self) -> Clock:
@@ -448,18 +471,27 @@ class EventBus:
             # Counted before they are handed on: the router may route them before append returns.
             self._outstanding.events += len(records)
             taken = 0
+            refused = _THROTTLED
             try:
                 # A target publishing to the bus that delivers to it would wait on itself.
                 wait = self.config.when_full == "wait" and delivering_for.get() != self.name
                 taken = await self._eventlog.append(records, wait=wait)
             except LogClosedError:
                 raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
+            except Exception as exc:
+                # The log could not store them (a durable one on a full disk): each is answered
+                # as failed, never as accepted; AWS clients retry InternalFailure.
+                refused = _internal_failure(exc)
+                _log.error(
+                    "events could not be stored", bus=self.name, events=len(records), error=refused["ErrorMessage"]
+                )
             finally:
                 self._outstanding.routed(len(records) - taken)
             for position in positions[taken:]:
-                results[position] = dict(_THROTTLED)
+                results[position] = dict(refused)
             self._metrics.count_bus("AcceptedEvents", taken)
-            self._metrics.count_bus("PutEventsThrottledEntries", len(records) - taken)
+            if refused is _THROTTLED:
+                self._metrics.count_bus("PutEventsThrottledEntries", len(records) - taken)
             if self.config.trace_events:
                 for record in records[:taken]:
                     _log.info("accepted", bus=self.name, event_id=record.event["id"])
@@ -476,6 +508,10 @@ class EventBus:
 
     def _deliveries_ended(self, n: int) -> None:
         self._outstanding.ended(n)
+
+    def _deliveries_adopted(self, n: int) -> None:
+        # A target put again took over deliveries an earlier run left for it: this run's work now.
+        self._outstanding.deliveries += n
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -500,6 +536,12 @@ class EventBus:
         taken = 0
         try:
             taken = await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
+        except LogClosedError:
+            return
+        except Exception as exc:
+            # Not stored (a full disk): this fire is lost, and a durable log that did not
+            # remember it fires it again when the bus restarts.
+            _log.error("scheduled event could not be stored", bus=self.name, rule=rule, error=str(exc)[:500])
         finally:
             self._outstanding.routed(1 - taken)
         self._metrics.count_bus("AcceptedEvents", taken)

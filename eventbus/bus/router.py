@@ -136,7 +136,24 @@ class Router:
         if deliveries:
             # Counted before they are handed on: a delivery may end before ``put`` returns.
             self._outstanding.deliveries += len(deliveries)
-            await self._queue.put(deliveries)
+            delay = 0.05
+            while True:
+                try:
+                    await self._queue.put(deliveries)
+                    break
+                except Exception as exc:
+                    # A durable queue that cannot write (a full disk): the events stay in the log,
+                    # unacknowledged, and routing waits until the write succeeds. Wall-clock
+                    # time: this waits for the disk, not for anything on the bus's clock.
+                    _log.error(
+                        "routed events could not be stored; trying again",
+                        bus=self.bus_name,
+                        events=len(offsets),
+                        error=f"{type(exc).__name__}: {str(exc)[:300]}",
+                        retry_in=delay,
+                    )
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
         if offsets:
             await self._log.ack(offsets)
             self._outstanding.routed(len(offsets))
@@ -186,6 +203,10 @@ class Router:
             names: Iterable[str] = (record.target_rule,)
         else:
             names = self._table.matcher.match(event) if rules else ()
+            if record.only_rules is not None:
+                # A replay to some rules only: matched as usual, delivered to those alone.
+                names = [name for name in names if name in record.only_rules]
+        only_target = record.target_id
         deliveries: list[Delivery] = []
         short: list[tuple[RuleEntry, Slots]] = []
         metrics = self._metrics
@@ -203,6 +224,8 @@ class Router:
             if self._trace:
                 _log.info("matched", bus=self.bus_name, event_id=event["id"], rule=name)
             for route in entry.routes:
+                if only_target is not None and route.target_id != only_target:
+                    continue  # a redriven dead letter goes back to the one target it failed for
                 if route.target_input is None:
                     if event_json is None:
                         event_json = _encode_event(event)

@@ -83,19 +83,11 @@ class SqliteBackend(BackendSpec):
         return default_state_path(config_file)
 
     def event_log(self, bus: str, config: BusConfig, *, config_file: str | Path | None = None) -> EventLog:
-        import importlib
+        from eventbus.bus.logs.sqlite import SqliteEventLog
 
-        from eventbus.errors import ConfigError
-
-        try:
-            # Until the SQLite log lands in this tree (it is the next piece of work).
-            module = importlib.import_module("eventbus.bus.logs.sqlite")
-        except ImportError:
-            raise ConfigError("runtime.backend: sqlite is not available in this version") from None
-        log: EventLog = module.SqliteEventLog(
+        return SqliteEventLog(
             self.state_path(config_file), synchronous=self.synchronous, capacity=config.log_capacity
         )
-        return log
 
 
 #: Every backend type, for the schema (a new backend is one more model here).
