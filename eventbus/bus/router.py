@@ -153,7 +153,7 @@ class Router:
                         retry_in=delay,
                     )
                     await anyio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                    delay = min(delay * 2, 1.0)
         if offsets:
             await self._log.ack(offsets)
             self._outstanding.routed(len(offsets))
