@@ -36,20 +36,13 @@ from eventbus.bus.logs.sqlite.lock import BusLock
 from eventbus.bus.logs.sqlite.nudge import Listener
 from eventbus.bus.logs.sqlite.queue import SqliteDeliveryQueue
 from eventbus.bus.logs.sqlite.store import Store, Synchronous, close_store, open_store
+from eventbus.bus.logs.sqlite.writes import Writes, ranges
 from eventbus.envelope import parse_time
 
 __all__ = ["SqliteEventLog"]
 
 _log = get_logger("eventbus.bus")
 
-_INSERT = (
-    "INSERT INTO events (seq, event, ingestion_time, chain, target_rule, target_id, only_rules) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_FIRED = (
-    "INSERT INTO schedules (bus, rule, fired) VALUES (?, ?, ?) "
-    "ON CONFLICT (bus, rule) DO UPDATE SET fired = excluded.fired"
-)
 
 
 class SqliteEventLog:
@@ -210,12 +203,9 @@ class SqliteEventLog:
                     fires.append((bus, record.target_rule, rows.to_us(fired)))
             seq += 1
 
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT, batch)
-            if fires:
-                conn.executemany(_FIRED, fires)
-            if inbox_upto is not None:
-                conn.execute("DELETE FROM inbox WHERE bus = ? AND id <= ?", (bus, inbox_upto))
+        writes = Writes(events=batch, fires=fires)
+        if inbox_upto is not None:
+            writes.inbox.append((bus, inbox_upto))
 
         def taken(_: None) -> None:
             unacked, jsons = self._unacked, self._json
@@ -225,7 +215,7 @@ class SqliteEventLog:
             self._records.extend(records)
             self._notify_readable()
 
-        await self.store.run(insert, taken)
+        await self.store.write(writes, taken)
 
     async def consume(self, max_records: int) -> list[LogRecord]:
         if self._inbox_more and not self._closed and len(self._unacked) < self.capacity:
@@ -252,10 +242,10 @@ class SqliteEventLog:
             if offset in gone:
                 gone.discard(offset)
             else:
-                delete.append((offset,))
+                delete.append(offset)
         if delete and self.store is not None:
             try:
-                await self.store.run(lambda conn: conn.executemany("DELETE FROM events WHERE seq = ?", delete))
+                await self.store.write(Writes(gone=ranges(delete)))
             except Exception as exc:
                 # Routed already (its fan-out is committed): a restart routes it once more at worst.
                 _log.error("state write failed", file=str(self.path), error=str(exc))
@@ -299,10 +289,14 @@ class SqliteEventLog:
         text = self._json.get(offset)
         return text if text is not None else rows.encode(event)
 
-    def routed(self, offsets: set[int]) -> None:
-        """The rows of these events were deleted with their fan-out: ``ack`` need not delete them."""
+    def routed(self, first: int, last: int) -> None:
+        """The rows of the events ``first`` to ``last`` were deleted with a fan-out: ``ack`` need
+        not delete them (every event up to the last one a fan-out came from is routed)."""
         unacked = self._unacked
-        self._gone.update(o for o in offsets if o in unacked)
+        if last - first < len(unacked):
+            self._gone.update(o for o in range(first, last + 1) if o in unacked)
+        else:
+            self._gone.update(o for o in unacked if first <= o <= last)
 
     async def last_fires(self) -> dict[str, datetime]:
         """Each scheduled rule's last fire time, as the file remembers it (read when it opened)."""

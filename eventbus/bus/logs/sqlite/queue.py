@@ -5,9 +5,9 @@ count and due time on the bus's clock) from the moment its event's fan-out is co
 it is acknowledged. The process serving the bus also holds them in memory, one ``DueQueue`` per
 route, as the in-memory queue does: a lease takes due deliveries from memory at once, with no
 query and no wait for a commit (so it never leaves a delivery half leased when its worker is
-cancelled), and writes the new attempt count without waiting for it; acknowledgements delete the
-row and releases store the attempt count and the next due time, each committed before it
-returns. Leases are not stored: they end with the process holding the bus's lock, so a restart
+cancelled), and writes the new attempt count without waiting for it; an acknowledgement deletes
+the row, also without waiting (the next transaction, within milliseconds, carries it); a
+release stores the attempt count and the next due time before it returns. Leases are not stored: they end with the process holding the bus's lock, so a restart
 hands out again exactly what was in flight, its attempt counted.
 
 Rows are not indexed beyond their key (``bus id << 40 | n``): the file is only searched when the
@@ -16,7 +16,6 @@ bus opens, by key range, so an index would cost every write and help no read.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from eventbus.bus.logs.due import DueQueue
 from eventbus.bus.logs.protocol import Delivery
 from eventbus.bus.logs.sqlite import rows
 from eventbus.bus.logs.sqlite.store import Store
+from eventbus.bus.logs.sqlite.writes import Writes
 
 if TYPE_CHECKING:
     from eventbus.bus.logs.sqlite.log import SqliteEventLog
@@ -35,10 +35,6 @@ __all__ = ["SqliteDeliveryQueue"]
 
 _log = get_logger("eventbus.bus")
 
-_INSERT = (
-    "INSERT INTO deliveries (id, route, event_seq, event, payload, ingestion_time, chain, attempts, due) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class SqliteDeliveryQueue:
@@ -116,13 +112,12 @@ class SqliteDeliveryQueue:
                 )
             )
             row_id += 1
-        gone = [(o,) for o in offsets if o >= 0]
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT, batch)
-            # The events are routed: deleting them here makes routing and acknowledging one write.
-            if gone:
-                conn.executemany("DELETE FROM events WHERE seq = ?", gone)
+        # Every event up to the last one these came from is routed (the router routes in order
+        # and puts each event's fan-out whole): deleting them here makes routing and
+        # acknowledging one write, and the router's acknowledgement of them free.
+        known = [o for o in offsets if o >= 0]
+        first, last = (min(known), max(known)) if known else (0, -1)
+        writes = Writes(deliveries=batch, gone=[(first, last)] if known else [])
 
         def queued(_: None) -> None:
             held, lanes = self._held, self._lanes
@@ -131,9 +126,10 @@ class SqliteDeliveryQueue:
                 held[handle] = delivery
                 lane = lanes.get(delivery.route) or self._lane(delivery.route)
                 lane.push(delivery)
-            log.routed(offsets)
+            if known:
+                log.routed(first, last)
 
-        await self._store.run(insert, queued)
+        await self._store.write(writes, queued)
 
     async def lease(self, route: str, max_items: int) -> list[Delivery]:
         lane = self._lane(route)
@@ -147,7 +143,7 @@ class SqliteDeliveryQueue:
                 # Not waited for: a lease must not wait after taking (a cancelled worker would
                 # strand what it took). Committed with the next transaction, before this
                 # delivery's acknowledgement or release, which come after it.
-                self._store.submit(_attempts(counts))
+                self._store.submit(Writes(attempts=counts))
                 return taken
             if self._closed:
                 return []
@@ -158,23 +154,19 @@ class SqliteDeliveryQueue:
         ids = []
         for delivery in deliveries:
             if held.pop(delivery.handle, None) is not None:
-                ids.append((delivery.handle,))
-        if not ids:
-            return
-        try:
-            await self._store.run(lambda conn: conn.executemany("DELETE FROM deliveries WHERE id = ?", ids))
-        except Exception as exc:
-            # The delivery ended; its row stays: a restart would deliver it once more (at least once).
-            _log.error("state write failed", file=str(self._log.path), error=str(exc))
+                ids.append(delivery.handle)
+        if ids:
+            # Not waited for: the delivery ended whatever the file says, and the next
+            # transaction (within milliseconds) deletes it. Should the process die first, a
+            # restart delivers it once more: it was in flight (at least once, as on AWS).
+            self._store.submit(Writes(acks=ids))
 
     async def release(self, deliveries: Sequence[Delivery], delay: float) -> None:
         due = self.clock.now() + timedelta(seconds=max(0.0, delay))
         due_us = rows.to_us(due)
         changes = [(d.attempts, due_us, d.handle) for d in deliveries]
         try:
-            await self._store.run(
-                lambda conn: conn.executemany("UPDATE deliveries SET attempts = ?, due = ? WHERE id = ?", changes)
-            )
+            await self._store.write(Writes(releases=changes))
         except Exception as exc:
             # Retried in this process all the same; a restart would retry it sooner than planned.
             _log.error("state write failed", file=str(self._log.path), error=str(exc))
@@ -201,9 +193,3 @@ class SqliteDeliveryQueue:
         for lane in self._lanes.values():
             lane.close()
 
-
-def _attempts(counts: list[tuple[int, Any]]) -> Any:
-    def update(conn: sqlite3.Connection) -> None:
-        conn.executemany("UPDATE deliveries SET attempts = ? WHERE id = ?", counts)
-
-    return update

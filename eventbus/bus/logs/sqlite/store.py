@@ -29,6 +29,7 @@ import anyio
 
 from eventbus._logger import get_logger
 from eventbus.bus.logs.sqlite._loop import LoopHandle
+from eventbus.bus.logs.sqlite.writes import Writes
 from eventbus.errors import StateError
 
 __all__ = ["SCHEMA_VERSION", "Store", "Synchronous", "open_store", "state_error"]
@@ -177,7 +178,7 @@ class _Op:
 
     def __init__(
         self,
-        fn: Callable[[sqlite3.Connection], Any],
+        fn: Callable[[sqlite3.Connection], Any] | Writes,
         done: anyio.Event | None,
         handle: LoopHandle | _ThreadHandle | None,
         then: Callable[[Any], None] | None = None,
@@ -214,8 +215,13 @@ class Store:
 
     # -- from the event loop ------------------------------------------------------------------
 
+    async def write(self, writes: Writes, then: Callable[[None], None] | None = None) -> None:
+        """Apply ``writes`` in the next transaction (merged with everyone else's) and return once
+        it is committed; ``then`` as for ``run``."""
+        await self.run(writes, then)
+
     async def run(
-        self, fn: Callable[[sqlite3.Connection], T], then: Callable[[T], None] | None = None
+        self, fn: Callable[[sqlite3.Connection], T] | Writes, then: Callable[[T], None] | None = None
     ) -> T:
         """Run ``fn(connection)`` in the next transaction and return what it returned once the
         transaction is committed; raise what it raised (a ``StateError`` for SQLite's errors).
@@ -248,7 +254,7 @@ class Store:
         """Nothing handed over is still being written or waited for (tests settle on it)."""
         return self._unfinished == 0
 
-    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def submit(self, fn: Callable[[sqlite3.Connection], Any] | Writes) -> None:
         """Run ``fn(connection)`` in the next transaction without waiting for it (a failure is
         logged). Operations run in the order they were handed over."""
         if not self._stopped:
@@ -304,8 +310,16 @@ class Store:
             conn.execute(pragma)
         try:
             conn.execute("BEGIN IMMEDIATE")
+            merged = Writes()
+            calls = []
             for op in batch:
-                op.result = op.fn(conn)
+                if isinstance(op.fn, Writes):
+                    merged.merge(op.fn)
+                else:
+                    calls.append(op)
+            merged.apply(conn)
+            for op in calls:
+                op.result = op.fn(conn)  # type: ignore[operator]
             conn.execute("COMMIT")
             return
         except BaseException:
@@ -323,7 +337,10 @@ class Store:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            op.result = op.fn(conn)
+            if isinstance(op.fn, Writes):
+                op.fn.apply(conn)
+            else:
+                op.result = op.fn(conn)
             conn.execute("COMMIT")
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
