@@ -243,6 +243,15 @@ class EventBus:
         events, deliveries = self._outstanding.events, self._outstanding.deliveries
         if events <= 0 and deliveries <= 0:
             return
+        if getattr(self._eventlog, "durable", False):
+            # Nothing is lost: the next run on the same storage resumes it.
+            _log.info(
+                "pending work kept for the next run",
+                bus=self.name,
+                unrouted_events=events,
+                deliveries=deliveries,
+            )
+            return
         self._metrics.count_bus("UndeliveredAtShutdown", events + deliveries)
         _log.error(
             "undelivered at shutdown",

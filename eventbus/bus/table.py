@@ -155,6 +155,10 @@ class RuleTable:
             slots.capacity = capacity
         return slots
 
+    def delivering(self) -> int:
+        """Workers delivering right now (leased and not ended), over every route."""
+        return sum(d.delivering for d in self._serving.values())
+
     def outstanding(self) -> int:
         """Deliveries routed and not ended yet, over every route."""
         return sum(s.count for s in self._slots.values())

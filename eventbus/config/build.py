@@ -268,6 +268,18 @@ class Runtime:
             if bus.config.drain_timeout > seconds:
                 bus.config = bus.config.model_copy(update={"drain_timeout": max(0.0, seconds)})
 
+    async def wait_quiet(self, timeout: float | None = None) -> bool:
+        """Until no delivery is under way (retries waiting for their time do not count): what a
+        durable runtime waits for before it hands its buses over to a successor through the
+        state file; ``False`` if ``timeout`` came first."""
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            while any(bus.rule_table.delivering() for bus in self.buses.values()):
+                await anyio.sleep(0.01)
+            return True
+        return False
+
     def pending(self) -> int:
         """Events the buses accepted and have not delivered or dead-lettered yet."""
         return sum(bus.pending() for bus in self.buses.values())

@@ -55,6 +55,9 @@ class SqliteEventLog:
     serves a bus of a file (``StateLockedError`` for the second).
     """
 
+    #: What it holds survives the process: a shutdown with work left loses nothing.
+    durable = True
+
     def __init__(
         self, path: str | os.PathLike[str], *, synchronous: Synchronous = "NORMAL", capacity: int = 10_000
     ) -> None:
