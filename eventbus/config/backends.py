@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from eventbus.bus.config import BusConfig
+    from eventbus.bus.logs.places import Places
     from eventbus.bus.logs.protocol import EventLog
 
 __all__ = ["BACKENDS", "Backend", "BackendSpec", "MemoryBackend", "SqliteBackend", "default_state_path"]
@@ -44,6 +45,11 @@ class BackendSpec(BaseModel):
     def event_log(self, bus: str, config: BusConfig, *, config_file: str | Path | None = None) -> EventLog:
         """The log bus ``bus`` (with settings ``config``) of the config in ``config_file`` runs on."""
         raise NotImplementedError
+
+    def places(self, pipe: str, *, config_file: str | Path | None = None) -> Places | None:
+        """Where pipe ``pipe`` keeps its source's place, or ``None`` when nothing survives the
+        process (a pipe restarted within it still resumes: it keeps its source object)."""
+        return None
 
 
 class MemoryBackend(BackendSpec):
@@ -88,6 +94,11 @@ class SqliteBackend(BackendSpec):
         return SqliteEventLog(
             self.state_path(config_file), synchronous=self.synchronous, capacity=config.log_capacity
         )
+
+    def places(self, pipe: str, *, config_file: str | Path | None = None) -> Places | None:
+        from eventbus.bus.logs.sqlite.places import SqlitePlaces
+
+        return SqlitePlaces(self.state_path(config_file), f"pipe:{pipe}", synchronous=self.synchronous)
 
 
 #: Every backend type, for the schema (a new backend is one more model here).

@@ -371,7 +371,8 @@ class Runtime:
                         self.targets[address] = target
                         update[stage] = target
                 where = ("pipes", name, "source")
-                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
+                places = self.backend_of(config).places(name, config_file=config.file)
+                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name, places=places)
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems
