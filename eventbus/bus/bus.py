@@ -20,6 +20,7 @@ from typing import Any, Literal
 import anyio
 
 from eventbus._logger import get_logger
+from eventbus.bus.archives import ArchiveKeeper
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock, SystemClock
 from eventbus.bus.config import BusConfig
@@ -32,12 +33,13 @@ from eventbus.bus.entries import (
     new_event_id,
     new_event_ids,
 )
+from eventbus.bus.logs.archives import Archive, ArchiveStore, InMemoryArchiveStore, Replay
 from eventbus.bus.logs.memory import InMemoryEventLog
 from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, KeepsSchedules, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcomes, OutcomeStream
 from eventbus.bus.router import Outstanding, Router
-from eventbus.bus.rules import Rule, RuleState, RuleTarget
+from eventbus.bus.rules import Rule, RuleState, RuleTarget, rule_arn
 from eventbus.bus.table import F, RuleTable
 from eventbus.envelope import (
     Event,
@@ -87,6 +89,7 @@ class EventBus:
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
         registry: BusRegistry | None = None,
+        archives: ArchiveStore | None = None,
         **overrides: Any,
     ) -> None:
         if not isinstance(name, str) or not _BUS_NAME_RE.fullmatch(name):
@@ -117,6 +120,20 @@ class EventBus:
             on_adopt=self._deliveries_adopted,
         )
         self._queue: DeliveryQueue | None = None
+        #: Where archives and replays are kept: given, the log's own (a durable log's file), or
+        #: in memory; opened with the bus.
+        self._archive_store = archives
+        self._archives = ArchiveKeeper(
+            name,
+            bus_arn=self.arn,
+            region=self.config.region,
+            account=self.config.account,
+            clock=self._clock,
+            put=self._put_replayed,
+            rule_names=lambda: list(self._table.rules),
+            rule_arn=lambda rule: rule_arn(self.config.region, self.config.account, name, rule),
+        )
+        self._replay_scope: anyio.CancelScope | None = None
         self._outstanding = Outstanding()
         self._state: Literal["new", "running", "closing", "closed"] = "new"
         self._tg: anyio.abc.TaskGroup | None = None
@@ -142,6 +159,12 @@ class EventBus:
             pending = await queue.routes()
             if isinstance(self._eventlog, KeepsSchedules):
                 self._table.scheduler.resume(await self._eventlog.last_fires())
+            store = self._archive_store
+            if store is None:
+                own = getattr(self._eventlog, "archive_store", None)
+                store = own() if own is not None else InMemoryArchiveStore()
+                self._archive_store = store
+            await self._archives.open(store)
         except BaseException:
             self.registry.unregister(self)
             raise
@@ -172,9 +195,12 @@ class EventBus:
             clock=self._clock,
             batch=self.config.router_batch,
             trace=self.config.trace_events,
+            archives=self._archives,
         )
         self._start(router.run)
         self._scheduler_scope = self._start(self._table.scheduler.run)
+        self._replay_scope = self._start(self._archives.run_replays)
+        self._start(self._archives.run_expiry)
         self._table.start(self._start, queue, pending, parked)
         return self
 
@@ -206,6 +232,9 @@ class EventBus:
             self._state = "closing"
         if self._scheduler_scope is not None:
             self._scheduler_scope.cancel()
+        if self._replay_scope is not None:
+            # Replays stop putting events; one under way resumes when the bus runs again.
+            self._replay_scope.cancel()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -231,6 +260,11 @@ class EventBus:
                 # the drain was being cut short is not counted as undelivered.
                 self._count_undelivered()
             with anyio.CancelScope(shield=True):
+                if self._archives.store is not None:
+                    try:
+                        await self._archives.store.close()
+                    except Exception as exc:
+                        _log.error("archive store close failed", bus=self.name, error=str(exc))
                 if self._queue is not None:
                     await self._queue.close()
                 await self._eventlog.close()
@@ -398,6 +432,81 @@ class EventBus:
             max_concurrency=max_concurrency,
         )
 
+    # -- archives and replay (the archive keeper's API) ---------------------------------------
+
+    @property
+    def archive_keeper(self) -> ArchiveKeeper:
+        """This bus's archives and the replays into it: what the methods below delegate to."""
+        return self._archives
+
+    def create_archive(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        retention_days: int = 0,
+        description: str | None = None,
+    ) -> Archive:
+        """CreateArchive on this bus: from now on it keeps the events this bus receives that match
+        ``event_pattern`` (every event without one), for ``retention_days`` (0: for ever)."""
+        return self._archives.create_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+
+    def update_archive(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        retention_days: int | None = None,
+        description: str | None = None,
+    ) -> Archive:
+        """UpdateArchive: change what is given, keep the rest (and the events)."""
+        return self._archives.update_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+
+    def describe_archive(self, name: str) -> Archive:
+        return self._archives.describe_archive(name)
+
+    def list_archives(self, name_prefix: str | None = None, state: str | None = None) -> list[Archive]:
+        return self._archives.list_archives(name_prefix, state)
+
+    def delete_archive(self, name: str) -> None:
+        """DeleteArchive: the archive and its events are gone."""
+        self._archives.delete_archive(name)
+
+    async def start_replay(
+        self,
+        name: str,
+        archive: str,
+        start_time: datetime,
+        end_time: datetime,
+        *,
+        rules: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> Replay:
+        """StartReplay into this bus: the archived events whose ``time`` is in ``[start_time,
+        end_time]``, in time order, each with ``replay-name``, to every rule or only to ``rules``
+        (names or ARNs). Returns at once, STARTING; ``describe_replay`` shows the progress."""
+        return await self._archives.start_replay(
+            name, archive, start_time, end_time, rules=rules, description=description
+        )
+
+    def describe_replay(self, name: str) -> Replay:
+        return self._archives.describe_replay(name)
+
+    def list_replays(self, name_prefix: str | None = None, state: str | None = None) -> list[Replay]:
+        return self._archives.list_replays(name_prefix, state)
+
+    def cancel_replay(self, name: str) -> Replay:
+        """CancelReplay: CANCELLING now, CANCELLED once it has stopped putting events."""
+        return self._archives.cancel_replay(name)
+
+    async def wait_replay(self, name: str, timeout: float | None = None) -> Replay:
+        """Until the replay ended (COMPLETED, CANCELLED or FAILED); ``TimeoutError`` after ``timeout``."""
+        return await self._archives.wait_replay(name, timeout)
+
     # -- PutEvents -------------------------------------------------------------------------
 
     async def put_events(
@@ -514,6 +623,17 @@ class EventBus:
         ids = [r["EventId"] for r in results if "EventId" in r]
         self._metrics.count_bus("LoopedEvents", len(ids))
         _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
+
+    async def _put_replayed(self, records: list[LogRecord]) -> None:
+        # A replay's events: accepted as PutEvents would (counted, waiting for room), not validated
+        # again (they were valid when archived) and never archived again (``replay-name``).
+        self._outstanding.events += len(records)
+        taken = 0
+        try:
+            taken = await self._eventlog.append(records, wait=True)
+        finally:
+            self._outstanding.routed(len(records) - taken)
+        self._metrics.count_bus("AcceptedEvents", taken)
 
     def _deliveries_ended(self, n: int) -> None:
         self._outstanding.ended(n)

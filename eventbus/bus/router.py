@@ -22,6 +22,7 @@ import anyio.lowlevel
 
 from eventbus import redact
 from eventbus._logger import get_logger
+from eventbus.bus.archives import ArchiveKeeper
 from eventbus.bus.clock import Clock
 from eventbus.bus.delivery.dispatcher import Slots
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogRecord
@@ -90,8 +91,10 @@ class Router:
         clock: Clock,
         batch: int,
         trace: bool = False,
+        archives: ArchiveKeeper | None = None,
     ) -> None:
         self.bus_name = bus_name
+        self._archives = archives
         self._log = log
         self._queue = queue
         self._table = table
@@ -109,7 +112,8 @@ class Router:
                 return
             deliveries: list[Delivery] = []
             offsets: list[int] = []
-            for record in records:
+            first = 0  # the first record of ``records`` whose offset is not committed yet
+            for index, record in enumerate(records):
                 try:
                     routed, short = self._route(record)
                 except Exception as exc:
@@ -121,25 +125,34 @@ class Router:
                 if short:
                     # Rare: a target is full. What is routed so far goes first (its slots can
                     # only free once it is in the queue), then wait for room, in order.
-                    await self._commit(deliveries, offsets)
-                    deliveries, offsets = [], []
+                    await self._commit(deliveries, offsets, records[first:index])
+                    deliveries, offsets, first = [], [], index
                     for entry, slots in short:
                         entry.counters["ThrottledRules"] += 1
                         await slots.take_waiting()
                 deliveries += routed
                 offsets.append(record.offset)
-            await self._commit(deliveries, offsets)
+            await self._commit(deliveries, offsets, records[first:])
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    async def _commit(self, deliveries: list[Delivery], offsets: list[int]) -> None:
-        if deliveries:
+    async def _commit(self, deliveries: list[Delivery], offsets: list[int], records: list[LogRecord]) -> None:
+        archives = self._archives
+        archived = archives.matches(records) if archives is not None and archives.active else {}
+        if deliveries or archived:
             # Counted before they are handed on: a delivery may end before ``put`` returns.
             self._outstanding.deliveries += len(deliveries)
             delay = 0.05
             while True:
                 try:
-                    await self._queue.put(deliveries)
+                    # Archived before the events leave the log: a crash in between archives
+                    # them again on the next run, which the archive ignores by event id.
+                    if archived:
+                        assert archives is not None
+                        await archives.keep(archived)
+                        archived = {}
+                    if deliveries:
+                        await self._queue.put(deliveries)
                     break
                 except Exception as exc:
                     # A durable queue that cannot write (a full disk): the events stay in the log,

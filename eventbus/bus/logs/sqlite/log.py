@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -38,6 +38,9 @@ from eventbus.bus.logs.sqlite.queue import SqliteDeliveryQueue
 from eventbus.bus.logs.sqlite.store import Store, Synchronous, close_store, open_store
 from eventbus.bus.logs.sqlite.writes import Writes, ranges
 from eventbus.envelope import parse_time
+
+if TYPE_CHECKING:
+    from eventbus.bus.logs.sqlite.archives import SqliteArchiveStore
 
 __all__ = ["SqliteEventLog"]
 
@@ -304,6 +307,14 @@ class SqliteEventLog:
     async def last_fires(self) -> dict[str, datetime]:
         """Each scheduled rule's last fire time, as the file remembers it (read when it opened)."""
         return dict(self._last_fires)
+
+    def archive_store(self) -> SqliteArchiveStore:
+        """Archives and replays in the same file (the log must be open)."""
+        from eventbus.bus.logs.sqlite.archives import SqliteArchiveStore
+
+        if self.store is None:
+            raise RuntimeError("open the log before asking for its archive store")
+        return SqliteArchiveStore(self.store, self)
 
     async def settle(self) -> None:
         """Return once every task is blocked and nothing is being written for them: what a test
