@@ -27,7 +27,7 @@ import anyio
 
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock, wait_until
-from eventbus.bus.logs.archives import Archive, ArchiveStore, Replay, time_key
+from eventbus.bus.logs.archives import Archive, ArchivedEvent, ArchiveStore, Replay, time_key
 from eventbus.bus.logs.protocol import LogRecord
 from eventbus.envelope import parse_time
 from eventbus.errors import (
@@ -46,7 +46,7 @@ _log = get_logger("eventbus.bus")
 
 _NAME_RE = re.compile(r"[\.\-_A-Za-z0-9]+")
 #: Archived events read (and put back) at a time by a replay.
-REPLAY_PAGE = 500
+REPLAY_PAGE = 1000
 _FINAL = ("COMPLETED", "CANCELLED", "FAILED")
 
 
@@ -401,6 +401,17 @@ class ArchiveKeeper:
                         tg.start_soon(self._replay, replay, scope)
                 await changed.wait()
 
+    async def _read_pages(self, replay: Replay, pages: Any) -> None:
+        store = self._store()
+        cursor = replay.cursor
+        async with pages:
+            while True:
+                page = await store.read(replay.archive, replay.event_start, replay.event_end, cursor, REPLAY_PAGE)
+                if not page:
+                    return
+                await pages.send(page)
+                cursor = (time_key(page[-1].time), page[-1].seq)
+
     def _finish(self, replay: Replay) -> None:
         self._store().save_replay(replay)
         ended = self._ended.pop(replay.name, None)
@@ -415,22 +426,22 @@ class ArchiveKeeper:
             with scope:
                 replay = replace(replay, state="RUNNING", started=replay.started or self._clock.now())
                 store.save_replay(replay)
-                while True:
-                    page = await store.read(replay.archive, replay.event_start, replay.event_end, replay.cursor, REPLAY_PAGE)
-                    if not page:
-                        break
-                    now = self._clock.now()
-                    await self._put(
-                        [LogRecord({**e.event, "replay-name": name}, now, (), None, -1, None, only) for e in page]
-                    )
-                    last = page[-1]
-                    replay = replace(
-                        replay,
-                        last_replayed=last.time,
-                        cursor=(time_key(last.time), last.seq),
-                        replayed=replay.replayed + len(page),
-                    )
-                    store.save_replay(replay)
+                # The next page is read while this one is put: the two overlap.
+                pages, taken = anyio.create_memory_object_stream[list[ArchivedEvent]](1)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._read_pages, replay, pages)
+                    async with taken:
+                        async for page in taken:
+                            now = self._clock.now()
+                            await self._put([_replayed(e, name, now, only) for e in page])
+                            last = page[-1]
+                            replay = replace(
+                                replay,
+                                last_replayed=last.time,
+                                cursor=(time_key(last.time), last.seq),
+                                replayed=replay.replayed + len(page),
+                            )
+                            store.save_replay(replay)
                 self._finish(replace(replay, state="COMPLETED", ended=self._clock.now()))
                 return
             # Cancelled: by cancel_replay, or because the bus stops (then it resumes next time).
@@ -444,6 +455,15 @@ class ArchiveKeeper:
         finally:
             self._running.pop(name, None)
             self._cancelled.discard(name)
+
+
+def _replayed(archived: ArchivedEvent, name: str, now: datetime, only: tuple[str, ...] | None) -> LogRecord:
+    event = {**archived.event, "replay-name": name}
+    text = None
+    if archived.text is not None and archived.text.startswith("{") and archived.text != "{}":
+        # The stored text with the field added: the log need not encode the event again.
+        text = archived.text[:-1] + ',"replay-name":' + json.dumps(name) + "}"
+    return LogRecord(event, now, (), None, -1, None, only, text)
 
 
 class Archives:

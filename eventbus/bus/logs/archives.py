@@ -105,6 +105,8 @@ class ArchivedEvent:
     time: datetime
     ingestion_time: datetime
     seq: int
+    #: The event as the store keeps it (JSON text), when it keeps text.
+    text: str | None = None
 
 
 @runtime_checkable

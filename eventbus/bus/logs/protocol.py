@@ -50,6 +50,9 @@ class LogRecord:
     offset: int = field(default=-1)
     target_id: str | None = None
     only_rules: tuple[str, ...] | None = None
+    #: The event as JSON text, when the caller has it already (a replay reading an archive): a
+    #: log that stores text need not encode the event again. Must decode to ``event``.
+    text: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

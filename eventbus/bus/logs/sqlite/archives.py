@@ -233,7 +233,8 @@ class SqliteArchiveStore:
 
         found = await self._store.run(read)
         return [
-            ArchivedEvent(rows.event_dict(text), rows.from_us(t), rows.from_us(i), seq) for text, t, i, seq in found
+            ArchivedEvent(rows.event_dict(text), rows.from_us(t), rows.from_us(i), seq, text)
+            for text, t, i, seq in found
         ]
 
     async def count(self, archive: str, start: datetime, end: datetime) -> int:

@@ -190,7 +190,8 @@ class SqliteEventLog:
         texts = []
         for record in records:
             record.offset = seq
-            text = rows.encode(record.event)
+            text = record.text if record.text is not None else rows.encode(record.event)
+            record.text = None  # kept in ``_json`` for the deliveries; the record need not hold it
             texts.append(text)
             batch.append(
                 (
