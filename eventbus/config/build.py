@@ -11,6 +11,7 @@ went), ``instrument`` wraps every target (the server's metrics time deliveries).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,7 +24,8 @@ from eventbus.config.backends import BackendSpec, MemoryBackend
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, add_python_path, target_id
-from eventbus.errors import ConfigError, EventBusError
+from eventbus.errors import ConfigError, EventBusError, ResourceMissingError
+from eventbus.patterns import Pattern
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
 if TYPE_CHECKING:
@@ -166,6 +168,8 @@ class Runtime:
         self.adapt_pipe = adapt_pipe
         self.adapt_bus = adapt_bus
         self.buses: dict[str, EventBus] = {}
+        #: The archives each bus's file declares (made or updated when the buses start).
+        self.archives: dict[str, dict[str, Any]] = {}
         #: The pipes, by name: all of them, none (``pipes=False``), or those ``pipes`` names.
         self.pipes: dict[str, Any] = {}
         self._where: KeyPath = ()
@@ -225,6 +229,7 @@ class Runtime:
             # Buses first, pipes last: a pipe may deliver to a bus, so it stops before the buses do.
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
+            self._put_archives()
             for pipe in self.pipes.values():
                 await pipes.enter_async_context(pipe)
         except BaseException:
@@ -233,6 +238,40 @@ class Runtime:
             raise
         self._stack, self._pipe_stack = stack, pipes
         return self
+
+    def _put_archives(self) -> None:
+        """Create the archives the files declare, or update them to what the files say (archives
+        made by other means, an API or the command line, are left alone)."""
+        for bus_name, archives in self.archives.items():
+            bus = self.buses[bus_name]
+            for name, spec in archives.items():
+                try:
+                    current = bus.describe_archive(name)
+                except ResourceMissingError:
+                    bus.create_archive(
+                        name,
+                        event_pattern=spec.pattern,
+                        retention_days=spec.retention_days,
+                        description=spec.description,
+                    )
+                    continue
+                if current.bus != bus_name:
+                    raise ConfigError(
+                        f"archive {name!r} of bus {bus_name} exists in the state file for bus {current.bus}: "
+                        "archive names are unique per state file; rename one"
+                    )
+                pattern = None if spec.pattern is None else json.dumps(Pattern(spec.pattern).to_dict(), separators=(",", ":"))
+                if (current.event_pattern, current.retention_days, current.description) != (
+                    pattern,
+                    spec.retention_days,
+                    spec.description,
+                ):
+                    bus.update_archive(
+                        name,
+                        event_pattern=spec.pattern,
+                        retention_days=spec.retention_days,
+                        description=spec.description,
+                    )
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -316,6 +355,8 @@ class Runtime:
             backend = self.backend_of(config)
             log = backend.event_log(bus_name, bus_config, config_file=config.file)
             bus = EventBus(bus_name, config=bus_config, log=log)
+            if spec.archives:
+                self.archives[bus_name] = dict(spec.archives)
             for rule_name, rule in spec.rules.items():
                 where: KeyPath = ("buses", bus_name, "rules", rule_name)
                 try:

@@ -23,6 +23,7 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("buses.NAME.settings and defaults.bus", "BusConfig", set()),
     ("buses.NAME.settings.backoff", "Backoff", set()),
     ("buses.NAME.rules.NAME", "Rule", set()),
+    ("buses.NAME.archives.NAME", "ArchiveSpec", set()),
     ("A rule's target", "LogRuleTarget", {"log"}),
     ("retry_policy", "RetryPolicy", set()),
     ("input_transformer", "InputTransformer", set()),

@@ -12,6 +12,7 @@ target instead.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +41,7 @@ from eventbus.transform import InputTransformer, TargetInput
 
 __all__ = [
     "REF",
+    "ArchiveSpec",
     "BusSpec",
     "Defaults",
     "MemoryBackend",
@@ -206,11 +208,39 @@ class RuleSpec(_Model):
         return self
 
 
+class ArchiveSpec(_Model):
+    """An archive of the bus's events: those matching `pattern` (every event without one), kept
+    `retention_days` (0: for ever). Names are unique across every bus of a state file."""
+
+    pattern: dict[str, Any] | None = None
+    retention_days: int = Field(default=0, ge=0)
+    description: str | None = Field(default=None, max_length=512)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_is_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                Pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class BusSpec(_Model):
-    """A bus: its limits (``BusConfig``, over ``defaults.bus``) and its rules by name."""
+    """A bus: its limits (``BusConfig``, over ``defaults.bus``), its rules and its archives by name."""
 
     settings: dict[str, Any] = Field(default_factory=dict)
     rules: dict[str, Any] = Field(default_factory=dict)
+    archives: dict[str, ArchiveSpec] = Field(default_factory=dict)
+
+    @field_validator("archives")
+    @classmethod
+    def _archive_names(cls, value: dict[str, ArchiveSpec]) -> dict[str, ArchiveSpec]:
+        for name in value:
+            if not re.fullmatch(r"[\.\-_A-Za-z0-9]{1,48}", name):
+                raise ValueError(f"archive name {name!r}: 1 to 48 of A-Z a-z 0-9 . - _")
+        return value
 
     @field_validator("settings")
     @classmethod
