@@ -391,7 +391,13 @@ class ArchiveKeeper:
                 store = self._store()
                 await store.refresh()
                 for replay in store.replays():
-                    if replay.bus != self.bus or replay.name in self._running:
+                    if replay.bus != self.bus:
+                        continue
+                    if replay.name in self._running:
+                        if replay.state == "CANCELLING" and replay.name not in self._cancelled:
+                            # Cancelled by another process (eventbus replay cancel).
+                            self._cancelled.add(replay.name)
+                            self._running[replay.name].cancel()
                         continue
                     if replay.state == "CANCELLING":
                         self._finish(replace(replay, state="CANCELLED", ended=self._clock.now()))
