@@ -47,7 +47,7 @@ from eventbus.envelope import (
     format_time,
     validate_entry,
 )
-from eventbus.errors import BusClosedError, BusValidationError
+from eventbus.errors import BusClosedError, BusValidationError, RuleNotFoundError
 from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
 from eventbus.targets.bus import BusRegistry, default_registry
@@ -623,6 +623,22 @@ class EventBus:
         ids = [r["EventId"] for r in results if "EventId" in r]
         self._metrics.count_bus("LoopedEvents", len(ids))
         _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
+
+    async def redeliver(self, event: Mapping[str, Any], *, rule: str, target: str) -> None:
+        """Take ``event`` back for the one rule target ``rule``/``target`` (a dead letter redriven):
+        accepted as PutEvents accepts (stored when this returns), routed to that target only, its
+        attempts from one and its age from now. ``RuleNotFoundError`` or ``BusValidationError``
+        when the rule or the target is not there (the dead letter should stay where it is)."""
+        if self._state != "running":
+            raise BusClosedError(f"EventBus {self.name} is not running (use 'async with bus:')")
+        entry = self._table.rules.get(rule)
+        if entry is None:
+            raise RuleNotFoundError(f"Rule {rule} does not exist on EventBus {self.name}.")
+        if not any(route.target_id == target for route in entry.routes):
+            raise BusValidationError(f"Rule {rule} on EventBus {self.name} has no target {target}.")
+        if not isinstance(event, Mapping) or not isinstance(event.get("id"), str):
+            raise BusValidationError("A dead letter's event must be an event object with an id.")
+        await self._put_replayed([LogRecord(dict(event), self._clock.now(), target_rule=rule, target_id=target)])
 
     async def _put_replayed(self, records: list[LogRecord]) -> None:
         # A replay's events: accepted as PutEvents would (counted, waiting for room), not validated

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from eventbus.errors import (
     StateError,
 )
 
-__all__ = ["StateFile", "describe"]
+__all__ = ["InboxBus", "StateFile", "describe"]
 
 
 class StateFile:
@@ -192,6 +192,25 @@ class StateFile:
                 batch,
             )
         nudge(self.path, bus)
+
+
+    def bus(self, name: str) -> InboxBus:
+        """Bus ``name`` of this file, as a redrive's destination (``redeliver``)."""
+        return InboxBus(self, name)
+
+
+class InboxBus:
+    """A bus of a state file seen from outside: what is redelivered goes to its inbox."""
+
+    def __init__(self, state: StateFile, name: str) -> None:
+        self.state = state
+        self.name = name
+
+    async def redeliver(self, event: Mapping[str, Any], *, rule: str, target: str) -> None:
+        import anyio
+
+        record = LogRecord(dict(event), datetime.now(UTC), target_rule=rule, target_id=target)
+        await anyio.to_thread.run_sync(self.state.redeliver, self.name, [record])
 
 
 def describe(value: Archive | Replay) -> dict[str, Any]:
