@@ -160,10 +160,12 @@ def _dead_letters(path: Path) -> dict[str, tuple[str | None, str]]:
     return anyio.run(read)
 
 
+@pytest.mark.timeout(600)
 def test_sigkill_twenty_times_loses_nothing_accepted(tmp_path: Path) -> None:
     run_kills(tmp_path, kills=20, seed=13)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_sigkill_a_hundred_times_loses_nothing_accepted(tmp_path: Path) -> None:
     run_kills(tmp_path, kills=100, seed=1313)
