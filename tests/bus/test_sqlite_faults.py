@@ -208,3 +208,23 @@ async def test_an_event_accepted_while_the_disk_was_full_is_delivered_after_a_re
     async with bus(again) as restarted:
         assert await restarted.wait_idle(10)
     assert [p["id"] for p in again.payloads] == [answer["Entries"][0]["EventId"]] * 2
+
+
+def test_the_resource_store_keeps_documents_across_instances(tmp_path: Path) -> None:
+    from eventbus.bus.logs.sqlite.resources import SqliteResourceStore
+    from eventbus.server.store import ResourceStore
+
+    path = tmp_path / "state.db"
+    first = SqliteResourceStore(path)
+    assert isinstance(first, ResourceStore)
+    first.save("rule", "orders/big", {"Name": "big", "EventPattern": "{}"})
+    first.save("bus", "orders", {"Name": "orders"})
+    first.save("rule", "orders/big", {"Name": "big", "EventPattern": '{"source": ["shop"]}'})
+    again = SqliteResourceStore(path)
+    assert again.load("rule") == {"orders/big": {"Name": "big", "EventPattern": '{"source": ["shop"]}'}}
+    again.delete("rule", "orders/big")
+    again.delete("rule", "nothing")
+    assert SqliteResourceStore(path).load("rule") == {} and again.load("bus") == {"orders": {"Name": "orders"}}
+    # It shares the file with the buses' state.
+    anyio.run(start, path)
+    assert SqliteResourceStore(path).load("bus") == {"orders": {"Name": "orders"}}

@@ -49,8 +49,9 @@ _MAX_BATCH = 4096
 #: Waits this long for another process's write transaction before failing the operation.
 _BUSY_TIMEOUT = 10.0
 
-#: Tables another part of eventbus may keep in a state file (the SQLite queue's messages).
-_NEIGHBOURS = {"messages", "sqlite_sequence"}
+#: Tables another part of eventbus may keep in a state file before its buses do (the SQLite
+#: queue's messages, an HTTP API's resources).
+_NEIGHBOURS = {"messages", "sqlite_sequence", "resources"}
 
 # Keys are ``bus id << 40 | n``: each bus's rows are one range of the primary key, numbered by
 # the process serving the bus, so rows need no bus column, no index and no round trip for
@@ -149,6 +150,12 @@ CREATE TABLE replays (
     replayed INTEGER NOT NULL DEFAULT 0,
     total INTEGER
 );
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
 """
 
 
