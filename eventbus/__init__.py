@@ -16,14 +16,19 @@ from eventbus.errors import (
     ConfigError,
     DeliveryError,
     EventBusError,
+    IllegalStatusError,
     InvalidEventError,
     LimitExceededError,
     LogClosedError,
     NonRetryableError,
     PatternError,
+    ResourceAlreadyExistsError,
+    ResourceMissingError,
     ResourceNotFoundError,
     RetryableError,
     RuleNotFoundError,
+    StateError,
+    StateLockedError,
     TargetPermissionError,
     TargetTimeoutError,
     ThrottledError,
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
+    from eventbus.bus.logs.sqlite import SqliteEventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
@@ -147,6 +153,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EventLog": ("eventbus.bus.logs.protocol", "EventLog"),
     "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
+    "SqliteEventLog": ("eventbus.bus.logs.sqlite", "SqliteEventLog"),
     "Outcome": ("eventbus.bus.outcomes", "Outcome"),
     "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
     "Rule": ("eventbus.bus.rules", "Rule"),
@@ -206,6 +213,7 @@ __all__ = [
     "InMemoryDeliveryQueue",
     "InMemoryEventLog",
     "InputTransformer",
+    "IllegalStatusError",
     "InvalidEventError",
     "LimitExceededError",
     "LogClosedError",
@@ -235,6 +243,8 @@ __all__ = [
     "QueueTargetConfig",
     "RecordingTarget",
     "RecordingTargetConfig",
+    "ResourceAlreadyExistsError",
+    "ResourceMissingError",
     "ResourceNotFoundError",
     "RetryPolicy",
     "RetryableError",
@@ -248,7 +258,10 @@ __all__ = [
     "SqlColumn",
     "SqlTarget",
     "SqlTargetConfig",
+    "SqliteEventLog",
     "SqliteQueue",
+    "StateError",
+    "StateLockedError",
     "SyncEventBus",
     "Target",
     "TargetConfig",

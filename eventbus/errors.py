@@ -10,6 +10,11 @@ __all__ = [
     "BackendError",
     "BusClosedError",
     "BusValidationError",
+    "IllegalStatusError",
+    "ResourceAlreadyExistsError",
+    "ResourceMissingError",
+    "StateError",
+    "StateLockedError",
     "LimitExceededError",
     "LogClosedError",
     "RuleNotFoundError",
@@ -116,10 +121,41 @@ class LimitExceededError(EventBusError, ValueError):
     error_code = "LimitExceededException"
 
 
-class RuleNotFoundError(EventBusError, LookupError):
-    """The named rule does not exist (AWS ``ResourceNotFoundException``)."""
+class ResourceMissingError(EventBusError, LookupError):
+    """A named rule, archive or replay does not exist (AWS ``ResourceNotFoundException``).
+
+    (``ResourceNotFoundError`` is the target-side failure: a delivery's destination is gone.)
+    """
 
     error_code = "ResourceNotFoundException"
+
+
+class RuleNotFoundError(ResourceMissingError):
+    """The named rule does not exist (AWS ``ResourceNotFoundException``)."""
+
+
+class ResourceAlreadyExistsError(EventBusError, ValueError):
+    """An archive or replay of that name exists already (AWS ``ResourceAlreadyExistsException``)."""
+
+    error_code = "ResourceAlreadyExistsException"
+
+
+class IllegalStatusError(EventBusError, ValueError):
+    """The resource is not in a state that allows the call, e.g. cancelling a finished replay
+    (AWS ``IllegalStatusException``)."""
+
+    error_code = "IllegalStatusException"
+
+
+class StateError(EventBusError):
+    """A state file (the SQLite backend's database) cannot be used: not a database, written by a
+    newer version, read-only, full. The message names the file, the reason and what to do."""
+
+    error_code = "InternalFailure"
+
+
+class StateLockedError(StateError):
+    """Another process serves this bus from the same state file: two would deliver everything twice."""
 
 
 class BusClosedError(EventBusError, RuntimeError):

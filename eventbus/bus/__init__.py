@@ -4,7 +4,7 @@ The modules read as an event's journey through one bus: ``bus.py`` (``EventBus``
 lifecycle) over ``router.py`` (log -> rules -> delivery queue), ``table.py`` (the rule table),
 ``rules.py`` (the rule models), ``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, the
 retry decision, dead letters), ``outcomes.py`` (what happened to each delivery), ``logs/`` (the
-event log and delivery queue seams, and their in-memory backend) and ``metrics.py``,
+event log and delivery queue seams, their in-memory and SQLite backends) and ``metrics.py``,
 ``config.py``, ``clock.py``, ``chain.py`` at the ground.
 
 The names below load on first use, so importing one module of the package (the clock, say) does
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
+    from eventbus.bus.logs.sqlite import SqliteEventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
     from eventbus.bus.rules import Rule, RuleState, RuleTarget
 
@@ -45,6 +46,7 @@ __all__ = [
     "Rule",
     "RuleState",
     "RuleTarget",
+    "SqliteEventLog",
     "SystemClock",
 ]
 
@@ -67,6 +69,7 @@ _HOME = {
     "Rule": "eventbus.bus.rules",
     "RuleState": "eventbus.bus.rules",
     "RuleTarget": "eventbus.bus.rules",
+    "SqliteEventLog": "eventbus.bus.logs.sqlite",
     "SystemClock": "eventbus.bus.clock",
 }
 

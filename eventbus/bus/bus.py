@@ -20,6 +20,7 @@ from typing import Any, Literal
 import anyio
 
 from eventbus._logger import get_logger
+from eventbus.bus.archives import ArchiveKeeper
 from eventbus.bus.chain import bus_chain, delivering_for
 from eventbus.bus.clock import Clock, SystemClock
 from eventbus.bus.config import BusConfig
@@ -32,13 +33,14 @@ from eventbus.bus.entries import (
     new_event_id,
     new_event_ids,
 )
+from eventbus.bus.logs.archives import Archive, ArchiveStore, InMemoryArchiveStore, Replay
 from eventbus.bus.logs.memory import InMemoryEventLog
-from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, LogClosedError, LogRecord
+from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, KeepsSchedules, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcomes, OutcomeStream
 from eventbus.bus.router import Outstanding, Router
 from eventbus.bus.rule_sync import RuleSync
-from eventbus.bus.rules import Rule, RuleState, RuleTarget
+from eventbus.bus.rules import Rule, RuleState, RuleTarget, rule_arn
 from eventbus.bus.table import F, RuleTable
 from eventbus.envelope import (
     Event,
@@ -46,7 +48,13 @@ from eventbus.envelope import (
     format_time,
     validate_entry,
 )
-from eventbus.errors import BackendError, BusClosedError, BusValidationError, NonRetryableError
+from eventbus.errors import (
+    BackendError,
+    BusClosedError,
+    BusValidationError,
+    NonRetryableError,
+    RuleNotFoundError,
+)
 from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
 from eventbus.targets.bus import BusRegistry, PutEventsSink, default_registry
@@ -59,6 +67,10 @@ _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
 #: Seconds a distributed bus waits at start for its rule bucket's current entries.
 _RULES_READY = 30.0
+
+
+def _internal_failure(exc: Exception) -> dict[str, str]:
+    return {"ErrorCode": "InternalFailure", "ErrorMessage": f"The event could not be stored: {str(exc)[:500]}"}
 
 
 def _not_an_event_field(key: str) -> dict[str, str]:
@@ -89,6 +101,7 @@ class EventBus:
         random: Callable[[], float] | None = None,
         registry: BusRegistry | None = None,
         front_only: bool = False,
+        archives: ArchiveStore | None = None,
         **overrides: Any,
     ) -> None:
         if not isinstance(name, str) or not _BUS_NAME_RE.fullmatch(name):
@@ -123,6 +136,7 @@ class EventBus:
             on_leased=self._deliveries_leased,
             distributed=self._distributed,
             resolver=self._resolve_bus if self._distributed else None,
+            on_adopt=self._deliveries_adopted,
         )
         self._router: Router | None = None
         self._rule_sync: RuleSync | None = None
@@ -131,6 +145,20 @@ class EventBus:
         self._fronts: dict[str, EventBus] = {}
         self._fronts_lock: anyio.Lock | None = None
         self._queue: DeliveryQueue | None = None
+        #: Where archives and replays are kept: given, the log's own (a durable log's file), or
+        #: in memory; opened with the bus.
+        self._archive_store = archives
+        self._archives = ArchiveKeeper(
+            name,
+            bus_arn=self.arn,
+            region=self.config.region,
+            account=self.config.account,
+            clock=self._clock,
+            put=self._put_replayed,
+            rule_names=lambda: list(self._table.rules),
+            rule_arn=lambda rule: rule_arn(self.config.region, self.config.account, name, rule),
+        )
+        self._replay_scope: anyio.CancelScope | None = None
         self._outstanding = Outstanding()
         self._state: Literal["new", "running", "closing", "closed"] = "new"
         self._tg: anyio.abc.TaskGroup | None = None
@@ -164,9 +192,28 @@ class EventBus:
                 # A durable log reopened holds what an earlier run left: it is this run's work too.
                 self._outstanding.events = await self._eventlog.pending()
                 pending = await queue.routes()
+                if isinstance(self._eventlog, KeepsSchedules):
+                    self._table.scheduler.resume(await self._eventlog.last_fires())
+            store = self._archive_store
+            if store is None:
+                own = getattr(self._eventlog, "archive_store", None)
+                store = own() if own is not None else InMemoryArchiveStore()
+                self._archive_store = store
+            await self._archives.open(store)
         except BaseException:
             self.registry.unregister(self)
             raise
+        routes = self._table.route_keys()
+        parked = {key: n for key, n in pending.items() if key not in routes}
+        pending = {key: n for key, n in pending.items() if key in routes}
+        if parked:
+            # Deliveries for rule targets this run does not configure: kept, not delivered, not
+            # waited for; a target put again under the same rule and id takes them over.
+            _log.warning(
+                "deliveries wait for rule targets that are not configured",
+                bus=self.name,
+                routes={key: n for key, n in sorted(parked.items())},
+            )
         self._outstanding.deliveries = sum(pending.values())
         self._queue = queue
         tg = anyio.create_task_group()
@@ -194,11 +241,14 @@ class EventBus:
             batch=self.config.router_batch,
             trace=self.config.trace_events,
             distributed=self._distributed,
+            archives=self._archives,
         )
         self._router = router
         self._start(router.run)
         self._scheduler_scope = self._start(self._table.scheduler.run)
-        self._table.start(self._start, queue, pending)
+        self._replay_scope = self._start(self._archives.run_replays)
+        self._start(self._archives.run_expiry)
+        self._table.start(self._start, queue, pending, parked)
         return self
 
     async def _follow_shared_rules(self) -> None:
@@ -283,6 +333,9 @@ class EventBus:
             if self._router is not None:
                 self._router.stop()
             self._table.stop_dispatchers()
+        if self._replay_scope is not None:
+            # Replays stop putting events; one under way resumes when the bus runs again.
+            self._replay_scope.cancel()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -321,6 +374,11 @@ class EventBus:
             with anyio.CancelScope(shield=True):
                 for front in list(self._fronts.values()):
                     await front.__aexit__(None, None, None)
+                if self._archives.store is not None:
+                    try:
+                        await self._archives.store.close()
+                    except Exception as exc:
+                        _log.error("archive store close failed", bus=self.name, error=str(exc))
                 if self._queue is not None:
                     await self._queue.close()
                 await self._eventlog.close()
@@ -343,6 +401,15 @@ class EventBus:
                 drain_timeout=self.config.drain_timeout,
             )
             return
+        if getattr(self._eventlog, "durable", False):
+            # Nothing is lost: the next run on the same storage resumes it.
+            _log.info(
+                "pending work kept for the next run",
+                bus=self.name,
+                unrouted_events=events,
+                deliveries=deliveries,
+            )
+            return
         self._metrics.count_bus("UndeliveredAtShutdown", events + deliveries)
         _log.error(
             "undelivered at shutdown",
@@ -353,6 +420,11 @@ class EventBus:
             deliveries=deliveries,
             drain_timeout=self.config.drain_timeout,
         )
+
+    @property
+    def log(self) -> EventLog:
+        """The event log this bus keeps its state in (``InMemoryEventLog`` unless given)."""
+        return self._eventlog
 
     @property
     def clock(self) -> Clock:
@@ -484,6 +556,81 @@ class EventBus:
             max_concurrency=max_concurrency,
         )
 
+    # -- archives and replay (the archive keeper's API) ---------------------------------------
+
+    @property
+    def archive_keeper(self) -> ArchiveKeeper:
+        """This bus's archives and the replays into it: what the methods below delegate to."""
+        return self._archives
+
+    def create_archive(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        retention_days: int = 0,
+        description: str | None = None,
+    ) -> Archive:
+        """CreateArchive on this bus: from now on it keeps the events this bus receives that match
+        ``event_pattern`` (every event without one), for ``retention_days`` (0: for ever)."""
+        return self._archives.create_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+
+    def update_archive(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | str | Pattern | None = None,
+        retention_days: int | None = None,
+        description: str | None = None,
+    ) -> Archive:
+        """UpdateArchive: change what is given, keep the rest (and the events)."""
+        return self._archives.update_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
+        )
+
+    def describe_archive(self, name: str) -> Archive:
+        return self._archives.describe_archive(name)
+
+    def list_archives(self, name_prefix: str | None = None, state: str | None = None) -> list[Archive]:
+        return self._archives.list_archives(name_prefix, state)
+
+    def delete_archive(self, name: str) -> None:
+        """DeleteArchive: the archive and its events are gone."""
+        self._archives.delete_archive(name)
+
+    async def start_replay(
+        self,
+        name: str,
+        archive: str,
+        start_time: datetime,
+        end_time: datetime,
+        *,
+        rules: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> Replay:
+        """StartReplay into this bus: the archived events whose ``time`` is in ``[start_time,
+        end_time]``, in time order, each with ``replay-name``, to every rule or only to ``rules``
+        (names or ARNs). Returns at once, STARTING; ``describe_replay`` shows the progress."""
+        return await self._archives.start_replay(
+            name, archive, start_time, end_time, rules=rules, description=description
+        )
+
+    def describe_replay(self, name: str) -> Replay:
+        return self._archives.describe_replay(name)
+
+    def list_replays(self, name_prefix: str | None = None, state: str | None = None) -> list[Replay]:
+        return self._archives.list_replays(name_prefix, state)
+
+    def cancel_replay(self, name: str) -> Replay:
+        """CancelReplay: CANCELLING now, CANCELLED once it has stopped putting events."""
+        return self._archives.cancel_replay(name)
+
+    async def wait_replay(self, name: str, timeout: float | None = None) -> Replay:
+        """Until the replay ended (COMPLETED, CANCELLED or FAILED); ``TimeoutError`` after ``timeout``."""
+        return await self._archives.wait_replay(name, timeout)
+
     # -- PutEvents -------------------------------------------------------------------------
 
     async def put_events(
@@ -568,18 +715,27 @@ class EventBus:
             counted = 0 if self._distributed else len(records)
             self._outstanding.events += counted
             taken = 0
+            refused = _THROTTLED
             try:
                 # A target publishing to the bus that delivers to it would wait on itself.
                 wait = self.config.when_full == "wait" and delivering_for.get() != self.name
                 taken = await self._eventlog.append(records, wait=wait)
             except LogClosedError:
                 raise BusClosedError(f"EventBus {self.name} closed while the call waited for room") from None
+            except Exception as exc:
+                # The log could not store them (a durable one on a full disk): each is answered
+                # as failed, never as accepted; AWS clients retry InternalFailure.
+                refused = _internal_failure(exc)
+                _log.error(
+                    "events could not be stored", bus=self.name, events=len(records), error=refused["ErrorMessage"]
+                )
             finally:
                 self._outstanding.routed(min(counted, len(records) - taken))
             for position in positions[taken:]:
-                results[position] = dict(_THROTTLED)
+                results[position] = dict(refused)
             self._metrics.count_bus("AcceptedEvents", taken)
-            self._metrics.count_bus("PutEventsThrottledEntries", len(records) - taken)
+            if refused is _THROTTLED:
+                self._metrics.count_bus("PutEventsThrottledEntries", len(records) - taken)
             if self.config.trace_events:
                 for record in records[:taken]:
                     _log.info("accepted", bus=self.name, event_id=record.event["id"])
@@ -594,10 +750,41 @@ class EventBus:
         self._metrics.count_bus("LoopedEvents", len(ids))
         _log.warning("loop: event already passed through this bus", bus=self.name, chain=chain, event_ids=ids)
 
+    async def redeliver(self, event: Mapping[str, Any], *, rule: str, target: str) -> None:
+        """Take ``event`` back for the one rule target ``rule``/``target`` (a dead letter redriven):
+        accepted as PutEvents accepts (stored when this returns), routed to that target only, its
+        attempts from one and its age from now. ``RuleNotFoundError`` or ``BusValidationError``
+        when the rule or the target is not there (the dead letter should stay where it is)."""
+        if self._state != "running":
+            raise BusClosedError(f"EventBus {self.name} is not running (use 'async with bus:')")
+        entry = self._table.rules.get(rule)
+        if entry is None:
+            raise RuleNotFoundError(f"Rule {rule} does not exist on EventBus {self.name}.")
+        if not any(route.target_id == target for route in entry.routes):
+            raise BusValidationError(f"Rule {rule} on EventBus {self.name} has no target {target}.")
+        if not isinstance(event, Mapping) or not isinstance(event.get("id"), str):
+            raise BusValidationError("A dead letter's event must be an event object with an id.")
+        await self._put_replayed([LogRecord(dict(event), self._clock.now(), target_rule=rule, target_id=target)])
+
+    async def _put_replayed(self, records: list[LogRecord]) -> None:
+        # A replay's events: accepted as PutEvents would (counted, waiting for room), not validated
+        # again (they were valid when archived) and never archived again (``replay-name``).
+        self._outstanding.events += len(records)
+        taken = 0
+        try:
+            taken = await self._eventlog.append(records, wait=True)
+        finally:
+            self._outstanding.routed(len(records) - taken)
+        self._metrics.count_bus("AcceptedEvents", taken)
+
     def _deliveries_ended(self, n: int) -> None:
         self._outstanding.ended(n)
 
     def _deliveries_leased(self, n: int) -> None:
+        self._outstanding.deliveries += n
+
+    def _deliveries_adopted(self, n: int) -> None:
+        # A target put again took over deliveries an earlier run left for it: this run's work now.
         self._outstanding.deliveries += n
 
     # -- schedules -------------------------------------------------------------------------
@@ -634,6 +821,12 @@ class EventBus:
         taken = 0
         try:
             taken = await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
+        except LogClosedError:
+            return
+        except Exception as exc:
+            # Not stored (a full disk): this fire is lost, and a durable log that did not
+            # remember it fires it again when the bus restarts.
+            _log.error("scheduled event could not be stored", bus=self.name, rule=rule, error=str(exc)[:500])
         finally:
             self._outstanding.routed(min(counted, 1 - taken))
         self._metrics.count_bus("AcceptedEvents", taken)

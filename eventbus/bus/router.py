@@ -22,6 +22,7 @@ import anyio.lowlevel
 
 from eventbus import redact
 from eventbus._logger import get_logger
+from eventbus.bus.archives import ArchiveKeeper
 from eventbus.bus.clock import Clock
 from eventbus.bus.delivery.dispatcher import Slots
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
@@ -91,8 +92,10 @@ class Router:
         batch: int,
         trace: bool = False,
         distributed: bool = False,
+        archives: ArchiveKeeper | None = None,
     ) -> None:
         self.bus_name = bus_name
+        self._archives = archives
         self._log = log
         self._queue = queue
         self._table = table
@@ -141,7 +144,8 @@ class Router:
                 return
             deliveries: list[Delivery] = []
             offsets: list[int] = []
-            for record in records:
+            first = 0  # the first record of ``records`` whose offset is not committed yet
+            for index, record in enumerate(records):
                 try:
                     routed, short = self._route(record)
                 except Exception as exc:
@@ -153,23 +157,51 @@ class Router:
                 if short:
                     # Rare: a target is full. What is routed so far goes first (its slots can
                     # only free once it is in the queue), then wait for room, in order.
-                    await self._commit(deliveries, offsets)
-                    deliveries, offsets = [], []
+                    await self._commit(deliveries, offsets, records[first:index])
+                    deliveries, offsets, first = [], [], index
                     for entry, slots in short:
                         entry.counters["ThrottledRules"] += 1
                         await slots.take_waiting()
                 deliveries += routed
                 offsets.append(record.offset)
-            await self._commit(deliveries, offsets)
+            await self._commit(deliveries, offsets, records[first:])
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    async def _commit(self, deliveries: list[Delivery], offsets: list[int]) -> None:
-        if deliveries:
+    async def _commit(self, deliveries: list[Delivery], offsets: list[int], records: list[LogRecord]) -> None:
+        archives = self._archives
+        archived = archives.matches(records) if archives is not None and archives.active else {}
+        if deliveries or archived:
             if not self._distributed:
                 # Counted before they are handed on: a delivery may end before ``put`` returns.
                 self._outstanding.deliveries += len(deliveries)
-            await self._queue.put(deliveries)
+            delay = 0.05
+            while True:
+                try:
+                    # Archived before the events leave the log: a crash in between archives
+                    # them again on the next run, which the archive ignores by event id.
+                    if archived:
+                        assert archives is not None
+                        await archives.keep(archived)
+                        archived = {}
+                    if deliveries:
+                        await self._queue.put(deliveries)
+                    break
+                except LogClosedError:
+                    raise  # stopping (a distributed queue closed): the events stay in the log
+                except Exception as exc:
+                    # A durable queue that cannot write (a full disk): the events stay in the log,
+                    # unacknowledged, and routing waits until the write succeeds. Wall-clock
+                    # time: this waits for the disk, not for anything on the bus's clock.
+                    _log.error(
+                        "routed events could not be stored; trying again",
+                        bus=self.bus_name,
+                        events=len(offsets),
+                        error=f"{type(exc).__name__}: {str(exc)[:300]}",
+                        retry_in=delay,
+                    )
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
         if offsets:
             await self._log.ack(offsets)
             self._outstanding.routed(len(offsets))
@@ -219,6 +251,10 @@ class Router:
             names: Iterable[str] = (record.target_rule,)
         else:
             names = self._table.matcher.match(event) if rules else ()
+            if record.only_rules is not None:
+                # A replay to some rules only: matched as usual, delivered to those alone.
+                names = [name for name in names if name in record.only_rules]
+        only_target = record.target_id
         deliveries: list[Delivery] = []
         short: list[tuple[RuleEntry, Slots]] = []
         metrics = self._metrics
@@ -236,6 +272,8 @@ class Router:
             if self._trace:
                 _log.info("matched", bus=self.bus_name, event_id=event["id"], rule=name)
             for route in entry.routes:
+                if only_target is not None and route.target_id != only_target:
+                    continue  # a redriven dead letter goes back to the one target it failed for
                 if route.target_input is None:
                     if event_json is None:
                         event_json = _encode_event(event)

@@ -3,18 +3,19 @@
 One task serves every scheduled rule of a bus: it sleeps until the earliest fire time (or until
 the set of schedules changes), then calls ``fire(rule_name, when)`` for each rule that is due. A
 clock that jumped over several fire times fires once (stamped with the first missed time) and
-goes on from now: missed invocations are not replayed one by one.
+goes on from now: missed invocations are not replayed one by one. A durable log remembers each
+rule's last fire (``resume``), so that a restart goes on from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 import anyio
 
 from eventbus.bus.clock import Clock, wait_until
-from eventbus.schedule import Schedule
+from eventbus.schedule import RateSchedule, Schedule
 
 __all__ = ["Scheduler"]
 
@@ -32,6 +33,19 @@ class Scheduler:
     def set(self, rule: str, schedule: Schedule) -> None:
         """Add or replace the schedule of ``rule``, counting from now."""
         self._next[rule] = (schedule, schedule.next_after(self._clock.now()))
+        self._notify()
+
+    def resume(self, fired: Mapping[str, datetime]) -> None:
+        """Go on from each rule's last fire time, as a durable log remembers it: the next fire
+        is the first one after it, so a restart neither fires a period twice nor skips one (a
+        ``rate`` counts from its last fire, not from the restart)."""
+        for rule, (schedule, _) in list(self._next.items()):
+            last = fired.get(rule)
+            if last is None:
+                continue
+            if isinstance(schedule, RateSchedule):
+                schedule = RateSchedule(schedule.expression, schedule.period, last)
+            self._next[rule] = (schedule, schedule.next_after(last))
         self._notify()
 
     def remove(self, rule: str) -> None:

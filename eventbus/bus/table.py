@@ -91,8 +91,10 @@ class RuleTable:
         on_leased: Callable[[int], None] | None = None,
         distributed: bool = False,
         resolver: Callable[[str], Awaitable[PutEventsSink | None]] | None = None,
+        on_adopt: Callable[[int], None] | None = None,
     ) -> None:
         self.name = bus_name
+        self._on_adopt = on_adopt
         self.config = config
         self._clock = clock
         self._metrics = metrics
@@ -124,17 +126,32 @@ class RuleTable:
         #: change to its rule bucket); ``vet_targets`` may refuse targets before they are put.
         self.on_change: Callable[[str], None] | None = None
         self.vet_targets: Callable[[Sequence[RuleTarget]], None] | None = None
+        #: Deliveries the queue holds for routes no rule target serves (yet), by route.
+        self._parked: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
 
     # -- running ---------------------------------------------------------------------------
 
-    def start(self, start: Starter, queue: DeliveryQueue, pending: Mapping[str, int]) -> None:
+    def route_keys(self) -> set[str]:
+        """The routes (``<rule>/<target id>``) the rules' targets serve now."""
+        return {route.key for entry in self.rules.values() for route in entry.routes}
+
+    def start(
+        self,
+        start: Starter,
+        queue: DeliveryQueue,
+        pending: Mapping[str, int],
+        parked: Mapping[str, int] | None = None,
+    ) -> None:
         """Run every dispatcher through ``start`` on ``queue``, and the dispatchers made from now
-        on. ``pending`` is what the queue holds per route already (a durable queue, reopened)."""
+        on. ``pending`` is what the queue holds per route already (a durable queue, reopened);
+        ``parked`` what it holds for routes no target serves: a target put under that rule and id
+        later takes them over (``on_adopt`` counts them then)."""
         self._start = start
         self._queue = queue
+        self._parked = dict(parked or {})
         for key, count in pending.items():
             self.slots(key).count = count
         for entry in self.rules.values():
@@ -164,6 +181,10 @@ class RuleTable:
         elif capacity is not None:
             slots.capacity = capacity
         return slots
+
+    def delivering(self) -> int:
+        """Workers delivering right now (leased and not ended), over every route."""
+        return sum(d.delivering for d in self._serving.values())
 
     def outstanding(self) -> int:
         """Deliveries routed and not ended yet, over every route."""
@@ -412,9 +433,15 @@ class RuleTable:
             capacity=target.queue_size or self.config.target_queue_size,
             max_batch_size=batch,
         )
+        slots = self.slots(route.key, route.capacity)
+        adopted = self._parked.pop(route.key, 0)
+        if adopted:
+            slots.count += adopted
+            if self._on_adopt is not None:
+                self._on_adopt(adopted)
         dispatcher = Dispatcher(
             route,
-            slots=self.slots(route.key, route.capacity),
+            slots=slots,
             backoff=self.config.backoff,
             clock=self._clock,
             metrics=self._metrics,

@@ -15,6 +15,7 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eventbus.cli._console import logs_to_stderr, print_problems, print_table
@@ -46,6 +47,14 @@ def register(subparsers: Any) -> None:
         default=30.0,
         help="seconds the command may take to put and deliver (default 30)",
     )
+    parser.add_argument(
+        "--state",
+        metavar="PATH",
+        help=(
+            "run the buses on this SQLite state file (default: in memory, whatever the config's "
+            "runtime.backend says); refused while another process serves the same bus from it"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -72,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     logs_to_stderr()
     outcome = _Outcome()
     try:
-        code: int = anyio.run(_put, configs, args.bus, entries, args.timeout, outcome)
+        code: int = anyio.run(_put, configs, args.bus, entries, args.timeout, outcome, args.state)
     except ConfigErrors as exc:
         print_problems(exc)
         return 1
@@ -91,15 +100,23 @@ class _Outcome:
 
 
 async def _put(
-    configs: Any, bus_name: str | None, entries: list[dict[str, Any]], timeout: float, outcome: _Outcome
+    configs: Any,
+    bus_name: str | None,
+    entries: list[dict[str, Any]],
+    timeout: float,
+    outcome: _Outcome,
+    state: str | None = None,
 ) -> int:
     import anyio
 
     from eventbus.config import Runtime
+    from eventbus.config.backends import MemoryBackend, SqliteBackend
 
     deadline = anyio.current_time() + timeout
-    # Pipes stay off: their sources live outside this short-lived process.
-    runtime = Runtime(configs, pipes=False, maps=False)
+    # Pipes stay off: their sources live outside this short-lived process. In memory unless
+    # --state names a file: a one-off put must not take over the state of a running config.
+    backend = SqliteBackend(path=str(Path(state).resolve())) if state else MemoryBackend()
+    runtime = Runtime(configs, pipes=False, maps=False, backend=backend)
     bus = runtime.bus(bus_name)
     # Every bus's outcomes: an event forwarded to another bus is delivered there too.
     streams = [b.outcomes() for b in runtime.buses.values()]

@@ -43,6 +43,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--bus", "-b", help="the bus for stdin events that name none (default: the only bus)")
     parser.add_argument(
+        "--state",
+        metavar="PATH",
+        help=(
+            "the SQLite file the buses keep their state in, whatever the files' runtime.backend says "
+            "(default: the file's runtime.backend, else .eventbus/CONFIG-NAME.db beside each config)"
+        ),
+    )
+    parser.add_argument(
         "--abandoned",
         metavar="FILE",
         help=(
@@ -67,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     # File sources whose config leaves ``progress`` unset follow the command line.
     progress_default.set(sys.stderr.isatty() if args.progress is None else args.progress)
     try:
-        runner = Runner(args.files, args.bus, args.abandoned)
+        runner = Runner(args.files, args.bus, args.abandoned, state=args.state)
     except ConfigErrors as exc:
         print_problems(exc)
         return 1

@@ -3,10 +3,13 @@
 A bus must be entered and left by the same task, so each ``Runtime`` lives in a task of its own
 (``_Hosted``) that the runner starts, retires and hurries:
 
-- A reload retires the running runtime: its pipes stop, its buses take no more events but go on
-  delivering what they accepted in the background, for as long as their retry policy may take.
-  The new runtime starts at once; stdin events wait only for the swap itself. (A durable log
-  would hand its events over instead: the new buses would read them from it.)
+- A reload retires the running runtime: its pipes stop and its buses take no more events. A
+  durable runtime (SQLite, the default) hands over through its state file: the deliveries under
+  way end, the old buses stop and let go of the file, and the new ones resume everything else
+  from it (queued deliveries, retries with their due times, events not routed yet). A runtime in
+  memory goes on delivering what it accepted in the background instead, for as long as its retry
+  policy may take, while the new one starts at once. Either way stdin events wait only for the
+  swap itself.
 - The first SIGINT or SIGTERM stops reading stdin and hurries every runtime: each bus drains for
   at most its ``drain_timeout``. Events still undelivered then are written to a file.
 - A second signal ends the process at once, after writing every event not yet delivered to that
@@ -37,6 +40,7 @@ from eventbus.cli._console import say as _say
 from eventbus.cli._io import exit_now
 from eventbus.cli._stdin import LineReader
 from eventbus.config import ConfigErrors, LoadedConfig, Runtime, load_configs
+from eventbus.config.backends import SqliteBackend
 from eventbus.config.entries import to_entry
 from eventbus.errors import EventBusError
 
@@ -77,6 +81,8 @@ class _Hosted:
         self.waiting = 0
         #: ``(bus, event)`` for each event still undelivered when it ended.
         self.leftovers: list[tuple[str, dict[str, Any]]] = []
+        #: A durable runtime that stopped for a reload: its successor resumes what it held.
+        self.handed_over = False
 
     def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
         return self.leftovers if self.ended.is_set() else self.runtime.pending_events()
@@ -88,6 +94,15 @@ class _Hosted:
                 await self.retire.wait()
                 await self.runtime.stop_taking()
                 self.waiting = self.runtime.pending()
+                if self.runtime.durable and not self.hurry.is_set():
+                    # A reload hands over through the state file: the deliveries under way end
+                    # here, the rest (queued, waiting to retry, not routed) is the successor's.
+                    # ``retired`` is set once the buses have let go of the file, below.
+                    drain = max((b.config.drain_timeout for b in self.runtime.buses.values()), default=0.0)
+                    await self.runtime.wait_quiet(drain)
+                    self.runtime.shorten_drain(0)
+                    self.handed_over = True
+                    return
                 self.retired.set()
                 if not self.hurry.is_set():
                     await self._drain()
@@ -120,16 +135,24 @@ class _Hosted:
 class Runner:
     """Runs the configs until a signal; reloads them on change and puts stdin lines on the buses."""
 
-    def __init__(self, files: list[str], bus: str | None = None, abandoned: str | None = None) -> None:
-        """Loads the files (``ConfigErrors`` when they are not valid) and builds what they declare."""
+    def __init__(
+        self, files: list[str], bus: str | None = None, abandoned: str | None = None, *, state: str | None = None
+    ) -> None:
+        """Loads the files (``ConfigErrors`` when they are not valid) and builds what they declare.
+
+        The buses keep their state where each file's ``runtime.backend`` says, else in SQLite beside
+        it (``.eventbus/<name>.db``); ``state`` names one SQLite file for all of them instead."""
         self.files = files
+        #: Whatever the files say (``--state``), and for files that say nothing.
+        self.backend = SqliteBackend(path=str(Path(state).resolve())) if state else None
+        self.default_backend = SqliteBackend()
         #: The files' contents when they were last loaded (or a load was tried): a watch reloads
         #: when they differ, so an edit made before the watcher started is not missed.
         self.loaded = _fingerprint(files)
         self.configs = load_configs(files)
         self.default_bus = bus
         self.abandoned_path = abandoned
-        self.first = Runtime(self.configs)
+        self.first = self._runtime(self.configs)
         self.hosts: list[_Hosted] = []
         self.current: _Hosted | None = None
         #: Held by a put, and by a reload while it swaps runtimes: no put lands on a runtime going away.
@@ -143,6 +166,9 @@ class Runner:
         self._tg: TaskGroup | None = None
         #: Whether events were left undelivered (the exit status is then 1).
         self.abandoned_any = False
+
+    def _runtime(self, configs: list[LoadedConfig]) -> Runtime:
+        return Runtime(configs, backend=self.backend, default_backend=self.default_backend)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -190,6 +216,8 @@ class Runner:
             self.hosts.remove(host)
             if host.leftovers:
                 self._report_abandoned(host.leftovers, "the previous config stopped;")
+            elif host.handed_over:
+                pass  # said by the swap
             elif host.waiting:
                 say("the previous config delivered what it had accepted and stopped")
 
@@ -238,7 +266,12 @@ class Runner:
     def _finish(self) -> int:
         leftovers = [item for host in self.hosts for item in host.pending_events()]
         if not leftovers:
-            say("stopped")
+            kept = sum(host.runtime.pending() for host in self.hosts if host.runtime.durable)
+            if kept:
+                states = ", ".join(sorted({_states(h.runtime) for h in self.hosts if h.runtime.durable}))
+                say(f"stopped; {kept} pending delivery(ies) are kept in {states} for the next run")
+            else:
+                say("stopped")
             return 0
         self._report_abandoned(leftovers, "stopped;")
         return 1
@@ -334,7 +367,7 @@ class Runner:
             say(f"{refusal}; the running config stays")
             return
         try:
-            fresh = Runtime(configs)
+            fresh = self._runtime(configs)
         except ConfigErrors as exc:
             print_problems(exc)
             say("the changed config cannot be built; the running config stays")
@@ -361,7 +394,7 @@ class Runner:
         else:
             say(f"the changed config failed to start ({_one_line(started.failed)}); restarting the previous one")
             try:
-                again = await self._start(Runtime(self.configs))
+                again = await self._start(self._runtime(self.configs))
                 failure: Exception | None = again.failed
             except Exception as exc:
                 again, failure = started, exc
@@ -370,7 +403,9 @@ class Runner:
                 self._announce("restarted")
             else:
                 say(f"the previous config failed to start too ({_one_line(failure)}); no bus runs until the files are fixed")
-        if old.waiting and not old.ended.is_set():
+        if old.handed_over and old.waiting:
+            say(f"the previous config handed {old.waiting} pending delivery(ies) over through {_states(old.runtime)}")
+        elif old.waiting and not old.ended.is_set():
             say(f"the previous config goes on delivering {old.waiting} accepted event(s) in the background")
 
     # -- stdin -------------------------------------------------------------------------------
@@ -485,6 +520,16 @@ def _refusal(running: list[LoadedConfig], changed: list[LoadedConfig]) -> str | 
     if buses == 0 and any(c.model.buses for c in running):
         return "the changed config declares no buses (a half-saved file?); write 'buses: {}' to stop every bus"
     return None
+
+
+def _states(runtime: Runtime) -> str:
+    """The state files a durable runtime keeps its buses in."""
+    paths = set()
+    for config in runtime.configs:
+        backend = runtime.backend_of(config)
+        if isinstance(backend, SqliteBackend):
+            paths.add(str(backend.state_path(config.file)))
+    return ", ".join(sorted(paths)) or "the state file"
 
 
 def _fingerprint(files: Sequence[str]) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ says which maps to build; they start running when the runtime is entered.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from eventbus.bus import BusConfig, EventBus
 from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.bus.rules import RuleTarget
+from eventbus.config.backends import BackendSpec, MemoryBackend
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, add_python_path, target_id
-from eventbus.errors import ConfigError, EventBusError
+from eventbus.errors import ConfigError, EventBusError, ResourceMissingError
+from eventbus.patterns import Pattern
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
 if TYPE_CHECKING:
@@ -153,16 +156,24 @@ class Runtime:
         observe_failure: Callable[[DeliveryFailed], None] | None = None,
         instrument: Callable[[str, Target], Target] | None = None,
         maps: bool | Collection[str] = True,
+        backend: BackendSpec | None = None,
+        default_backend: BackendSpec | None = None,
     ) -> None:
         self.configs = list(configs)
         #: ``(address, target) -> target`` wrapped around every target built (metrics time them).
         self.instrument = instrument
+        #: Where every bus keeps its state, whatever the files say (``eventbus test``: memory).
+        self.backend = backend
+        #: Where the buses of a file that names no ``runtime.backend`` keep theirs.
+        self.default_backend = default_backend or MemoryBackend()
         self.target_factory = target_factory
         self.observe = observe
         self.observe_failure = observe_failure
         self.adapt_pipe = adapt_pipe
         self.adapt_bus = adapt_bus
         self.buses: dict[str, EventBus] = {}
+        #: The archives each bus's file declares (made or updated when the buses start).
+        self.archives: dict[str, dict[str, Any]] = {}
         #: The pipes, by name: all of them, none (``pipes=False``), or those ``pipes`` names.
         self.pipes: dict[str, Any] = {}
         #: The maps, by name (as ``maps`` says, like ``pipes``); they start with the runtime.
@@ -192,6 +203,18 @@ class Runtime:
             # be opened) is a config problem too, reported like the others.
             raise ConfigErrors(problems)
 
+    def backend_of(self, config: LoadedConfig) -> BackendSpec:
+        """The backend the buses of ``config`` run on."""
+        if self.backend is not None:
+            return self.backend
+        named: BackendSpec | None = config.model.runtime.backend
+        return named if named is not None else self.default_backend
+
+    @property
+    def durable(self) -> bool:
+        """Whether every bus keeps what it accepted across processes (a reload hands over through it)."""
+        return bool(self.configs) and all(self.backend_of(c).durable for c in self.configs)
+
     def bus(self, name: str | None = None) -> EventBus:
         """The bus called ``name``; without one, the only bus (an error when there are several)."""
         if name is None:
@@ -219,6 +242,7 @@ class Runtime:
             # stops before them.
             for bus in self.buses.values():
                 await stack.enter_async_context(bus)
+            self._put_archives()
             for pipe in self.pipes.values():
                 await pipes.enter_async_context(pipe)
             for run in self.maps.values():
@@ -230,6 +254,40 @@ class Runtime:
             raise
         self._stack, self._pipe_stack, self._map_stack = stack, pipes, maps
         return self
+
+    def _put_archives(self) -> None:
+        """Create the archives the files declare, or update them to what the files say (archives
+        made by other means, an API or the command line, are left alone)."""
+        for bus_name, archives in self.archives.items():
+            bus = self.buses[bus_name]
+            for name, spec in archives.items():
+                try:
+                    current = bus.describe_archive(name)
+                except ResourceMissingError:
+                    bus.create_archive(
+                        name,
+                        event_pattern=spec.pattern,
+                        retention_days=spec.retention_days,
+                        description=spec.description,
+                    )
+                    continue
+                if current.bus != bus_name:
+                    raise ConfigError(
+                        f"archive {name!r} of bus {bus_name} exists in the state file for bus {current.bus}: "
+                        "archive names are unique per state file; rename one"
+                    )
+                pattern = None if spec.pattern is None else json.dumps(Pattern(spec.pattern).to_dict(), separators=(",", ":"))
+                if (current.event_pattern, current.retention_days, current.description) != (
+                    pattern,
+                    spec.retention_days,
+                    spec.description,
+                ):
+                    bus.update_archive(
+                        name,
+                        event_pattern=spec.pattern,
+                        retention_days=spec.retention_days,
+                        description=spec.description,
+                    )
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -279,6 +337,18 @@ class Runtime:
             if bus.config.drain_timeout > seconds:
                 bus.config = bus.config.model_copy(update={"drain_timeout": max(0.0, seconds)})
 
+    async def wait_quiet(self, timeout: float | None = None) -> bool:
+        """Until no delivery is under way (retries waiting for their time do not count): what a
+        durable runtime waits for before it hands its buses over to a successor through the
+        state file; ``False`` if ``timeout`` came first."""
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            while any(bus.rule_table.delivering() for bus in self.buses.values()):
+                await anyio.sleep(0.01)
+            return True
+        return False
+
     def pending(self) -> int:
         """Events the buses accepted and have not delivered or dead-lettered yet."""
         return sum(bus.pending() for bus in self.buses.values())
@@ -312,7 +382,11 @@ class Runtime:
             bus_config = BusConfig.model_validate(settings.model_dump())
             if self.adapt_bus is not None:
                 bus_config = self.adapt_bus(bus_name, bus_config)
-            bus = EventBus(bus_name, config=bus_config)
+            backend = self.backend_of(config)
+            log = backend.event_log(bus_name, bus_config, config_file=config.file)
+            bus = EventBus(bus_name, config=bus_config, log=log)
+            if spec.archives:
+                self.archives[bus_name] = dict(spec.archives)
             for rule_name, rule in spec.rules.items():
                 where: KeyPath = ("buses", bus_name, "rules", rule_name)
                 try:
@@ -368,7 +442,8 @@ class Runtime:
                         self.targets[address] = target
                         update[stage] = target
                 where = ("pipes", name, "source")
-                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name)
+                places = self.backend_of(config).places(name, config_file=config.file)
+                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name, places=places)
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems

@@ -80,6 +80,7 @@ from pydantic import (
 )
 
 from eventbus.bus import Backoff
+from eventbus.config.backends import MemoryBackend
 from eventbus.config.build import Runtime
 from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source, reaching_enrichment
 from eventbus.config.entries import to_entry
@@ -225,7 +226,9 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
         # Beside the test file, as it was named (a relative path stays relative in messages).
         config_path = test_path.parent / spec.config
     config = load_config(config_path)
-    built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source, maps=False)
+    built = Runtime(
+        [config], target_factory=_recorder, adapt_pipe=_without_source, maps=False, backend=MemoryBackend()
+    )
     addresses = set(built.targets)
     stages = ("target", "enrichment", "dead-letter")
     pipe_stages = {f"pipe/{name}/{stage}" for name in built.pipes for stage in stages}
@@ -386,6 +389,8 @@ async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResu
 
     runtime = Runtime(
         [config],
+        # Hermetic: a case never reads nor writes the state a config's runtime.backend names.
+        backend=MemoryBackend(),
         target_factory=targets,
         pipes=[case.pipe] if case.pipe else False,
         adapt_pipe=adapt,

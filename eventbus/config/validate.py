@@ -317,11 +317,22 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
         )
+    archived: dict[str, str] = {}
     for bus_name, bus in model.buses.items():
         try:
             EventBus(bus_name)
         except BusValidationError as exc:
             problems.append(document.problem(("buses", bus_name), str(exc)))
+        for archive in getattr(bus, "archives", {}):
+            if archive in archived:
+                problems.append(
+                    document.problem(
+                        ("buses", bus_name, "archives", archive),
+                        f"bus {archived[archive]} has an archive of that name: archive names are unique "
+                        "across buses (as per account on AWS)",
+                    )
+                )
+            archived.setdefault(archive, bus_name)
         for rule_name, rule in bus.rules.items():
             where: KeyPath = ("buses", bus_name, "rules", rule_name)
             try:

@@ -25,6 +25,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from eventbus import redact
 from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.logs.places import Places
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
 from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
@@ -56,6 +57,7 @@ class Pipe:
         name: str | None = None,
         rand: Callable[[], float] = random.random,
         clock: Clock | None = None,
+        places: Places | None = None,
         share: Callable[[Source], Source] | None = None,
     ) -> None:
         if not isinstance(config, PipeConfig):
@@ -69,6 +71,11 @@ class Pipe:
         self.arn = f"arn:aws:pipes:{config.region}:{config.account}:pipe/{self.name}"
 
         self.source: Source = _build(config.source, SourceConfig)
+        #: Where the source keeps its place across restarts (a durable runtime's state file).
+        self.places = places
+        keep_place = getattr(self.source, "keep_place", None)
+        if places is not None and keep_place is not None:
+            keep_place(places)
         if share is not None and not getattr(self.source, "shared_by_workers", False):
             # Several workers run this pipe: its records go through what ``share`` makes (a
             # stream that one elected worker fills and every worker reads).
@@ -314,6 +321,11 @@ class Pipe:
                 except Exception as exc:
                     if opened:
                         self._log.error("source close failed", error=redact.error_text(exc))
+                if self.places is not None:
+                    try:
+                        await self.places.close()
+                    except Exception as exc:
+                        self._log.error("closing the source's place failed", error=redact.error_text(exc))
             self._drained.set()
             self._finished.set()
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eventbus.testing._logs import capture_logs
+    from eventbus.testing._settle import settle
     from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
     from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
     from eventbus.testing.server import RunningServer, running_server
@@ -44,6 +45,7 @@ __all__ = [
     "patterns",
     "put_events_entries",
     "running_server",
+    "settle",
 ]
 
 _HOME = {
@@ -63,6 +65,7 @@ _HOME = {
     "non_matching_events": "eventbus.testing.strategies",
     "patterns": "eventbus.testing.strategies",
     "put_events_entries": "eventbus.testing.strategies",
+    "settle": "eventbus.testing._settle",
 }
 
 

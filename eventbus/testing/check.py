@@ -180,9 +180,15 @@ def _buses(subject: Any) -> list[EventBus]:
     if isinstance(subject, str | Path) or hasattr(subject, "model"):
         # A config: build its buses (with recording targets, so nothing real is constructed).
         from eventbus.config import Runtime, load_config
+        from eventbus.config.backends import MemoryBackend
 
         loaded = load_config(subject) if isinstance(subject, str | Path) else subject
-        runtime = Runtime([loaded], target_factory=lambda address, config: RecordingTarget(address), maps=False)
+        runtime = Runtime(
+            [loaded],
+            target_factory=lambda address, config: RecordingTarget(address),
+            maps=False,
+            backend=MemoryBackend(),
+        )
         return list(runtime.buses.values())
     raise TypeError(
         f"check_rules takes an EventBus, a config Runtime or LoadedConfig, or a config path; "

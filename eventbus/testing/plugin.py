@@ -74,11 +74,13 @@ def default_config_loader(
     from eventbus.bus import Backoff
     from eventbus.config import Runtime
     from eventbus.config import load_config as load
+    from eventbus.config.backends import MemoryBackend
 
     fast = Backoff.model_validate(TEST_BACKOFF)
     # As in config tests: retries wait milliseconds, whatever backoff the file sets.
     return Runtime(
         [load(path, environ)],
+        backend=MemoryBackend(),  # hermetic: the file's runtime.backend is not touched
         target_factory=target_factory,
         adapt_bus=lambda name, settings: settings.model_copy(update={"backoff": fast}),
         adapt_pipe=lambda name, pipe: pipe.model_copy(update={"backoff": fast}),

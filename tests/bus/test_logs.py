@@ -1,5 +1,6 @@
 """The event log and delivery queue seams: the contract suites on the in-memory backend, and the
-bus on other logs (one that counts, one that was reopened holding work)."""
+bus on other logs (one that counts, one that was reopened holding work). The SQLite backend's
+are in test_sqlite_contracts.py and test_sqlite_bus.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from eventbus.envelope import parse_time
 from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
 
 from .helpers import Collector, Flaky, entry
-from .shelf import ShelfLog, ShelfQueue, Store
 
 
 class TestInMemoryEventLog(EventLogContract):
@@ -131,49 +131,3 @@ async def test_a_bus_resumes_what_its_store_holds_attempts_and_due_times_kept() 
         assert await bus.wait_idle(5)
     assert target.payloads[-1] == {"left": 0}
     assert target.attempts == [1, 3]  # the resumed delivery's third attempt
-
-
-class TestShelfLog(EventLogContract):
-    async def new_log(self) -> EventLog:
-        return ShelfLog(Store())
-
-    async def reopen(self, log: EventLog) -> EventLog | None:
-        assert isinstance(log, ShelfLog)
-        return ShelfLog(log.store)
-
-
-class TestShelfQueue(DeliveryQueueContract):
-    async def new_queue(self, clock: Clock) -> DeliveryQueue:
-        return await ShelfLog(Store()).open("orders", clock)
-
-    async def reopen(self, queue: DeliveryQueue, clock: Clock) -> DeliveryQueue | None:
-        assert isinstance(queue, ShelfQueue)
-        return await ShelfLog(queue.store).open("orders", clock)
-
-
-@pytest.mark.anyio
-async def test_a_restarted_bus_delivers_only_what_had_not_ended() -> None:
-    clock = ManualClock()
-    store = Store()
-    done, failing = Collector(), Flaky(10**6)
-    first = EventBus(
-        "orders", log=ShelfLog(store), clock=clock, backoff={"base": 60, "cap": 60}, drain_timeout=0
-    )
-    first.put_rule("r", {"source": ["shop"]})
-    first.put_targets("r", [RuleTarget(id="ok", target=done), RuleTarget(id="bad", target=failing)])
-    async with first:
-        [answer] = (await first.put_events([entry()]))["Entries"]
-        await anyio.wait_all_tasks_blocked()
-        assert len(done.payloads) == 1 and failing.calls == 1
-    # Stopped with a retry waiting: the store keeps it, attempt count and due time.
-    again = Collector()
-    second = EventBus("orders", log=ShelfLog(store), clock=clock)
-    second.put_rule("r", {"source": ["shop"]})
-    second.put_targets("r", [RuleTarget(id="ok", target=done), RuleTarget(id="bad", target=again)])
-    async with second:
-        await anyio.wait_all_tasks_blocked()
-        assert again.payloads == [] and second.pending() == 1
-        clock.advance(timedelta(seconds=60))
-        assert await second.wait_idle(5)
-    assert len(done.payloads) == 1  # the target that had its event is not called again
-    assert [p["id"] for p in again.payloads] == [answer["EventId"]] and again.contexts[0].attempt == 2

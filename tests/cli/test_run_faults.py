@@ -41,9 +41,13 @@ def fast(event):
 """
 
 
-def sink_config(function: str = "record", *, drain_timeout: float = 30, extra: str = "") -> str:
+def sink_config(
+    function: str = "record", *, drain_timeout: float = 30, extra: str = "", backend: str | None = "memory"
+) -> str:
+    # Memory unless asked: most of these tests are about what a process in memory abandons.
+    where = f", backend: {backend}" if backend else ""
     return (
-        "runtime: {python_path: ['.']}\n"
+        f"runtime: {{python_path: ['.']{where}}}\n"
         f"defaults: {{bus: {{drain_timeout: {drain_timeout}}}}}\n"
         "buses:\n  orders:\n    rules:\n      all:\n        pattern: {source: [shop]}\n        targets:\n"
         f"          - function: {{function: 'sink:{function}'}}\n            max_concurrency: 1\n" + extra
@@ -250,6 +254,31 @@ def test_a_reload_keeps_delivering_what_the_old_config_accepted(tmp_path: Path) 
         assert folder.numbers() == [*range(10), 100]
         assert run.stop() == 0
         run.wait_for("stopped")
+    assert not any("undelivered at shutdown" in line for line in run.seen)
+
+
+def test_a_durable_reload_hands_over_through_the_state_file(tmp_path: Path) -> None:
+    folder = Folder(tmp_path)
+    # No backend named: eventbus run keeps the state in .eventbus/orders.db beside the config.
+    folder.write(sink_config(drain_timeout=1, backend=None))
+    with folder.run("--watch", "--stdin", str(folder.config)) as run:
+        run.wait_for("running: orders")
+        run.wait_for("watching")
+        for n in range(10):
+            run.send(order(n, hold=True))
+        sync(run, 11)
+        folder.write(sink_config(function="fast", drain_timeout=1, backend=None))
+        run.wait_for("reloaded: orders")
+        handed = run.wait_for("handed")
+        assert "handed 10 pending delivery(ies) over through" in handed and ".eventbus/orders.db" in handed
+        # The new config delivers what the old one held: none waits for the old one's gate.
+        wait_until(lambda: set(folder.numbers()) == set(range(10)), "the handed-over events delivered")
+        run.send(order(100))
+        wait_until(lambda: 100 in folder.numbers(), "the new config's own event delivered")
+        folder.gate.touch()  # the old config's delivery that was under way may finish too
+        assert run.stop() == 0
+        run.wait_for("stopped")
+    assert (tmp_path / ".eventbus" / "orders.db").exists()
     assert not any("undelivered at shutdown" in line for line in run.seen)
 
 

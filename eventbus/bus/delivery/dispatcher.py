@@ -169,6 +169,11 @@ class Dispatcher:
         self._checking: anyio.Event | None = None
 
     @property
+    def delivering(self) -> int:
+        """Workers between a lease and the end of what they leased (deliveries under way)."""
+        return self._delivering
+
+    @property
     def outstanding(self) -> int:
         """Deliveries of this route routed and not ended yet (queued, in flight or waiting to retry)."""
         return self.slots.count

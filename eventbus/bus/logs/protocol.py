@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 from eventbus.bus.clock import Clock
 from eventbus.errors import LogClosedError
 
-__all__ = ["Delivery", "DeliveryQueue", "EventLog", "LogClosedError", "LogRecord"]
+__all__ = ["Delivery", "DeliveryQueue", "EventLog", "KeepsSchedules", "LogClosedError", "LogRecord"]
 
 
 @dataclass(slots=True)
@@ -34,7 +34,13 @@ class LogRecord:
 
     ``chain`` is the tuple of bus names the event has passed through before reaching this bus
     (loop protection); ``target_rule`` names the one rule a scheduled event is for (it is not
-    matched against patterns); ``offset`` is assigned by the log and is what ``ack`` takes.
+    matched against patterns), and with ``target_id`` the one rule target a redriven dead
+    letter goes back to; ``only_rules`` restricts matching to those rules (a replay's rule
+    filter); ``offset`` is assigned by the log and is what ``ack`` takes.
+
+    A durable log keeps every field. A record with ``target_rule`` and no ``target_id`` is a
+    scheduled event: a log that keeps schedules (``last_fires``) remembers its ``time`` as the
+    rule's last fire, in the same transaction.
     """
 
     event: dict[str, Any]
@@ -42,6 +48,11 @@ class LogRecord:
     chain: tuple[str, ...] = ()
     target_rule: str | None = None
     offset: int = field(default=-1)
+    target_id: str | None = None
+    only_rules: tuple[str, ...] | None = None
+    #: The event as JSON text, when the caller has it already (a replay reading an archive): a
+    #: log that stores text need not encode the event again. Must decode to ``event``.
+    text: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -153,4 +164,15 @@ class EventLog(Protocol):
 
     async def close(self) -> None:
         """Refuse further appends and wake consumers; idempotent. What is stored stays stored."""
+        ...
+
+
+@runtime_checkable
+class KeepsSchedules(Protocol):
+    """An ``EventLog`` that remembers when each scheduled rule last fired (a durable one): it
+    stores the ``time`` of each scheduled event it appends (a record with ``target_rule`` and no
+    ``target_id``) in the same transaction, and the bus's scheduler resumes from it."""
+
+    async def last_fires(self) -> Mapping[str, datetime]:
+        """Each scheduled rule's last fire time on this bus, by rule name."""
         ...

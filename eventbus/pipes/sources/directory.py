@@ -11,9 +11,10 @@ editors and downloads) are ignored unless asked for.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from watchfiles._rust_notify import WatchfilesRustInternalError
 
 from eventbus import json_strict
 from eventbus.bus.clock import Clock, Stopwatch
+from eventbus.bus.logs.places import Places
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -92,6 +94,10 @@ class DirectorySource(BufferedSource):
         self._listings_asked = 0
         self._listings_made = 0
         self._round_done: anyio.Event | None = None
+        # Saved announcements (``keep_place``): a file counts as announced for a restart once
+        # its record is settled; ``_announcing`` maps a record in the pipe to its file.
+        self._places: Places | None = None
+        self._announcing: dict[str, tuple[Path, int, int]] = {}
 
     def __repr__(self) -> str:
         return f"DirectorySource({str(self.folder)!r})"
@@ -108,11 +114,51 @@ class DirectorySource(BufferedSource):
                 self._round_done = anyio.Event()
             await self._round_done.wait()
 
+    def keep_place(self, places: Places) -> None:
+        """Keep the files announced in ``places``: a new process announces what landed or changed
+        while it was down, and nothing whose record was settled before."""
+        self._places = places
+
     async def open(self, task_group: TaskGroup) -> None:
         if not self.folder.is_dir():
             raise ConfigError(f"The folder {str(self.folder)!r} does not exist or is not a directory")
         await super().open(task_group)
+        if self._places is not None and self._first_open:
+            await self._resume(await self._places.load())
         await task_group.start(self._watch)
+
+    async def _resume(self, saved: dict[str, str]) -> None:
+        assert self._places is not None
+        if saved.get("started") is None:
+            # The very first start: files already there count as announced (unless ``existing``),
+            # and are saved as such, so that a restart tells them from newcomers.
+            if not self.existing:
+                here = await anyio.to_thread.run_sync(self._scan_stats)
+                self._announced.update(here)
+                await self._places.save({self._key(p): json.dumps(list(s)) for p, s in here.items()})
+            await self._places.save({"started": "1"})
+        else:
+            for key, value in saved.items():
+                if key.startswith("file:"):
+                    size, mtime = json.loads(value)
+                    self._announced[self.folder / key[5:]] = (int(size), int(mtime))
+        # Not the first open any more: every file not announced is a candidate.
+        self._first_open = False
+
+    def _key(self, path: Path) -> str:
+        return "file:" + path.relative_to(self.folder).as_posix()
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        await super().ack(records)
+        if self._places is None:
+            return
+        changes: dict[str, str | None] = {}
+        for record in records:
+            found = self._announcing.pop(record.record_id, None)
+            if found is not None:
+                path, size, mtime = found
+                changes[self._key(path)] = json.dumps([size, mtime])
+        await self._places.save(changes)
 
     async def _watch(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         if self._first_open and not self.existing:
@@ -229,8 +275,11 @@ class DirectorySource(BufferedSource):
                 continue
             # Marked announced only once it is in the buffer: a stop while waiting for room
             # leaves the file to be found again by the next start's scan.
-            await self.put(self._record(path, seen, etag))
+            record = self._record(path, seen, etag)
+            await self.put(record)
             self._announced[path] = (seen.size, seen.mtime_ns)
+            if self._places is not None:
+                self._announcing[record.record_id] = (path, seen.size, seen.mtime_ns)
 
     def _record(self, path: Path, seen: _Seen, etag: str) -> SourceRecord:
         detail = {
