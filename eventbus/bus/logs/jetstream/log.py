@@ -48,6 +48,33 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SCHEDULE_IDS = uuid.UUID("6f1c1c43-3b55-4f5e-9d0a-7a0c4e6b2d15")
 
 
+def encode_record(record: LogRecord) -> bytes:
+    """A record as a message body: its fields and the event, as JSON (the event's own text when
+    the caller has it, not encoded again)."""
+    head = {"t": record.ingestion_time.isoformat(), "c": list(record.chain), "r": record.target_rule}
+    if record.target_id is not None:
+        head["ti"] = record.target_id
+    if record.only_rules is not None:
+        head["or"] = list(record.only_rules)
+    text = record.text if record.text is not None else _encode(record.event)
+    return (_encode(head)[:-1] + ',"e":' + text + "}").encode()
+
+
+def decode_record(data: bytes, offset: int) -> LogRecord:
+    """The record ``encode_record`` wrote (``ValueError``, ``KeyError``... if it is not one)."""
+    body = json.loads(data)
+    only = body.get("or")
+    return LogRecord(
+        body["e"],
+        datetime.fromisoformat(body["t"]),
+        tuple(body.get("c") or ()),
+        body.get("r"),
+        offset,
+        target_id=body.get("ti"),
+        only_rules=None if only is None else tuple(only),
+    )
+
+
 class JetStreamEventLog:
     """The event log of one bus on NATS JetStream (see the module's docstring).
 
@@ -128,18 +155,11 @@ class JetStreamEventLog:
         publisher, names = self._publisher, self.names
         if publisher is None or names is None:
             raise RuntimeError("open() the JetStreamEventLog first")
-        bodies = [
-            _encode(
-                {
-                    "t": record.ingestion_time.isoformat(),
-                    "c": list(record.chain),
-                    "r": record.target_rule,
-                    "e": record.event,
-                }
-            ).encode()
+        bodies = [encode_record(record) for record in records]
+        ids = [
+            message_id(record.event, None if record.target_id is None else f"{record.target_rule}/{record.target_id}")
             for record in records
         ]
-        ids = [message_id(record.event) for record in records]
         results = await publisher.publish_many(names.events_subject, bodies, ids)
         taken = 0
         for record, result in zip(records, results, strict=True):
@@ -179,14 +199,7 @@ class JetStreamEventLog:
     async def _decode(self, msg: Any) -> LogRecord | None:
         try:
             _, seq = delivery_info(msg.reply)
-            body = json.loads(msg.data)
-            return LogRecord(
-                body["e"],
-                datetime.fromisoformat(body["t"]),
-                tuple(body.get("c") or ()),
-                body.get("r"),
-                seq,
-            )
+            return decode_record(msg.data, seq)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             # Not ours to read (published by hand?): never handed out again.
             _log.error("unreadable message on the events stream; dropped", reply=msg.reply, error=str(exc))

@@ -33,7 +33,7 @@ from eventbus.bus.logs.jetstream.publish import Publisher
 from eventbus.bus.logs.jetstream.pull import Puller, delivery_info
 from eventbus.bus.logs.protocol import Delivery, LogClosedError
 
-__all__ = ["JetStreamDeliveryQueue", "message_id"]
+__all__ = ["JetStreamDeliveryQueue", "delivery_id", "message_id"]
 
 _log = get_logger("eventbus.jetstream")
 
@@ -44,14 +44,22 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def message_id(event: Mapping[str, Any], route: str | None = None) -> str:
-    """The ``Nats-Msg-Id`` of ``event`` (on the events stream) or of its delivery to ``route``.
-    A replayed event is the same event under another name: its replay's name is part of it."""
+def message_id(event: Mapping[str, Any], target: str | None = None) -> str:
+    """The ``Nats-Msg-Id`` of ``event`` on the events stream. A replayed event is the same event
+    under another name (its replay's name is part of the id), a redriven dead letter the same
+    event for one rule target (``target``, ``<rule>/<target id>``)."""
     base = str(event.get("id", ""))
     replay = event.get("replay-name")
     if replay:
         base = f"{base}@{replay}"
-    return base if route is None else f"{base}:{route}"
+    return base if target is None else f"{base}>{target}"
+
+
+def delivery_id(delivery: Delivery) -> str:
+    """The ``Nats-Msg-Id`` of a delivery: its event's place on the events stream and its route.
+    An event routed again (its router died before acknowledging it) is the same message there,
+    so its deliveries are stored once; a replay or a redrive is a new message, so they are not."""
+    return f"{delivery.event.get('id', '')}@{delivery.offset}:{delivery.route}"
 
 
 _WHOLE = ',"e":1'
@@ -132,7 +140,7 @@ class JetStreamDeliveryQueue:
                 event_json = cache[id(event)] = _encode(event)
             bodies.append(encode_delivery(delivery, event_json))
             subjects.append(names.delivery_subject(delivery.route))
-            ids.append(message_id(event, delivery.route))
+            ids.append(delivery_id(delivery))
         delay = 0.5
         todo = list(range(len(bodies)))
         while True:
