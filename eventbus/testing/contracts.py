@@ -16,7 +16,7 @@ and say how to make one::
         async def reopen(self, log):      # a durable log: the same storage, as after a restart
             return MyLog(self.tmp_path / "state.db", capacity=3)
 
-        class TestMyQueue(DeliveryQueueContract):
+    class TestMyQueue(DeliveryQueueContract):
         async def new_queue(self, clock):
             return await MyLog(self.tmp_path / "state.db").open("orders", clock)
 

@@ -20,6 +20,12 @@ from eventbus.targets.http import HttpTarget, HttpTargetConfig
 from eventbus.targets.queue import QueueTarget, SqliteQueue
 
 
+def _http(endpoint: str) -> HttpTargetConfig:
+    # A timeout far above any stall of a busy machine: a request the receiver answered is never
+    # retried because its answer came late (that would be a duplicate no kill explains).
+    return HttpTargetConfig(endpoint=endpoint, invocation_rate_limit_per_second=None, timeout=120)
+
+
 async def main(state: str, dlq: str, url: str, accepted: str, mode: str) -> None:
     bus = EventBus(
         "orders",
@@ -30,7 +36,7 @@ async def main(state: str, dlq: str, url: str, accepted: str, mode: str) -> None
     bus.put_rule("all", {"source": ["shop"]})
     bus.put_targets(
         "all",
-        [RuleTarget(id="all", target=HttpTarget(HttpTargetConfig(endpoint=f"{url}/all", invocation_rate_limit_per_second=None)), max_concurrency=4)],
+        [RuleTarget(id="all", target=HttpTarget(_http(f"{url}/all")), max_concurrency=4)],
     )
     bus.put_rule("flaky", {"source": ["shop"]})
     bus.put_targets(
@@ -38,7 +44,7 @@ async def main(state: str, dlq: str, url: str, accepted: str, mode: str) -> None
         [
             RuleTarget(
                 id="flaky",
-                target=HttpTarget(HttpTargetConfig(endpoint=f"{url}/flaky", invocation_rate_limit_per_second=None)),
+                target=HttpTarget(_http(f"{url}/flaky")),
                 retry_policy=RetryPolicy(MaximumRetryAttempts=2, MaximumEventAgeInSeconds=3600),
                 dead_letter=QueueTarget(SqliteQueue(dlq), close_queue=True),
                 max_concurrency=4,
