@@ -442,8 +442,11 @@ class Runtime:
                         self.targets[address] = target
                         update[stage] = target
                 where = ("pipes", name, "source")
-                places = self.backend_of(config).places(name, config_file=config.file)
-                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name, places=places)
+                backend = self.backend_of(config)
+                places = backend.places(name, config_file=config.file)
+                self.pipes[name] = Pipe(
+                    pipe_config.model_copy(update=update), name=name, places=places, share=backend.share(name)
+                )
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems

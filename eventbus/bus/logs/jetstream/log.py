@@ -27,6 +27,7 @@ from eventbus.bus.logs.jetstream.connection import JetStreamConnection
 from eventbus.bus.logs.jetstream.held import Held
 from eventbus.bus.logs.jetstream.layout import bucket, prepare_bus
 from eventbus.bus.logs.jetstream.names import BusNames
+from eventbus.bus.logs.jetstream.presence import Presence
 from eventbus.bus.logs.jetstream.publish import Publisher
 from eventbus.bus.logs.jetstream.pull import Puller, delivery_info
 from eventbus.bus.logs.jetstream.queue import JetStreamDeliveryQueue, message_id
@@ -116,6 +117,9 @@ class JetStreamEventLog:
         self._queue: JetStreamDeliveryQueue | None = None
         self._rules: RuleBucket | None = None
         self._schedules: Any = None
+        #: This worker's entry in the workers bucket, made when it starts routing (a front
+        #: that only appends is no worker).
+        self._presence: Presence | None = None
         self._closed = False
         self._opened = False
 
@@ -179,6 +183,9 @@ class JetStreamEventLog:
         puller = self._puller
         if puller is None:
             raise RuntimeError("open() the JetStreamEventLog first")
+        if self._presence is None and self.names is not None:
+            self._presence = Presence(self.connection, self.names.bus)
+            self._presence.start()
         while not self._closed:
             msgs = await puller.pull(max_records, PULL_WAIT)
             if self._closed:
@@ -236,6 +243,8 @@ class JetStreamEventLog:
 
     async def _shutdown(self) -> None:
         await self._held.stop()
+        if self._presence is not None:
+            await self._presence.stop()
         if self._puller is not None:
             await self._puller.close()
         if self._publisher is not None:

@@ -6,6 +6,8 @@ arguments of ``JetStreamEventLog``. Every worker of one deployment uses the same
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eventbus import redact
@@ -54,6 +56,11 @@ class JetStreamSettings(BaseModel):
         for server in self.servers:
             redact.register_url(server, self)
         return self
+
+    def __repr_args__(self) -> Any:
+        # A password in a server URL never reaches a repr.
+        for name, value in super().__repr_args__():
+            yield name, [redact.redact_url(server) for server in value] if name == "servers" else value
 
     def describe_servers(self) -> str:
         """The server URLs with passwords masked, for messages."""
