@@ -54,6 +54,8 @@ class BackendSpec(BaseModel):
 
     #: Whether what the buses accepted survives the process (a reload then hands over through it).
     durable: ClassVar[bool] = False
+    #: Whether buses on it may have archives (``buses.NAME.archives``).
+    keeps_archives: ClassVar[bool] = True
 
     def event_log(self, bus: str, config: BusConfig, *, config_file: str | Path | None = None) -> EventLog:
         """The log bus ``bus`` (with settings ``config``) of the config in ``config_file`` runs on."""
@@ -134,6 +136,8 @@ class JetStreamBackend(BackendSpec, JetStreamSettings):
     by all. See docs/scaling.md."""
 
     durable: ClassVar[bool] = True
+    #: Not yet: an archive kept by each worker would hold only the events that worker routed.
+    keeps_archives: ClassVar[bool] = False
 
     type: Literal["jetstream"] = "jetstream"
 

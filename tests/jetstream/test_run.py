@@ -131,3 +131,16 @@ def test_status_names_the_servers_it_cannot_reach(tmp_path: Path) -> None:
     result = eventbus("status", str(config))
     assert result.returncode == 1
     assert "127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_archives_on_the_jetstream_backend_are_refused_naming_the_way_out(tmp_path: Path) -> None:
+    config = tmp_path / "archived.yaml"
+    config.write_text(
+        "runtime: {backend: {type: jetstream, servers: ['nats://127.0.0.1:1'], connect_retry: 0}}\n"
+        "buses:\n  orders:\n    archives:\n      everything: {}\n",
+        encoding="utf-8",
+    )
+    result = eventbus("run", str(config), timeout=60)
+    assert result.returncode == 1
+    assert "buses.orders.archives: archives are not kept on the jetstream backend yet" in result.stderr
+    assert "runtime.backend: sqlite" in result.stderr and "Traceback" not in result.stderr
