@@ -1,8 +1,9 @@
 """``JetStreamDeliveryQueue``: deliveries on a work-queue stream, one consumer per rule target.
 
 ``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with
-``<event id>:<route>`` as ``Nats-Msg-Id``, so an event routed twice (its router died before
-acknowledging it) is stored once. ``lease`` pulls from the route's durable consumer, shared by
+``<event id>@<events stream sequence>:<route>`` as ``Nats-Msg-Id`` (``delivery_id``), so an event
+routed twice (its router died before acknowledging it) is stored once, while a replay or a
+redrive (a new message on the events stream) is not mistaken for it. ``lease`` pulls from the route's durable consumer, shared by
 every worker: the attempt count is JetStream's delivery count. ``ack`` ends a delivery (the
 stream forgets it); ``release(delay)`` is a delayed nak: the server hands the message out again
 after ``delay`` seconds, so a retry waiting for minutes is a message on the server, not a task,
