@@ -82,11 +82,19 @@ async def test_workers_share_a_bus_and_deliver_each_event_once(
     assert min(shares.values()) >= 3000 / count / 4, f"the work is not spread: {shares}"
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    ("total", "kills"),
+    [
+        (5_000, 5),
+        # The full run (20,000 events, ten kills): pytest -m slow.
+        pytest.param(20_000, 10, marks=pytest.mark.slow),
+    ],
+)
 async def test_killing_random_workers_loses_nothing(
-    nats_server: str, prefix: str, receiver: tuple[Receiver, str]
+    nats_server: str, prefix: str, receiver: tuple[Receiver, str], total: int, kills: int
 ) -> None:
-    total, kills, concurrency = 20_000, 10, 16
+    concurrency = 16
     app, url = receiver
     workers = [Worker(spec) for spec in specs(nats_server, prefix, url, 3, ack_wait=3, concurrency=concurrency)]
     accepted: list[str] = []
