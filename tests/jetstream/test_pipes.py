@@ -108,3 +108,35 @@ async def test_another_worker_reads_on_when_the_reader_stops(tmp_path: Path, nat
             with anyio.fail_after(WAIT):
                 while not second.source.reading:
                     await anyio.sleep(0.1)
+
+
+async def test_a_config_s_pipe_on_the_jetstream_backend_is_read_once_for_every_worker(
+    tmp_path: Path, nats_server: str, prefix: str
+) -> None:
+    from eventbus.config import Runtime, load_configs
+    from eventbus.targets.queue import SqliteQueue
+    from eventbus.targets.recording import recording_target
+
+    source = SqliteQueue(tmp_path / "orders.db")
+    for n in range(50):
+        await source.send(json.dumps({"n": n}))
+    await source.aclose()
+    config = tmp_path / "pipes.yaml"
+    config.write_text(
+        f"runtime: {{backend: {{type: jetstream, servers: ['{nats_server}'], stream: {prefix}, ack_wait: 5}}}}\n"
+        "pipes:\n"
+        "  orders:\n"
+        f"    source: {{queue: {{type: sqlite, path: '{tmp_path / 'orders.db'}'}}}}\n"
+        f"    target: {{recording: {{name: piped-{prefix}}}}}\n",
+        encoding="utf-8",
+    )
+    seen = recording_target(f"piped-{prefix}")
+    # Two runtimes of one config, each on a connection of its own, as two workers would be.
+    first, second = Runtime(load_configs([str(config)])), Runtime(load_configs([str(config)]))
+    assert isinstance(first.pipes["orders"].source, RelayedSource)
+    async with first, second:
+        await seen.wait_for(lambda payload: True, 50, WAIT)
+        readers = [r.pipes["orders"].source.reading for r in (first, second)]  # type: ignore[attr-defined]
+        assert sorted(readers) == [False, True], "not exactly one worker reads the queue"
+    rows = sorted(json.loads(p["body"])["n"] for p in seen.payloads)
+    assert rows == list(range(50))
