@@ -110,6 +110,37 @@ def test_two_runs_of_one_config_share_the_bus_and_status_shows_them(
     assert status(config)["workers"] == []
 
 
+@pytest.mark.timeout(300)
+def test_eventbus_serve_is_a_front_and_a_worker_beside_eventbus_run(
+    tmp_path: Path, nats_server: str, prefix: str, receiver: tuple[Receiver, str]
+) -> None:
+    from tests.server.helpers import LiveServer
+
+    app, url = receiver
+    config = write_config(tmp_path, nats_server, prefix, url)
+    with Running(str(config), env={"WORKER": "second"}) as worker:
+        worker.wait_for("running:", 60)
+        server = LiveServer([config], cwd=tmp_path)
+        try:
+            events = server.client()
+            ids: list[str] = []
+            for start in range(0, 200, 10):
+                answer = events.put_events(
+                    Entries=[
+                        {"Source": "load", "DetailType": "t", "Detail": json.dumps({"n": n}), "EventBusName": "orders"}
+                        for n in range(start, start + 10)
+                    ]
+                )
+                assert answer["FailedEntryCount"] == 0
+                ids += [e["EventId"] for e in answer["Entries"]]
+            wait_until(lambda: set(app.ids()) >= set(ids), "every event to arrive", 120)
+        finally:
+            assert server.stop() == 0
+        assert worker.stop() == 0
+    got = app.ids()
+    assert set(got) == set(ids) and max(got.values()) == 1
+
+
 def test_status_of_a_config_on_another_backend_says_so(tmp_path: Path) -> None:
     config = tmp_path / "local.yaml"
     config.write_text("runtime: {backend: memory}\nbuses: {orders: {}}\n", encoding="utf-8")
