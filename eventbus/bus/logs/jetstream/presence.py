@@ -76,8 +76,9 @@ class Presence:
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        # Waited for, not awaited: its end (a CancelledError) is not ours to raise, and a
+        # cancellation of the caller still reaches the caller.
+        await asyncio.wait([task], timeout=2.0)
         if self._kv is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._kv.delete(self.key), 2.0)
