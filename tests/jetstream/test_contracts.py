@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from eventbus.bus import Clock, DeliveryQueue, EventLog
 from eventbus.bus.logs.jetstream import JetStreamDeliveryQueue, JetStreamEventLog
 from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    # Also on uvloop, the loop `eventbus serve` runs on: a log closed there once hung.
+    return ("asyncio", {"use_uvloop": True}) if request.param == "uvloop" else "asyncio"
 
 
 class _OnServer:
