@@ -125,9 +125,26 @@ def _reject_constant(name: str) -> Any:
     )
 
 
+def _check_keys(source: Mapping[str, Any]) -> None:
+    """Only a dict built in Python can have keys JSON cannot: name the first one, at any depth."""
+    stack: list[Any] = [source]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    kind = type(key).__name__
+                    article = "an" if kind[0] in "aeiou" else "a"
+                    raise _fail(f"Key {key!r} is {article} {kind}; the keys of a pattern must be strings")
+                stack.append(value)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+
+
 def load_pattern_source(source: str | bytes | Mapping[str, Any], *, max_size: int | None) -> Any:
     """JSON text (or an already-parsed mapping) to Python values, checking the size limit first."""
     if isinstance(source, Mapping):
+        _check_keys(source)
         if max_size is not None:
             try:
                 size = len(json.dumps(source, separators=(",", ":"), ensure_ascii=False))

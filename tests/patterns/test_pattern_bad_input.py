@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eventbus import InvalidEventError, Pattern, PatternError
+from eventbus import InvalidEventError, Matcher, Pattern, PatternError
 
 
 @pytest.mark.parametrize(
@@ -139,3 +139,24 @@ def test_messages_beyond_the_corpus(pattern: dict[str, object], message: str) ->
     with pytest.raises(PatternError) as info:
         Pattern(pattern)
     assert str(info.value) == "Event pattern is not valid. Reason: " + message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shown"),
+    [
+        ({1: [1]}, "Key 1 is an int"),
+        ({"a": {2.5: ["x"]}}, "Key 2.5 is a float"),
+        ({"a": {"b": {None: [1]}}}, "Key None is a NoneType"),
+        ({"$or": [{"a": [1]}, {True: [1]}]}, "Key True is a bool"),
+        ({"a": [1], "b": {(1, 2): [1]}}, "Key (1, 2) is a tuple"),
+        ({"a": [{"prefix": {1: "x"}}]}, "Key 1 is an int"),
+    ],
+)
+def test_non_string_keys_are_a_pattern_error_at_construction(pattern: dict[object, object], shown: str) -> None:
+    """A dict built in Python can have keys JSON cannot: refused when the pattern is made, with
+    the key named, never a TypeError or AttributeError later in ``matches`` or ``Matcher.add``."""
+    for make in (lambda: Pattern(pattern, max_size=None), lambda: Matcher().add("r", pattern)):
+        with pytest.raises(PatternError) as info:
+            make()
+        assert str(info.value).startswith("Event pattern is not valid. Reason: ")
+        assert shown in str(info.value)
