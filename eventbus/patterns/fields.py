@@ -25,6 +25,7 @@ from eventbus.patterns.flatten import FALSE, TRUE
 from eventbus.patterns.parse import FieldRule
 from eventbus.patterns.values import (
     AnythingBut,
+    AnythingButWildcard,
     Cidr,
     Condition,
     EqualsIgnoreCase,
@@ -37,6 +38,7 @@ from eventbus.patterns.values import (
     SuffixIgnoreCase,
     Wildcard,
     canonical_ip,
+    wildcard_match,
 )
 
 __all__ = ["Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
@@ -57,26 +59,77 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _DIGITS = frozenset("0123456789")
 
 
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+
+
+def _ipv6_number(text: str) -> int | None:
+    """The address a string of hex digits and colons spells, by ipaddress's own rules (eight
+    groups of one to four hex digits, or fewer around one ``::``), without its exceptions."""
+    parts = text.split(":")
+    if not 3 <= len(parts) <= 9:
+        return None
+    skip = None
+    for i in range(1, len(parts) - 1):
+        if not parts[i]:
+            if skip is not None:
+                return None  # two "::"
+            skip = i
+    if skip is not None:
+        high, low = skip, len(parts) - skip - 1
+        if not parts[0]:
+            high -= 1
+            if high:
+                return None  # a leading ":" only as "::"
+        if not parts[-1]:
+            low -= 1
+            if low:
+                return None  # a trailing ":" only as "::"
+        skipped = 8 - (high + low)
+        if skipped < 1:
+            return None
+    else:
+        if len(parts) != 8 or not parts[0] or not parts[-1]:
+            return None
+        high, low, skipped = 8, 0, 0
+    number = 0
+    for part in parts[:high]:
+        if not 1 <= len(part) <= 4:
+            return None
+        number = number << 16 | int(part, 16)
+    number <<= 16 * skipped
+    for part in parts[len(parts) - low :]:
+        if not 1 <= len(part) <= 4:
+            return None
+        number = number << 16 | int(part, 16)
+    return number
+
+
 @functools.lru_cache(maxsize=4096)
 def ip_of(text: str) -> IPAddress | None:
-    """``canonical_ip(text)``, answering the common non-address strings without parsing.
-
-    Dotted-quad IPv4 is decoded here with ipaddress's own rules (four ASCII decimal octets of
-    at most three digits, no leading zero, at most 255), which skips its exception-driven parse.
+    """``canonical_ip(text)``, answering without ipaddress's exception-driven parse for the
+    strings events hold: ordinary words, dotted-quad IPv4 and plain IPv6 are decided here by
+    ipaddress's own rules (four ASCII decimal octets of at most three digits, no leading zero,
+    at most 255; eight hex groups, or fewer around one ``::``). Only the rare forms with a zone
+    or an IPv4 tail after colons go to ipaddress. No string costs more than a linear scan.
     """
-    if _MAYBE_IP.fullmatch(text) is None:
+    if _MAYBE_IP.fullmatch(text) is None or len(text) > 45 or text[0] == ".":
         return None
-    octets = text.split(".")
-    if len(octets) == 4:
+    if ":" not in text:
+        octets = text.split(".")
+        if len(octets) != 4:
+            return None
         number = 0
         for octet in octets:
             if not octet or len(octet) > 3 or not _DIGITS.issuperset(octet) or (octet[0] == "0" and len(octet) > 1):
-                return canonical_ip(text)
+                return None
             value = int(octet)
             if value > 255:
                 return None
             number = number << 8 | value
         return ipaddress.IPv4Address(number)
+    if _HEX_COLON.issuperset(text):
+        six = _ipv6_number(text)
+        return None if six is None else ipaddress.IPv6Address(six)
     return canonical_ip(text)
 
 
@@ -205,6 +258,12 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
     if isinstance(condition, AnythingBut):
         excluded = condition.strings | condition.numbers
         return lambda value: value not in excluded
+    if isinstance(condition, Wildcard):
+        segments = condition.segments
+        return lambda value: type(value) is str and wildcard_match(segments, value)
+    if isinstance(condition, AnythingButWildcard):
+        alternatives = condition.segments
+        return lambda value: type(value) is not str or not any(wildcard_match(s, value) for s in alternatives)
     return condition.test
 
 

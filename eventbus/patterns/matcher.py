@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from eventbus.patterns.consistency import consistent
@@ -26,7 +27,6 @@ from eventbus.patterns.flatten import (
     EMPTY_TRIE,
     PathNode,
     flatten,
-    leaves_with_membership,
     trie_with,
     trie_without,
 )
@@ -199,11 +199,15 @@ class Matcher:
         matched: set[str] = set()
         if not snapshot.rules:
             return matched
-        flat, in_arrays = flatten(data, snapshot.trie)
+        flat, recorded = flatten(data, snapshot.trie)
+        in_arrays = recorded.in_arrays()
         buckets: list[tuple[_Branch, ...]] = []
         indexes = snapshot.indexes
         pairs = snapshot.pairs
         for path, values in flat.items():
+            if len(values) > 1:
+                # Equal leaves hit the same keys: look each distinct one up once.
+                values = list(dict.fromkeys(values))
             index = indexes.get(path)
             if index is not None:
                 exact = index.exact_only
@@ -220,8 +224,12 @@ class Matcher:
                     _collect_pairs(values, seconds, flat, buckets)
         if snapshot.always:
             buckets.append(snapshot.always)
+        if len(buckets) > 16:
+            # Leaves with different values can hit one bucket (a prefix, a numeric range): go
+            # through it once.
+            buckets = list({id(bucket): bucket for bucket in buckets}.values())
         memo: dict[Field, bool] = {}
-        members = None
+        tree = None
         searched: set[_Branch] | None = None
         for bucket in buckets:
             for branch in bucket:
@@ -250,25 +258,25 @@ class Matcher:
                         elif branch in searched:
                             continue
                         searched.add(branch)
-                        if members is None:
-                            members = leaves_with_membership(data, snapshot.trie)
-                        if not consistent(branch.fields, members):
+                        if tree is None:
+                            tree = recorded.exact(data, snapshot.trie)
+                        if not consistent(branch.fields, tree):
                             continue
                     matched.add(name)
                     continue
                 # A field failed on its own. With arrays in play an ``exists: false`` field may
                 # still hold through an inconsistent leaf, so only the exact search can say no.
-                if branch.absent and in_arrays and _arrays_matter(branch, in_arrays) and _may_be_absent(
-                    branch, flat, memo
-                ):
+                if branch.absent and in_arrays and _arrays_matter(branch, in_arrays):
                     if searched is None:
                         searched = set()
                     elif branch in searched:
                         continue
                     searched.add(branch)
-                    if members is None:
-                        members = leaves_with_membership(data, snapshot.trie)
-                    if consistent(branch.fields, members):
+                    if not _may_be_absent(branch, flat, memo):
+                        continue
+                    if tree is None:
+                        tree = recorded.exact(data, snapshot.trie)
+                    if consistent(branch.fields, tree):
                         matched.add(name)
         return matched
 
@@ -437,7 +445,7 @@ def _collect_pairs(
                 out.extend(bucket for key, bucket in inner.items() if key in present)
 
 
-def _arrays_matter(branch: _Branch, in_arrays: set[str]) -> bool:
+def _arrays_matter(branch: _Branch, in_arrays: AbstractSet[str]) -> bool:
     """Two or more of the branch's fields have leaves inside arrays: consistency can bite."""
     if in_arrays.isdisjoint(branch.paths):
         return False
