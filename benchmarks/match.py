@@ -219,6 +219,166 @@ def distinct_events(rng: random.Random, count: int, rules: int) -> list[dict[str
     return events
 
 
+# --- shared anchors: a company's bus, few sources and types, rules that differ in their detail ----
+
+
+class Vocabulary(NamedTuple):
+    """The words a shared-anchors workload draws from; ``SHARED`` below, and variants of it."""
+
+    sources: list[str]
+    types: list[str]
+    statuses: list[str]
+    tiers: list[str]
+    countries: list[str]
+    domains: list[str]
+    tags: list[str]
+    blocks: list[str]
+    sku_digits: int
+
+
+SHARED = Vocabulary(
+    sources=[f"com.acme.{s}" for s in ("orders", "payments", "shipping", "accounts", "catalog", "support", "billing", "fulfilment")],
+    types=[
+        "Order Placed", "Order Paid", "Order Shipped", "Order Delivered", "Order Cancelled", "Order Returned",
+        "Payment Authorized", "Payment Captured", "Payment Failed", "Refund Issued", "Invoice Sent", "Ticket Opened",
+    ],
+    statuses=["NEW", "PENDING", "PAID", "SHIPPED", "DELIVERED", "RETURNED", "CANCELLED"],
+    tiers=["free", "basic", "pro", "enterprise"],
+    countries=["DE", "FR", "US", "GB", "JP", "BR", "IN", "ES"],
+    domains=["example.com", "mail.test", "corp.example", "shop.example", "post.test"],
+    tags=["priority", "gift", "b2b", "promo", "mobile", "repeat"],
+    blocks=["10.0.0.0/8", "10.20.0.0/16", "192.168.0.0/16", "172.16.0.0/12", "203.0.113.0/24", "2001:db8::/32"],
+    sku_digits=1,
+)  # fmt: skip
+#: The same shape with other words and other vocabulary sizes (more types, statuses, SKU prefixes).
+SHARED_VARIANTS = [
+    SHARED._replace(
+        sources=[f"org.example.svc{i}" for i in range(6)],
+        types=[f"Entity{i // 4} {('Created', 'Updated', 'Deleted', 'Archived')[i % 4]}" for i in range(20)],
+        statuses=[f"S{i}" for i in range(10)],
+        sku_digits=2,
+    ),
+    SHARED._replace(
+        sources=[f"io.shop.{s}" for s in ("cart", "checkout", "pay", "ship", "stock", "user", "mail", "audit", "risk", "tax")],
+        types=SHARED.types[:8],
+        statuses=SHARED.statuses[:5],
+        countries=["DE", "FR", "US"],
+        tiers=["a", "b", "c", "d", "e", "f"],
+    ),
+]
+
+
+def shared_event(rng: random.Random, words: Vocabulary = SHARED) -> dict[str, Any]:
+    """An event of about 750 bytes of JSON: one of the few sources and detail-types, and a detail
+    every rule family below has something to say about."""
+    detail: dict[str, Any] = {
+        "orderId": f"o-{rng.randrange(10**9):09d}",
+        "status": rng.choice(words.statuses),
+        "total": round(rng.uniform(0, 2_000), 2),
+        "currency": rng.choice(["EUR", "USD", "GBP"]),
+        "customer": {
+            "id": f"c-{rng.randrange(10**6):06d}",
+            "email": f"user{rng.randrange(10**5)}@{rng.choice(words.domains)}",
+            "country": rng.choice(words.countries) if rng.random() < 0.7 else rng.choice(words.countries).lower(),
+            "tier": rng.choice(words.tiers),
+        },
+        "items": [
+            {
+                "sku": f"SKU-{rng.randrange(10**4):04d}",
+                "qty": rng.randint(1, 6),
+                "price": round(rng.uniform(1, 400), 2),
+            }
+            for _ in range(rng.randint(1, 4))
+        ],
+        "clientIp": rng.choice(
+            [
+                f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                f"172.{rng.randrange(16, 32)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                f"198.51.100.{rng.randrange(1, 255)}",
+                f"2001:db8::{rng.randrange(1, 0xFFFF):x}",
+            ]
+        ),
+        "shipping": {
+            "method": rng.choice(["standard", "express", "pickup"]),
+            "city": rng.choice(["Berlin", "Lyon", "Austin", "Leeds", "Osaka", "Recife"]),
+            "eta": f"2026-12-{rng.randint(1, 28):02d}",
+        },
+        "flags": {"express": rng.random() < 0.3, "gift": rng.random() < 0.1},
+        "tags": rng.sample(words.tags, rng.randint(0, 3)),
+    }
+    roll = rng.random()
+    if roll < 0.4:
+        detail["coupon"] = rng.choice(["SAVE10", "WELCOME", "VIP"])
+    elif roll < 0.7:
+        detail["coupon"] = None
+    return {
+        "version": "0",
+        "id": f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+        f"{rng.getrandbits(16):04x}-{rng.getrandbits(48):012x}",
+        "detail-type": rng.choice(words.types),
+        "source": rng.choice(words.sources),
+        "account": "123456789012",
+        "time": f"2026-11-{rng.randint(1, 28):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _shared_condition(rng: random.Random, words: Vocabulary) -> dict[str, Any]:
+    """One detail condition, from small vocabularies: the kinds the issue lists."""
+    kind = rng.randrange(12)
+    if kind == 0:
+        return {"status": rng.sample(words.statuses, rng.randint(1, 3))}
+    if kind == 1:
+        return {"status": [{"anything-but": rng.sample(words.statuses, 2)}]}
+    if kind == 2:
+        low = rng.randrange(0, 1_800, 100)
+        return {"total": [{"numeric": [">=", low, "<", low + rng.choice([100, 250, 500])]}]}
+    if kind == 3:
+        return {"customer": {"email": [{"suffix": "@" + rng.choice(words.domains)}]}}
+    if kind == 4:
+        return {"customer": {"email": [{"wildcard": f"user{rng.randrange(10)}*@*.{rng.choice(words.domains).split('.')[-1]}"}]}}
+    if kind == 5:
+        return {"items": {"sku": [{"prefix": f"SKU-{rng.randrange(10**words.sku_digits):0{words.sku_digits}d}"}]}}
+    if kind == 6:
+        return {
+            "items": {
+                "sku": [{"prefix": f"SKU-{rng.randrange(10**words.sku_digits):0{words.sku_digits}d}"}],
+                "qty": [{"numeric": [">=", rng.randint(2, 5)]}],
+            }
+        }
+    if kind == 7:
+        return {"clientIp": [{"cidr": rng.choice(words.blocks)}]}
+    if kind == 8:
+        return {"customer": {"country": [{"equals-ignore-case": rng.choice(words.countries).lower()}]}}
+    if kind == 9:
+        return {"coupon": [{"exists": rng.random() < 0.5}]}
+    if kind == 10:
+        return {
+            "$or": [
+                {"customer": {"tier": [rng.choice(words.tiers)]}},
+                {"total": [{"numeric": [">", rng.choice([500, 1_000, 1_500])]}]},
+            ]
+        }
+    return {"customer": {"tier": [rng.choice(words.tiers)]}, "flags": {"express": [True]}, "tags": [rng.choice(words.tags)]}
+
+
+def shared_rules(rng: random.Random, count: int, words: Vocabulary = SHARED) -> list[dict[str, Any]]:
+    """Rules as a company writes them for its own bus: each on one source, 70 % also on one or
+    two detail-types, and one detail condition drawn from small vocabularies, so that thousands
+    of rules share a few hundred (source, detail-type) pairs and differ only in their detail."""
+    rules = []
+    for _ in range(count):
+        rule: dict[str, Any] = {"source": [rng.choice(words.sources)]}
+        if rng.random() < 0.7:
+            rule["detail-type"] = rng.sample(words.types, rng.choice([1, 1, 2]))
+        rule["detail"] = _shared_condition(rng, words)
+        rules.append(rule)
+    return rules
+
+
 # --- timing ---------------------------------------------------------------------------------------
 
 
