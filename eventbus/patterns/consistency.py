@@ -119,6 +119,10 @@ class _Places:
 
 def consistent(fields: Sequence[Field], members: Members) -> bool:
     """Can every field be satisfied by leaves that agree on the arrays they share?"""
+    if not members.complete and not any(field.absence for field in fields):
+        quick = _needed_only(fields, members)
+        if quick is not None:
+            return quick
     cache = members.cache
     found: list[_Places] = []
     for field in fields:
@@ -137,6 +141,39 @@ def consistent(fields: Sequence[Field], members: Members) -> bool:
     if all(places.shallow for places in found):
         return _shallow(found)
     return _nested(found, members)
+
+
+def _needed_only(fields: Sequence[Field], members: Members) -> bool | None:
+    """The common case, without building ``_Places``: every field needs a value and all their
+    leaves sit in elements of arrays of the root (``items[*].sku`` with ``items[*].qty``). Then
+    each array needs one element where every field with leaves in it is satisfied. ``None``
+    when the leaves sit elsewhere (the root, or deeper arrays)."""
+    cache = members.cache
+    depth = members.depth
+    array_of = members.array
+    candidates: dict[int, set[int]] = {}
+    for field in fields:
+        key = (field, "shallow")
+        if key in cache:
+            known: tuple[int, set[int]] | None = cache[key]
+        else:
+            leaves = members.leaves.get(field.path)
+            if not leaves or any(depth[e] != 1 for _, e in leaves):
+                known = None
+            else:
+                test = field.test
+                known = (array_of[leaves[0][1]], {e for v, e in leaves if test(v)})
+            cache[key] = known
+        if known is None:
+            return None
+        array, satisfied = known
+        if not satisfied:
+            return False
+        here = candidates.get(array)
+        here = candidates[array] = satisfied if here is None else here & satisfied
+        if not here:
+            return False
+    return True
 
 
 def _shallow(found: list[_Places]) -> bool:

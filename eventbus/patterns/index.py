@@ -38,21 +38,13 @@ T = TypeVar("T")
 _AFFIXES = ("prefix", "prefix_ic", "suffix", "suffix_ic")
 
 
-def _bucket_add(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
+def _bucket_set(table: dict[Any, tuple[T, ...]], key: Any, bucket: tuple[T, ...]) -> dict[Any, tuple[T, ...]]:
+    """A copy of ``table`` with ``bucket`` under ``key`` (none, when it is empty)."""
     new = dict(table)
-    new[key] = (*table.get(key, ()), item)
-    return new
-
-
-def _bucket_discard(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
-    if key not in table:
-        return table
-    new = dict(table)
-    remaining = tuple(x for x in table[key] if x is not item)
-    if remaining:
-        new[key] = remaining
+    if bucket:
+        new[key] = bucket
     else:
-        del new[key]
+        new.pop(key, None)
     return new
 
 
@@ -60,16 +52,20 @@ def _bucket_discard(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[
 Affix = tuple[tuple[int, dict[str, tuple[T, ...]]], ...]
 
 
-def _affix_change(table: Affix[T], key: str, item: T, adding: bool) -> Affix[T]:
+def _affix_set(table: Affix[T], key: str, bucket: tuple[T, ...]) -> Affix[T]:
     length = len(key)
     rows = dict(table)
-    current = rows.get(length, {})
-    changed = _bucket_add(current, key, item) if adding else _bucket_discard(current, key, item)
+    changed = _bucket_set(rows.get(length, {}), key, bucket)
     if changed:
         rows[length] = changed
     else:
         rows.pop(length, None)
     return tuple(sorted(rows.items()))
+
+
+def _cidr_slot(version: int, length: int) -> tuple[int, int, int]:
+    """(version, mask length, shift): where the CIDR table files blocks of that length."""
+    return version, length, (32 if version == 4 else 128) - length
 
 
 class _NumericTree(Generic[T]):
@@ -166,23 +162,37 @@ class PathIndex(Generic[T]):
 
     def add(self, anchor: Anchor, item: T) -> None:
         """File ``item`` under ``anchor``; only on an index not yet published."""
-        self._change(anchor, item, adding=True)
+        self.put(anchor, (*self.bucket(anchor), item))
 
     def discard(self, anchor: Anchor, item: T) -> None:
-        self._change(anchor, item, adding=False)
+        self.put(anchor, tuple(x for x in self.bucket(anchor) if x is not item))
 
-    def _change(self, anchor: Anchor, item: T, *, adding: bool) -> None:
+    def bucket(self, anchor: Anchor) -> tuple[T, ...]:
+        """What is filed under ``anchor`` (empty when nothing is)."""
         kind, key, _ = anchor
         if kind in _AFFIXES:
-            setattr(self, kind, _affix_change(getattr(self, kind), key, item, adding))
+            table: Affix[T] = getattr(self, kind)
+            return dict(table).get(len(key), {}).get(key, ())
+        if kind == "present":
+            return self.present
+        if kind == "cidr":
+            version, length, masked = key
+            return self.cidr.get(_cidr_slot(version, length), {}).get(masked, ())
+        found: tuple[T, ...] = getattr(self, kind).get(key, ())
+        return found
+
+    def put(self, anchor: Anchor, bucket: tuple[T, ...]) -> None:
+        """File ``bucket`` under ``anchor`` in place of what was there; only on an index not
+        yet published. The one table changed is copied, never changed in place."""
+        kind, key, _ = anchor
+        if kind in _AFFIXES:
+            setattr(self, kind, _affix_set(getattr(self, kind), key, bucket))
         elif kind == "present":
-            self.present = (*self.present, item) if adding else tuple(x for x in self.present if x is not item)
+            self.present = bucket
         elif kind == "cidr":
             version, length, masked = key
-            shift = (32 if version == 4 else 128) - length
-            slot = (version, length, shift)
-            table = self.cidr.get(slot, {})
-            changed = _bucket_add(table, masked, item) if adding else _bucket_discard(table, masked, item)
+            slot = _cidr_slot(version, length)
+            changed = _bucket_set(self.cidr.get(slot, {}), masked, bucket)
             cidr = dict(self.cidr)
             if changed:
                 cidr[slot] = changed
@@ -190,8 +200,7 @@ class PathIndex(Generic[T]):
                 cidr.pop(slot, None)
             self.cidr = cidr
         else:
-            table = getattr(self, kind)
-            setattr(self, kind, _bucket_add(table, key, item) if adding else _bucket_discard(table, key, item))
+            setattr(self, kind, _bucket_set(getattr(self, kind), key, bucket))
             if kind == "numeric":
                 self._tree = None
         self._strings = bool(self.ip or self.ic or self.cidr) or any(getattr(self, name) for name in _AFFIXES)
