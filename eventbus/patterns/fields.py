@@ -15,9 +15,6 @@ A ``Field`` is one ``FieldRule`` (a path and the alternatives OR'ed on it) turne
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -37,101 +34,18 @@ from eventbus.patterns.values import (
     Suffix,
     SuffixIgnoreCase,
     Wildcard,
-    canonical_ip,
+    comparable,
+    ip_number,
     wildcard_match,
 )
 
-__all__ = ["Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
+__all__ = ["Anchor", "AnchorKind", "Field", "field_key"]
 
 AnchorKind = Literal[
     "exact", "ip", "ic", "prefix", "prefix_ic", "suffix", "suffix_ic", "cidr", "numeric", "ab", "present"
 ]
 #: (kind, key, exact): where the value index files a condition, and whether a hit is proof.
 Anchor = tuple[AnchorKind, Any, bool]
-
-# Every string ipaddress accepts is made of these (hex digits, colons, dots, an optional zone):
-# a cheap regular expression spares the exception-raising parse for ordinary strings.
-_MAYBE_IP = re.compile(r"[0-9A-Fa-f:.]+(?:%.+)?", re.DOTALL)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-_DIGITS = frozenset("0123456789")
-
-
-_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
-
-
-def _ipv6_number(text: str) -> int | None:
-    """The address a string of hex digits and colons spells, by ipaddress's own rules (eight
-    groups of one to four hex digits, or fewer around one ``::``), without its exceptions."""
-    parts = text.split(":")
-    if not 3 <= len(parts) <= 9:
-        return None
-    skip = None
-    for i in range(1, len(parts) - 1):
-        if not parts[i]:
-            if skip is not None:
-                return None  # two "::"
-            skip = i
-    if skip is not None:
-        high, low = skip, len(parts) - skip - 1
-        if not parts[0]:
-            high -= 1
-            if high:
-                return None  # a leading ":" only as "::"
-        if not parts[-1]:
-            low -= 1
-            if low:
-                return None  # a trailing ":" only as "::"
-        skipped = 8 - (high + low)
-        if skipped < 1:
-            return None
-    else:
-        if len(parts) != 8 or not parts[0] or not parts[-1]:
-            return None
-        high, low, skipped = 8, 0, 0
-    number = 0
-    for part in parts[:high]:
-        if not 1 <= len(part) <= 4:
-            return None
-        number = number << 16 | int(part, 16)
-    number <<= 16 * skipped
-    for part in parts[len(parts) - low :]:
-        if not 1 <= len(part) <= 4:
-            return None
-        number = number << 16 | int(part, 16)
-    return number
-
-
-@functools.lru_cache(maxsize=4096)
-def ip_of(text: str) -> IPAddress | None:
-    """``canonical_ip(text)``, answering without ipaddress's exception-driven parse for the
-    strings events hold: ordinary words, dotted-quad IPv4 and plain IPv6 are decided here by
-    ipaddress's own rules (four ASCII decimal octets of at most three digits, no leading zero,
-    at most 255; eight hex groups, or fewer around one ``::``). Only the rare forms with a zone
-    or an IPv4 tail after colons go to ipaddress. No string costs more than a linear scan.
-    """
-    if _MAYBE_IP.fullmatch(text) is None or len(text) > 45 or text[0] == ".":
-        return None
-    if ":" not in text:
-        octets = text.split(".")
-        if len(octets) != 4:
-            return None
-        number = 0
-        for octet in octets:
-            if not octet or len(octet) > 3 or not _DIGITS.issuperset(octet) or (octet[0] == "0" and len(octet) > 1):
-                return None
-            value = int(octet)
-            if value > 255:
-                return None
-            number = number << 8 | value
-        return ipaddress.IPv4Address(number)
-    if _HEX_COLON.issuperset(text):
-        six = _ipv6_number(text)
-        return None if six is None else ipaddress.IPv6Address(six)
-    return canonical_ip(text)
-
 
 def _key_of_exact(value: Any) -> Any:
     """An exact value as the normalized event values spell it."""
@@ -151,7 +65,7 @@ def _anchors(condition: Condition) -> list[Anchor]:
     if isinstance(condition, Exact):
         value = condition.value
         if isinstance(value, str):
-            address = canonical_ip(value)
+            address = ip_number(value)
             return [("ip", address, True)] if address is not None else [("exact", value, True)]
         return [("exact", _key_of_exact(value), True)]
     if isinstance(condition, Numeric):
@@ -196,12 +110,12 @@ def _anchors(condition: Condition) -> list[Anchor]:
 
 def _compile_test(conditions: Iterable[Condition]) -> Callable[[Any], bool]:
     keys: set[Any] = set()
-    addresses: set[IPAddress] = set()
+    addresses: set[tuple[int, int]] = set()
     others: list[Callable[[Any], bool]] = []
     for condition in conditions:
         if isinstance(condition, Exact):
             value = condition.value
-            address = canonical_ip(value) if isinstance(value, str) else None
+            address = ip_number(value) if isinstance(value, str) else None
             if address is not None:
                 addresses.add(address)
             keys.add(_key_of_exact(value))
@@ -223,11 +137,15 @@ def _compile_test(conditions: Iterable[Condition]) -> Callable[[Any], bool]:
     def test(value: Any) -> bool:
         if value in frozen:
             return True
-        if ips and type(value) is str and ip_of(value) in ips:
+        if ips and type(value) is str and ip_number(value) in ips:
             return True
         return any(other(value) for other in others)
 
     return test
+
+
+#: Every integer up to this size is a double exactly (2**53).
+_EXACT = 9_007_199_254_740_992
 
 
 def _fast_test(condition: Condition) -> Callable[[Any], bool]:
@@ -239,7 +157,10 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
 
         def numeric(value: Any) -> bool:
             kind = type(value)
-            if (kind is not int and kind is not float) or value != value:
+            if kind is float:
+                if value - value != 0.0:  # NaN or infinity
+                    return False
+            elif kind is not int or not (-_EXACT <= value <= _EXACT or comparable(value)):
                 return False
             if low is not None and (value <= low if low_open else value < low):
                 return False
@@ -268,14 +189,15 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
 
 
 def _cidr_test(condition: Cidr) -> Callable[[Any], bool]:
-    """``Cidr.test`` on the cached parse of ``ip_of``."""
+    """``Cidr.test`` on integers."""
     network = condition.network
+    version, low, high = network.version, int(network.network_address), int(network.broadcast_address)
 
     def test(value: Any) -> bool:
         if type(value) is not str:
             return False
-        address = ip_of(value)
-        return address is not None and address.version == network.version and address in network
+        address = ip_number(value)
+        return address is not None and address[0] == version and low <= address[1] <= high
 
     return test
 

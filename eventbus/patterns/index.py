@@ -29,7 +29,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any, Generic, TypeVar
 
-from eventbus.patterns.fields import Anchor, ip_of
+from eventbus.patterns.fields import Anchor
+from eventbus.patterns.values import comparable, ip_number
 
 __all__ = ["PathIndex"]
 
@@ -226,7 +227,9 @@ class PathIndex(Generic[T]):
                 tree = self._tree = _NumericTree(self.numeric)
             for value in values:
                 kind = type(value)
-                if (kind is int or kind is float) and value == value:
+                if (kind is float and value - value == 0.0) or (
+                    kind is int and (-9_007_199_254_740_992 <= value <= 9_007_199_254_740_992 or comparable(value))
+                ):
                     tree.collect(value, out)
         if self.ab:
             for value in values:
@@ -269,15 +272,15 @@ class PathIndex(Generic[T]):
                 if found is not None:
                     out.append(found)
         if self.ip or self.cidr:
-            address = ip_of(value)
+            address = ip_number(value)
             if address is None:
                 return
             found = self.ip.get(address)
             if found is not None:
                 out.append(found)
-            number = int(address)
+            kind, number = address
             for (version, _, shift), masks in self.cidr.items():
-                if version == address.version:
+                if version == kind:
                     found = masks.get(number >> shift)
                     if found is not None:
                         out.append(found)

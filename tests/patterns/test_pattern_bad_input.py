@@ -56,8 +56,10 @@ def test_deep_arrays_in_events_are_walked_without_recursion() -> None:
 
 
 def test_huge_numbers() -> None:
-    assert Pattern({"n": [{"numeric": [">", 0]}]}).matches('{"n": 1e400}') in (True, False)
-    assert Pattern({"n": [{"numeric": [">", 0]}]}).matches({"n": 10**400}) is True
+    # Numbers no double holds exactly are not compared (event-ruler's ComparableNumber).
+    assert Pattern({"n": [{"numeric": [">", 0]}]}).matches('{"n": 1e400}') is False
+    assert Pattern({"n": [{"numeric": [">", 0]}]}).matches({"n": 10**400}) is False
+    assert Pattern({"n": [{"numeric": [">", 0]}]}).matches({"n": 10**20}) is True
     with pytest.raises(InvalidEventError):
         Pattern({"n": [1]}).matches('{"n": ' + "9" * 5_000 + "}")
     with pytest.raises(PatternError):
@@ -122,7 +124,7 @@ def test_or_combinations_over_a_thousand_are_rejected() -> None:
             "Inside anything but list, either all values are number or string, mixed type is not supported",
         ),
         ({"a": [{"anything-but": {"nope": "x"}}]}, "Unsupported anything-but pattern: nope"),
-        ({"a": [{"cidr": "10.0.0.0/33"}]}, "IPv4 mask bits must be <= 32"),
+        ({"a": [{"cidr": "10.0.0.0/33"}]}, "IPv4 mask bits must be < 32"),
         ({"a": [{"cidr": "10.0.0.0/-1"}]}, "Malformed CIDR, mask bits must not be negative"),
         ({"$or": [{"a": [1]}]}, "There must have at least 2 Objects in $or relationship."),
         ({"$or": {"a": [1]}}, "It must be an Array followed with $or."),
