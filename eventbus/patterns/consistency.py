@@ -90,7 +90,7 @@ class _Places:
         levels = self._levels
         if levels is None:
             levels = self._levels = {}
-            depth = self.members.depth
+            depth = self.members.depth()
             for element in self.leaves:
                 level = depth[element]
                 at = levels.get(level)
@@ -149,7 +149,7 @@ def _needed_only(fields: Sequence[Field], members: Members) -> bool | None:
     each array needs one element where every field with leaves in it is satisfied. ``None``
     when the leaves sit elsewhere (the root, or deeper arrays)."""
     cache = members.cache
-    depth = members.depth
+    holder = members.holder
     array_of = members.array
     candidates: dict[int, set[int]] = {}
     for field in fields:
@@ -158,7 +158,7 @@ def _needed_only(fields: Sequence[Field], members: Members) -> bool | None:
             known: tuple[int, set[int]] | None = cache[key]
         else:
             leaves = members.leaves.get(field.path)
-            if not leaves or any(depth[e] != 1 for _, e in leaves):
+            if not leaves or any(holder[e] != 0 for _, e in leaves):
                 known = None
             else:
                 test = field.test

@@ -174,7 +174,11 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found:
                 else:
                     at.append(value)
                 if element and not found.dotted:
-                    found.add(path, value, element)
+                    members = found.leaves.get(path)
+                    if members is None:
+                        found.leaves[path] = [(value, element)]
+                    else:
+                        members.append((value, element))
         elif kind is dict:
             if child.children:
                 _walk(value, child, out, found, element)
@@ -190,14 +194,12 @@ def _visit(value: Any, node: PathNode, out: dict[str, list[Any]], found: Members
         pending = [(value, element)]
         holder = found.holder
         array_of = found.array
-        depth = found.depth
         path = node.path
         while pending:
             items, outer = pending.pop()
             first = len(holder)
             holder.extend([outer] * len(items))
             array_of.extend([found.arrays] * len(items))
-            depth.extend([depth[outer] + 1] * len(items))
             found.arrays += 1
             for inner, item in enumerate(items, first):
                 kind = type(item)
@@ -245,13 +247,11 @@ class Members:
     """
 
     __slots__ = (
-        "_at",
-        "_grouped",
+        "_depth",
         "array",
         "arrays",
         "cache",
         "complete",
-        "depth",
         "dotted",
         "flat",
         "holder",
@@ -264,14 +264,22 @@ class Members:
         self.leaves: dict[str, list[tuple[Any, int]]] = {}
         self.holder: list[int] = [-1]
         self.array: list[int] = [-1]
-        self.depth: list[int] = [0]
+        self._depth: list[int] | None = None
         self.arrays = 0
         self.dotted = False
         self.complete = complete
         #: What the decision derives per field, kept for the other branches of the same event.
         self.cache: dict[Any, Any] = {}
-        self._grouped: dict[str, dict[Any, list[int]]] = {}
-        self._at: dict[str, dict[int, list[Any]]] = {}
+
+    def depth(self) -> list[int]:
+        """How many arrays are around each element (the root: none)."""
+        depth = self._depth
+        if depth is None:
+            depth = self._depth = [0] * len(self.holder)
+            # A holder's number is smaller than its elements': one pass in order settles all.
+            for element in range(1, len(depth)):
+                depth[element] = depth[self.holder[element]] + 1
+        return depth
 
     def add(self, path: str, value: Any, element: int) -> None:
         at = self.leaves.get(path)
@@ -302,9 +310,10 @@ class Members:
 
     def values_at(self, path: str) -> dict[int, list[Any]]:
         """The leaves at ``path`` grouped by element."""
-        grouped = self._at.get(path)
+        key = ("at", path)
+        grouped: dict[int, list[Any]] | None = self.cache.get(key)
         if grouped is None:
-            grouped = self._at[path] = {}
+            grouped = self.cache[key] = {}
             leaves = self.leaves.get(path)
             if leaves is None:
                 if not self.complete and path in self.flat:
@@ -320,9 +329,10 @@ class Members:
 
     def by_value(self, path: str) -> dict[Any, list[int]]:
         """The leaves at ``path`` grouped by value: each distinct value is tested once."""
-        grouped = self._grouped.get(path)
+        key = ("values", path)
+        grouped: dict[Any, list[int]] | None = self.cache.get(key)
         if grouped is None:
-            grouped = self._grouped[path] = {}
+            grouped = self.cache[key] = {}
             leaves = self.leaves.get(path)
             if leaves is None:
                 if not self.complete:
@@ -400,7 +410,7 @@ class _Regroup:
     def array(self, items: list[Any], merged: list[Any] | None, node: PathNode, element: int) -> None:
         """An array of ``items``, and one more element holding the ``merged`` objects if any."""
         found = self.found
-        holder, array_of, depth = found.holder, found.array, found.depth
+        holder, array_of = found.holder, found.array
         pending: list[tuple[list[Any], list[Any] | None, int]] = [(items, merged, element)]
         while pending:
             values, objects, outer = pending.pop()
@@ -408,7 +418,6 @@ class _Regroup:
             first = len(holder)
             holder.extend([outer] * size)
             array_of.extend([found.arrays] * size)
-            depth.extend([depth[outer] + 1] * size)
             found.arrays += 1
             for inner, item in enumerate(values, first):
                 if isinstance(item, list):

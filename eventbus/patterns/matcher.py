@@ -85,7 +85,7 @@ class _Branch:
 class _Snapshot:
     """Everything ``match`` reads. Never changed after publication."""
 
-    __slots__ = ("always", "indexes", "pairs", "rules", "trie")
+    __slots__ = ("always", "indexes", "pairs", "probes", "rules", "trie")
 
     def __init__(
         self,
@@ -104,6 +104,9 @@ class _Snapshot:
         #: Branches with no field that needs a leaf (only ``exists: false``): checked every time.
         self.always = always
         self.rules = rules
+        #: (path, its index, its pair tables) for every path that has either: an event with more
+        #: used paths than these is looked up through them.
+        self.probes = tuple((path, indexes.get(path), pairs.get(path)) for path in {*indexes, *pairs})
 
 
 #: What an index key holds: branches, or one ``Crowd`` of them.
@@ -371,13 +374,17 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
     flat, recorded = flatten(data, snapshot.trie)
     in_arrays = recorded.in_arrays()
     buckets: list[Bucket] = []
-    indexes = snapshot.indexes
-    pairs = snapshot.pairs
-    for path, values in flat.items():
+    probes = snapshot.probes
+    if len(probes) > len(flat):
+        indexes, pairs = snapshot.indexes, snapshot.pairs
+        probes = tuple((path, indexes.get(path), pairs.get(path)) for path in flat)
+    for path, index, seconds in probes:
+        values = flat.get(path)
+        if values is None:
+            continue
         if len(values) > 1:
             # Equal leaves hit the same keys: look each distinct one up once.
             values = list(dict.fromkeys(values))
-        index = indexes.get(path)
         if index is not None:
             exact = index.exact_only
             if exact is None:
@@ -387,10 +394,8 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                     hit = exact.get(value)
                     if hit is not None:
                         buckets.append(hit)
-        if pairs:
-            seconds = pairs.get(path)
-            if seconds is not None:
-                _collect_pairs(values, seconds, flat, buckets)
+        if seconds is not None:
+            _collect_pairs(values, seconds, flat, buckets)
     if snapshot.always:
         buckets.append(snapshot.always)
     if len(buckets) > 16:
