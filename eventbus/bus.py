@@ -303,9 +303,11 @@ class EventBus(RuleManagement):
             records = await log.consume(self.config.router_batch)
             if not records:
                 return
+            # The batch in one matcher call: one snapshot of the rules, no call per event.
+            found = iter(self._matcher.match_many([r.event for r in records if r.target_rule is None]) if self._rules else ())
             done: list[int] = []
             for record in records:
-                blocked = self._route(record)
+                blocked = self._route(record, (record.target_rule,) if record.target_rule is not None else next(found, ()))
                 if blocked is None:
                     done.append(record.offset)
                     continue
@@ -318,14 +320,10 @@ class EventBus(RuleManagement):
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
 
-    def _route(self, record: LogRecord) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
-        """Hand ``record`` to its targets: ``None`` when it caused no delivery (ack it now), else
-        the deliveries whose target had no room (usually none)."""
+    def _route(self, record: LogRecord, names: Iterable[str]) -> list[tuple[RuleEntry, Dispatcher, DeliveryItem]] | None:
+        """Hand ``record`` to the targets of the rules ``names``: ``None`` when it caused no
+        delivery (ack it now), else the deliveries whose target had no room (usually none)."""
         event = record.event
-        if record.target_rule is not None:
-            names: Iterable[str] = (record.target_rule,)
-        else:
-            names = self._matcher.match(event) if self._rules else ()
         metrics = self._metrics
         trace = self._trace
         event_json: str | None = None
