@@ -385,6 +385,14 @@ class _Regroup:
 
     def many(self, values: list[Any], node: PathNode, element: int) -> None:
         """Several values at one position (two spellings of it met)."""
+        if all(type(v) is dict for v in values):
+            # Objects only (the usual meeting): one object of all their keys.
+            if node.children:
+                grouped: dict[PathNode, list[Any]] = {}
+                for obj in values:
+                    _gather(obj, node.children, grouped)
+                self.groups(grouped, element)
+            return
         lists = [v for v in values if isinstance(v, list)]
         objects = [v for v in values if isinstance(v, dict)]
         scalars = [v for v in values if not isinstance(v, list | dict)]
@@ -395,17 +403,29 @@ class _Regroup:
             for value in scalars:
                 self.leaf(value, node.path, element)
         if objects and node.children:
-            grouped: dict[PathNode, list[Any]] = {}
+            grouped = {}
             for obj in objects:
                 _gather(obj, node.children, grouped)
             self.groups(grouped, element)
 
     def groups(self, grouped: dict[PathNode, list[Any]], element: int) -> None:
+        leaves = self.leaves
         for child, values in grouped.items():
-            if len(values) == 1:
-                self.one(values[0], child, element)
-            else:
+            if len(values) > 1:
                 self.many(values, child, element)
+                continue
+            value = values[0]
+            kind = type(value)
+            if kind is str or kind is int or kind is float or value is None:
+                path = child.path
+                if path is not None:
+                    at = leaves.get(path)
+                    if at is None:
+                        leaves[path] = [(value, element)]
+                    else:
+                        at.append((value, element))
+            else:
+                self.one(value, child, element)
 
     def array(self, items: list[Any], merged: list[Any] | None, node: PathNode, element: int) -> None:
         """An array of ``items``, and one more element holding the ``merged`` objects if any."""
