@@ -14,7 +14,7 @@ from typing import Any
 
 from eventbus.patterns.consistency import consistent
 from eventbus.patterns.fields import Field, field_key
-from eventbus.patterns.flatten import EMPTY_TRIE, Members, PathNode, flatten, trie_with
+from eventbus.patterns.flatten import EMPTY_TRIE, PathNode, flatten, trie_with
 from eventbus.patterns.parse import ParsedPattern
 
 __all__ = ["CompiledPattern"]
@@ -46,7 +46,6 @@ class CompiledPattern:
         flat, recorded = flatten(event, self.trie)
         in_arrays = recorded.in_arrays()
         verdicts: dict[Field, bool] = {}
-        found: Members | None = None
         for fields in self.branches:
             holds = True
             needed_fails = False
@@ -66,8 +65,6 @@ class CompiledPattern:
             # that needs a value has none that satisfies it anywhere.
             if needed_fails:
                 continue
-            if found is None:
-                found = recorded.exact(event, self.trie)
-            if consistent(fields, found):
+            if consistent(fields, recorded):
                 return True
         return False

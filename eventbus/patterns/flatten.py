@@ -78,11 +78,14 @@ class PathNode:
     path, so a published trie stays valid for the readers walking it.
     """
 
-    __slots__ = ("children", "path")
+    __slots__ = ("children", "dotted", "path")
 
     def __init__(self, children: dict[str, PathNode], path: str | None) -> None:
         self.children = children
         self.path = path
+        #: Where keys with dots lead from here, as ``_follow`` found them: events repeat their
+        #: keys. Filled by readers; a result never changes, since the children never do.
+        self.dotted: dict[str, PathNode | None] | None = None
 
 
 EMPTY_TRIE = PathNode({}, None)
@@ -127,16 +130,27 @@ def _without(node: PathNode, segments: list[str], depth: int) -> PathNode | None
     return PathNode(children, node.path)
 
 
+_FOLLOWED = 256  # keys with dots remembered per node, at most
+
+
 def _follow(node: PathNode, key: Any) -> PathNode | None:
     """The node an event key with dots leads to, segment by segment."""
     if not isinstance(key, str) or "." not in key:
         return None
+    seen = node.dotted
+    if seen is None:
+        seen = node.dotted = {}
+    elif key in seen:
+        return seen[key]
+    found: PathNode | None = node
     for segment in key.split("."):
-        found = node.children.get(segment)
+        assert found is not None
+        found = found.children.get(segment)
         if found is None:
-            return None
-        node = found
-    return node
+            break
+    if len(seen) < _FOLLOWED:
+        seen[key] = found
+    return found
 
 
 def flatten(event: Mapping[str, Any], root: PathNode) -> tuple[dict[str, list[Any]], Members]:
@@ -148,8 +162,20 @@ def flatten(event: Mapping[str, Any], root: PathNode) -> tuple[dict[str, list[An
     out: dict[str, list[Any]] = {}
     found = Members(out)
     if isinstance(event, dict) and root.children:
-        _walk(event, root, out, found, 0)
+        try:
+            _walk(event, root, out, found, 0)
+        except _SpelledTwoWays:
+            # A key with dots may meet another spelling of its path: read the whole event as
+            # the reference matcher does (``Members``), and take the values from that reading.
+            found = Members({}, complete=True)
+            found.dotted = True
+            _members_grouped(event, root, found)
+            out = found.flat = {path: [value for value, _ in leaves] for path, leaves in found.leaves.items()}
     return out, found
+
+
+class _SpelledTwoWays(Exception):
+    """Raised by the walk at the first key with dots that leads to a used path."""
 
 
 def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found: Members, element: int) -> None:
@@ -160,10 +186,9 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found:
             # Most keys are simply unused: settle them without a call.
             if type(key) is str and "." not in key:
                 continue
-            child = _follow(node, key)
-            if child is None:
-                continue
-            found.dotted = True
+            if _follow(node, key) is not None:
+                raise _SpelledTwoWays
+            continue
         kind = type(value)
         if kind is str or kind is int or kind is float or value is None:
             path = child.path
@@ -173,7 +198,7 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found:
                     out[path] = [value]
                 else:
                     at.append(value)
-                if element and not found.dotted:
+                if element:
                     members = found.leaves.get(path)
                     if members is None:
                         found.leaves[path] = [(value, element)]
@@ -210,8 +235,7 @@ def _visit(value: Any, node: PathNode, out: dict[str, list[Any]], found: Members
                             out[path] = [item]
                         else:
                             at.append(item)
-                        if not found.dotted:
-                            found.add(path, item, inner)
+                        found.add(path, item, inner)
                 elif kind is dict:
                     if node.children:
                         _walk(item, node, out, found, inner)
@@ -225,7 +249,7 @@ def _visit(value: Any, node: PathNode, out: dict[str, list[Any]], found: Members
     elif node.path is not None:
         leaf = normalize(value)
         out.setdefault(node.path, []).append(leaf)
-        if element and not found.dotted:
+        if element:
             found.add(node.path, leaf, element)
 
 
@@ -235,15 +259,16 @@ class Members:
 
     Elements are numbered in the order the walk meets them; 0 is the root, outside every
     array. ``holder[e]`` is the element that holds element ``e``'s array, ``array[e]`` that
-    array's number (both -1 for the root). An element's number is greater than its holder's, so
-    going through the numbers downwards settles every element before the one holding it.
+    array's number (both -1 for the root); ``depth()[e]`` is the number of arrays around it.
+    An element's number is greater than its holder's, so going through the numbers downwards
+    settles every element before the one holding it.
 
-    ``flatten`` records only the leaves inside arrays: from the root, a path leads to its
+    The fast walk records only the leaves inside arrays: from the root, a path leads to its
     leaves by one route, so a path either has all its leaves in arrays or none (then they are
-    ``flat``'s, in the root). That holds unless the walk followed a key with dots (``dotted``):
-    two spellings of one path may then meet at one position, where the reference matcher reads
-    an array and whatever sits beside it as one array. ``flatten`` then stops recording, and
-    ``exact`` walks again, reading the event that way.
+    ``flat``'s, in the root). That holds unless the event has a key with dots that leads to a
+    used path (``dotted``): two spellings of one path may then meet at one position, where the
+    reference matcher reads an array and whatever sits beside it as one array. ``flatten`` then
+    reads the whole event that way instead, recording every leaf (``complete``).
     """
 
     __slots__ = (
@@ -291,15 +316,6 @@ class Members:
     def in_arrays(self) -> AbstractSet[str]:
         """The paths that may have leaves inside arrays (every path, after a key with dots)."""
         return self.flat.keys() if self.dotted else self.leaves.keys()
-
-    def exact(self, event: Mapping[str, Any], root: PathNode) -> Members:
-        """These members, or after a key with dots those of the reference matcher's reading."""
-        if not self.dotted:
-            return self
-        found = Members(self.flat, complete=True)
-        if isinstance(event, dict):
-            _members_grouped(event, root, found)
-        return found
 
     def elements(self, path: str) -> set[int]:
         """The elements holding leaves at ``path`` directly."""

@@ -70,9 +70,10 @@ def _cidr_slot(version: int, length: int) -> tuple[int, int, int]:
 
 
 class _NumericTree(Generic[T]):
-    """Every range containing a value, in O(log n + hits): a segment tree over bound slots."""
+    """Every range containing a value, in O(log n + hits): a segment tree over bound slots,
+    each slot keeping the buckets on its way to the root (O(slots log n) references)."""
 
-    __slots__ = ("bounds", "nodes", "size")
+    __slots__ = ("bounds", "by_slot")
 
     def __init__(self, ranges: dict[tuple[Any, bool, Any, bool], tuple[T, ...]]) -> None:
         bounds = sorted({b for (low, _, high, _) in ranges for b in (low, high) if b is not None})
@@ -82,7 +83,6 @@ class _NumericTree(Generic[T]):
         size = 1
         while size < slots:
             size *= 2
-        self.size = size
         nodes: dict[int, list[T]] = {}
         for (low, low_open, high, high_open), bucket in ranges.items():
             first = 0 if low is None else 2 * where[low] + (2 if low_open else 1)
@@ -97,19 +97,24 @@ class _NumericTree(Generic[T]):
                     nodes.setdefault(right, []).extend(bucket)
                 left >>= 1
                 right >>= 1
-        self.nodes: dict[int, tuple[T, ...]] = {k: tuple(v) for k, v in nodes.items()}
+        filed: dict[int, tuple[T, ...]] = {k: tuple(v) for k, v in nodes.items()}
+        #: Per slot, the buckets of the nodes from its leaf to the root: a value's ranges in
+        #: one ``bisect`` and one ``extend``.
+        self.by_slot: list[tuple[tuple[T, ...], ...]] = []
+        for slot in range(slots):
+            node = slot + size
+            above: list[tuple[T, ...]] = []
+            while node:
+                held = filed.get(node)
+                if held is not None:
+                    above.append(held)
+                node >>= 1
+            self.by_slot.append(tuple(above))
 
     def collect(self, value: int | float, out: list[tuple[T, ...]]) -> None:
         bounds = self.bounds
         i = bisect_left(bounds, value)
-        slot = 2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i
-        node = slot + self.size
-        nodes = self.nodes
-        while node:
-            found = nodes.get(node)
-            if found is not None:
-                out.append(found)
-            node >>= 1
+        out.extend(self.by_slot[2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i])
 
 
 class PathIndex(Generic[T]):
@@ -225,12 +230,16 @@ class PathIndex(Generic[T]):
                 # Built by the first reader that needs it; concurrent builds agree, and
                 # storing an attribute is atomic.
                 tree = self._tree = _NumericTree(self.numeric)
+            bounds, by_slot, count = tree.bounds, tree.by_slot, len(tree.bounds)
             for value in values:
                 kind = type(value)
                 if (kind is float and value - value == 0.0) or (
                     kind is int and (-9_007_199_254_740_992 <= value <= 9_007_199_254_740_992 or comparable(value))
                 ):
-                    tree.collect(value, out)
+                    i = bisect_left(bounds, value)
+                    hits = by_slot[2 * i + 1 if i < count and bounds[i] == value else 2 * i]
+                    if hits:
+                        out.extend(hits)
         if self.ab:
             for value in values:
                 for excluded, bucket in self.ab.items():

@@ -404,7 +404,6 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
         buckets = list({id(bucket): bucket for bucket in buckets}.values())
     memo: dict[Field, bool] = {}
     decided: dict[tuple[Field, ...], bool] | None = None
-    tree = None
     for bucket in buckets:
         if type(bucket[0]) is Crowd:
             bucket[0].expand(flat, buckets)
@@ -436,9 +435,7 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                             decided = {}
                         verdict = decided.get(inside)
                         if verdict is None:
-                            if tree is None:
-                                tree = recorded.exact(data, snapshot.trie)
-                            verdict = decided[inside] = consistent(inside, tree)
+                            verdict = decided[inside] = consistent(inside, recorded)
                         if not verdict:
                             continue
                 matched.add(name)
@@ -453,9 +450,7 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                     decided = {}
                 verdict = decided.get(inside)
                 if verdict is None:
-                    if tree is None:
-                        tree = recorded.exact(data, snapshot.trie)
-                    verdict = decided[inside] = consistent(inside, tree)
+                    verdict = decided[inside] = consistent(inside, recorded)
                 if verdict:
                     matched.add(name)
     return matched
