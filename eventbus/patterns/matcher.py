@@ -44,6 +44,9 @@ SHARED_KINDS = frozenset({"prefix", "prefix_ic", "suffix", "suffix_ic"})
 AFFIX_FLOOR = 0.05
 #: Above this estimated hit rate, an exact anchor looks for an exact partner field.
 PAIR_THRESHOLD = 0.002
+#: A crowded bucket is indexed again once it holds this many branches per path they would be
+#: filed under (see ``_pays``).
+PER_PATH = 3
 
 
 class _Branch:
@@ -461,14 +464,23 @@ def _onward(branch: _Branch) -> tuple[Field | None, _Branch]:
 
 
 def _grown(bucket: Bucket, branch: _Branch, *, crowds: bool = True) -> Bucket:
-    """``bucket`` with ``branch`` added: past ``CROWD`` branches, one ``Crowd`` of them. Numeric
-    ranges never crowd: their segment tree merges the buckets it files."""
+    """``bucket`` with ``branch`` added: past ``CROWD`` branches, one ``Crowd`` of them, if
+    that pays. Numeric ranges never crowd: their segment tree merges the buckets it files."""
     if bucket and type(bucket[0]) is Crowd:
         return (bucket[0].adding(branch, *_onward(branch)),)
     grown = (*bucket, branch)
-    if crowds and len(grown) > CROWD:
+    # Checked when the bucket passes the threshold and at each multiple of it after: a bucket
+    # that stays plain costs O(its size / CROWD) per branch added, not O(its size).
+    if crowds and len(grown) > CROWD and len(grown) % CROWD in (0, 1) and _pays(grown):
         return (Crowd.of(grown, _onward),)
     return grown
+
+
+def _pays(branches: Bucket) -> bool:
+    """A crowd costs a look-up per path its branches file under next, a plain bucket a check
+    per branch: indexing again pays when there are several branches per path."""
+    paths = {branch.onward.path for branch in branches if branch.onward is not None}
+    return len(branches) >= PER_PATH * len(paths)
 
 
 def _shrunk(bucket: Bucket, branch: _Branch) -> Bucket:
