@@ -55,7 +55,7 @@ def nested_patterns(draw: st.DrawFn) -> Pattern:
     return Pattern(source, max_size=None)
 
 
-@settings(max_examples=3_000, deadline=None)
+@settings(max_examples=1_500, deadline=None)
 @given(st.lists(nested_patterns(), min_size=1, max_size=4), st.lists(nested_events, min_size=1, max_size=3))
 def test_nested_arrays_and_two_spellings_agree_with_reference(patterns: list[Pattern], events: list[dict[str, Any]]) -> None:
     matcher = Matcher()

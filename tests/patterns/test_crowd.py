@@ -4,6 +4,7 @@ rules come and go across the crowding threshold, and fewer candidates than rules
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from hypothesis import given, settings
@@ -13,44 +14,56 @@ from eventbus import Matcher, Pattern
 from eventbus.patterns.crowd import CROWD, Crowd
 from eventbus.patterns.reference import matches_parsed
 
-from .test_matcher_strategies import condition_json, event_scalars, literals_of
+from .test_matcher_strategies import event_scalars, literals_of
 
 SOURCES = ["shop", "pay"]
 TYPES = ["Order Placed", "Order Paid"]
+_WORDS = ["a", "ab", "b", "x.y", "10.0.0.1", "A", "", "abc"]
 #: Mostly operators: an exact detail value is often a better anchor than a shared source, and
 #: then the rules do not crowd.
-_WORDS = ["a", "ab", "b", "x.y", "10.0.0.1", "A"]
-operators = st.one_of(
-    st.sampled_from(_WORDS).map(lambda w: {"prefix": w}),
-    st.sampled_from(_WORDS).map(lambda w: {"suffix": w}),
-    st.sampled_from(_WORDS).map(lambda w: {"equals-ignore-case": w}),
-    st.sampled_from(["a*", "*b", "*"]).map(lambda w: {"wildcard": w}),
-    st.sampled_from(_WORDS).map(lambda w: {"anything-but": w}),
-    st.sampled_from([0, 1, 5]).map(lambda n: {"numeric": [">", n]}),
-    st.sampled_from([[">=", 1, "<", 5], ["=", 2]]).map(lambda r: {"numeric": r}),
-    st.booleans().map(lambda b: {"exists": b}),
-    st.sampled_from(["10.0.0.0/8", "::/0"]).map(lambda c: {"cidr": c}),
-)
-detail_conditions = st.one_of(operators, operators, operators, condition_json)
+CONDITIONS: list[Any] = [
+    *({"prefix": w} for w in _WORDS if w),
+    *({"suffix": w} for w in _WORDS if w),
+    *({"equals-ignore-case": w} for w in _WORDS),
+    *({"prefix": {"equals-ignore-case": w}} for w in _WORDS[:3]),
+    *({"wildcard": w} for w in ("a*", "*b", "*", "a*c")),
+    *({"anything-but": w} for w in _WORDS[:4]),
+    {"anything-but": [1, 5]},
+    {"anything-but": {"prefix": "a"}},
+    *({"numeric": r} for r in ([">", 0], [">", 1], [">=", 5], ["<", 2], [">=", 1, "<", 5], ["=", 2])),
+    {"exists": True},
+    {"exists": False},
+    {"cidr": "10.0.0.0/8"},
+    {"cidr": "::/0"},
+    *_WORDS,
+    1,
+    2,
+    None,
+    True,
+]
 
 
-@st.composite
-def shared_rule(draw: st.DrawFn) -> dict[str, Any]:
-    """A rule on one of two sources, usually one of two detail-types, with one or two detail
-    conditions on paths inside and outside an array."""
-    rule: dict[str, Any] = {"source": [draw(st.sampled_from(SOURCES[:1] * 3 + SOURCES))]}
-    if draw(st.integers(0, 9)) < 7:
-        rule["detail-type"] = draw(st.lists(st.sampled_from(TYPES[:1] * 3 + TYPES), min_size=1, max_size=2, unique=True))
-    detail: dict[str, Any] = {}
-    for path in draw(st.sets(st.sampled_from(["a", "b", "items.sku", "items.qty"]), min_size=1, max_size=2)):
-        head, _, tail = path.partition(".")
-        conditions = draw(st.lists(detail_conditions, min_size=1, max_size=2))
-        if tail:
-            detail.setdefault(head, {})[tail] = conditions
-        else:
-            detail[head] = conditions
-    rule["detail"] = detail
-    return rule
+def shared_rules(seed: int, count: int) -> list[dict[str, Any]]:
+    """Rules on one of two sources (mostly the first), usually on one or two detail-types, with
+    one or two detail conditions on paths inside and outside an array. Built from a seed, so
+    that hypothesis draws two integers, not hundreds of values, for a list of rules."""
+    rng = random.Random(seed)
+    rules = []
+    for _ in range(count):
+        rule: dict[str, Any] = {"source": [rng.choice(SOURCES[:1] * 3 + SOURCES)]}
+        if rng.random() < 0.7:
+            rule["detail-type"] = sorted(set(rng.choices(TYPES[:1] * 3 + TYPES, k=rng.randint(1, 2))))
+        detail: dict[str, Any] = {}
+        for path in rng.sample(["a", "b", "items.sku", "items.qty"], rng.randint(1, 2)):
+            head, _, tail = path.partition(".")
+            conditions = rng.sample(CONDITIONS, rng.randint(1, 2))
+            if tail:
+                detail.setdefault(head, {})[tail] = conditions
+            else:
+                detail[head] = conditions
+        rule["detail"] = detail
+        rules.append(rule)
+    return rules
 
 
 def _valid(rules: list[dict[str, Any]]) -> list[Pattern]:
@@ -63,10 +76,10 @@ def _valid(rules: list[dict[str, Any]]) -> list[Pattern]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(shared_rule(), min_size=2 * CROWD, max_size=4 * CROWD), st.data())
-def test_crowded_buckets_agree_with_reference(rules: list[dict[str, Any]], data: st.DataObject) -> None:
-    patterns = _valid(rules)
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32), st.integers(2 * CROWD, 4 * CROWD), st.data())
+def test_crowded_buckets_agree_with_reference(seed: int, count: int, data: st.DataObject) -> None:
+    patterns = _valid(shared_rules(seed, count))
     matcher = Matcher()
     for i, pattern in enumerate(patterns):
         matcher.add(f"r{i}", pattern)
@@ -94,19 +107,15 @@ def test_crowded_buckets_agree_with_reference(rules: list[dict[str, Any]], data:
 
 
 def test_the_rules_do_crowd() -> None:
-    """Most draws of the property above build at least one crowd."""
-    formed: list[bool] = []
-
-    @settings(max_examples=100, database=None)
-    @given(st.lists(shared_rule(), min_size=2 * CROWD, max_size=4 * CROWD))
-    def collect(rules: list[dict[str, Any]]) -> None:
+    """Most rule sets of the property above build at least one crowd (seeds 0 to 99: fixed,
+    so the share cannot change from one run to the next)."""
+    formed = []
+    for seed in range(100):
         matcher = Matcher()
-        for i, pattern in enumerate(_valid(rules)):
+        for i, pattern in enumerate(_valid(shared_rules(seed, 2 * CROWD + seed % (2 * CROWD)))):
             matcher.add(f"r{i}", pattern)
         formed.append(bool(_crowds(matcher)))
-
-    collect()
-    assert sum(formed) / len(formed) > 0.5
+    assert sum(formed) >= 50
 
 
 def _crowds(matcher: Matcher) -> list[Crowd[Any]]:
