@@ -4,9 +4,10 @@ Rules name fields by dotted paths, and an event key may itself hold dots (``{"a.
 ``a.b``, as in the reference matcher). The used paths form a trie of their dot-separated segments;
 the walk iterates the keys of each event object it enters and looks them up among the trie
 node's children, so an event costs one dictionary look-up per key of every object on a used
-path, and nothing for the objects and arrays no rule reaches. A key with a dot that is not a
-child is split and followed segment by segment: the join of an event's keys equals a path
-exactly when their segments do.
+path, and nothing for the objects and arrays no rule reaches. A key with dots is split and
+followed segment by segment (the join of an event's keys equals a path exactly when their
+segments do); one that leads to a used path may meet another spelling of that path, so the
+walk stops there and the event is read again as the reference matcher reads it (``Members``).
 
 The walk yields ``{path: [leaf values]}``. Values are normalized so that hash look-ups respect
 JSON types: ``true``/``false`` become the ``TRUE``/``FALSE`` tokens (Python's ``True == 1``
