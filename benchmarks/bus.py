@@ -17,8 +17,7 @@ from typing import Any
 
 import anyio
 
-from eventbus.bus import EventBus
-from eventbus.bus_rules import RuleTarget
+from eventbus.bus import EventBus, RuleTarget
 from eventbus.patterns.matcher import Matcher
 from eventbus.targets.base import DeliveryContext
 

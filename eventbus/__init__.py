@@ -16,13 +16,19 @@ from eventbus.errors import (
     ConfigError,
     DeliveryError,
     EventBusError,
+    IllegalStatusError,
     InvalidEventError,
     LimitExceededError,
+    LogClosedError,
     NonRetryableError,
     PatternError,
+    ResourceAlreadyExistsError,
+    ResourceMissingError,
     ResourceNotFoundError,
     RetryableError,
     RuleNotFoundError,
+    StateError,
+    StateLockedError,
     TargetPermissionError,
     TargetTimeoutError,
     ThrottledError,
@@ -35,11 +41,15 @@ from eventbus.patterns import (
 
 if TYPE_CHECKING:
     from eventbus.bus import EventBus
-    from eventbus.bus_clock import ManualClock
-    from eventbus.bus_config import BusConfig
-    from eventbus.bus_rules import Rule, RuleTarget
+    from eventbus.bus.clock import ManualClock
+    from eventbus.bus.config import BusConfig
+    from eventbus.bus.delivery.retry import Backoff, RetryPolicy
+    from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
+    from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
+    from eventbus.bus.logs.sqlite import SqliteEventLog
+    from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
-    from eventbus.delivery import Backoff, RetryPolicy
     from eventbus.envelope import (
         EntryError,
         EnvelopeDefaults,
@@ -49,7 +59,7 @@ if TYPE_CHECKING:
         event_from_entry,
         validate_entry,
     )
-    from eventbus.log import EventLog, InMemoryEventLog
+    from eventbus.maps import Map, MapConfig, MapSummary
     from eventbus.pipes import (
         Pipe,
         PipeConfig,
@@ -83,6 +93,7 @@ if TYPE_CHECKING:
     from eventbus.targets.registry import build_target
     from eventbus.targets.registry import kinds as target_kinds
     from eventbus.targets.registry import register as register_target
+    from eventbus.targets.sql import SqlColumn, SqlTarget, SqlTargetConfig
     from eventbus.transform import InputTransformer, PipeTemplate, TargetInput
 
 __version__ = "0.1.0"
@@ -129,17 +140,26 @@ _LAZY: dict[str, tuple[str, str]] = {
     "NatsTargetConfig": ("eventbus.targets.nats", "NatsTargetConfig"),
     "RecordingTarget": ("eventbus.targets.recording", "RecordingTarget"),
     "RecordingTargetConfig": ("eventbus.targets.recording", "RecordingTargetConfig"),
+    "SqlColumn": ("eventbus.targets.sql", "SqlColumn"),
+    "SqlTarget": ("eventbus.targets.sql", "SqlTarget"),
+    "SqlTargetConfig": ("eventbus.targets.sql", "SqlTargetConfig"),
     "build_target": ("eventbus.targets.registry", "build_target"),
     "register_target": ("eventbus.targets.registry", "register"),
     "target_kinds": ("eventbus.targets.registry", "kinds"),
-    "Backoff": ("eventbus.delivery", "Backoff"),
-    "RetryPolicy": ("eventbus.delivery", "RetryPolicy"),
-    "EventLog": ("eventbus.log", "EventLog"),
-    "InMemoryEventLog": ("eventbus.log", "InMemoryEventLog"),
-    "Rule": ("eventbus.bus_rules", "Rule"),
-    "RuleTarget": ("eventbus.bus_rules", "RuleTarget"),
-    "BusConfig": ("eventbus.bus_config", "BusConfig"),
-    "ManualClock": ("eventbus.bus_clock", "ManualClock"),
+    "Backoff": ("eventbus.bus.delivery.retry", "Backoff"),
+    "RetryPolicy": ("eventbus.bus.delivery.retry", "RetryPolicy"),
+    "Delivery": ("eventbus.bus.logs.protocol", "Delivery"),
+    "DeliveryQueue": ("eventbus.bus.logs.protocol", "DeliveryQueue"),
+    "EventLog": ("eventbus.bus.logs.protocol", "EventLog"),
+    "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
+    "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
+    "SqliteEventLog": ("eventbus.bus.logs.sqlite", "SqliteEventLog"),
+    "Outcome": ("eventbus.bus.outcomes", "Outcome"),
+    "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
+    "Rule": ("eventbus.bus.rules", "Rule"),
+    "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
+    "BusConfig": ("eventbus.bus.config", "BusConfig"),
+    "ManualClock": ("eventbus.bus.clock", "ManualClock"),
     "EventBus": ("eventbus.bus", "EventBus"),
     "SyncEventBus": ("eventbus.sync", "SyncEventBus"),
     "Pipe": ("eventbus.pipes", "Pipe"),
@@ -151,6 +171,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "build_source": ("eventbus.pipes", "build_source"),
     "register_source": ("eventbus.pipes", "register_source"),
     "source_kinds": ("eventbus.pipes", "source_kinds"),
+    "Map": ("eventbus.maps", "Map"),
+    "MapConfig": ("eventbus.maps", "MapConfig"),
+    "MapSummary": ("eventbus.maps", "MapSummary"),
     "ConfigErrors": ("eventbus.config", "ConfigErrors"),
     "load_config": ("eventbus.config", "load_config"),
     "load_configs": ("eventbus.config", "load_configs"),
@@ -170,8 +193,10 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "Connection",
+    "Delivery",
     "DeliveryContext",
     "DeliveryError",
+    "DeliveryQueue",
     "EntryError",
     "EnvelopeDefaults",
     "Event",
@@ -185,19 +210,27 @@ __all__ = [
     "HttpParameters",
     "HttpTarget",
     "HttpTargetConfig",
+    "InMemoryDeliveryQueue",
     "InMemoryEventLog",
     "InputTransformer",
+    "IllegalStatusError",
     "InvalidEventError",
     "LimitExceededError",
+    "LogClosedError",
     "LogTarget",
     "LogTargetConfig",
     "ManualClock",
+    "Map",
+    "MapConfig",
+    "MapSummary",
     "Matcher",
     "MemoryQueue",
     "NatsTarget",
     "NatsTargetConfig",
     "NonRetryableError",
     "OAuthClientCredentials",
+    "Outcome",
+    "OutcomeStream",
     "Pattern",
     "PatternError",
     "Pipe",
@@ -210,6 +243,8 @@ __all__ = [
     "QueueTargetConfig",
     "RecordingTarget",
     "RecordingTargetConfig",
+    "ResourceAlreadyExistsError",
+    "ResourceMissingError",
     "ResourceNotFoundError",
     "RetryPolicy",
     "RetryableError",
@@ -220,7 +255,13 @@ __all__ = [
     "Source",
     "SourceConfig",
     "SourceRecord",
+    "SqlColumn",
+    "SqlTarget",
+    "SqlTargetConfig",
+    "SqliteEventLog",
     "SqliteQueue",
+    "StateError",
+    "StateLockedError",
     "SyncEventBus",
     "Target",
     "TargetConfig",

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from eventbus import json_strict
 from eventbus.errors import InvalidEventError
 
 __all__ = [
@@ -140,6 +141,29 @@ class Event(BaseModel):
     def _time_in_utc_seconds(cls, value: object) -> datetime:
         return parse_time(value).replace(microsecond=0)
 
+    @field_validator("id", "detail_type", "source", "region", "replay_name")
+    @classmethod
+    def _text_is_unicode(cls, value: str | None) -> str | None:
+        if value is not None and not json_strict.is_unicode(value):
+            raise ValueError("must be valid UTF-8 text (it holds a lone surrogate)")
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _resources_are_unicode(cls, value: list[str]) -> list[str]:
+        if not all(json_strict.is_unicode(r) for r in value):
+            raise ValueError("must be valid UTF-8 text (a resource holds a lone surrogate)")
+        return value
+
+    @field_validator("detail")
+    @classmethod
+    def _detail_is_deliverable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # What no target could write (NaN, an infinite number, a lone surrogate) is refused here.
+        problem = json_strict.problem(value)
+        if problem is not None:
+            raise ValueError(f"not JSON every target can deliver: {problem}")
+        return value
+
     @field_serializer("time")
     def _time_text(self, value: datetime) -> str:
         return format_time(value)
@@ -200,7 +224,10 @@ class PutEventsEntry(BaseModel):
     @classmethod
     def _detail_as_text(cls, value: object) -> object:
         if isinstance(value, Mapping):
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            try:
+                return json_strict.dumps(value)
+            except ValueError as exc:
+                raise ValueError(f"Detail is malformed: {exc}") from None
         return value
 
     @field_validator("resources", mode="before")
@@ -262,13 +289,10 @@ _MALFORMED_DETAIL = EntryError("MalformedDetail", "Detail is malformed.")
 _TOO_LARGE = EntryError("ValidationException", "Total size of the entries in the request is over the limit.")
 
 
-def _refuse_constant(name: str) -> Any:
-    # Python's json reads NaN and Infinity; JSON (and so AWS) does not.
-    raise ValueError(f"{name} is not JSON")
-
-
 def _load_detail(text: str) -> Any:
-    return json.loads(text, parse_constant=_refuse_constant)
+    # Strict: NaN, Infinity, numbers beyond a double and lone surrogates are malformed detail,
+    # as nothing is accepted that a target could not deliver (see docs/events.md).
+    return json_strict.loads(text)
 
 
 def _utf8_len(value: str) -> int:
@@ -287,7 +311,10 @@ def entry_size(entry: Mapping[str, Any] | PutEventsEntry) -> int:
     for name in ("Source", "DetailType", "Detail"):
         value = entry.get(name)
         if isinstance(value, Mapping):
-            value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            try:
+                value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            except (TypeError, ValueError, RecursionError):
+                continue
         if isinstance(value, str):
             size += _utf8_len(value)
     resources = entry.get("Resources")
@@ -335,6 +362,10 @@ def validate_entry(
         value = raw.get(name)
         if value is not None and not isinstance(value, str):
             return _invalid(name, f"{name} must be a string.")
+        if value is not None and not json_strict.is_unicode(value):
+            # A lone surrogate (what surrogateescape makes of bytes that are not UTF-8): no
+            # target can write it, so it is refused here rather than failing every delivery.
+            return _invalid(name, f"{name} must be valid UTF-8 text.")
 
     detail_type: str = raw["DetailType"]
     if len(detail_type) > MAX_DETAIL_TYPE_LENGTH:
@@ -342,7 +373,8 @@ def validate_entry(
 
     detail = raw["Detail"]
     if isinstance(detail, Mapping):
-        pass
+        if json_strict.problem(detail) is not None:
+            return _MALFORMED_DETAIL
     elif not isinstance(detail, str):
         return _MALFORMED_DETAIL
     else:
@@ -358,6 +390,8 @@ def validate_entry(
         not isinstance(resources, list | tuple) or not all(isinstance(r, str) for r in resources)
     ):
         return _invalid("Resources", "Resources must be a list of strings.")
+    if resources and not all(json_strict.is_unicode(r) for r in resources):
+        return _invalid("Resources", "Resources must be valid UTF-8 text.")
 
     trace_header = raw.get("TraceHeader")
     if trace_header is not None and not 1 <= len(trace_header) <= MAX_TRACE_HEADER_LENGTH:

@@ -9,7 +9,13 @@ from __future__ import annotations
 __all__ = [
     "BusClosedError",
     "BusValidationError",
+    "IllegalStatusError",
+    "ResourceAlreadyExistsError",
+    "ResourceMissingError",
+    "StateError",
+    "StateLockedError",
     "LimitExceededError",
+    "LogClosedError",
     "RuleNotFoundError",
     "ConfigError",
     "DeliveryError",
@@ -114,11 +120,52 @@ class LimitExceededError(EventBusError, ValueError):
     error_code = "LimitExceededException"
 
 
-class RuleNotFoundError(EventBusError, LookupError):
-    """The named rule does not exist (AWS ``ResourceNotFoundException``)."""
+class ResourceMissingError(EventBusError, LookupError):
+    """A named rule, archive or replay does not exist (AWS ``ResourceNotFoundException``).
+
+    (``ResourceNotFoundError`` is the target-side failure: a delivery's destination is gone.)
+    """
 
     error_code = "ResourceNotFoundException"
 
 
+class RuleNotFoundError(ResourceMissingError):
+    """The named rule does not exist (AWS ``ResourceNotFoundException``)."""
+
+
+class ResourceAlreadyExistsError(EventBusError, ValueError):
+    """An archive or replay of that name exists already (AWS ``ResourceAlreadyExistsException``)."""
+
+    error_code = "ResourceAlreadyExistsException"
+
+
+class IllegalStatusError(EventBusError, ValueError):
+    """The resource is not in a state that allows the call, e.g. cancelling a finished replay
+    (AWS ``IllegalStatusException``)."""
+
+    error_code = "IllegalStatusException"
+
+
+class StateError(EventBusError):
+    """A state file (the SQLite backend's database) cannot be used: not a database, written by a
+    newer version, read-only, full. The message names the file, the reason and what to do."""
+
+    error_code = "InternalFailure"
+
+
+class StateLockedError(StateError):
+    """Another process serves this bus from the same state file: two would deliver everything twice."""
+
+
 class BusClosedError(EventBusError, RuntimeError):
-    """``put_events`` on a bus that is not running (never started, or shutting down)."""
+    """``put_events`` on a bus that is not running (never started, or shutting down).
+
+    ``error_code`` is ``ServiceUnavailableException``: the bus may take events again once it (or
+    the process serving it) is back, so HTTP clients hear a 503 they may retry.
+    """
+
+    error_code = "ServiceUnavailableException"
+
+
+class LogClosedError(EventBusError, RuntimeError):
+    """An event log's ``append`` after ``close``; the bus answers callers ``BusClosedError``."""

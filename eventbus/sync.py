@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleState, RuleTarget
+from eventbus.bus.rules import Rule, RuleState, RuleTarget
 from eventbus.envelope import Event, PutEventsEntry
 from eventbus.errors import BusClosedError
 

@@ -15,11 +15,19 @@ def register(subparsers: Any) -> None:
         help="check config files",
         description=(
             "Loads and validates each config file (YAML, TOML or JSON) and the files together. Every "
-            "problem is printed on stderr as FILE:LINE KEY.PATH: REASON. Exit status 1 on any problem."
+            "problem is printed on stderr as FILE:LINE KEY.PATH: REASON. Function references are imported "
+            "and checked to name a callable (--no-import only finds their modules). Exit status 1 on any "
+            "problem."
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--quiet", "-q", action="store_true", help="print nothing when the files are valid")
+    validate.add_argument(
+        "--no-import",
+        dest="import_functions",
+        action="store_false",
+        help="check that function modules can be found, without importing (running) them",
+    )
     validate.set_defaults(handler=run_validate)
 
     schema = subparsers.add_parser(
@@ -36,31 +44,36 @@ def run_validate(args: argparse.Namespace) -> int:
     from eventbus.config import ConfigErrors, load_configs
     from eventbus.config.testing import is_test_file, load_test_file
 
-    # Config tests (NAME.test.yaml) are checked as tests, against the config they test.
+    # Config tests (NAME.test.yaml) are checked as tests, against the config they test. A test
+    # file reports its config's problems too, so each problem is printed once however many files
+    # lead to it.
     tests = [f for f in args.files if is_test_file(f)]
-    failed = False
+    problems: list[Any] = []
+    valid_tests = []
     for path in tests:
         try:
             spec, _ = load_test_file(path)
         except ConfigErrors as exc:
-            print_problems(exc)
-            failed = True
+            problems += exc.problems
             continue
-        if not args.quiet:
-            print(f"{path}: ok ({len(spec.tests)} config test(s))")
+        valid_tests.append((path, spec))
+    configs = []
     try:
-        configs = load_configs([f for f in args.files if f not in tests])
+        configs = load_configs([f for f in args.files if f not in tests], import_functions=args.import_functions)
     except ConfigErrors as exc:
-        print_problems(exc)
-        return 1
-    if failed:
+        problems += exc.problems
+    if problems:
+        print_problems(ConfigErrors(dict.fromkeys(problems)))
         return 1
     if not args.quiet:
+        for path, spec in valid_tests:
+            print(f"{path}: ok ({len(spec.tests)} config test(s))")
         for config in configs:
             model = config.model
             rules = sum(len(bus.rules) for bus in model.buses.values())
+            maps = f", {len(model.maps)} map(s)" if model.maps else ""
             print(
-                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s))"
+                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s){maps})"
             )
     return 0
 

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from eventbus.config.topology import topology
 
     try:
-        configs = load_configs(args.files)
+        # A drawing runs nothing: function modules are found, not imported.
+        configs = load_configs(args.files, import_functions=False)
     except ConfigErrors as exc:
         print_problems(exc)
         return 1

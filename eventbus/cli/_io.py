@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -30,3 +32,12 @@ def read_text_argument(value: str, what: str) -> str:
 def fail(message: str, code: int = 2) -> int:
     print(message, file=sys.stderr)
     return code
+
+
+def exit_now(code: int) -> None:
+    """End the process at once, output flushed: no thread still running a delivery that was cut
+    short (a sync function) gets to finish it while the interpreter waits for it at exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

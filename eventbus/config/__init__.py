@@ -7,7 +7,7 @@ declares; ``json_schema()`` is the schema editors complete from.
 
 from __future__ import annotations
 
-from eventbus.config.build import Delivered, Runtime, TargetFactory
+from eventbus.config.build import Delivered, DeliveryFailed, Runtime, TargetFactory
 from eventbus.config.errors import ConfigErrors, Problem, format_path
 from eventbus.config.load import Document, load_document, parse_document
 from eventbus.config.schema import config_model, json_schema
@@ -16,6 +16,7 @@ from eventbus.config.validate import LoadedConfig, dump, load_config, load_confi
 __all__ = [
     "ConfigErrors",
     "Delivered",
+    "DeliveryFailed",
     "Document",
     "LoadedConfig",
     "Problem",

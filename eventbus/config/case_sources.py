@@ -7,6 +7,7 @@ the function its source makes its own with, so their layout stays the source's.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from anyio.abc import TaskGroup
 
-if TYPE_CHECKING:
-    from eventbus.pipes import PipeConfig, Source, SourceRecord
+from eventbus.pipes.records import SourceRecord
+from eventbus.pipes.sources.base import BufferedSource
 
-__all__ = ["EVENT_KINDS", "CaseSource", "case_source"]
+if TYPE_CHECKING:
+    from eventbus.pipes import PipeConfig, Source
+
+__all__ = ["EVENT_KINDS", "CaseSource", "case_source", "reaching_enrichment"]
 
 #: Source kinds whose records are events: a case's record is such an event's ``detail``.
 EVENT_KINDS = {"directory": "S3 'Object Created' events", "schedule": "'Scheduled Event' events"}
@@ -52,6 +56,9 @@ class CaseSource:
     async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
         return await self.inner.receive(max_records, wait_seconds)
 
+    async def backlog(self) -> int:
+        return self.unsettled
+
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         # By identifier: a message handed out again after its visibility ran out settles once.
         self._settled.update(r.record_id for r in records)
@@ -66,24 +73,12 @@ class CaseSource:
 
 def case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> CaseSource:
     """A source holding ``items``, shaped as the pipe's configured source kind shapes records."""
-    from eventbus.pipes import BufferedSource
-
     options: Any = pipe.source
     kind = str(getattr(type(options), "kind", ""))
-    if kind == "queue":
-        from eventbus.pipes.sources.queue import QueueSource
-        from eventbus.targets.queue import MemoryQueue
-
-        # A queue of the case's own: the process-wide memory queue of that name may hold messages.
-        name = options.name or (Path(options.path).stem if options.path else "") or "queue"
-        queue = MemoryQueue(max(1, len(items)), name=name)
-
-        async def send() -> list[str]:
-            return [await queue.send(_text(item)) for item in items]
-
-        return CaseSource(QueueSource(queue, queue_name=name), send, len(items))
     arn, records = _records(kind, options, pipe_name, items)
-    buffered = BufferedSource(arn=arn, capacity=max(1, len(records)))
+    # In memory, whatever the kind: a retry comes back at its due time (a queue would look for
+    # it only every so often), so a case retrying a record 185 times still takes moments.
+    buffered = _CaseBuffer(arn=arn, capacity=max(1, len(records)))
 
     async def offer() -> list[str]:
         for record in records:
@@ -94,9 +89,59 @@ def case_source(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> CaseSourc
     return CaseSource(buffered, offer, len(items))
 
 
+class _CaseBuffer(BufferedSource):
+    """Records in memory; an SQS-shaped record's receive count follows its attempts."""
+
+    async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
+        await super().release(records, delay)
+        for record in records:
+            attributes = record.record.get("attributes")
+            if record.record.get("eventSource") == "aws:sqs" and isinstance(attributes, dict):
+                attributes["ApproximateReceiveCount"] = str(record.attempt)
+
+
+def reaching_enrichment(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> list[int]:
+    """The positions of ``items`` whose record passes the pipe's filter, in order: the records
+    that reach its enrichment (on their first attempt)."""
+    from eventbus.patterns import Pattern
+    from eventbus.pipes.records import filter_view
+
+    if not pipe.filter:
+        return list(range(len(items)))
+    patterns = [Pattern(p) for p in pipe.filter]
+    records = _shaped(pipe_name, pipe, items)
+    return [
+        index
+        for index, record in enumerate(records)
+        if any(p.matches(filter_view(record.record)) for p in patterns)
+    ]
+
+
+def _shaped(pipe_name: str, pipe: PipeConfig, items: list[Any]) -> list[SourceRecord]:
+    """The records ``items`` become, shaped as the pipe's source kind shapes them."""
+    options: Any = pipe.source
+    return _records(str(getattr(type(options), "kind", "")), options, pipe_name, items)[1]
+
+
+def _queue_name(options: Any) -> str:
+    return str(options.name or (Path(options.path).stem if options.path else "") or "queue")
+
+
 def _records(kind: str, options: Any, pipe_name: str, items: list[Any]) -> tuple[str, list[SourceRecord]]:
     """The source's ARN and the records, built by the functions the built-in kinds build theirs with."""
     now = datetime.now(UTC)
+    if kind == "queue":
+        from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION
+        from eventbus.pipes.sources.queue import queue_record
+        from eventbus.targets.queue import QueueMessage
+
+        # The messages of a queue of the case's own, as its first receive hands them out.
+        arn = f"arn:aws:sqs:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:{_queue_name(options)}"
+        messages = [
+            QueueMessage(message_id, _text(item), {}, f"{message_id}:{uuid.uuid4().hex}", 1, now.timestamp())
+            for message_id, item in ((str(uuid.uuid4()), item) for item in items)
+        ]
+        return arn, [queue_record(message, arn=arn) for message in messages]
     if kind == "webhook":
         from eventbus.pipes.sources.webhook import webhook_arn, webhook_record
 

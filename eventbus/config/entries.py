@@ -11,29 +11,34 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from eventbus.bus.entries import entry_from_event_shape, is_event_shaped
 from eventbus.errors import InvalidEventError
 
 __all__ = ["parse_events", "to_entry"]
 
-_EVENT_KEYS = {"source": "Source", "detail-type": "DetailType", "resources": "Resources", "time": "Time"}
+#: Python's JSON reader and writer recurse once a level: deeper than about 1,000 they give up.
+_TOO_DEEP = "the JSON is nested too deeply"
 
 
 def to_entry(value: Any) -> dict[str, Any]:
     """One event or entry as a PutEvents entry (``Detail`` as JSON text); bad shapes raise."""
     if not isinstance(value, Mapping):
         raise InvalidEventError(f"an event must be a JSON object, not {type(value).__name__}")
-    if any(key in value for key in ("Source", "DetailType", "Detail")):
-        entry = dict(value)
-    else:
-        unknown = sorted(set(value) - set(_EVENT_KEYS) - {"detail", "version", "id", "account", "region"})
+    if is_event_shaped(value):
+        try:
+            entry, unknown = entry_from_event_shape(value)
+        except RecursionError:
+            raise InvalidEventError(_TOO_DEEP) from None
         if unknown:
             raise InvalidEventError(f"unknown event field(s): {', '.join(unknown)}")
-        entry = {_EVENT_KEYS[k]: v for k, v in value.items() if k in _EVENT_KEYS}
-        if "detail" in value:
-            entry["Detail"] = value["detail"]
+        return entry
+    entry = dict(value)
     detail = entry.get("Detail")
     if detail is not None and not isinstance(detail, str):
-        entry["Detail"] = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+        try:
+            entry["Detail"] = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+        except RecursionError:
+            raise InvalidEventError(_TOO_DEEP) from None
     return entry
 
 
@@ -44,6 +49,8 @@ def parse_events(text: str, where: str = "input") -> list[dict[str, Any]]:
         return []
     try:
         data = json.loads(stripped)
+    except RecursionError:
+        raise InvalidEventError(f"{where}: {_TOO_DEEP}") from None
     except ValueError:
         data = None
         items: list[Any] = []
@@ -54,6 +61,8 @@ def parse_events(text: str, where: str = "input") -> list[dict[str, Any]]:
                 items.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise InvalidEventError(f"{where}: line {number} is not valid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise InvalidEventError(f"{where}: line {number}: {_TOO_DEEP}") from None
         return [_entry(item, where) for item in items]
     items = data if isinstance(data, list) else [data]
     return [_entry(item, where) for item in items]

@@ -31,12 +31,25 @@ class Document:
     """A config file's data and where each key of it was written."""
 
     file: str
-    data: Any
+    # Out of the repr: the data holds secrets as written (and as ${ENV} filled them in).
+    data: Any = field(repr=False)
     lines: dict[KeyPath, int] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
+    #: Paths in ``data`` that were moved after reading, and where they were written: a target
+    #: written ``{kind: http, endpoint: ...}`` is validated as ``{http: {endpoint: ...}}``.
+    aliases: dict[KeyPath, KeyPath] = field(default_factory=dict)
+
+    def written(self, path: KeyPath) -> KeyPath:
+        """``path`` as the file writes it (moved keys put back where they were written)."""
+        for end in range(len(path), 0, -1):
+            origin = self.aliases.get(tuple(path[:end]))
+            if origin is not None:
+                return (*origin, *path[end:])
+        return tuple(path)
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor the loader saw."""
+        path = self.written(path)
         for end in range(len(path), -1, -1):
             line = self.lines.get(tuple(path[:end]))
             if line is not None:
@@ -44,7 +57,7 @@ class Document:
         return None
 
     def problem(self, path: KeyPath, reason: str) -> Problem:
-        return Problem(self.file, self.line_of(path), path, reason)
+        return Problem(self.file, self.line_of(path), self.written(path), reason)
 
 
 def load_document(path: str | Path) -> Document:

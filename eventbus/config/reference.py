@@ -16,12 +16,14 @@ __all__ = ["markdown_reference"]
 _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("The file", "", set()),
     ("runtime", "RuntimeSettings", set()),
-    ("runtime.backend", "MemoryBackend", set()),
+    ("runtime.backend: memory", "MemoryBackend", set()),
+    ("runtime.backend: sqlite", "SqliteBackend", set()),
     ("defaults", "DefaultSettings", set()),
     ("buses.NAME", "Bus", set()),
     ("buses.NAME.settings and defaults.bus", "BusConfig", set()),
     ("buses.NAME.settings.backoff", "Backoff", set()),
     ("buses.NAME.rules.NAME", "Rule", set()),
+    ("buses.NAME.archives.NAME", "ArchiveSpec", set()),
     ("A rule's target", "LogRuleTarget", {"log"}),
     ("retry_policy", "RetryPolicy", set()),
     ("input_transformer", "InputTransformer", set()),
@@ -33,6 +35,12 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("A secret parameter value", "Parameter", set()),
     ("pipes.NAME", "PipeConfig", {"name"}),
     ("pipes.NAME.retry_policy", "PipeRetryPolicy", set()),
+    ("server", "ServerSettings", set()),
+    ("server.credentials[]", "AccessKey", set()),
+    ("maps.NAME", "MapConfig", {"name"}),
+    ("maps.NAME.source", "MapSource", set()),
+    ("maps.NAME.source.file", "MapFileSource", set()),
+    ("maps.NAME.retry_policy", "MapRetryPolicy", set()),
 ]
 
 
@@ -104,7 +112,7 @@ def _type(prop: dict[str, Any]) -> str:
         targets = [n for n in names if n.endswith("Target")]
         if len(targets) > 2:
             rest = [n for n in names if not n.endswith("Target")]
-            ref = " or `{ref: NAME}`" if "RefTarget" in targets else ""
+            ref = " or `{ref: NAME}`" if {"RefTarget", "RefRuleTarget"} & set(targets) else ""
             names = [f"a target (`{{KIND: options}}`{ref})", *rest]
         sources = [n for n in names if n.startswith("`{") and n.endswith("SourceConfig}`")]
         if len(sources) > 2:

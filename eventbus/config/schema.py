@@ -1,7 +1,7 @@
 """The config schema: pydantic models composed from the ones the library already uses.
 
 A file holds ``runtime``, ``defaults``, ``connections``, ``targets`` (named, reusable), ``buses``
-(with their rules, schedules and targets) and ``pipes``. Targets are written as one key naming
+(with their rules, schedules and targets), ``pipes`` and ``maps``. Targets are written as one key naming
 their kind, whose value is that kind's own ``TargetConfig`` (``http: {endpoint: ...}``), next to
 the rule-side settings EventBridge keeps on a target (``id``, ``input_transformer``,
 ``retry_policy``, ``dead_letter``...). The kinds come from ``eventbus.targets.registry``, so a
@@ -12,6 +12,7 @@ target instead.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,7 +28,9 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from eventbus.bus import BusConfig
-from eventbus.delivery import RetryPolicy
+from eventbus.bus.delivery.retry import RetryPolicy
+from eventbus.config.backends import Backend, MemoryBackend, SqliteBackend, backend_by_name
+from eventbus.config.server import FunctionSpec, ServerSettings
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.schedule import Schedule
@@ -38,10 +41,12 @@ from eventbus.transform import InputTransformer, TargetInput
 
 __all__ = [
     "REF",
+    "ArchiveSpec",
     "BusSpec",
     "Defaults",
     "MemoryBackend",
     "RuleSpec",
+    "SqliteBackend",
     "RuntimeSettings",
     "config_model",
     "json_schema",
@@ -69,18 +74,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MemoryBackend(_Model):
-    """Events live in memory: fast, and gone with the process. Durable backends come later."""
-
-    type: Literal["memory"] = "memory"
-
-
 class RuntimeSettings(_Model):
     """How the process runs what the file declares."""
 
-    #: Where buses keep events between PutEvents and delivery. ``memory`` is the one backend so
-    #: far; a durable or distributed one becomes another ``type`` here.
-    backend: MemoryBackend = Field(default_factory=MemoryBackend)
+    #: Where buses keep events between PutEvents and delivery (``backends.py``). Unset, the
+    #: command decides: ``eventbus run`` uses SQLite beside the config, ``put`` and ``test`` memory.
+    backend: Backend | None = None
     #: Folders (relative to the config file) put on ``sys.path`` so ``function`` targets can
     #: name modules that live beside the config.
     python_path: list[str] = Field(default_factory=list)
@@ -88,7 +87,7 @@ class RuntimeSettings(_Model):
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_by_name(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        return backend_by_name(value)
 
 
 @functools.cache
@@ -209,11 +208,39 @@ class RuleSpec(_Model):
         return self
 
 
+class ArchiveSpec(_Model):
+    """An archive of the bus's events: those matching `pattern` (every event without one), kept
+    `retention_days` (0: for ever). Names are unique across every bus of a state file."""
+
+    pattern: dict[str, Any] | None = None
+    retention_days: int = Field(default=0, ge=0)
+    description: str | None = Field(default=None, max_length=512)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_is_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                Pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class BusSpec(_Model):
-    """A bus: its limits (``BusConfig``, over ``defaults.bus``) and its rules by name."""
+    """A bus: its limits (``BusConfig``, over ``defaults.bus``), its rules and its archives by name."""
 
     settings: dict[str, Any] = Field(default_factory=dict)
     rules: dict[str, Any] = Field(default_factory=dict)
+    archives: dict[str, ArchiveSpec] = Field(default_factory=dict)
+
+    @field_validator("archives")
+    @classmethod
+    def _archive_names(cls, value: dict[str, ArchiveSpec]) -> dict[str, ArchiveSpec]:
+        for name in value:
+            if not re.fullmatch(r"[\.\-_A-Za-z0-9]{1,48}", name):
+                raise ValueError(f"archive name {name!r}: 1 to 48 of A-Z a-z 0-9 . - _")
+        return value
 
     @field_validator("settings")
     @classmethod
@@ -259,10 +286,12 @@ def config_model() -> type[BaseModel]:
     pipe_config = _pipe_config()
     if pipe_config is not None:
         pipes = _dict_of(pipe_config)
+    from eventbus.maps.config import MapConfig
+
     model: type[BaseModel] = create_model(
         "EventbusConfig",
         __base__=_Model,
-        __doc__="An eventbus config file: buses, pipes, targets, connections, defaults and runtime.",
+        __doc__="An eventbus config file: buses, pipes, maps, targets, connections, defaults and runtime.",
         version=(Literal[1], 1),
         runtime=(RuntimeSettings, Field(default_factory=RuntimeSettings)),
         defaults=(defaults, Field(default_factory=defaults)),
@@ -270,6 +299,9 @@ def config_model() -> type[BaseModel]:
         targets=(_dict_of(target), Field(default_factory=dict)),
         buses=(_dict_of(bus), Field(default_factory=dict)),
         pipes=(pipes, Field(default_factory=dict)),
+        functions=(dict[str, FunctionSpec], Field(default_factory=dict)),
+        server=(ServerSettings, Field(default_factory=ServerSettings)),
+        maps=(_dict_of(MapConfig), Field(default_factory=dict)),
     )
     return model
 
@@ -321,12 +353,17 @@ def _describe_pipe_stages(schema: dict[str, Any]) -> None:
     Targets reuse the ``{kind: options}`` models above; sources get the same treatment here.
     """
     defs = schema.get("$defs", {})
+    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in [*sorted(target_kinds()), REF]]
+    targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
+    # A map's stages are targets too (its source has a model of its own).
+    mapped = defs.get("MapConfig", {}).get("properties", {})
+    for stage in ("target", "reduce", "dead_letter"):
+        if stage in mapped and targets:
+            mapped[stage] = {**mapped[stage], "anyOf": [*targets, {"type": "null"}] if stage != "target" else targets}
     pipe = defs.get("PipeConfig")
     if pipe is None:
         return
     props = pipe.get("properties", {})
-    targets = [{"$ref": f"#/$defs/{_camel(kind)}Target"} for kind in sorted(target_kinds())]
-    targets = [ref for ref in targets if ref["$ref"].rsplit("/", 1)[-1] in defs]
     for stage in ("target", "enrichment", "dead_letter"):
         if stage in props and targets:
             props[stage] = {

@@ -14,15 +14,16 @@
             - pattern: {detail: {id: [{prefix: "o-"}]}}   # ...or an event pattern over it
           orders/small/notify: []        # receives nothing
         strict: false                    # true: targets not listed must receive nothing
+        fail:                            # targets that fail: N attempts of each event, or always
+          orders/big/webhook: 2
 
       - name: a job read from the queue pages the ops team
         pipe: intake                     # a pipe instead of a bus...
         records:                         # ...reads records: message bodies, JSON values or text
           - {kind: job, id: j-1, priority: 9}
           - not JSON at all
-        enrichment:                      # optional: what the enrichment answers, one a record
-          - {id: j-1, owner: ops}
-          - {}                           # nothing: the target is skipped for this record
+        enrichment:                      # optional: what the enrichment answers, one for each
+          - {id: j-1, owner: ops}        # record that passes the filter
         expect:                          # the pipe's stages: pipe/NAME/target, /enrichment, /dead-letter
           pipe/intake/target:
             - pattern: {detail: {id: [j-1]}}
@@ -35,13 +36,16 @@ Every target (dead letters included) is swapped for a recording one, so nothing 
 the exception is a target of kind ``bus`` naming a bus of the same config, wherever it sits (rule
 target, dead letter, pipe target): it stays real and is recorded too, so a case sees what that bus's
 rules do with what it was sent. A pipe's enrichment is always the recording one: it answers what
-the case's ``enrichment`` gives for each record, or, without it, its input unchanged (as a function
-returning the batch it was given would).
+the case's ``enrichment`` gives for each record that reaches it, or, without it, its input
+unchanged (as a function returning the batch it was given would). Each recorder records what the
+real target would receive: a pipe's function, command or http stage one list a call (the batch),
+other kinds one payload a record. Addresses under ``fail`` refuse deliveries first (a retryable
+error), and retries wait a millisecond, so the configured retry policy plays out in moments.
 
 In a pipe case, only that pipe runs (started even when declared ``STOPPED``), and its source is
 replaced by one holding the case's records, shaped as the configured kind shapes them:
 
-- ``queue``: SQS messages from a private memory queue (``messageId``, ``body``, ``attributes``...)
+- ``queue``: SQS messages of a queue of the case's own (``messageId``, ``body``, ``attributes``...)
 - ``webhook``: the webhook's SQS-like records, ``body`` and ``ContentType`` (JSON or text)
 - ``file``, ``nats``: stream records with the record in ``data`` (``eventID``, ``lineNumber`` or
   ``subject``, ``sequence``)
@@ -57,22 +61,33 @@ is settled (delivered, filtered out, skipped or dead-lettered) and the buses are
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
+from eventbus.bus import Backoff
+from eventbus.config.backends import MemoryBackend
 from eventbus.config.build import Runtime
-from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source
+from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source, reaching_enrichment
 from eventbus.config.entries import to_entry
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document
 from eventbus.config.validate import LoadedConfig, did_you_mean, load_config, problems_from
-from eventbus.errors import EventBusError, InvalidEventError, PatternError
+from eventbus.errors import EventBusError, InvalidEventError, PatternError, RetryableError
 from eventbus.patterns import Pattern
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 from eventbus.targets.bus import BusTargetConfig
@@ -108,6 +123,17 @@ def _json_value(value: Any) -> Any:
 _JsonValue = Annotated[Any, AfterValidator(_json_value)]
 
 
+def _fail_spec(value: Any) -> int | str:
+    if value == "always" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[no-any-return]
+    raise ValueError(
+        f"how many attempts of each event or record fail: a whole number from 1, or always; not {value!r}"
+    )
+
+
+_FailSpec = Annotated[int | Literal["always"], BeforeValidator(_fail_spec)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,10 +145,14 @@ class ConfigTestCase(_Model):
     #: A pipe to run instead of a bus; it reads ``records``.
     pipe: str | None = None
     records: Annotated[list[_JsonValue], Field(min_length=1)] | None = None
-    #: What the pipe's enrichment answers for each record, in the order of ``records``.
+    #: What the pipe's enrichment answers for each record that reaches it (passes the filter),
+    #: in the order of ``records``.
     enrichment: list[_JsonValue] | None = None
     expect: dict[str, list[Any]] = Field(default_factory=dict)
     strict: bool = False
+    #: Targets that fail: address -> how many attempts of each event (or record) fail before
+    #: one succeeds, or ``always``.
+    fail: dict[str, _FailSpec] = Field(default_factory=dict)
 
     @field_validator("events")
     @classmethod
@@ -193,9 +223,12 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     except ValidationError as exc:
         raise ConfigErrors(problems_from(document, exc, ConfigTestFile.model_json_schema())) from None
     if spec.config is not None:
-        config_path = document.base_dir / spec.config
+        # Beside the test file, as it was named (a relative path stays relative in messages).
+        config_path = test_path.parent / spec.config
     config = load_config(config_path)
-    built = Runtime([config], target_factory=_recorder, adapt_pipe=_without_source)
+    built = Runtime(
+        [config], target_factory=_recorder, adapt_pipe=_without_source, maps=False, backend=MemoryBackend()
+    )
     addresses = set(built.targets)
     stages = ("target", "enrichment", "dead-letter")
     pipe_stages = {f"pipe/{name}/{stage}" for name in built.pipes for stage in stages}
@@ -203,8 +236,9 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     problems = []
     for index, case in enumerate(spec.tests):
         problems += _case_problems(document, ("tests", index), case, config)
-        for address in case.expect:
-            where = ("tests", index, "expect", address)
+        named = [("expect", a) for a in case.expect] + [("fail", a) for a in case.fail]
+        for section, address in named:
+            where = ("tests", index, section, address)
             if address not in addresses:
                 reason = f"no target {address!r} in {config.file}{did_you_mean(address, addresses)}"
                 problems.append(document.problem(where, reason))
@@ -287,12 +321,19 @@ def _case_problems(
     if case.enrichment is not None:
         if pipe.enrichment is None:
             problem("enrichment", f"pipe {case.pipe} has no enrichment: drop `enrichment`")
-        elif case.records is not None and len(case.enrichment) != len(case.records):
-            problem(
-                "enrichment",
-                f"`enrichment` gives one answer a record, in order: {len(case.records)} record(s), "
-                f"{len(case.enrichment)} answer(s)",
-            )
+        elif case.records is not None:
+            reaching = reaching_enrichment(case.pipe, pipe, case.records)
+            if len(case.enrichment) != len(reaching):
+                dropped = [i for i in range(len(case.records)) if i not in set(reaching)]
+                reach = f"{len(reaching)} record(s) reach it"
+                if dropped:
+                    listed = ", ".join(f"records[{i}]" for i in dropped)
+                    reach += f" ({len(dropped)} of the {len(case.records)} filtered out: {listed})"
+                problem(
+                    "enrichment",
+                    "`enrichment` gives one answer for each record that reaches the enrichment, in "
+                    f"order: {reach}, {len(case.enrichment)} answer(s) given",
+                )
     return problems
 
 
@@ -325,19 +366,36 @@ async def _run_cases(spec: ConfigTestFile, config: LoadedConfig) -> list[CaseRes
     return results
 
 
+#: Retry waits in a case: the configured number of retries, each a millisecond apart, so a case
+#: whose target fails reaches its dead letter in moments.
+CASE_BACKOFF = Backoff(base=0.001, cap=0.001)
+
+
 async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResult) -> None:
-    source = (
-        None
-        if case.pipe is None
-        else case_source(case.pipe, config.model.pipes[case.pipe], case.records or [])
-    )
-    targets = _CaseTargets(config, case, source)
+    source = None
+    answers: dict[int, Any] | None = None
+    if case.pipe is not None:
+        pipe_config = config.model.pipes[case.pipe]
+        source = case_source(case.pipe, pipe_config, case.records or [])
+        if case.enrichment is not None:
+            reaching = reaching_enrichment(case.pipe, pipe_config, case.records or [])
+            answers = dict(zip(reaching, case.enrichment, strict=True))
+    targets = _CaseTargets(config, case, source, answers)
 
     def adapt(name: str, pipe: PipeConfig) -> PipeConfig:
-        return pipe.model_copy(update={"source": source, "maximum_batching_window_in_seconds": 0})
+        return pipe.model_copy(
+            update={"source": source, "maximum_batching_window_in_seconds": 0, "backoff": CASE_BACKOFF}
+        )
 
     runtime = Runtime(
-        [config], target_factory=targets, pipes=[case.pipe] if case.pipe else False, adapt_pipe=adapt
+        [config],
+        # Hermetic: a case never reads nor writes the state a config's runtime.backend names.
+        backend=MemoryBackend(),
+        target_factory=targets,
+        pipes=[case.pipe] if case.pipe else False,
+        adapt_pipe=adapt,
+        adapt_bus=lambda name, settings: settings.model_copy(update={"backoff": CASE_BACKOFF}),
+        maps=False,
     )
     async with runtime:
         if case.pipe is not None:
@@ -398,34 +456,97 @@ async def _settle(runtime: Runtime, source: CaseSource | None) -> list[str]:
 
 
 class _CaseTargets:
-    """A case's target factory: a recorder for every address, kept here to compare afterwards."""
+    """A case's target factory: a recorder for every address, kept here to compare afterwards.
 
-    def __init__(self, config: LoadedConfig, case: ConfigTestCase, source: CaseSource | None) -> None:
+    Each recorder sees what the real target would: a pipe stage of a kind that takes the batch
+    as one list (function, command, http) is recorded one list a call. Addresses under ``fail``
+    refuse deliveries first, as a failing target would.
+    """
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        case: ConfigTestCase,
+        source: CaseSource | None,
+        answers: dict[int, Any] | None,
+    ) -> None:
         self.buses = set(config.model.buses)
         self.enrichment = None if case.pipe is None else f"pipe/{case.pipe}/enrichment"
-        self.answers = case.enrichment
+        self.answers = answers
+        self.fail = case.fail
         self.source = source
         self.recorders: dict[str, RecordingTarget] = {}
 
     def __call__(self, address: str, config: TargetConfig) -> Target:
         recorder = self.recorders[address] = RecordingTarget(address)
+        record: Target = _BatchRecorder(recorder) if config.batches_in_pipes else recorder
+        target: Target
         if address == self.enrichment and self.source is not None:
-            return _RecordedEnrichment(recorder, self.source, self.answers)
-        if isinstance(config, BusTargetConfig) and config.bus in self.buses:
-            return _RecordedTarget(config.build(), recorder)
-        return recorder
+            target = _RecordedEnrichment(record, self.source, self.answers)
+        elif isinstance(config, BusTargetConfig) and config.bus in self.buses:
+            target = _RecordedTarget(config.build(), record)
+        else:
+            target = record
+        if address in self.fail:
+            target = _Failing(target, address, self.fail[address])
+        return target
+
+
+class _BatchRecorder:
+    """Records a pipe's batch as the one list a function, command or http target is invoked with."""
+
+    def __init__(self, recorder: RecordingTarget) -> None:
+        self.recorder = recorder
+        self.max_batch_size = recorder.max_batch_size
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        from eventbus.targets._common import invocation_bodies
+
+        _, bodies = invocation_bodies(payloads, context)
+        return await self.recorder.deliver(bodies, context)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Failing:
+    """Fails the first ``times`` attempts of each event or record (``always``: every attempt)."""
+
+    def __init__(self, target: Target, address: str, times: int | str) -> None:
+        self.target = target
+        self.address = address
+        self.times = times
+        self.max_batch_size = target.max_batch_size
+        self.attempts: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"{self.target!r} failing {self.times}"
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        ids = context.event_ids[: len(payloads)] or ("",)
+        for event_id in ids:
+            self.attempts[event_id] = self.attempts.get(event_id, 0) + 1
+        if self.times == "always" or any(self.attempts[i] <= int(self.times) for i in ids):
+            raise RetryableError(
+                f"{self.address} failed on purpose (the case's fail: {self.times}), "
+                f"attempt {max(self.attempts[i] for i in ids)}"
+            )
+        return await self.target.deliver(payloads, context)
+
+    async def aclose(self) -> None:
+        await self.target.aclose()
 
 
 class _RecordedTarget:
     """A real target that is recorded too, once it has taken a delivery."""
 
-    def __init__(self, target: Target, recorder: RecordingTarget) -> None:
+    def __init__(self, target: Target, recorder: Target) -> None:
         self.target = target
         self.recorder = recorder
         self.max_batch_size = target.max_batch_size
 
     def __repr__(self) -> str:
-        return f"{self.target!r} recorded as {self.recorder.name}"
+        return f"{self.target!r} recorded"
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
         # After: a delivery the target refused is retried or dead-lettered, not received.
@@ -442,9 +563,10 @@ class _RecordedEnrichment:
 
     max_batch_size = RecordingTarget.max_batch_size
 
-    def __init__(self, recorder: RecordingTarget, source: CaseSource, answers: list[Any] | None) -> None:
+    def __init__(self, recorder: Target, source: CaseSource, answers: dict[int, Any] | None) -> None:
         self.recorder = recorder
         self.source = source
+        #: Position in the case's records -> the answer for that record.
         self.answers = answers
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
@@ -458,7 +580,7 @@ class _RecordedEnrichment:
         # One answer a record, joined into the one response Pipes reads for the whole batch.
         items: list[Any] = []
         for record_id in context.event_ids:
-            items += enrichment_items(self.answers[self.source.index[record_id]]) or []
+            items += enrichment_items(self.answers.get(self.source.index[record_id])) or []
         return items
 
     async def aclose(self) -> None:
@@ -480,29 +602,90 @@ def _is_pattern(item: Any) -> bool:
 
 
 def _compare(address: str, expected: Sequence[Any], received: list[Any]) -> list[str]:
-    if len(expected) != len(received):
-        return [
-            f"{address}: expected {len(expected)} payload(s), received {len(received)}: {_show(received)}"
-        ]
     left = list(received)
-    failures = []
+    missing: list[Any] = []
     # Exact payloads first, so a broad pattern does not take the payload an exact one needs.
-    for item in sorted(expected, key=_is_pattern):
-        if _is_pattern(item):
-            pattern = Pattern(item["pattern"])
-            found = next((p for p in left if isinstance(p, dict) and pattern.matches(p)), _NOTHING)
-            want = f"a payload matching {json.dumps(item['pattern'])}"
-        else:
-            found = next((p for p in left if p == item), _NOTHING)
-            want = f"the payload {json.dumps(item)}"
+    for item in sorted(expected, key=_has_pattern):
+        found = next((p for p in left if _matches(item, p)), _NOTHING)
         if found is _NOTHING:
-            failures.append(f"{address}: expected {want}; received {_show(received)}")
+            missing.append(item)
         else:
             left.remove(found)
+    if not missing and not left:
+        return []
+    if len(expected) != len(received):
+        lines = [f"{address}: expected {len(expected)} payload(s), received {len(received)}: {_show(received)}"]
+        lines += [f"{_INDENT}not received: {_want(item)}" for item in missing]
+        lines += [f"{_INDENT}received, not expected: {_show_one(p)}" for p in left]
+        return ["\n".join(lines)]
+    failures = []
+    for item in missing:
+        lines = [f"{address}: expected {_want(item)}; received {_show(received)}"]
+        lines += _difference(item, left)
+        failures.append("\n".join(lines))
     return failures
 
 
+def _matches(expected: Any, received: Any) -> bool:
+    """An exact payload, a ``{pattern: ...}``, or a list of them for a batch (one per element)."""
+    if _is_pattern(expected):
+        return isinstance(received, dict) and bool(Pattern(expected["pattern"]).matches(received))
+    if isinstance(expected, list) and _has_pattern(expected):
+        return (
+            isinstance(received, list)
+            and len(received) == len(expected)
+            and all(_matches(e, r) for e, r in zip(expected, received, strict=True))
+        )
+    return bool(expected == received)
+
+
+def _has_pattern(item: Any) -> bool:
+    return _is_pattern(item) or (isinstance(item, list) and any(_has_pattern(e) for e in item))
+
+
+#: How the lines under a failure are indented (the command prints a failure 4 spaces in).
+_INDENT = " " * 8
+
+
+def _want(item: Any) -> str:
+    if _is_pattern(item):
+        return f"a payload matching {json.dumps(item['pattern'])}"
+    if _has_pattern(item):
+        return f"a batch matching {json.dumps(item)}"
+    return f"the payload {json.dumps(item)}"
+
+
+def _difference(item: Any, candidates: list[Any]) -> list[str]:
+    """Why the closest unclaimed payload is not ``item``: a diff, or the pattern's reasons."""
+    if not candidates:
+        return []
+    if _is_pattern(item):
+        pattern = Pattern(item["pattern"])
+        for candidate in candidates:
+            reasons = pattern.explain(candidate) if isinstance(candidate, dict) else []
+            if reasons:
+                return [f"{_INDENT}{_show_one(candidate)} does not match: {'; '.join(reasons)}"]
+        return []
+    if not isinstance(item, dict | list):
+        return []  # one line says it all: expected "j-3", received ["j-2"]
+    want = _pretty(item)
+    closest = max(candidates, key=lambda c: difflib.SequenceMatcher(None, want, _pretty(c)).ratio())
+    diff = difflib.ndiff(want.splitlines(), _pretty(closest).splitlines())
+    lines = [f"{_INDENT}the closest payload received differs (- expected, + received):"]
+    lines += [f"{_INDENT}{line}" for line in diff if not line.startswith("? ")]
+    return lines
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
 _NOTHING = object()
+
+
+def _show_one(payload: Any, limit: int = 300) -> str:
+    text = json.dumps(payload, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _show(payloads: list[Any], limit: int = 300) -> str:

@@ -1,4 +1,5 @@
-"""The topology a config declares, as nodes and edges: sources to pipes, buses to rules to targets.
+"""The topology a config declares, as nodes and edges: sources to pipes and maps, buses to rules to
+targets.
 
 ``eventbus graph`` renders it as Mermaid or DOT; anything else can walk ``Topology`` itself.
 """
@@ -11,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from eventbus import redact
 from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, target_id
 
 __all__ = ["Edge", "Node", "Topology", "topology"]
 
-NodeKind = Literal["source", "pipe", "bus", "rule", "target"]
+NodeKind = Literal["source", "pipe", "map", "bus", "rule", "target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class Topology:
         shapes = {
             "source": ('[/"', '"/]'),
             "pipe": ('[["', '"]]'),
+            "map": ('[["', '"]]'),
             "bus": ('[("', '")]'),
             "rule": ('{{"', '"}}'),
             "target": ('["', '"]'),
@@ -66,6 +69,7 @@ class Topology:
         shapes = {
             "source": "invhouse",
             "pipe": "box3d",
+            "map": "box3d",
             "bus": "cylinder",
             "rule": "diamond",
             "target": "box",
@@ -95,6 +99,8 @@ def topology(configs: Iterable[LoadedConfig]) -> Topology:
         model = config.model
         for pipe_name, pipe in model.pipes.items():
             _add_pipe(graph, model, pipe_name, pipe)
+        for map_name, spec in model.maps.items():
+            _add_map(graph, model, map_name, spec)
         for bus_name, bus in model.buses.items():
             bus_node = graph.add("bus", bus_name, f"bus: {bus_name}")
             for rule_name, rule in bus.rules.items():
@@ -147,8 +153,8 @@ def _describe(kind: str | None, config: Any, key: str) -> str:
         value = getattr(config, attribute, None)
         if isinstance(value, str) and value:
             if attribute == "endpoint":
-                value = value.split("?", 1)[0]
-            return value
+                value = redact.redact_url(value.split("?", 1)[0])
+            return redact.mask(value)
     if kind == "command" and config is not None:
         return str(config.command[0])
     return key
@@ -173,3 +179,21 @@ def _add_pipe(graph: Topology, model: Any, name: str, pipe: Any) -> None:
         graph.edges.append(Edge(pipe_node, node, label, dashed=stage == "dead_letter"))
         if kind == "bus" and isinstance(getattr(config, "bus", None), str):
             graph.edges.append(Edge(node, graph.add("bus", config.bus, f"bus: {config.bus}"), dashed=True))
+
+
+def _add_map(graph: Topology, model: Any, name: str, spec: Any) -> None:
+    node = graph.add("map", name, f"map: {name}\nmax_concurrency {spec.max_concurrency}")
+    files = spec.source.file.paths
+    label = f"source: file {redact.mask(files[0])}" + (f" (+{len(files) - 1})" if len(files) > 1 else "")
+    graph.edges.append(Edge(graph.add("source", f"map/{name}/source", label), node, "rows"))
+    for stage in ("target", "reduce", "dead_letter"):
+        config = getattr(spec, stage, None)
+        if config is None:
+            continue
+        if kind_of(config) == REF:
+            target = _add_target(graph, model, f"map/{name}/{stage}", config)
+        else:
+            kind = getattr(config, "kind", "") or type(config).__name__
+            target = graph.add("target", f"map/{name}/{stage}", f"{kind}: {_describe(kind, config, stage)}")
+        label = {"target": "each row", "reduce": "results", "dead_letter": "dead letter"}[stage]
+        graph.edges.append(Edge(node, target, label, dashed=stage == "dead_letter"))

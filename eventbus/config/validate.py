@@ -1,6 +1,7 @@
 """From parsed documents to a validated config, with every problem reported at once.
 
-Steps: ``${...}`` references are filled in, named connections are put in place, the schema
+Steps: ``${...}`` references are filled in, targets written ``kind: NAME`` are read as
+``{NAME: options}``, named connections are put in place, the schema
 validates the whole file, and cross-references (named targets, rule and bus names, target ids)
 are checked. Pydantic's errors are turned into ``Problem``s whose key paths read as the file is
 written (``targets[0].http.endpoint``), and unknown keys get a did-you-mean from the schema.
@@ -17,9 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from eventbus import redact
 from eventbus.bus import EventBus
-from eventbus.bus_rules import check_rule_name
+from eventbus.bus.rules import check_rule_name
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
+from eventbus.config.kinds import read_kind_spelling
 from eventbus.config.load import Document, load_document
 from eventbus.config.schema import (
     REF,
@@ -55,24 +58,36 @@ class LoadedConfig:
     def file(self) -> str:
         return self.document.file
 
+    def __repr__(self) -> str:
+        # Not the document: its data holds every secret as the file (or ${ENV}) gave it.
+        return redact.mask(f"LoadedConfig(file={self.file!r}, model={self.model!r})")
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load and validate one file; ``ConfigErrors`` lists everything wrong with it."""
-    return validate_document(load_document(path), environ)
+
+def load_config(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> LoadedConfig:
+    """Load and validate one file; ``ConfigErrors`` lists everything wrong with it.
+
+    Function references (``module:function``) are imported and checked to name a callable;
+    ``import_functions=False`` only checks that each module can be found, running none of them.
+    """
+    return validate_document(load_document(path), environ, import_functions=import_functions)
 
 
-def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None = None) -> list[LoadedConfig]:
+def load_configs(
+    paths: Sequence[str | Path], environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> list[LoadedConfig]:
     """Load several files that run together; a bus or pipe may be declared in only one of them."""
     problems: list[Problem] = []
     loaded: list[LoadedConfig] = []
     for path in paths:
         try:
-            loaded.append(load_config(path, environ))
+            loaded.append(load_config(path, environ, import_functions=import_functions))
         except ConfigErrors as exc:
             problems.extend(exc.problems)
     seen: dict[tuple[str, str], str] = {}
     for config in loaded:
-        for section in ("buses", "pipes"):
+        for section in ("buses", "pipes", "maps"):
             for name in getattr(config.model, section):
                 where = seen.setdefault((section, name), config.file)
                 if where != config.file:
@@ -82,19 +97,26 @@ def load_configs(paths: Sequence[str | Path], environ: Mapping[str, str] | None 
     return loaded
 
 
-def validate_document(document: Document, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def validate_document(
+    document: Document, environ: Mapping[str, str] | None = None, *, import_functions: bool = True
+) -> LoadedConfig:
     if not isinstance(document.data, dict):
         raise ConfigErrors([document.problem((), "the top level must be a mapping of sections")])
     problems = interpolate(document, environ)
-    problems += _put_connections(document)
+    spelled = read_kind_spelling(document)
+    problems += spelled + _put_connections(document)
     model = None
     try:
         model = config_model().model_validate(document.data)
     except ValidationError as exc:
-        problems += problems_from(document, exc)
+        # A target whose ``kind:`` was unusable is reported once, by the spelling check.
+        broken = [p.path[:-1] for p in spelled if p.path[-1:] == ("kind",)]
+        problems += [
+            p for p in problems_from(document, exc) if not any(p.path[: len(b)] == b for b in broken)
+        ]
     if model is not None:
         problems += _cross_check(document, model)
-        problems += _check_functions(document, model)
+        problems += _check_functions(document, model, import_functions)
     if problems:
         raise ConfigErrors(_unique(problems))
     return LoadedConfig(document, model)
@@ -285,15 +307,32 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
                 document.problem(("targets", name, REF), "a named target must declare a kind, not ref")
             )
     check_ref(model.defaults.dead_letter, ("defaults", "dead_letter"))
+    for pipe_name, pipe in model.pipes.items():
+        for stage in ("target", "enrichment", "dead_letter"):
+            check_ref(getattr(pipe, stage, None), ("pipes", pipe_name, stage))
+    for map_name, spec in model.maps.items():
+        for stage in ("target", "reduce", "dead_letter"):
+            check_ref(getattr(spec, stage, None), ("maps", map_name, stage))
     if model.pipes and not pipes_available():
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")
         )
+    archived: dict[str, str] = {}
     for bus_name, bus in model.buses.items():
         try:
             EventBus(bus_name)
         except BusValidationError as exc:
             problems.append(document.problem(("buses", bus_name), str(exc)))
+        for archive in getattr(bus, "archives", {}):
+            if archive in archived:
+                problems.append(
+                    document.problem(
+                        ("buses", bus_name, "archives", archive),
+                        f"bus {archived[archive]} has an archive of that name: archive names are unique "
+                        "across buses (as per account on AWS)",
+                    )
+                )
+            archived.setdefault(archive, bus_name)
         for rule_name, rule in bus.rules.items():
             where: KeyPath = ("buses", bus_name, "rules", rule_name)
             try:
@@ -322,9 +361,11 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
     return problems
 
 
-def _check_functions(document: Document, model: Any) -> list[Problem]:
-    """Function targets must name a module that can be found (it is not imported here)."""
-    import importlib.util
+def _check_functions(document: Document, model: Any, import_functions: bool = True) -> list[Problem]:
+    """Function references must name a module that can be found and, unless ``import_functions``
+    is false, one that imports and holds a callable under that name: found here, a broken module
+    is the same one line in ``validate``, ``put`` and ``run``, never a traceback when it runs."""
+    import importlib
 
     from eventbus.targets.function import FunctionTargetConfig
 
@@ -350,20 +391,52 @@ def _check_functions(document: Document, model: Any) -> list[Problem]:
     folders = [str((document.base_dir / p).resolve()) for p in model.runtime.python_path]
     saved = list(sys.path)
     sys.path[:0] = folders
+    # A module written since the last import (an edit under ``run --watch``) must be seen.
+    importlib.invalidate_caches()
     problems = []
     try:
         for path, ref in found:
-            module = ref.partition(":")[0]
-            try:
-                spec = importlib.util.find_spec(module)
-            except (ImportError, ValueError):
-                spec = None
-            if spec is None:
-                hint = " (is its folder in runtime.python_path?)" if "." not in module else ""
-                problems.append(document.problem(path, f"cannot find module {module!r}{hint}"))
+            reason = _function_problem(ref, import_functions)
+            if reason is not None:
+                problems.append(document.problem(path, reason))
     finally:
         sys.path[:] = saved
     return problems
+
+
+def _function_problem(ref: str, import_functions: bool) -> str | None:
+    import importlib
+    import importlib.util
+
+    from eventbus.targets._common import import_failure
+
+    module_name, _, attr_path = ref.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    except Exception as exc:
+        # A parent package that fails as it is imported.
+        return f"cannot import module {module_name!r}: {import_failure(exc)}"
+    if spec is None:
+        hint = " (is its folder in runtime.python_path?)" if "." not in module_name else ""
+        return f"cannot find module {module_name!r}{hint}"
+    if not import_functions:
+        return None
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:
+        return f"cannot import module {module_name!r}: {import_failure(exc)}"
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            return f"module {module_name!r} has no attribute {attr_path!r}"
+        except Exception as exc:
+            return f"cannot read {attr_path!r} from module {module_name!r}: {import_failure(exc)}"
+    if not callable(obj):
+        return f"{attr_path!r} in module {module_name!r} is not callable (it is a {type(obj).__name__})"
+    return None
 
 
 def python_path(config: LoadedConfig) -> list[str]:
@@ -383,12 +456,19 @@ def dump(config: LoadedConfig | BaseModel) -> dict[str, Any]:
     model = config.model if isinstance(config, LoadedConfig) else config
     data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=False)
     # A pipe keeps its stages as bare config models; the file writes each as ``{kind: options}``.
-    for name, pipe in getattr(model, "pipes", {}).items():
-        if not isinstance(pipe, BaseModel):
-            continue
-        for stage in ("source", "target", "enrichment", "dead_letter"):
-            value = getattr(pipe, stage, None)
-            kind = getattr(value, "kind", None)
-            if isinstance(value, BaseModel) and isinstance(kind, str) and kind:
-                data["pipes"][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
+    # So does a map (its source is already written that way).
+    for section, stages in (
+        ("pipes", ("source", "target", "enrichment", "dead_letter")),
+        ("maps", ("target", "reduce", "dead_letter")),
+    ):
+        for name, item in getattr(model, section, {}).items():
+            if not isinstance(item, BaseModel):
+                continue
+            for stage in stages:
+                value = getattr(item, stage, None)
+                kind = getattr(value, "kind", None)
+                if kind_of(value) == REF:
+                    data[section][name][stage] = {REF: getattr(value, REF)}
+                elif isinstance(value, BaseModel) and isinstance(kind, str) and kind:
+                    data[section][name][stage] = {kind: value.model_dump(mode="json", exclude_unset=True)}
     return data

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eventbus.pipes.config import LogLevel, PipeConfig, PipeRetryPolicy, PipeState
+from eventbus.pipes.config import LogLevel, PipeConfig, PipeRetryPolicy, PipeState, TargetRef
 from eventbus.pipes.pipe import COUNTERS, Pipe
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources import BufferedSource, Source, SourceConfig
@@ -49,6 +49,7 @@ __all__ = [
     "Source",
     "SourceConfig",
     "SourceRecord",
+    "TargetRef",
     "WebhookSource",
     "WebhookSourceConfig",
     "build_source",

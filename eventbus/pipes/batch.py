@@ -10,30 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio
-import structlog
 
-from eventbus.errors import NonRetryableError, TransformError
+from eventbus import json_strict
+from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
+from eventbus.bus.delivery.dead_letter import dead_letter_context
+from eventbus.bus.delivery.retry import Condition, GiveUp, decide, error_code, error_message, retry_delay
+from eventbus.errors import TransformError
 from eventbus.patterns import Matcher, Pattern
 from eventbus.pipes.config import LogLevel, PipeConfig
 from eventbus.pipes.records import SourceRecord, aws_time, filter_view, record_json
 from eventbus.pipes.sources.base import Source
 from eventbus.pipes.stages import (
-    ALL_FAILED,
     BatchItemFailure,
     PipeTransformError,
+    Unreadable,
     batch_item_failures,
     enrichment_items,
 )
-from eventbus.targets.base import DeliveryContext, Target
+from eventbus.targets.base import DeliveryContext, Target, batch_limit
 from eventbus.transform import PipeTemplate
 
 __all__ = ["COUNTERS", "BatchRunner", "PipeLog"]
 
-_log = structlog.get_logger("eventbus.pipes")
+_log = get_logger("eventbus.pipes")
 
 #: Per-stage counters, in the order a record meets the stages.
 COUNTERS: Final = (
@@ -53,7 +56,8 @@ _LEVELS: Final[dict[LogLevel, int]] = {"OFF": 0, "ERROR": 1, "INFO": 2, "TRACE":
 
 #: Bound on handing records back to the source once a stop has cut a batch off.
 CLEANUP_TIMEOUT = 10.0
-_MAX_ERROR_MESSAGE = 2048
+#: Payloads a stage's ``deliver`` call takes at most (a pipe's batch size is at most this).
+_MAX_BATCH = 10_000
 
 
 @dataclass(slots=True)
@@ -80,6 +84,7 @@ class BatchRunner:
         enrichment_arn: str | None,
         dead_letter: Target | None,
         rand: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.name = name
         self.arn = arn
@@ -92,6 +97,8 @@ class BatchRunner:
         self.enrichment_arn = enrichment_arn
         self.dead_letter = dead_letter
         self._rand = rand
+        self._clock = clock
+        self._retry_rules = config.retry_policy.rules(config.backoff)
         self.log = PipeLog(name, config.log_level, include_execution_data=config.include_execution_data)
         self.patterns = [Pattern(p) for p in config.filter]
         # The patterns are OR'ed: filed under one name, the Matcher answers in one pass, at a
@@ -120,7 +127,7 @@ class BatchRunner:
         try:
             await self._settle_release(batch, 0.0)
         except Exception as exc:
-            self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("releasing records failed", error=error_message(exc))
 
     async def process(self, batch: list[SourceRecord]) -> None:
         """Run ``batch`` through the stages; every record ends settled with the source."""
@@ -130,11 +137,11 @@ class BatchRunner:
                 await self._pipeline(batch, unsettled)
             except Exception as exc:
                 # A fault of our own or of a source: the records go back for another try.
-                self._error("batch failed", error=f"{type(exc).__name__}: {exc}")
+                self._error("batch failed", error=error_message(exc))
                 failure = _Failure(exc, "TARGET", self.target_arn)
                 await self._handle_failures({id(r): (r, failure) for r in unsettled.values()}, unsettled)
         except Exception as exc:
-            self._error("settling a failed batch failed", error=f"{type(exc).__name__}: {exc}")
+            self._error("settling a failed batch failed", error=error_message(exc))
         finally:
             if unsettled:
                 # Whatever is left unsettled (a stop cut the batch off) goes back to the source.
@@ -142,7 +149,7 @@ class BatchRunner:
                     try:
                         await self._settle_release(list(unsettled.values()), 0.0, unsettled)
                     except Exception as exc:
-                        self._error("releasing records failed", error=f"{type(exc).__name__}: {exc}")
+                        self._error("releasing records failed", error=error_message(exc))
 
     # -- the stages ------------------------------------------------------------------------
 
@@ -200,7 +207,7 @@ class BatchRunner:
             return [], [], False
         items: list[Any] = []
         answered = False
-        for chunk, chunk_payloads in _chunks(good, payloads, _max_batch(self.enrichment)):
+        for chunk, chunk_payloads in _chunks(good, payloads, batch_limit(self.enrichment, _MAX_BATCH)):
             context = self._context("enrichment", "enrichment", self.enrichment_arn, chunk)
             self._trace("enrichment invoked", records=[r.record_id for r in chunk], payloads=chunk_payloads)
             try:
@@ -239,7 +246,7 @@ class BatchRunner:
                 for record in origin:
                     failures.setdefault(id(record), (record, failure))
         by_id = {r.record_id: r for r in records}
-        for chunk_origins, chunk_payloads in _chunks(payload_origins, payloads, _max_batch(self.target)):
+        for chunk_origins, chunk_payloads in _chunks(payload_origins, payloads, batch_limit(self.target, _MAX_BATCH)):
             chunk_records = _unique(r for origin in chunk_origins for r in origin)
             context = self._context("pipe", "target", self.target_arn, chunk_records)
             self._trace(
@@ -255,9 +262,9 @@ class BatchRunner:
             reported = batch_item_failures(response, by_id)
             if reported is None:
                 continue
-            if reported is ALL_FAILED:
+            if isinstance(reported, Unreadable):
                 failed = chunk_records
-                message = "the target's batchItemFailures could not be read (or named an unknown record)"
+                message = f"the target's answer fails the whole batch: {reported.reason}"
             else:
                 assert isinstance(reported, list)
                 failed = [by_id[ident] for ident in reported]
@@ -269,6 +276,14 @@ class BatchRunner:
                 )
 
     def _render(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
+        try:
+            return self._render_text(template, value, origin)
+        except ValueError as exc:
+            # NaN, an infinite number or a lone surrogate (an enrichment's answer, a custom
+            # source's record): no target could write it, so no attempt is made.
+            raise TransformError(f"The input is not JSON a target can deliver: {exc}.") from None
+
+    def _render_text(self, template: PipeTemplate | None, value: Any, origin: SourceRecord) -> str:
         if template is None:
             return record_json(value)
         rendered = template.render(
@@ -283,6 +298,8 @@ class BatchRunner:
         # A text template (not an object or array) is delivered as a JSON string, as in Pipes.
         if template.template.lstrip()[:1] not in ("{", "["):
             return record_json(rendered)
+        if not json_strict.is_unicode(rendered):
+            raise ValueError("a value holds a lone surrogate (it is not valid UTF-8)")
         return rendered
 
     def _context(
@@ -303,49 +320,39 @@ class BatchRunner:
     async def _handle_failures(
         self, failures: dict[int, tuple[SourceRecord, _Failure]], unsettled: dict[int, SourceRecord]
     ) -> None:
-        policy = self.config.retry_policy
-        now = datetime.now(UTC)
+        now = self._clock.now()
+        # One draw for the batch: its retried records go back to the source together.
+        jitter = self._rand()
         retry: list[tuple[SourceRecord, _Failure]] = []
-        dead: list[tuple[SourceRecord, _Failure, str | None]] = []
+        delay = 0.0
+        dead: list[tuple[SourceRecord, _Failure, Condition | None]] = []
         self._count("failed", len(failures))
         for record, failure in failures.values():
-            condition: str | None = None
-            if not isinstance(failure.error, NonRetryableError):
-                age = (now - record.ingestion_time).total_seconds()
-                if 0 <= policy.maximum_retry_attempts <= record.attempt - 1:
-                    condition = "MaximumRetryAttempts"
-                elif 0 <= policy.maximum_record_age_in_seconds <= age:
-                    condition = "MaximumRecordAgeInSeconds"
-                else:
-                    retry.append((record, failure))
-                    continue
-            dead.append((record, failure, condition))
+            age = (now - record.ingestion_time).total_seconds()
+            decision = decide(self._retry_rules, record.attempt, age, failure.error, jitter=jitter)
+            if isinstance(decision, GiveUp):
+                dead.append((record, failure, decision.condition))
+            else:
+                retry.append((record, failure))
+                delay = max(delay, decision.delay)
         if retry:
-            delay = self._retry_delay(max(r.attempt for r, _ in retry), (f.error for _, f in retry))
             self._count("retried", len(retry))
             self._info(
                 "retrying",
                 records=[r.record_id for r, _ in retry],
                 attempt=max(r.attempt for r, _ in retry),
                 delay=round(delay, 3),
+                errors=sorted({error_message(f.error) for _, f in retry}),
             )
             await self._settle_release([r for r, _ in retry], delay, unsettled)
         for record, failure, condition in dead:
             await self._dead_letter(record, failure, condition, unsettled)
 
-    def _retry_delay(self, attempt: int, errors: Iterable[BaseException]) -> float:
-        delay = self.config.backoff.delay(attempt, self._rand)
-        for error in errors:
-            retry_after = getattr(error, "retry_after", None)
-            if isinstance(retry_after, int | float) and retry_after > delay:
-                delay = float(retry_after)
-        return delay
-
     async def _dead_letter(
         self,
         record: SourceRecord,
         failure: _Failure,
-        condition: str | None,
+        condition: Condition | None,
         unsettled: dict[int, SourceRecord],
     ) -> None:
         error = failure.error
@@ -353,8 +360,8 @@ class BatchRunner:
             "record": record.record_id,
             "stage": failure.stage,
             "attempt": record.attempt,
-            "error_code": _error_code(error),
-            "error": str(error)[:_MAX_ERROR_MESSAGE],
+            "error_code": error_code(error),
+            "error": error_message(error),
             "exhausted_retry_condition": condition,
         }
         if self.dead_letter is None:
@@ -362,33 +369,25 @@ class BatchRunner:
             self._error("undeliverable, no dead-letter destination: dropped", **fields)
             await self._settle_ack([record], unsettled)
             return
-        attributes = {
-            "ERROR_CODE": _error_code(error),
-            "ERROR_MESSAGE": str(error)[:_MAX_ERROR_MESSAGE],
-            "PIPE_ARN": self.arn,
-            "TARGET_ARN": failure.stage_arn,
-            "STAGE": failure.stage,
-            "RETRY_ATTEMPTS": str(record.attempt - 1),
-        }
-        if condition is not None:
-            attributes["EXHAUSTED_RETRY_CONDITION"] = condition
-        context = DeliveryContext(
-            kind="dead-letter",
+        context = dead_letter_context(
+            error,
+            retry_attempts=record.attempt - 1,
+            condition=condition,
+            origin={"PIPE_ARN": self.arn, "TARGET_ARN": failure.stage_arn, "STAGE": failure.stage},
             name=self.name,
             arn=self.arn,
             target_id=failure.stage.lower(),
             target_arn=failure.stage_arn,
-            attempt=1,
-            event_ids=(record.record_id,),
-            attributes=attributes,
+            event_id=record.record_id,
         )
         try:
-            await self.dead_letter.deliver([record_json(record.record)], context)
+            await self.dead_letter.deliver([_dead_letter_json(record.record)], context)
         except Exception as exc:
             # The record stays with the source (and comes back) rather than being lost.
             self._count("dead_letter_failed")
-            self._error("dead letter failed", dead_letter_error=f"{type(exc).__name__}: {exc}", **fields)
-            await self._settle_release([record], self._retry_delay(record.attempt, [exc]), unsettled)
+            self._error("dead letter failed", dead_letter_error=error_message(exc), **fields)
+            delay = retry_delay(self.config.backoff, record.attempt, exc, self._rand())
+            await self._settle_release([record], delay, unsettled)
             return
         self._count("dead_lettered")
         self._error("dead-lettered", **fields)
@@ -418,10 +417,7 @@ class BatchRunner:
 
     def _stage_error(self, event: str, exc: BaseException, records: Sequence[SourceRecord]) -> None:
         self._error(
-            event,
-            error_code=_error_code(exc),
-            error=str(exc)[:_MAX_ERROR_MESSAGE],
-            records=[r.record_id for r in records],
+            event, error_code=error_code(exc), error=error_message(exc), records=[r.record_id for r in records]
         )
 
     def _error(self, event: str, **fields: Any) -> None:
@@ -435,7 +431,7 @@ class BatchRunner:
 
 
 class PipeLog:
-    """The pipe's logs at its level: ERROR, INFO, or TRACE (structlog's debug); OFF logs nothing."""
+    """The pipe's logs at its level: ERROR, INFO, or TRACE (``logging``'s DEBUG); OFF logs nothing."""
 
     def __init__(self, pipe: str, level: LogLevel, *, include_execution_data: bool = False) -> None:
         self.pipe = pipe
@@ -457,11 +453,6 @@ class PipeLog:
             _log.debug(event, pipe=self.pipe, **fields)
 
 
-def _max_batch(target: Target) -> int:
-    size = getattr(target, "max_batch_size", 10)
-    return max(1, min(int(size) if isinstance(size, int) else 10, 10_000))
-
-
 def _chunks(owners: Sequence[Any], payloads: Sequence[str], size: int) -> Iterable[tuple[Any, list[str]]]:
     for start in range(0, len(payloads), size):
         yield list(owners[start : start + size]), list(payloads[start : start + size])
@@ -474,8 +465,11 @@ def _unique(records: Iterable[SourceRecord]) -> list[SourceRecord]:
     return list(seen.values())
 
 
-def _error_code(exc: BaseException) -> str:
-    code = getattr(exc, "error_code", None)
-    if isinstance(code, str):
-        return code
-    return "SDK_CLIENT_ERROR"
+
+def _dead_letter_json(record: Any) -> str:
+    """The record for the dead letter: strict JSON, or, for a record no target could take as
+    it is, JSON with its lone surrogates escaped, which any target can write."""
+    try:
+        return record_json(record)
+    except ValueError:
+        return json_strict.dumps_writable(record)

@@ -2,7 +2,8 @@
 
 The source, the enrichment, the target and the dead-letter destination are each written as one
 key naming their kind, whose value is that kind's options (``{"queue": {"type": "sqlite", "path":
-"jobs.db"}}``), resolved through the sources' and the targets' registries. Python code may pass a
+"jobs.db"}}``), or with a ``kind`` key beside the options (``{"kind": "queue", "type": "sqlite",
+"path": "jobs.db"}``), resolved through the sources' and the targets' registries. Python code may pass a
 config model (``QueueSourceConfig(...)``, ``FunctionTargetConfig(...)``) or a ready object (a
 ``MemoryQueue``-backed ``QueueSource``, a ``RecordingTarget``) instead.
 """
@@ -10,12 +11,12 @@ config model (``QueueSourceConfig(...)``, ``FunctionTargetConfig(...)``) or a re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from eventbus._plugins import describe_validation_error
-from eventbus.delivery import Backoff
+from eventbus.bus.delivery.retry import Backoff, RetryRules
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
 from eventbus.pipes.sources import registry as source_registry
@@ -24,7 +25,7 @@ from eventbus.targets import registry as target_registry
 from eventbus.targets.base import TargetConfig
 from eventbus.transform import PipeTemplate
 
-__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState"]
+__all__ = ["LogLevel", "PipeConfig", "PipeRetryPolicy", "PipeState", "TargetRef", "target_spec"]
 
 LogLevel = Literal["OFF", "ERROR", "INFO", "TRACE"]
 PipeState = Literal["RUNNING", "STOPPED", "STARTING", "STOPPING", "START_FAILED"]
@@ -34,6 +35,10 @@ MAX_FILTERS = 5
 
 
 def _one_key(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    kind = value.get("kind")
+    if isinstance(kind, str) and kind:
+        # The other spelling, {kind: queue, name: jobs}: the rest are the kind's options.
+        return kind, {key: item for key, item in value.items() if key != "kind"}
     if len(value) != 1:
         raise ValueError(
             f"{what} must be one key naming its kind with that kind's options as the value "
@@ -49,6 +54,21 @@ def _one_key(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
     return str(kind), dict(options)
 
 
+class TargetRef(BaseModel):
+    """``{ref: NAME}``: the target a config file declares under ``targets:`` by that name.
+
+    Only a config file can resolve it (the file's runtime builds the named target once for all
+    its uses); a pipe built from Python is handed the target itself instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Read by the config layer, which tells a ``ref`` entry from a kind by this tag.
+    _kind_tag: ClassVar[str] = "ref"
+
+    ref: str = Field(min_length=1)
+
+
 def _source_spec(value: Any) -> Any:
     if isinstance(value, SourceConfig):
         return value
@@ -62,10 +82,20 @@ def _source_spec(value: Any) -> Any:
     )
 
 
-def _target_spec(what: str) -> Any:
+def target_spec(what: str) -> Any:
+    """The validator of a stage that takes a target (``what`` names the stage in messages):
+    ``{kind: options}``, ``{ref: NAME}``, a ``TargetConfig`` or a ready ``Target``."""
+
     def check(value: Any) -> Any:
-        if value is None or isinstance(value, TargetConfig):
+        if value is None or isinstance(value, TargetConfig | TargetRef):
             return value
+        if isinstance(value, Mapping) and "ref" in value:
+            if set(value) != {"ref"} or not isinstance(value["ref"], str) or not value["ref"]:
+                raise ValueError(
+                    f"{what} as a named target is {{ref: NAME}} alone (a target declared under the "
+                    f"file's targets:), with NAME a non-empty string; got keys {sorted(map(str, value))}"
+                )
+            return TargetRef(ref=value["ref"])
         if isinstance(value, Mapping):
             kind, options = _one_key(value, what)
             cls = target_registry.config_class(kind)
@@ -86,9 +116,9 @@ def _target_spec(what: str) -> Any:
 
 
 SourceSpec = Annotated[Any, BeforeValidator(_source_spec)]
-TargetSpec = Annotated[Any, BeforeValidator(_target_spec("target"))]
-EnrichmentSpec = Annotated[Any, BeforeValidator(_target_spec("enrichment"))]
-DeadLetterSpec = Annotated[Any, BeforeValidator(_target_spec("dead_letter"))]
+TargetSpec = Annotated[Any, BeforeValidator(target_spec("target"))]
+EnrichmentSpec = Annotated[Any, BeforeValidator(target_spec("enrichment"))]
+DeadLetterSpec = Annotated[Any, BeforeValidator(target_spec("dead_letter"))]
 
 
 class PipeRetryPolicy(BaseModel):
@@ -103,6 +133,15 @@ class PipeRetryPolicy(BaseModel):
 
     maximum_retry_attempts: int = Field(185, ge=-1, le=10_000, alias="MaximumRetryAttempts")
     maximum_record_age_in_seconds: int = Field(86_400, ge=-1, le=604_800, alias="MaximumRecordAgeInSeconds")
+
+    def rules(self, backoff: Backoff) -> RetryRules:
+        """What the retry decision weighs for a pipe (``-1``: no limit)."""
+        return RetryRules(
+            max_retries=None if self.maximum_retry_attempts < 0 else self.maximum_retry_attempts,
+            max_age=None if self.maximum_record_age_in_seconds < 0 else self.maximum_record_age_in_seconds,
+            backoff=backoff,
+            age_condition="MaximumRecordAgeInSeconds",
+        )
 
 
 class PipeConfig(BaseModel):

@@ -23,9 +23,12 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from eventbus import redact
+from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.logs.places import Places
 from eventbus.errors import ConfigError
 from eventbus.pipes.batch import CLEANUP_TIMEOUT, COUNTERS, BatchRunner
-from eventbus.pipes.config import PipeConfig, PipeState
+from eventbus.pipes.config import PipeConfig, PipeState, TargetRef
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import Source, SourceConfig
 from eventbus.targets.base import Target, TargetConfig
@@ -41,7 +44,8 @@ class Pipe:
 
     Run it inside ``async with pipe:`` (which starts it when its desired state is RUNNING and
     stops it on the way out) or with ``await pipe.run()``; ``start()`` and ``stop()`` move it
-    between RUNNING and STOPPED in between.
+    between RUNNING and STOPPED in between. ``rand`` (the backoff's jitter) and ``clock`` (what
+    a record's age is measured on) are seams for tests.
     """
 
     def __init__(
@@ -50,6 +54,8 @@ class Pipe:
         *,
         name: str | None = None,
         rand: Callable[[], float] = random.random,
+        clock: Clock | None = None,
+        places: Places | None = None,
     ) -> None:
         if not isinstance(config, PipeConfig):
             config = PipeConfig.from_mapping(config)
@@ -62,6 +68,11 @@ class Pipe:
         self.arn = f"arn:aws:pipes:{config.region}:{config.account}:pipe/{self.name}"
 
         self.source: Source = _build(config.source, SourceConfig)
+        #: Where the source keeps its place across restarts (a durable runtime's state file).
+        self.places = places
+        keep_place = getattr(self.source, "keep_place", None)
+        if places is not None and keep_place is not None:
+            keep_place(places)
         self.target: Target = _build(config.target, TargetConfig)
         self.enrichment: Target | None = (
             None if config.enrichment is None else _build(config.enrichment, TargetConfig)
@@ -88,6 +99,7 @@ class Pipe:
             enrichment_arn=self.enrichment_arn,
             dead_letter=self.dead_letter,
             rand=rand,
+            clock=clock if clock is not None else SystemClock(),
         )
         self._log = self._runner.log
         self._state: PipeState = "STOPPED"
@@ -179,7 +191,7 @@ class Pipe:
                         with anyio.move_on_after(CLEANUP_TIMEOUT):
                             await target.aclose()
                     except Exception as close_exc:
-                        self._log.error("target close failed", error=str(close_exc))
+                        self._log.error("target close failed", error=redact.error_text(close_exc))
         self._tg = None
         return None if stack is None else await stack.__aexit__(exc_type, exc, tb)
 
@@ -207,7 +219,7 @@ class Pipe:
         except Exception as exc:
             cause = _unwrap(exc)
             self._set_state("START_FAILED")
-            self._log.error("start failed", error=f"{type(cause).__name__}: {cause}")
+            self._log.error("start failed", error=redact.error_text(cause))
             if cause is exc:
                 raise
             raise cause from None
@@ -241,13 +253,37 @@ class Pipe:
     async def wait_finished(self, timeout: float) -> None:
         """Wait until a finite source (a file) is read to its end and every record settled.
 
-        ``TimeoutError`` after ``timeout`` seconds; ``ConfigError`` for a source that never ends.
+        ``TimeoutError`` after ``timeout`` seconds; ``TypeError`` for a source that never ends
+        (a queue, a stream, a folder: wait for ``wait_idle`` instead).
         """
         if not hasattr(self.source, "finished"):
-            raise ConfigError(f"{type(self.source).__name__} never finishes: there is nothing to wait for")
+            raise TypeError(
+                f"{type(self.source).__name__} never finishes, so wait_finished has nothing to wait for; "
+                "use await pipe.wait_idle(timeout) to wait until no record is in flight and the source is empty"
+            )
         with anyio.fail_after(timeout):
             while not (getattr(self.source, "finished", False) and self.in_flight == 0):
                 await anyio.sleep(0.02)
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no record is in flight and the source holds none (none waiting, none
+        waiting to retry); ``False`` if ``timeout`` seconds passed first.
+
+        Idle is a moment, not an end: a queue may get new messages right after. ``TypeError`` for
+        a source that cannot count what it holds (one without ``backlog()``).
+        """
+        backlog = getattr(self.source, "backlog", None)
+        if backlog is None:
+            raise TypeError(
+                f"{type(self.source).__name__} cannot say what it holds, so wait_idle cannot tell when "
+                "the pipe is idle; a source offers it with async def backlog(self) -> int"
+            )
+        with anyio.move_on_after(timeout):
+            while True:
+                if self.in_flight == 0 and await backlog() == 0 and self.in_flight == 0:
+                    return True
+                await anyio.sleep(0.01)
+        return False
 
     def _set_state(self, state: PipeState) -> None:
         self._state = state
@@ -277,7 +313,12 @@ class Pipe:
                     await self.source.close()
                 except Exception as exc:
                     if opened:
-                        self._log.error("source close failed", error=f"{type(exc).__name__}: {exc}")
+                        self._log.error("source close failed", error=redact.error_text(exc))
+                if self.places is not None:
+                    try:
+                        await self.places.close()
+                    except Exception as exc:
+                        self._log.error("closing the source's place failed", error=redact.error_text(exc))
             self._drained.set()
             self._finished.set()
 
@@ -292,7 +333,7 @@ class Pipe:
                     try:
                         batch = await self._collect(stop)
                     except Exception as exc:
-                        self._log.error("source receive failed", error=f"{type(exc).__name__}: {exc}")
+                        self._log.error("source receive failed", error=redact.error_text(exc))
                         with anyio.move_on_after(1.0):
                             await stop.wait()
                         continue
@@ -354,6 +395,11 @@ def _unwrap(exc: Exception) -> Exception:
 
 
 def _build(spec: Any, config_type: type[SourceConfig] | type[TargetConfig]) -> Any:
+    if isinstance(spec, TargetRef):
+        raise ConfigError(
+            f"{{ref: {spec.ref}}} names a target of a config file's targets: section, which only a "
+            "config file's runtime can resolve; from Python, pass the target (or its config) itself"
+        )
     if isinstance(spec, config_type):
         return spec.build()
     return spec

@@ -8,12 +8,12 @@ the source (its age), which delivery attempt this is, and the source's own handl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from eventbus import json_strict
 from eventbus.transform.paths import decode_json_text
 
 __all__ = ["PAYLOAD_FIELDS", "SourceRecord", "aws_time", "filter_view", "record_json"]
@@ -58,8 +58,11 @@ def filter_view(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_json(record: Mapping[str, Any] | Any) -> str:
-    """A record (or an enrichment result) as the JSON text a stage receives."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    """A record (or an enrichment result) as the JSON text a stage receives.
+
+    ``ValueError`` for what no target could deliver: NaN, an infinite number, a lone surrogate.
+    """
+    return json_strict.dumps(record)
 
 
 def aws_time(moment: datetime) -> str:

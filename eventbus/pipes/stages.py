@@ -5,21 +5,22 @@
   element (``[{}]`` is one empty payload); anything else is one input.
 - The target's response may name the records that failed: ``{"batchItemFailures":
   [{"itemIdentifier": "<id>"}]}``. As Lambda reads it, an answer that cannot be understood
-  (an entry without an identifier, an identifier not in the batch) fails the whole batch.
+  (an entry without an identifier, an identifier not in the batch) fails the whole batch; the
+  ``Unreadable`` result says why, naming the identifiers the batch holds.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any
 
 from eventbus.errors import NonRetryableError, RetryableError
 
 __all__ = [
-    "ALL_FAILED",
     "BatchItemFailure",
     "PipeTransformError",
+    "Unreadable",
     "batch_item_failures",
     "enrichment_items",
 ]
@@ -37,13 +38,19 @@ class PipeTransformError(NonRetryableError):
     error_code = "TRANSFORMATION_ERROR"
 
 
-class _AllFailed:
+class Unreadable:
+    """``batch_item_failures`` result: the answer cannot be understood, so the whole batch failed.
+
+    ``reason`` says why, in words a target's author can act on.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
     def __repr__(self) -> str:
-        return "ALL_FAILED"
-
-
-#: ``batch_item_failures`` result: the whole batch counts as failed.
-ALL_FAILED: Final = _AllFailed()
+        return f"Unreadable({self.reason!r})"
 
 
 def _parsed(response: Any) -> Any:
@@ -67,7 +74,7 @@ def enrichment_items(response: Any) -> list[Any] | None:
     return [value]
 
 
-def batch_item_failures(response: Any, known_ids: Iterable[str]) -> list[str] | _AllFailed | None:
+def batch_item_failures(response: Any, known_ids: Iterable[str]) -> list[str] | Unreadable | None:
     """The identifiers a target reported as failed; ``None`` when it reported none."""
     value = _parsed(response)
     if not isinstance(value, dict) or "batchItemFailures" not in value:
@@ -76,13 +83,23 @@ def batch_item_failures(response: Any, known_ids: Iterable[str]) -> list[str] | 
     if entries is None or entries == []:
         return None
     if not isinstance(entries, list):
-        return ALL_FAILED
-    known = set(known_ids)
+        return Unreadable(f"batchItemFailures must be a list, not {type(entries).__name__}")
+    known = list(dict.fromkeys(known_ids))
     failed: list[str] = []
     for entry in entries:
         ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
-        if not isinstance(ident, str) or not ident or ident not in known:
-            return ALL_FAILED
+        if not isinstance(ident, str) or not ident:
+            return Unreadable(
+                "each entry of batchItemFailures must be {\"itemIdentifier\": \"<messageId or eventID>\"}, "
+                f"not {json.dumps(entry, default=str)[:200]}"
+            )
+        if ident not in known:
+            shown = ", ".join(repr(k) for k in known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+            return Unreadable(
+                f"batchItemFailures names {ident!r}, which is not a record of this batch; its records are "
+                f"{shown} (each record's messageId or eventID: an enrichment must pass them through for "
+                "the target to name them)"
+            )
         if ident not in failed:
             failed.append(ident)
     return failed

@@ -6,6 +6,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from eventbus.errors import ConfigError
@@ -15,6 +16,7 @@ __all__ = [
     "BATCH_KINDS",
     "CALLABLE_REF",
     "check_callable_ref",
+    "import_failure",
     "invocation_bodies",
     "maybe_json",
     "parse_payload",
@@ -51,10 +53,13 @@ def invocation_bodies(payloads: Sequence[str], context: DeliveryContext) -> tupl
     """How a batch becomes invocations: ``(batched, bodies)``.
 
     Pipes (and their enrichment step) invoke once with the batch as a JSON array; rules invoke
-    once a payload. The array is built from the payloads' text so no number or key order changes.
+    once a payload; a map invokes once with its one row and answers with that one response. The array is built from the payloads' text so no number or key order changes.
     """
     if context.kind in BATCH_KINDS:
         return True, ["[" + ",".join(payloads) + "]"]
+    if context.kind == "map" and len(payloads) == 1:
+        # A map runs the target once a row and keeps its one answer as the row's result.
+        return True, [payloads[0]]
     return False, list(payloads)
 
 
@@ -76,6 +81,10 @@ def resolve_callable(ref: str | Callable[..., Any]) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"Cannot import module {module_name!r} for {ref!r}: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        # The module was found but failed as it ran (a SyntaxError, a raise at import time):
+        # a config problem like any other, never a traceback.
+        raise ConfigError(f"Cannot import module {module_name!r} for {ref!r}: {import_failure(exc)}") from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
@@ -84,6 +93,15 @@ def resolve_callable(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"{ref!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def import_failure(exc: BaseException) -> str:
+    """One line for a module that failed as it was imported: the error, and where for a SyntaxError."""
+    if isinstance(exc, SyntaxError):
+        where = f" ({Path(exc.filename).name}, line {exc.lineno})" if exc.filename else ""
+        return f"{type(exc).__name__}: {exc.msg}{where}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:

@@ -1,8 +1,9 @@
 """The bus target: deliver events to another event bus in the same process.
 
 The target only needs something with a ``name`` and an async ``put_events``: the
-``PutEventsSink`` protocol. Buses register themselves by name here (``register_bus``) so that a
-target configured with a name finds its bus at delivery time, whenever the bus was created.
+``PutEventsSink`` protocol. Running buses register themselves by name in a ``BusRegistry`` (the
+process-wide ``default_registry`` unless given their own) so that a target configured with a
+name finds its bus at delivery time, whenever the bus was created.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from eventbus.errors import ConfigError, NonRetryableError, ResourceNotFoundErro
 from eventbus.targets.base import DeliveryContext, TargetConfig
 
 __all__ = [
+    "BusRegistry",
     "BusTarget",
     "BusTargetConfig",
     "PutEventsSink",
+    "default_registry",
     "event_to_entry",
     "lookup_bus",
     "register_bus",
@@ -39,25 +42,62 @@ class PutEventsSink(Protocol):
     async def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
-_buses: dict[str, PutEventsSink] = {}
+class BusRegistry:
+    """Running buses by name: where a bus target finds the bus it delivers to.
+
+    A bus registers itself while it runs (``EventBus(registry=...)``, the process-wide
+    ``default_registry`` unless given one); a ``BusTarget`` looks its bus up by name at delivery
+    time, so the bus may start after the target is made. Separate registries keep separate sets
+    of buses apart in one process (two servers, two test cases), each with its own ``default``.
+    """
+
+    def __init__(self) -> None:
+        self._buses: dict[str, PutEventsSink] = {}
+
+    def __repr__(self) -> str:
+        return f"BusRegistry({sorted(self._buses)})"
+
+    def register(self, sink: PutEventsSink) -> None:
+        """Make ``sink`` reachable by its name; a different sink already under that name is an
+        error, unless that one stopped taking events (``running`` false: a bus a reload
+        replaces, still delivering what it accepted)."""
+        existing = self._buses.get(sink.name)
+        if existing is not None and existing is not sink and getattr(existing, "running", True):
+            raise ConfigError(f"An event bus named {sink.name!r} is already registered in this process")
+        self._buses[sink.name] = sink
+
+    def unregister(self, sink: PutEventsSink) -> None:
+        """Forget ``sink`` (only if it is the one registered under its name)."""
+        if self._buses.get(sink.name) is sink:
+            del self._buses[sink.name]
+
+    def lookup(self, name: str) -> PutEventsSink | None:
+        return self._buses.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._buses
+
+    def names(self) -> list[str]:
+        return sorted(self._buses)
+
+
+#: The registry buses join unless given their own.
+default_registry = BusRegistry()
 
 
 def register_bus(sink: PutEventsSink) -> None:
-    """Make ``sink`` reachable by its name; a different sink already under that name is an error."""
-    existing = _buses.get(sink.name)
-    if existing is not None and existing is not sink:
-        raise ConfigError(f"An event bus named {sink.name!r} is already registered in this process")
-    _buses[sink.name] = sink
+    """``default_registry.register(sink)``."""
+    default_registry.register(sink)
 
 
 def unregister_bus(sink: PutEventsSink) -> None:
-    """Forget ``sink`` (only if it is the one registered under its name)."""
-    if _buses.get(sink.name) is sink:
-        del _buses[sink.name]
+    """``default_registry.unregister(sink)``."""
+    default_registry.unregister(sink)
 
 
 def lookup_bus(name: str) -> PutEventsSink | None:
-    return _buses.get(name)
+    """``default_registry.lookup(name)``."""
+    return default_registry.lookup(name)
 
 
 def event_to_entry(payload: str) -> dict[str, Any]:
@@ -95,15 +135,16 @@ class BusTarget:
     #: PutEvents takes at most 10 entries a call.
     max_batch_size: int = 10
 
-    def __init__(self, bus: PutEventsSink | str) -> None:
+    def __init__(self, bus: PutEventsSink | str, *, registry: BusRegistry | None = None) -> None:
         self._sink = None if isinstance(bus, str) else bus
         self.bus_name = bus if isinstance(bus, str) else bus.name
+        self.registry = registry if registry is not None else default_registry
 
     def __repr__(self) -> str:
         return f"BusTarget({self.bus_name!r})"
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> dict[str, Any]:
-        sink = self._sink or lookup_bus(self.bus_name)
+        sink = self._sink or self.registry.lookup(self.bus_name)
         if sink is None:
             raise ResourceNotFoundError(f"Event bus {self.bus_name} does not exist.")
         entries = [event_to_entry(p) for p in payloads]

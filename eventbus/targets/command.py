@@ -38,6 +38,7 @@ class CommandTargetConfig(TargetConfig):
     """Run ``command`` (an argv list, no shell) once per invocation."""
 
     kind: ClassVar[str] = "command"
+    batches_in_pipes: ClassVar[bool] = True
 
     command: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
@@ -68,6 +69,8 @@ class CommandTarget:
     """Feeds each invocation's JSON to ``command`` on stdin; a non-zero exit is a failure."""
 
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
     def __init__(
         self,

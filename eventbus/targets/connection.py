@@ -2,20 +2,23 @@
 
 Modelled on EventBridge connections: ``API_KEY`` (a header), ``BASIC`` and
 ``OAUTH_CLIENT_CREDENTIALS`` (a token from the authorization endpoint, cached until it expires
-and fetched again when the endpoint answers 401 or 407). Secret values are ``SecretStr`` so they
-never show in reprs, and ``ConnectionAuth.secrets()`` lists them for scrubbing messages.
+and fetched again when the endpoint answers 401 or 407). Secret values are ``Secret`` (a
+``SecretStr`` registered with ``eventbus.redact``), so they never show in reprs and are masked by
+value, in every encoding, wherever text leaves the process: the Basic header they make, and
+each OAuth token once fetched, are registered too.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 from typing import Annotated, Any, Literal
 
 import anyio
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from eventbus import redact
+from eventbus.bus.clock import Clock, Stopwatch
 from eventbus.errors import NonRetryableError, RetryableError, TargetPermissionError, TargetTimeoutError
 
 __all__ = [
@@ -39,6 +42,12 @@ class Parameter(_Model):
 
     value: SecretStr
     is_value_secret: bool = True
+
+    @model_validator(mode="after")
+    def _mask_when_secret(self) -> Parameter:
+        if self.is_value_secret:
+            redact.register(self.value.get_secret_value(), self.value)
+        return self
 
 
 ParameterValue = str | Parameter
@@ -69,13 +78,18 @@ class ApiKeyAuth(_Model):
 
     type: Literal["API_KEY"] = "API_KEY"
     api_key_name: str = Field(min_length=1)
-    api_key_value: SecretStr
+    api_key_value: redact.Secret
 
 
 class BasicAuth(_Model):
     type: Literal["BASIC"] = "BASIC"
     username: str = Field(min_length=1)
-    password: SecretStr
+    password: redact.Secret
+
+    @model_validator(mode="after")
+    def _mask_the_header(self) -> BasicAuth:
+        redact.register(_basic(self.username, self.password.get_secret_value()), self.password)
+        return self
 
 
 class OAuthClientCredentials(_Model):
@@ -89,8 +103,13 @@ class OAuthClientCredentials(_Model):
     authorization_endpoint: str = Field(pattern=r"^https?://")
     http_method: Literal["GET", "POST", "PUT"] = "POST"
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    client_secret: redact.Secret
     oauth_http_parameters: HttpParameters = Field(default_factory=HttpParameters)
+
+    @model_validator(mode="after")
+    def _mask_the_header(self) -> OAuthClientCredentials:
+        redact.register(_basic(self.client_id, self.client_secret.get_secret_value()), self.client_secret)
+        return self
 
 
 AuthParameters = Annotated[ApiKeyAuth | BasicAuth | OAuthClientCredentials, Field(discriminator="type")]
@@ -128,8 +147,10 @@ class ConnectionAuth:
     #: Refresh this many seconds before the token's stated expiry (or 10% of its life if less).
     EXPIRY_MARGIN = 30.0
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, clock: Clock | None = None) -> None:
         self.connection = connection
+        # Token lifetimes run on time.monotonic, or on ``clock`` (a ManualClock in tests).
+        self._time = Stopwatch(clock)
         self._token: SecretStr | None = None
         self._expires_at = 0.0
         self._lock: anyio.Lock | None = None
@@ -168,7 +189,7 @@ class ConnectionAuth:
             self._lock = anyio.Lock()
         async with self._lock:
             # Concurrent deliveries that all saw a 401 share the one token fetched first.
-            if self._token is None or time.monotonic() >= self._expires_at:
+            if self._token is None or self._time.now() >= self._expires_at:
                 await self._fetch(client)
             assert self._token is not None
             return self._token.get_secret_value()
@@ -188,7 +209,8 @@ class ConnectionAuth:
         else:
             request["data"] = form
         endpoint = httpx.URL(auth.authorization_endpoint)
-        where = f"{endpoint.scheme}://{endpoint.netloc.decode()}{endpoint.path}"
+        # No user info, no query: messages never carry credentials.
+        where = f"{endpoint.scheme}://{endpoint.host}{':' + str(endpoint.port) if endpoint.port else ''}{endpoint.path}"
         self.token_fetches += 1
         try:
             response = await client.request(auth.http_method, endpoint, params=query, **request)
@@ -213,9 +235,10 @@ class ConnectionAuth:
                 f"OAuth authorization endpoint {where} did not answer with an access_token"
             ) from None
         expires_in = body.get("expires_in")
-        now = time.monotonic()
+        now = self._time.now()
         if isinstance(expires_in, int | float) and expires_in > 0:
             self._expires_at = now + expires_in - min(self.EXPIRY_MARGIN, expires_in * 0.1)
         else:
             self._expires_at = float("inf")  # valid until the endpoint says otherwise (401/407)
         self._token = SecretStr(token)
+        redact.register(token, self._token)

@@ -7,7 +7,6 @@ two files.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import IO, Any, ClassVar, Literal
 import anyio
 from pydantic import Field
 
+from eventbus import json_strict
 from eventbus.errors import RetryableError, TargetPermissionError
 from eventbus.targets._common import parse_payload
 from eventbus.targets.base import DeliveryContext, TargetConfig
@@ -79,8 +79,9 @@ class FileTarget:
                 "attributes": dict(context.attributes),
                 "payload": value,
             }
-        # Re-encoded so that a pretty-printed payload still takes exactly one line.
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n"
+        # Re-encoded so that a pretty-printed payload still takes exactly one line (and a lone
+        # surrogate a dead letter carries escaped stays escaped, so the line can be written).
+        return json_strict.dumps_writable(value) + "\n"
 
     def _write(self, data: bytes) -> None:
         with self._lock:

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import anyio
-import structlog
 from pydantic import ConfigDict, Field, field_validator
 
+from eventbus._logger import get_logger
 from eventbus.errors import DeliveryError, RetryableError, TargetTimeoutError
 from eventbus.targets._common import check_callable_ref, invocation_bodies, parse_payload, resolve_callable
 from eventbus.targets.base import DeliveryContext, TargetConfig
@@ -25,7 +25,7 @@ __all__ = ["FunctionTarget", "FunctionTargetConfig", "InvocationType"]
 
 InvocationType = Literal["REQUEST_RESPONSE", "FIRE_AND_FORGET"]
 
-_log = structlog.get_logger("eventbus.targets.function")
+_log = get_logger("eventbus.targets.function")
 
 
 class FunctionTargetConfig(TargetConfig):
@@ -34,6 +34,7 @@ class FunctionTargetConfig(TargetConfig):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     kind: ClassVar[str] = "function"
+    batches_in_pipes: ClassVar[bool] = True
 
     function: str | Callable[..., Any]
     invocation_type: InvocationType = "REQUEST_RESPONSE"
@@ -59,6 +60,8 @@ class FunctionTarget:
 
     #: Pipes hand a function up to 10,000 records at once (their largest batch size).
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
     def __init__(
         self,
@@ -99,7 +102,7 @@ class FunctionTarget:
             for body in bodies:
                 self._spawn(functools.partial(self._fire, parse_payload(body), context))
             return None
-        results = [await self._invoke(parse_payload(body)) for body in bodies]
+        results = [await self.invoke(parse_payload(body)) for body in bodies]
         return results[0] if batched else results
 
     async def aclose(self) -> None:
@@ -116,17 +119,23 @@ class FunctionTarget:
             self._limiter = anyio.CapacityLimiter(self.max_concurrency or 1_000)
         return self._limiter
 
-    async def _invoke(self, event: Any) -> Any:
-        limiter = self._get_limiter()
+    async def invoke(self, event: Any) -> Any:
+        """Invoke the function once with ``event`` (already parsed) and return its answer.
+
+        What ``deliver`` does for each payload, without the JSON text: a map hands each row over
+        this way. The caller bounds how many run at once; ``max_concurrency`` and ``timeout``
+        still apply when set. A function's exception is a ``RetryableError`` naming it (a
+        ``DeliveryError`` it raises is passed on as it is).
+        """
         try:
+            if self.timeout is None:
+                if self._is_async and self.max_concurrency is None:
+                    # The common case, inline: no limiter to pass (acquiring one costs a trip
+                    # round the event loop) and no coroutine of ours in between.
+                    return await self.func(event)
+                return await self._call(event)
             with anyio.move_on_after(self.timeout):
-                if self._is_async:
-                    async with limiter:
-                        return await self.func(event)
-                # The worker thread cannot be stopped: on timeout we stop waiting for it.
-                return await anyio.to_thread.run_sync(
-                    self.func, event, abandon_on_cancel=True, limiter=limiter
-                )
+                return await self._call(event)
         except DeliveryError:
             raise
         except Exception as exc:
@@ -134,9 +143,18 @@ class FunctionTarget:
         # Only our own deadline gets here; a TimeoutError the function raises is its failure.
         raise TargetTimeoutError(f"Function {self.name} did not return within {self.timeout:g} seconds")
 
+    async def _call(self, event: Any) -> Any:
+        if self._is_async:
+            if self.max_concurrency is None:
+                return await self.func(event)
+            async with self._get_limiter():
+                return await self.func(event)
+        # The worker thread cannot be stopped: on timeout we stop waiting for it.
+        return await anyio.to_thread.run_sync(self.func, event, abandon_on_cancel=True, limiter=self._get_limiter())
+
     async def _fire(self, event: Any, context: DeliveryContext) -> None:
         try:
-            await self._invoke(event)
+            await self.invoke(event)
         except Exception as exc:
             _log.error(
                 "fire-and-forget invocation failed",

@@ -3,8 +3,10 @@
 Statuses are classified as EventBridge does: timeouts, 429 and 5xx are retried (``Retry-After``
 honoured), other 4xx are not; 401 and 407 first make an OAuth connection fetch a new token and
 try once more. Calls beyond the invocation rate limit wait for their turn; none is dropped.
-Secret values never reach messages or logs: they are scrubbed from anything built from a
-response, and from the request lines httpx itself logs.
+Secret values never reach messages or logs: every message is masked (``eventbus.redact``) of
+each registered secret in each of its encodings (a query parameter as httpx URL-encodes it, a
+Basic header in base64), including what a response echoes back; httpx's own request lines are
+masked by the log filter ``redact`` installs.
 """
 
 from __future__ import annotations
@@ -12,17 +14,16 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import time
-import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-import anyio
 import httpx
 from pydantic import Field, model_validator
 
+from eventbus import redact
+from eventbus.bus.clock import Clock, Stopwatch
 from eventbus.errors import (
     NonRetryableError,
     ResourceNotFoundError,
@@ -31,7 +32,7 @@ from eventbus.errors import (
     TargetTimeoutError,
     ThrottledError,
 )
-from eventbus.targets._common import invocation_bodies, maybe_json, scrub, tail
+from eventbus.targets._common import invocation_bodies, maybe_json, tail
 from eventbus.targets.base import DeliveryContext, TargetConfig
 from eventbus.targets.connection import Connection, ConnectionAuth, plain
 
@@ -46,6 +47,7 @@ class HttpTargetConfig(TargetConfig):
     """An API destination (endpoint, method, rate limit, connection) plus the target's parameters."""
 
     kind: ClassVar[str] = "http"
+    batches_in_pipes: ClassVar[bool] = True
 
     endpoint: str = Field(pattern=r"^https?://")
     http_method: HttpMethod = "POST"
@@ -55,6 +57,11 @@ class HttpTargetConfig(TargetConfig):
     path_parameter_values: list[str] = Field(default_factory=list)
     header_parameters: dict[str, str] = Field(default_factory=dict)
     query_string_parameters: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _mask_url_credentials(self) -> HttpTargetConfig:
+        redact.register_url(self.endpoint, self)
+        return self
 
     @model_validator(mode="after")
     def _path_parameters_fill_the_stars(self) -> HttpTargetConfig:
@@ -71,23 +78,28 @@ class HttpTargetConfig(TargetConfig):
 
 
 class RateLimiter:
-    """Spaces calls ``1/rate`` seconds apart; callers over the rate wait for their slot."""
+    """Spaces calls ``1/rate`` seconds apart; callers over the rate wait for their slot.
 
-    def __init__(self, rate: float) -> None:
+    Time is ``time.monotonic``, or ``clock``'s when given (a ``ManualClock`` in tests).
+    """
+
+    def __init__(self, rate: float, *, clock: Clock | None = None) -> None:
         self.interval = 1.0 / rate
-        self._next = 0.0
+        self._time = Stopwatch(clock)
+        self._next = float("-inf")
 
     async def acquire(self) -> None:
         # No await between reading and moving ``_next``: slots are handed out in call order.
-        now = time.monotonic()
+        now = self._time.now()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
-            await anyio.sleep(slot - now)
+            await self._time.sleep_until(slot)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds: either delta-seconds or an HTTP date (RFC 9110), which is
+    counted from ``now`` (the current time unless given)."""
     if not value:
         return None
     value = value.strip()
@@ -101,30 +113,35 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class HttpTarget:
-    """POSTs (or whichever method) each invocation's JSON to the endpoint."""
+    """POSTs (or whichever method) each invocation's JSON to the endpoint.
+
+    ``clock`` times the rate limit and the OAuth token's lifetime (``time.monotonic`` unless
+    given; a ``ManualClock`` in tests).
+    """
 
     max_batch_size: int = 10_000
+    #: A rule's events are separate calls: the bus hands them over one at a time.
+    per_payload_calls: bool = True
 
-    def __init__(self, config: HttpTargetConfig) -> None:
+    def __init__(self, config: HttpTargetConfig, *, clock: Clock | None = None) -> None:
         self.config = config
         self.url = _fill_path(config.endpoint, config.path_parameter_values)
-        self.auth = ConnectionAuth(config.connection) if config.connection else None
+        self.auth = ConnectionAuth(config.connection, clock=clock) if config.connection else None
         rate = config.invocation_rate_limit_per_second
-        self.rate_limiter = RateLimiter(rate) if rate else None
+        self.rate_limiter = RateLimiter(rate, clock=clock) if rate else None
         self._client: httpx.AsyncClient | None = None
         parsed = httpx.URL(self.url)
         #: The endpoint as messages show it: no query string, no user info.
         self.where = f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}{parsed.path}"
-        _SECRET_HOLDERS.add(self)
 
     @classmethod
-    def create(cls, endpoint: str, **options: Any) -> HttpTarget:
+    def create(cls, endpoint: str, *, clock: Clock | None = None, **options: Any) -> HttpTarget:
         """``HttpTarget.create(url, http_method="PUT", connection=...)`` for Python callers."""
-        return cls(HttpTargetConfig(endpoint=endpoint, **options))
+        return cls(HttpTargetConfig(endpoint=endpoint, **options), clock=clock)
 
     def __repr__(self) -> str:
         return f"HttpTarget({self.config.http_method} {self.where})"
@@ -141,7 +158,6 @@ class HttpTarget:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
-        _SECRET_HOLDERS.discard(self)
 
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -190,7 +206,7 @@ class HttpTarget:
             ) from None
         except httpx.TransportError as exc:
             raise RetryableError(
-                scrub(f"{config.http_method} {self.where} failed: {type(exc).__name__}: {exc}", self.secrets())
+                redact.mask(f"{config.http_method} {self.where} failed: {type(exc).__name__}: {exc}")
             ) from None
         return response, credential
 
@@ -200,10 +216,11 @@ class HttpTarget:
             return maybe_json(response.text)
         reason = response.reason_phrase or ""
         body = tail(response.text, 300)
-        message = scrub(
+        # Masked after the cut: a secret the cut splits in two is masked in neither half, but a
+        # server that echoes the request puts its secrets at the end, whole.
+        message = redact.mask(
             f"{self.config.http_method} {self.where} answered {status} {reason}".rstrip()
-            + (f": {body}" if body else ""),
-            self.secrets(),
+            + (f": {body}" if body else "")
         )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
@@ -241,26 +258,13 @@ def _merge_body(body: str, extra: dict[str, str]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-# httpx logs each request line, query string included, at INFO. Secret query parameters would
-# show there, so records from httpx are scrubbed of the secrets of every live HTTP target.
-_SECRET_HOLDERS: weakref.WeakSet[HttpTarget] = weakref.WeakSet()
-
-
-class _ScrubSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = [s for holder in list(_SECRET_HOLDERS) for s in holder.secrets()]
-        if secrets:
-            message = record.getMessage()
-            cleaned = scrub(message, secrets)
-            if cleaned != message:
-                record.msg, record.args = cleaned, ()
-        return True
-
-
 def _install_filter() -> None:
+    # httpx logs each request line, query string included, at INFO. ``redact`` masks every log
+    # record as it is made; this filter keeps httpx's lines masked even if an application
+    # replaces the log-record factory afterwards.
     logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _ScrubSecrets) for f in logger.filters):
-        logger.addFilter(_ScrubSecrets())
+    if not any(isinstance(f, redact.MaskSecretsFilter) for f in logger.filters):
+        logger.addFilter(redact.MaskSecretsFilter())
 
 
 _install_filter()

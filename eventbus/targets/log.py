@@ -1,13 +1,13 @@
-"""The log target: one structlog line a payload, at a chosen level."""
+"""The log target: one ``logging`` record a payload, at a chosen level (see docs/logging.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-import structlog
 from pydantic import Field
 
+from eventbus._logger import get_logger
 from eventbus.targets._common import parse_payload
 from eventbus.targets.base import DeliveryContext, TargetConfig
 
@@ -27,7 +27,7 @@ class LogTarget:
         self.level = level
         self.logger_name = logger
         self.message = message
-        self._log = structlog.get_logger(logger)
+        self._log = get_logger(logger)
 
     def __repr__(self) -> str:
         return f"LogTarget({self.logger_name!r}, level={self.level!r})"

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import nats
 import nats.errors
 import nats.js.errors
-from pydantic import Field, SecretStr
+from pydantic import Field, model_validator
 
+from eventbus import redact
 from eventbus.errors import (
     ConfigError,
     NonRetryableError,
@@ -51,8 +52,15 @@ class NatsTargetConfig(TargetConfig):
     timeout: float = Field(default=5.0, gt=0)
     connect_timeout: float = Field(default=2.0, gt=0)
     user: str | None = None
-    password: SecretStr | None = None
-    token: SecretStr | None = None
+    password: redact.Secret | None = None
+    token: redact.Secret | None = None
+
+    @model_validator(mode="after")
+    def _mask_url_credentials(self) -> NatsTargetConfig:
+        # nats://user:password@host: the password is a secret wherever the URL is shown.
+        for server in self.servers:
+            redact.register_url(server, self)
+        return self
 
     def build(self) -> NatsTarget:
         return NatsTarget(self)
@@ -108,7 +116,7 @@ class NatsTarget:
                 ) from None
             except _CONNECTION_ERRORS as exc:
                 await self._reset()
-                raise RetryableError(f"NATS connection failed: {type(exc).__name__}: {exc}") from None
+                raise RetryableError(redact.mask(f"NATS connection failed: {type(exc).__name__}: {exc}")) from None
             acks.append({"stream": ack.stream, "seq": ack.seq, "duplicate": bool(ack.duplicate)})
         return acks
 
@@ -152,9 +160,8 @@ class NatsTarget:
             with_timeout = asyncio.wait_for(nats.connect(**options), timeout=config.connect_timeout * 3)
             return await with_timeout
         except (TimeoutError, *_CONNECTION_ERRORS, nats.errors.Error) as exc:
-            raise RetryableError(
-                f"Cannot connect to NATS at {', '.join(config.servers)}: {type(exc).__name__}"
-            ) from None
+            servers = ", ".join(redact.redact_url(server) for server in config.servers)
+            raise RetryableError(redact.mask(f"Cannot connect to NATS at {servers}: {type(exc).__name__}")) from None
 
     async def _reset(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

@@ -97,6 +97,10 @@ class MemoryQueue:
     def approximate_count(self) -> int:
         return self._send.statistics().current_buffer_used
 
+    async def count(self) -> int:
+        """Messages held, visible or not (received and not yet deleted)."""
+        return self.approximate_count + len(self._in_flight)
+
     async def send(self, body: str, attributes: Mapping[str, str] | None = None) -> str:
         held = _Held(str(uuid.uuid4()), body, dict(attributes or {}), time.time())
         await self._send.send(held)
@@ -172,7 +176,8 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at REAL NOT NULL,
     visible_at REAL NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT
+    receipt TEXT,
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt);
@@ -206,16 +211,23 @@ class SqliteQueue:
         ids = await self.send_batch([(body, attributes)])
         return ids[0]
 
-    async def send_batch(self, messages: Sequence[tuple[str, Mapping[str, str] | None]]) -> list[str]:
-        """Send several messages in one transaction: all of them are stored, or none."""
+    async def send_batch(
+        self, messages: Sequence[tuple[str, Mapping[str, str] | None]], *, origin: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Send several messages in one transaction: all of them are stored, or none.
+
+        ``origin`` (a dead letter's bus, rule and target) is kept beside each message, out of its
+        attributes: what ``dead_letters`` lists and a redrive sends each back to."""
         now = time.time()
+        kept = json.dumps(dict(origin)) if origin else None
         rows = [
-            (str(uuid.uuid4()), body, json.dumps(dict(attrs or {})), now, now) for body, attrs in messages
+            (str(uuid.uuid4()), body, json.dumps(dict(attrs or {})), now, now, kept) for body, attrs in messages
         ]
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO messages (message_id, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO messages (message_id, body, attributes, sent_at, visible_at, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -268,6 +280,32 @@ class SqliteQueue:
             return cursor.rowcount > 0
 
         return await self._run(update, write=True)
+
+    async def peek(self, limit: int | None = None) -> list[tuple[QueueMessage, dict[str, str]]]:
+        """The messages stored, oldest first, with their origin, without receiving them (their
+        visibility and receive counts stay as they are)."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[QueueMessage, dict[str, str]]]:
+            rows = conn.execute(
+                "SELECT message_id, body, attributes, sent_at, receive_count, origin FROM messages ORDER BY seq"
+                + (" LIMIT ?" if limit is not None else ""),
+                (limit,) if limit is not None else (),
+            ).fetchall()
+            return [
+                (QueueMessage(mid, body, json.loads(attrs), "", count, sent), json.loads(origin) if origin else {})
+                for mid, body, attrs, sent, count, origin in rows
+            ]
+
+        return await self._run(read)
+
+    async def delete_messages(self, message_ids: Sequence[str]) -> int:
+        """Delete messages by id (whoever holds them); returns how many were still there."""
+        ids = [(m,) for m in message_ids]
+
+        def remove(conn: sqlite3.Connection) -> int:
+            return conn.executemany("DELETE FROM messages WHERE message_id = ?", ids).rowcount
+
+        return await self._run(remove, write=True)
 
     async def count(self) -> int:
         """Messages stored, visible or not."""
@@ -332,6 +370,10 @@ class SqliteQueue:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+            if "origin" not in columns:
+                # A queue file from before dead letters kept their origin.
+                conn.execute("ALTER TABLE messages ADD COLUMN origin TEXT")
             self._conn = conn
         return self._conn
 
@@ -339,6 +381,19 @@ class SqliteQueue:
 def _check_max(max_messages: int) -> None:
     if not 1 <= max_messages <= 10_000:
         raise ValueError("max_messages must be between 1 and 10000")
+
+
+def dead_letter_origin(context: DeliveryContext) -> dict[str, str] | None:
+    """Where a dead letter failed to go, for a redrive: the bus (from the rule's ARN), the rule and
+    the target id; ``None`` for anything but a rule target's dead letter."""
+    if context.kind != "dead-letter" or not context.name:
+        return None
+    rule_arn = context.attributes.get("RULE_ARN", context.arn)
+    if ":rule/" not in rule_arn:
+        return None  # a pipe's dead letter: it has no rule target to go back to
+    path = rule_arn.split(":rule/", 1)[1]
+    bus = path.rsplit("/", 1)[0] if "/" in path else "default"
+    return {"bus": bus, "rule": context.name, "target": context.target_id}
 
 
 _memory_queues: dict[str, MemoryQueue] = {}
@@ -369,7 +424,7 @@ class QueueTarget:
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> list[str]:
         attributes = dict(context.attributes)
         if isinstance(self.queue, SqliteQueue):
-            return await self.queue.send_batch([(p, attributes) for p in payloads])
+            return await self.queue.send_batch([(p, attributes) for p in payloads], origin=dead_letter_origin(context))
         return [await self.queue.send(p, attributes) for p in payloads]
 
     async def aclose(self) -> None:

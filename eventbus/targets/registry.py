@@ -36,6 +36,8 @@ _TARGETS = PluginRegistry(
         "file": "eventbus.targets.files:FileTargetConfig",
         "nats": "eventbus.targets.nats:NatsTargetConfig",
         "recording": "eventbus.targets.recording:RecordingTargetConfig",
+        "sql": "eventbus.targets.sql:SqlTargetConfig",
+        "cloudevents": "eventbus.targets.cloudevents:CloudEventsTargetConfig",
     },
 )
 

@@ -93,6 +93,11 @@ class Analysis:
                 options.append((c, tuple(found)))
         return FieldPlan(rule, domain, rule.allows_absence and domain.can_be_absent, tuple(options))
 
+    def unmatchable_fields(self) -> list[str]:
+        """For each ``$or`` branch, the field rule no envelope can satisfy (``account: ["1"]``)."""
+        found = [_describe_rule(next(f for f in plan if not f.feasible).rule) for plan in self.branch_plans]
+        return list(dict.fromkeys(found))
+
     def why_unmatchable(self) -> str:
         reasons = []
         for number, plan in enumerate(self.branch_plans, 1):

@@ -10,7 +10,10 @@ region). Deliveries are told apart by event id, so the verdict is exact:
   match from a target input that failed);
 * a non-matching event of R must reach none of them;
 * an event generated for R that another rule also matched is an *overlap*: information, not a
-  failure, because overlapping rules are often intended.
+  failure, because overlapping rules are often intended;
+* a rule no event on its bus can match (it wants another account or region, or a replay) fails:
+  a bus stamps its own account and region on every entry put and every event forwarded to it,
+  so such a rule never fires (a rule ported from AWS usually wants the bus's ``account`` set).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleTarget
+from eventbus.bus.rules import Rule, RuleTarget
 from eventbus.errors import PatternError
 from eventbus.patterns.pattern import Pattern
 from eventbus.targets.recording import RecordingTarget
@@ -177,9 +180,15 @@ def _buses(subject: Any) -> list[EventBus]:
     if isinstance(subject, str | Path) or hasattr(subject, "model"):
         # A config: build its buses (with recording targets, so nothing real is constructed).
         from eventbus.config import Runtime, load_config
+        from eventbus.config.backends import MemoryBackend
 
         loaded = load_config(subject) if isinstance(subject, str | Path) else subject
-        runtime = Runtime([loaded], target_factory=lambda address, config: RecordingTarget(address))
+        runtime = Runtime(
+            [loaded],
+            target_factory=lambda address, config: RecordingTarget(address),
+            maps=False,
+            backend=MemoryBackend(),
+        )
         return list(runtime.buses.values())
     raise TypeError(
         f"check_rules takes an EventBus, a config Runtime or LoadedConfig, or a config path; "
@@ -234,13 +243,15 @@ async def _check_bus(
             found = sample(matching_events(pattern, **_pins(spec)), examples, seed + index)
             sent += [_Sent(rule.name, True, e) for e in found]
         elif Analysis(pattern.parsed, EnvelopeSpec()).matchable:
-            # Events from another account or region, or replays, can still reach this bus (bus
-            # to bus, archives); PutEvents cannot make them, so the rule is not a mistake.
-            check.notes.append(
-                f"only events PutEvents on bus {bus.name} cannot make match it: not checked "
-                f"({analysis.why_unmatchable()})"
+            # Some envelope matches, but none this bus makes: it stamps its account and region on
+            # every entry put and every event forwarded to it, and never sets replay-name. (Only an
+            # Event envelope handed to put_events keeps its own; too rare to trust a rule to it.)
+            wants = " or ".join(analysis.unmatchable_fields())
+            check.failures.append(
+                f"no event on bus {bus.name} can match it: it wants {wants}, but the bus gives every "
+                f"event account {spec.account} and region {spec.region}, and never a replay-name "
+                "(if the rule is right, set the bus's account or region)"
             )
-            continue
         else:
             check.failures.append(
                 f"no event can ever match {pattern_text(pattern.parsed)}: {analysis.why_unmatchable()}"

@@ -10,7 +10,6 @@ indefinite paths.
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from typing import Any, Final
@@ -18,6 +17,8 @@ from typing import Any, Final
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.jsonpath import Child, Descendants, Fields, Index, Root
 from jsonpath_ng.parser import parse
+
+from eventbus import json_strict
 
 __all__ = ["MISSING", "CompiledPath", "compile_path", "decode_json_text"]
 
@@ -86,12 +87,16 @@ class CompiledPath:
 
 
 def decode_json_text(text: str) -> Any:
-    """A JSON object or array as a value; any other text as itself."""
+    """A JSON object or array as a value; any other text as itself.
+
+    Read strictly: text with ``NaN``, ``1e999`` or an escaped lone surrogate is not JSON a
+    target could deliver once decoded, so it stays the text it is (which every target can).
+    """
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "{[":
         return text
     try:
-        return json.loads(text)
+        return json_strict.loads(text)
     except ValueError:
         return text
 

@@ -73,3 +73,20 @@ class Slow(Collector):
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> None:
         await anyio.sleep(self.delay)
         await super().deliver(payloads, context)
+
+
+class Gated(Collector):
+    """Holds every delivery until ``gate`` is set; ``waiting`` counts the deliveries held."""
+
+    def __init__(self, max_batch_size: int = 1) -> None:
+        super().__init__(max_batch_size)
+        self.gate = anyio.Event()
+        self.waiting = 0
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> None:
+        self.waiting += 1
+        try:
+            await self.gate.wait()
+        finally:
+            self.waiting -= 1
+        await super().deliver(payloads, context)

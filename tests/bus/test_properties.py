@@ -10,9 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventbus.bus import EventBus
-from eventbus.bus_rules import RuleTarget
-from eventbus.delivery import RetryPolicy
+from eventbus.bus import EventBus, RetryPolicy, RuleTarget
 from eventbus.errors import ResourceNotFoundError, ThrottledError
 from eventbus.patterns.reference import matches
 

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from eventbus.bus import BusConfig, EventBus
-from eventbus.bus_rules import RuleTarget
+from eventbus.bus import BusConfig, EventBus, RuleTarget
 from eventbus.envelope import EnvelopeDefaults, Event, PutEventsEntry, event_from_entry
 from eventbus.errors import BusClosedError, BusValidationError
 
@@ -129,14 +128,15 @@ async def test_full_log_throttles_per_entry_when_configured() -> None:
 
 async def test_full_log_makes_put_events_wait_by_default() -> None:
     slow = Slow(0.01)
-    bus = EventBus(log_capacity=2)
+    bus = EventBus(log_capacity=2, target_queue_size=2)
     bus.put_rule("r", {"source": ["shop"]})
     bus.put_targets("r", [RuleTarget(id="s", target=slow, max_concurrency=1)])
     async with bus:
         for i in range(3):
             answer = await bus.put_events([entry(detail={"n": i * 3 + k}) for k in range(3)])
             assert answer["FailedEntryCount"] == 0
-            assert bus.pending() <= 2
+            # At most log_capacity events not routed plus the target's queue_size deliveries.
+            assert bus.pending() <= 2 + 2
     assert sorted(p["detail"]["n"] for p in slow.payloads) == list(range(9))
 
 
@@ -160,3 +160,75 @@ def test_bad_bus_names_and_configs_are_refused() -> None:
         EventBus(max_entries_per_put=0)
     with pytest.raises(ValueError):
         EventBus(when_full="drop")
+
+
+async def test_event_shaped_dicts_are_accepted_beside_entries() -> None:
+    # What `eventbus put` and config tests take: the event as targets receive it.
+    target = Collector()
+    bus = EventBus("orders", account="111122223333")
+    bus.put_rule("all", {"source": ["shop"]})
+    bus.put_targets("all", [RuleTarget(id="c", target=target)])
+    async with bus:
+        response = await bus.put_events(
+            [
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": "o-1", "total": 250}},
+                entry(detail={"id": "o-2"}),
+                {
+                    "version": "0",
+                    "id": "not-kept",
+                    "account": "999999999999",
+                    "region": "eu-west-1",
+                    "source": "shop",
+                    "detail-type": "OrderPlaced",
+                    "time": "2025-01-01T00:00:00Z",
+                    "resources": ["arn:aws:shop:::o-3"],
+                    "detail": {"id": "o-3"},
+                },
+            ]
+        )
+        assert await bus.wait_idle(5)
+    assert response["FailedEntryCount"] == 0
+    by_id = {p["detail"]["id"]: p for p in target.payloads}
+    assert by_id["o-1"]["detail-type"] == "OrderPlaced" and by_id["o-1"]["detail"]["total"] == 250
+    third = by_id["o-3"]
+    # The bus assigns id, account and region, as PutEvents does; time and resources are the entry's.
+    assert third["id"] == response["Entries"][2]["EventId"] != "not-kept"
+    assert (third["account"], third["region"]) == ("111122223333", "us-east-1")
+    assert third["time"] == "2025-01-01T00:00:00Z" and third["resources"] == ["arn:aws:shop:::o-3"]
+
+
+async def test_an_event_shaped_dict_is_judged_like_an_entry() -> None:
+    async with EventBus("orders") as bus:
+        response = await bus.put_events(
+            [
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {}, "colour": "red"},
+                {"source": "shop", "detail": {"id": 1}},
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": [1, 2]},
+                {"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": 1}},
+            ]
+        )
+    first, second, third, fourth = response["Entries"]
+    assert first == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Parameter colour is not valid. Reason: colour is not a field of an event "
+        "(source, detail-type, detail, resources, time) nor of a PutEvents entry.",
+    }
+    assert second["ErrorMessage"] == "Parameter DetailType is not valid. Reason: DetailType is a required argument."
+    assert third == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert set(fourth) == {"EventId"} and response["FailedEntryCount"] == 3
+
+
+async def test_a_detail_nested_too_deeply_to_read_is_malformed_and_costs_only_its_entry() -> None:
+    target = Collector()
+    bus = EventBus("orders")
+    bus.put_rule("all", {"source": ["shop"]})
+    bus.put_targets("all", [RuleTarget(id="c", target=target)])
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    async with bus:
+        response = await bus.put_events(
+            [{"Source": "shop", "DetailType": "order", "Detail": deep}, entry(detail={"n": 1})]
+        )
+        assert await bus.wait_idle(5)
+    assert response["FailedEntryCount"] == 1
+    assert response["Entries"][0] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert [p["detail"] for p in target.payloads] == [{"n": 1}]

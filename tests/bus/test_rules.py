@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from eventbus.bus import EventBus
-from eventbus.bus_rules import Rule, RuleTarget
-from eventbus.errors import BusValidationError, LimitExceededError, PatternError, RuleNotFoundError
+from eventbus.bus import EventBus, Rule, RuleTarget
+from eventbus.errors import (
+    BusValidationError,
+    LimitExceededError,
+    NonRetryableError,
+    PatternError,
+    RuleNotFoundError,
+)
 
 from .helpers import Collector, entry
 
@@ -238,3 +244,114 @@ async def test_targets_in_aws_casing() -> None:
     assert target.payloads == [{"n": 3}]
     assert target.contexts[0].target_arn == "arn:aws:sqs:us-east-1:123456789012:q"
     assert target.contexts[0].arn == "arn:aws:events:us-east-1:123456789012:rule/r"
+
+
+async def test_a_plain_function_as_a_rule_target_becomes_a_function_target() -> None:
+    from eventbus.targets.function import FunctionTarget
+
+    seen: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+
+    def ship(event: dict[str, Any]) -> None:
+        seen.append(event)
+        if event["detail"].get("fail"):
+            raise NonRetryableError("cannot ship")
+
+    async def park(event: dict[str, Any]) -> None:
+        failed.append(event)
+
+    target = RuleTarget(id="ship", target=ship, dead_letter=park)
+    assert isinstance(target.target, FunctionTarget) and isinstance(target.dead_letter, FunctionTarget)
+    bus = EventBus("orders", delivery_batch_size=1)
+    bus.put_rule("placed", {"source": ["shop"]})
+    bus.put_targets("placed", [target])
+    async with bus:
+        await bus.put_events([entry(detail={"id": 1}), entry(detail={"id": 2, "fail": True})])
+        assert await bus.wait_idle(5)
+    assert sorted(e["detail"]["id"] for e in seen) == [1, 2]
+    assert [e["detail"]["id"] for e in failed] == [2]
+
+
+def test_a_rule_target_that_is_neither_target_nor_function_says_what_to_pass() -> None:
+    with pytest.raises(ValidationError, match=r"str is not a Target .*FunctionTarget\(func\)"):
+        RuleTarget(id="t", target="shop.handlers:ship")
+
+
+def on_order(event: dict[str, Any]) -> None: ...
+
+
+def make_handler(bus: EventBus) -> Any:
+    @bus.rule({"source": ["crm"]})
+    def on_customer(event: dict[str, Any]) -> None: ...
+
+    return on_customer
+
+
+def test_decorated_rules_are_named_after_the_function_qualname() -> None:
+    bus = EventBus()
+    bus.rule({"source": ["shop"]})(on_order)
+    make_handler(bus)
+    # A nested function's qualname is make_handler.<locals>.on_customer: <locals> is dropped.
+    assert {r.name for r in bus.list_rules()} == {"on_order", "make_handler.on_customer"}
+    assert [t.id for t in bus.list_targets_by_rule("on_order")] == ["on_order"]
+
+
+def test_a_second_decorated_function_cannot_take_a_name_already_used() -> None:
+    bus = EventBus("orders")
+    make_handler(bus)
+    with pytest.raises(BusValidationError) as caught:
+        make_handler(bus)  # the same name again: say, a factory called twice
+    assert str(caught.value) == (
+        "@bus.rule: rule 'make_handler.on_customer' on bus orders already calls "
+        f"{__name__}.make_handler.<locals>.on_customer; give {__name__}.make_handler.<locals>.on_customer "
+        'a rule of its own with @bus.rule(..., name="...") (or delete_rule the first one)'
+    )
+
+    def second(event: dict[str, Any]) -> None: ...
+
+    second.__qualname__ = "make_handler.<locals>.on_customer"  # called alike, in another module
+    with pytest.raises(BusValidationError, match="already calls"):
+        bus.rule({"detail-type": ["OrderShipped"]})(second)
+    # Nothing of the refused ones was applied: the first pattern and target stand.
+    [rule] = bus.list_rules()
+    assert rule.event_pattern == {"source": ["crm"]} and len(rule.targets) == 1
+    # With a name of its own it is a second rule.
+    bus.rule({"detail-type": ["OrderShipped"]}, name="shipped")(second)
+    assert {r.name for r in bus.list_rules()} == {rule.name, "shipped"}
+    # The same name given explicitly twice is refused too.
+    with pytest.raises(BusValidationError, match="'shipped' on bus orders already calls"):
+        bus.rule({"source": ["x"]}, name="shipped")(on_order)
+
+
+def test_put_rule_still_updates_and_delete_rule_frees_a_decorated_name() -> None:
+    bus = EventBus()
+
+    @bus.rule({"source": ["a"]}, name="r")
+    def handler(event: dict[str, Any]) -> None: ...
+
+    bus.put_rule("r", {"source": ["b"]})  # AWS's PutRule: an update, targets kept
+    assert bus.describe_rule("r").event_pattern == {"source": ["b"]}
+    assert len(bus.list_targets_by_rule("r")) == 1
+    bus.delete_rule("r", force=True)
+    bus.rule({"source": ["c"]}, name="r")(handler)
+    assert bus.describe_rule("r").event_pattern == {"source": ["c"]}
+
+
+async def test_the_rule_table_is_the_bus_rule_api() -> None:
+    from eventbus.bus.table import RuleTable
+
+    bus = EventBus("orders")
+    table = bus.rule_table
+    assert isinstance(table, RuleTable)
+    target = Collector()
+    table.put_rule("direct", {"source": ["shop"]})
+    table.put_targets("direct", [RuleTarget(id="c", target=target)])
+    assert [r.name for r in bus.list_rules()] == ["direct"] and len(table) == 1
+    assert "direct" in table.matcher
+    async with bus:
+        await bus.put_events([entry(detail={"n": 1})])
+        assert await bus.wait_idle(5)
+        table.disable_rule("direct")
+        assert "direct" not in table.matcher
+    assert [p["detail"] for p in target.payloads] == [{"n": 1}]
+    assert target.closed

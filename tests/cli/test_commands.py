@@ -56,6 +56,19 @@ def test_validate_reports_a_bus_declared_in_two_files(tmp_path: Path, small: Pat
     assert result.stderr.strip() == f"{other}:2 buses.orders: already declared in {small}"
 
 
+def test_validate_prints_a_config_problem_once_when_its_test_file_is_given_too(tmp_path: Path) -> None:
+    bad = tmp_path / "orders.yaml"
+    bad.write_text(SMALL.replace("level: debug", "levle: debug"), encoding="utf-8")
+    (tmp_path / "orders.test.yaml").write_text(
+        "tests:\n  - name: t\n    events: [{source: shop, detail-type: x, detail: {}}]\n", encoding="utf-8"
+    )
+    result = eventbus("validate", str(bad), str(tmp_path / "orders.test.yaml"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}:7 buses.orders.rules.all.targets[0].log.levle: unknown key; did you mean 'level'?"
+    ]
+
+
 BAD_FILES: list[tuple[str, str | bytes | None]] = [
     ("missing.yaml", None),
     ("bad.yaml", "buses: {orders: [\n"),
@@ -196,6 +209,21 @@ def test_test_command_passes_the_quickstart_and_fails_a_wrong_expectation(
     assert "FAIL" in failed.stdout and 'expected the payload "o-2"; received ["o-1"]' in failed.stdout
 
 
+def test_test_command_keeps_logs_off_unless_asked(tmp_path: Path, small: Path) -> None:
+    (tmp_path / "small.test.yaml").write_text(
+        "tests:\n  - name: the id target is down\n    events: [{source: shop, detail-type: x, detail: {id: o-1}}]\n"
+        "    fail: {orders/all/ids: 2}\n    expect:\n      orders/all/ids: [o-1]\n",
+        encoding="utf-8",
+    )
+    quiet = eventbus("test", str(small))
+    assert (quiet.returncode, quiet.stderr) == (0, ""), quiet.stdout + quiet.stderr
+    assert quiet.stdout.splitlines() == [f"PASS {small}: the id target is down", "1 passed, 0 failed"]
+    shown = eventbus("test", "--logs", str(small))
+    assert shown.returncode == 0 and shown.stdout == quiet.stdout
+    retried = [line for line in shown.stderr.splitlines() if "retried" in line]
+    assert len(retried) == 2 and "rule=all target=ids" in retried[0]
+
+
 def test_test_command_takes_a_folder(tmp_path: Path) -> None:
     every = eventbus("test", str(EXAMPLES))
     assert every.returncode == 0, every.stdout + every.stderr
@@ -237,3 +265,41 @@ def test_the_demo_runs_the_quickstart_and_exits_0() -> None:
     assert '{"order": "o-2", "total": 250, "rule": "big"}' in out
     assert "archive file got 3 line(s)" in out and "function acknowledged: o-1, o-2" in out
     assert "Traceback" not in result.stderr
+
+
+def test_put_shows_how_each_delivery_ended(tmp_path: Path) -> None:
+    config = tmp_path / "failing.yaml"
+    config.write_text(
+        "buses:\n"
+        "  orders:\n"
+        "    settings: {backoff: {base: 0.01, cap: 0.01}}\n"
+        "    rules:\n"
+        "      all:\n"
+        "        pattern: {source: [shop]}\n"
+        "        targets:\n"
+        "          - id: ok\n"
+        "            recording: {name: cli-ok}\n"
+        "          - id: shaped\n"
+        "            recording: {name: cli-shaped}\n"
+        "            input_path: $.detail.missing\n"
+        "          - id: down\n"
+        "            http: {endpoint: 'http://127.0.0.1:9/nothing', timeout: 1}\n"
+        "            retry_policy: {MaximumRetryAttempts: 1}\n"
+        "            dead_letter: {recording: {name: cli-dead}}\n",
+        encoding="utf-8",
+    )
+    result = eventbus("put", "-c", str(config), json.dumps({"source": "shop", "detail-type": "x", "detail": {}}))
+    assert result.returncode == 1, result.stderr
+    response_text, _, table = result.stdout.partition("\n}\n")
+    [answer] = json.loads(response_text + "\n}")["Entries"]
+    rows = [line.split("\t") for line in table.splitlines()]
+    assert all(row[0] == answer["EventId"] for row in rows) and len(rows) == 3
+    went = sorted(row[1] for row in rows)
+    assert went[0].startswith("orders/all/down: failed: RetryableError: ")
+    assert went[0].endswith(" (sent to its dead letter)")
+    assert went[1:] == [
+        "orders/all/ok",
+        "orders/all/shaped: nothing to deliver (InputPath $.detail.missing of target shaped matches nothing"
+        " in the event.)",
+    ]
+    assert "1 delivery(ies) failed" in result.stderr

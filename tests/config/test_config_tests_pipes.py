@@ -97,7 +97,7 @@ tests:
     )
     assert result.failures == [
         'jobs/all/archive: expected the payload "j-3"; received ["j-2"]',
-        "jobs/urgent/page: expected 1 payload(s), received 0: []",
+        'jobs/urgent/page: expected 1 payload(s), received 0: []\n        not received: the payload {"page": "j-2"}',
     ]
 
 
@@ -296,7 +296,8 @@ tests:
       - {}
       - [{id: c, owner: dev}, {id: c, owner: qa}]
     expect:
-      pipe/enriched/enrichment: [{id: a}, {id: b}, {id: c}]
+      # An http enrichment is invoked once with the batch as one array: one list a call.
+      pipe/enriched/enrichment: [[{id: a}, {id: b}, {id: c}]]
       pipe/enriched/target:
         - {id: a, owner: ops}
         - {id: c, owner: dev}
@@ -318,7 +319,7 @@ tests:
     strict: true
     records: [{id: a}]
     expect:
-      pipe/enriched/enrichment: [{id: a}]
+      pipe/enriched/enrichment: [[{id: a}]]
       pipe/enriched/target: [{id: a, owner: nobody}]
 """,
     )
@@ -482,8 +483,8 @@ tests:
 """,
     )
     assert found == [
-        "c.test.yaml:5 tests[0].enrichment: `enrichment` gives one answer a record, in order: "
-        "2 record(s), 1 answer(s)",
+        "c.test.yaml:5 tests[0].enrichment: `enrichment` gives one answer for each record that reaches "
+        "the enrichment, in order: 2 record(s) reach it, 1 answer(s) given",
         "c.test.yaml:8 tests[1].records[1]: pipe inbox reads a directory source, whose records are "
         "S3 'Object Created' events: each record is the event's detail, a mapping, not a string",
     ]

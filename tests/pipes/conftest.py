@@ -17,8 +17,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Wait (bounded) until ``check()`` holds."""
+async def eventually(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait until ``check()`` holds: bounded generously, as it is expected to hold soon (a
+    stalled machine only makes it later; the bound is for a test that would hang)."""
     with anyio.move_on_after(timeout):
         while not check():
             await anyio.sleep(0.01)
@@ -26,7 +27,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-async def settled(pipe: Pipe, count: int, timeout: float = 5.0) -> dict[str, int]:
+async def settled(pipe: Pipe, count: int, timeout: float = 30.0) -> dict[str, int]:
     """Wait until ``count`` records have reached an end (delivered, filtered, skipped, dead, dropped)."""
 
     def done() -> bool:

@@ -15,7 +15,7 @@ from eventbus.pipes import Pipe, PipeConfig, QueueSourceConfig, SourceConfig
 from eventbus.pipes.records import filter_view
 from eventbus.pipes.sources import registry
 from eventbus.pipes.sources.queue import QueueSource
-from eventbus.pipes.stages import ALL_FAILED, batch_item_failures, enrichment_items
+from eventbus.pipes.stages import Unreadable, batch_item_failures, enrichment_items
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.recording import RecordingTarget
 
@@ -142,7 +142,21 @@ def test_batch_item_failures() -> None:
     assert batch_item_failures(json.dumps({"batchItemFailures": [{"itemIdentifier": "c"}]}), ids) == ["c"]
     bad: Any
     for bad in ([{"itemIdentifier": ""}], [{"itemIdentifier": "z"}], [{}], ["a"], "a"):
-        assert batch_item_failures({"batchItemFailures": bad}, ids) is ALL_FAILED
+        assert isinstance(batch_item_failures({"batchItemFailures": bad}, ids), Unreadable)
+    # Why the batch failed, in words: the identifiers the batch holds when one is unknown.
+    unknown = batch_item_failures({"batchItemFailures": [{"itemIdentifier": "z"}]}, ids)
+    assert isinstance(unknown, Unreadable) and unknown.reason == (
+        "batchItemFailures names 'z', which is not a record of this batch; its records are 'a', 'b', 'c' "
+        "(each record's messageId or eventID: an enrichment must pass them through for the target to name them)"
+    )
+    many = batch_item_failures({"batchItemFailures": [{"itemIdentifier": "z"}]}, [str(n) for n in range(12)])
+    assert isinstance(many, Unreadable) and "'8', '9' and 2 more (" in many.reason
+    assert batch_item_failures({"batchItemFailures": "a"}, ids).reason == (  # type: ignore[union-attr]
+        "batchItemFailures must be a list, not str"
+    )
+    assert batch_item_failures({"batchItemFailures": [{}]}, ids).reason == (  # type: ignore[union-attr]
+        'each entry of batchItemFailures must be {"itemIdentifier": "<messageId or eventID>"}, not {}'
+    )
 
 
 json_values = st.recursive(
@@ -172,3 +186,21 @@ def test_filter_view_parses_json_objects_and_arrays_and_keeps_everything_else(
 def test_filter_view_never_fails_on_arbitrary_text(text: str) -> None:
     view = filter_view({"data": text, "body": text})
     assert isinstance(view["data"], str | dict | list)
+
+
+def test_stages_take_the_kind_spelling_too() -> None:
+    from eventbus.pipes import PipeConfig
+
+    spelled = PipeConfig(
+        name="p",
+        source={"kind": "queue", "type": "memory", "name": "q"},
+        target={"kind": "recording", "name": "seen"},
+        dead_letter={"kind": "file", "path": "dead.jsonl"},
+    )
+    canonical = PipeConfig(
+        name="p",
+        source={"queue": {"type": "memory", "name": "q"}},
+        target={"recording": {"name": "seen"}},
+        dead_letter={"file": {"path": "dead.jsonl"}},
+    )
+    assert spelled == canonical

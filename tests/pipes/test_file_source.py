@@ -67,7 +67,8 @@ async def test_a_slow_pipe_slows_the_reading_down(tmp_path: Path) -> None:
     config = PipeConfig(name="slow", source=source, target=FunctionTargetConfig(function=slow), batch_size=10)
     async with Pipe(config) as pipe:
         await eventually(lambda: pipe.in_flight == 20, what="a batch at the target and one read ahead")
-        await anyio.sleep(0.3)
+        await eventually(lambda: source.rows_read >= 10 + 10 + 50, what="the buffer full")
+        await anyio.wait_all_tasks_blocked()  # the reader waits for room: it read all it may
         # One batch at the target, one read ahead, the buffer full, and one row waiting to go in.
         assert source.rows_read <= 10 + 10 + 50 + 1
         gate.set()
@@ -122,7 +123,7 @@ def test_bad_file_configs(tmp_path: Path) -> None:
 def test_file_directory_and_schedule_sources_run_on_trio(tmp_path: Path) -> None:
     import trio
 
-    from eventbus.bus_clock import ManualClock
+    from eventbus.bus import ManualClock
     from eventbus.pipes import ScheduleSource
 
     rows = tmp_path / "rows.jsonl"

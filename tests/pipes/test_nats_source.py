@@ -11,7 +11,7 @@ import anyio
 import nats
 import pytest
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.errors import ConfigError, RetryableError
 from eventbus.pipes import NatsSourceConfig, Pipe, PipeConfig
 from eventbus.targets.function import FunctionTargetConfig
@@ -89,7 +89,7 @@ async def test_failure_naks_and_the_server_redelivers(nats_server: str, stream: 
         backoff=Backoff(base=0.05, cap=0.1),
     )
     async with Pipe(config) as pipe:
-        metrics = await settled(pipe, 1, timeout=10)
+        metrics = await settled(pipe, 1)
     assert metrics["retried"] == 2
     assert target.payloads[0]["deliveryCount"] == 3
 
@@ -98,9 +98,11 @@ async def test_stopping_mid_stream_loses_nothing(nats_server: str, stream: tuple
     name, subject = stream
     await publish(nats_server, subject, [json.dumps({"n": i}).encode() for i in range(40)])
     seen: list[int] = []
+    stuck = True
 
     async def slow(batch: list[Any]) -> None:
-        await anyio.sleep(0.05)
+        if stuck and len(seen) >= 5:
+            await anyio.sleep_forever()  # the first pipe is stopped with these batches under way
         seen.extend(json.loads(r["data"])["n"] for r in batch)
 
     def make() -> Pipe:
@@ -114,12 +116,15 @@ async def test_stopping_mid_stream_loses_nothing(nats_server: str, stream: tuple
             )
         )
 
-    async with make():
-        await eventually(lambda: len(seen) >= 5, timeout=10, what="some deliveries")
-    assert len(seen) < 40
+    async with make() as first:
+        await eventually(
+            lambda: len(seen) >= 5 and first.in_flight > 0, what="some deliveries, more under way"
+        )
+    assert 5 <= len(seen) < 40
+    stuck = False
     # ack_wait is 30 s: only the naks sent on stop can bring the unfinished records back this soon.
     async with make() as second:
-        await eventually(lambda: set(seen) == set(range(40)), timeout=10, what="every record")
+        await eventually(lambda: set(seen) == set(range(40)), what="every record")
         await eventually(lambda: second.in_flight == 0)
 
 
@@ -146,3 +151,23 @@ async def test_missing_stream_and_creating_it(nats_server: str) -> None:
 def test_config_rejects_bad_names() -> None:
     with pytest.raises(ValueError, match="JetStream names"):
         NatsSourceConfig(stream="a.b")
+
+
+async def test_wait_idle_counts_what_the_consumer_has_not_had_acknowledged(
+    nats_server: str, stream: tuple[str, str]
+) -> None:
+    name, subject = stream
+    await publish(nats_server, subject, [json.dumps({"n": i}).encode() for i in range(6)])
+    target = RecordingTarget()
+    target.fail_next(RetryableError("not yet"), times=2)
+    config = PipeConfig(
+        name="nats-idle",
+        source=source(nats_server, name),
+        target=target,
+        batch_size=2,
+        backoff=Backoff(base=0.05, cap=0.1),
+    )
+    async with Pipe(config) as pipe:
+        assert await pipe.wait_idle(timeout=20)
+        assert sorted(p["eventID"] for p in target.payloads) == [f"{name}:{i}" for i in range(1, 7)]
+        assert await pipe.source.backlog() == 0  # type: ignore[attr-defined]

@@ -9,15 +9,15 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.errors import NonRetryableError, RetryableError
 from eventbus.pipes import Pipe, PipeConfig, QueueSource
 from eventbus.targets.base import TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import MemoryQueue
 from eventbus.targets.recording import RecordingTarget
+from eventbus.testing import capture_logs
 from tests.pipes.conftest import eventually, settled, sqs_body
 
 pytestmark = pytest.mark.anyio
@@ -220,6 +220,38 @@ async def test_an_unreadable_batch_item_failure_fails_the_whole_batch() -> None:
     assert metrics["retried"] == 2 and sum(calls[1:]) == 2
 
 
+async def test_an_enrichment_that_drops_the_ids_fails_partial_batch_failures_and_says_why() -> None:
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}, {"n": 2}])
+    dead = RecordingTarget()
+
+    def enrich(batch: list[Any]) -> list[Any]:
+        return [{"n": json.loads(r["body"])["n"]} for r in batch]  # messageId not carried through
+
+    def deliver(batch: list[Any]) -> Any:
+        return {"batchItemFailures": [{"itemIdentifier": f"n-{batch[0]['n']}"}]}
+
+    cfg = config(
+        queue,
+        FunctionTargetConfig(function=deliver),
+        enrichment=FunctionTargetConfig(function=enrich),
+        dead_letter=dead,
+        retry_policy={"maximum_retry_attempts": 0},
+        batch_size=2,
+        maximum_batching_window_in_seconds=1,
+    )
+    async with Pipe(cfg) as pipe:
+        metrics = await settled(pipe, 2)
+    assert metrics["dead_lettered"] == 2
+    ids = sorted(letter.payload["messageId"] for letter in dead.received)
+    message = dead.received[0].context.attributes["ERROR_MESSAGE"]
+    assert message.startswith(
+        "the target's answer fails the whole batch: batchItemFailures names 'n-1', which is not a record "
+        "of this batch; its records are "
+    )
+    assert all(repr(i) in message for i in ids) and "an enrichment must pass them through" in message
+
+
 async def test_exhausted_retries_go_to_the_dead_letter_destination_with_the_reason() -> None:
     queue = MemoryQueue()
     await fill(queue, [{"n": 1}])
@@ -303,6 +335,25 @@ async def test_without_a_dead_letter_destination_exhausted_records_are_dropped_a
     assert any(e["event"].startswith("undeliverable") and e["log_level"] == "error" for e in logs)
 
 
+async def test_every_failure_log_line_of_a_pipe_says_why() -> None:
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}])
+    target = RecordingTarget()
+    target.fail_next(OSError("disk on fire"), times=3)
+    dead = RecordingTarget()
+    dead.fail_next(RetryableError("dead letters refused"))
+    cfg = config(queue, target, dead_letter=dead, log_level="INFO", retry_policy={"maximum_retry_attempts": 1})
+    with capture_logs() as logs:
+        async with Pipe(cfg) as pipe:
+            await settled(pipe, 1)
+    by_event = {e["event"]: e for e in logs}
+    assert by_event["target failed"]["error"] == "OSError: disk on fire"
+    assert by_event["retrying"]["errors"] == ["OSError: disk on fire"]
+    assert by_event["dead letter failed"]["error"] == "OSError: disk on fire"
+    assert by_event["dead letter failed"]["dead_letter_error"] == "dead letters refused"
+    assert by_event["dead-lettered"]["error"] == "OSError: disk on fire"
+
+
 async def test_a_template_that_cannot_render_dead_letters_the_record() -> None:
     queue = MemoryQueue()
     await fill(queue, [{"text": 'has "quotes"'}, {"text": "fine"}])
@@ -323,13 +374,15 @@ async def test_batch_size_and_batching_window() -> None:
         await settled(pipe, 7)
     assert [len(p) for p, _ in target.deliveries] == [3, 3, 1]
 
-    # A window collects records that trickle in, up to the batch size.
+    # A window collects records that trickle in, up to the batch size (which ends it at once:
+    # the window is long, so no slow machine can make it close early).
     queue2 = MemoryQueue()
     target2 = RecordingTarget()
-    async with Pipe(config(queue2, target2, batch_size=4, maximum_batching_window_in_seconds=2)) as pipe2:
+    async with Pipe(config(queue2, target2, batch_size=4, maximum_batching_window_in_seconds=300)) as pipe2:
         for i in range(4):
             await queue2.send(json.dumps({"n": i}))
-            await anyio.sleep(0.05)
+            await anyio.wait_all_tasks_blocked()  # the poller has taken it and waits for more
+            assert target2.deliveries == [] or i == 3
         await settled(pipe2, 4)
     assert [len(p) for p, _ in target2.deliveries] == [4]
 
@@ -345,15 +398,15 @@ async def test_a_slow_target_slows_the_source_and_bounds_records_in_memory() -> 
 
     cfg = config(queue, FunctionTargetConfig(function=slow), batch_size=5, max_concurrency=2)
     async with Pipe(cfg) as pipe:
-        with anyio.move_on_after(0.5):
-            while True:
-                peak = max(peak, pipe.in_flight)
-                await anyio.sleep(0.01)
+        for _ in range(3):
+            # Quiet: the pipe has taken all it will take while the target holds its batches.
+            await anyio.wait_all_tasks_blocked()
+            peak = max(peak, pipe.in_flight)
         # Two batches at the target, one read ahead, nothing more taken: the rest stays queued.
-        assert 0 < peak <= 3 * 5
+        assert 2 * 5 <= peak <= 3 * 5
         assert queue.approximate_count >= 200 - 3 * 5
         gate.set()
-        await settled(pipe, 200, timeout=10)
+        await settled(pipe, 200)
     assert pipe.metrics()["delivered"] == 200
 
 
@@ -365,16 +418,16 @@ async def test_states_start_stop_and_desired_state() -> None:
     async with pipe:
         assert pipe.state == "STOPPED"
         await queue.send("1")
-        await anyio.sleep(0.1)
-        assert target.payloads == []
+        await anyio.wait_all_tasks_blocked()
+        assert target.payloads == [] and queue.approximate_count == 1
         await pipe.start()
         assert str(pipe.state) == "RUNNING"
         await settled(pipe, 1)
         await pipe.stop()
         assert pipe.state == "STOPPED"
         await queue.send("2")
-        await anyio.sleep(0.1)
-        assert len(target.payloads) == 1
+        await anyio.wait_all_tasks_blocked()
+        assert len(target.payloads) == 1 and queue.approximate_count == 1
         await pipe.start()
         await settled(pipe, 2)
     assert pipe.state == "STOPPED" and len(target.payloads) == 2
@@ -472,3 +525,31 @@ async def test_the_pipe_closes_its_targets_on_exit_whether_built_or_handed_in() 
     async with Pipe(config(queue, TrackedConfig())):
         pass
     assert closed == ["handed", "built"]
+
+
+async def test_a_record_s_age_is_measured_on_the_pipe_s_clock() -> None:
+    from datetime import UTC, datetime
+
+    from eventbus.bus import ManualClock
+
+    clock = ManualClock(datetime.now(UTC))
+    queue = MemoryQueue()
+    await fill(queue, [{"n": 1}])
+    target = RecordingTarget()
+    target.fail_next(RetryableError("down"), times=1000)
+    dead = RecordingTarget()
+    cfg = config(
+        queue,
+        target,
+        dead_letter=dead,
+        retry_policy={"MaximumRecordAgeInSeconds": 60},
+        backoff=Backoff(base=0.001, cap=0.002),
+    )
+    async with Pipe(cfg, clock=clock) as pipe:
+        # Retries go on while the clock stands still, however long the wall clock runs.
+        await eventually(lambda: pipe.metrics()["retried"] >= 3, what="three retries")
+        assert dead.received == []
+        clock.advance(61)
+        await settled(pipe, 1)
+    (letter,) = dead.received
+    assert letter.context.attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRecordAgeInSeconds"

@@ -9,7 +9,7 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff
 from eventbus.pipes import Pipe, PipeConfig, QueueSource
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.queue import MemoryQueue

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from eventbus.bus_clock import ManualClock
+from eventbus.bus import ManualClock
 from eventbus.pipes import Pipe, PipeConfig, ScheduleSourceConfig
 from eventbus.targets.recording import RecordingTarget
 from tests.pipes.conftest import eventually, settled
@@ -24,9 +24,12 @@ async def test_rate_fires_once_a_period_and_catches_up_after_a_jump() -> None:
         schedule_expression="rate(1 minute)", name="tick", detail={"job": "sweep"}, clock=clock
     )
     async with Pipe(PipeConfig(name="ticker", source=source, target=target)) as pipe:
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()
         assert target.payloads == []
-        clock.advance(60)
+        clock.advance(59.999999)
+        await anyio.wait_all_tasks_blocked()
+        assert target.payloads == []  # not a microsecond early
+        clock.advance(0.000001)
         await settled(pipe, 1)
         clock.advance(timedelta(minutes=3))
         await settled(pipe, 4)

@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -45,6 +46,8 @@ class ApiApp:
     valid_tokens: dict[str, float] = field(default_factory=dict)
     #: Statuses (with headers) to answer on /api before behaving normally.
     scripted: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    #: Seconds, for arrival times and token lifetimes: the wall clock, or a test's manual clock.
+    now: Callable[[], float] = time.monotonic
 
     @property
     def token_fetches(self) -> int:
@@ -68,7 +71,7 @@ class ApiApp:
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
             raw_headers=[(k.decode().lower(), v.decode()) for k, v in scope["headers"]],
             body=body,
-            at=time.monotonic(),
+            at=self.now(),
         )
         if seen.path == "/token":
             status, headers, text = self._token(seen)
@@ -85,7 +88,7 @@ class ApiApp:
         if seen.headers.get("authorization") != f"Basic {expected}":
             return 401, {}, '{"error":"invalid_client"}'
         token = f"token-{len(self.token_requests)}"
-        self.valid_tokens[token] = time.monotonic() + (self.token_lifetime or 1e9)
+        self.valid_tokens[token] = self.now() + (self.token_lifetime or 1e9)
         answer: dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
         if self.token_lifetime is not None:
             answer["expires_in"] = self.token_lifetime
@@ -96,7 +99,7 @@ class ApiApp:
         auth = seen.headers.get("authorization", "")
         if auth.startswith("Bearer "):
             expiry = self.valid_tokens.get(auth[7:])
-            if expiry is None or expiry < time.monotonic():
+            if expiry is None or expiry < self.now():
                 return 401, {}, '{"message":"token expired"}'
         if self.scripted:
             return self.scripted.pop(0)

@@ -8,12 +8,12 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from eventbus.errors import ConfigError, NonRetryableError, RetryableError, TargetTimeoutError
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.function import FunctionTarget, FunctionTargetConfig
 from eventbus.targets.registry import build_target
+from eventbus.testing import capture_logs
 
 from . import sample_functions
 
@@ -112,18 +112,22 @@ async def test_timeout_is_target_timeout_error_for_sync_and_async() -> None:
 async def test_max_concurrency_caps_parallel_invocations() -> None:
     active = 0
     peak = 0
+    release = anyio.Event()
 
     async def handler(event: Any) -> None:
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
-        await anyio.sleep(0.02)
+        await release.wait()
         active -= 1
 
     target = FunctionTarget(handler, max_concurrency=2)
     async with anyio.create_task_group() as tg:
         for _ in range(6):
             tg.start_soon(target.deliver, ["{}"], RULE)
+        await anyio.wait_all_tasks_blocked()
+        assert active == 2  # the other four wait for a slot
+        release.set()
     assert peak == 2
 
 
@@ -141,7 +145,7 @@ async def test_fire_and_forget_returns_at_once_and_logs_errors() -> None:
     target = FunctionTarget(handler, invocation_type="FIRE_AND_FORGET")
     with capture_logs() as logs:
         assert await target.deliver(['{"k":1}'], RULE) is None
-        with anyio.fail_after(2):
+        with anyio.fail_after(30):
             await started.wait()
         assert done == []
         release.set()
@@ -160,7 +164,7 @@ async def test_fire_and_forget_on_trio(anyio_backend: str) -> None:
 
     target = FunctionTarget(handler, invocation_type="FIRE_AND_FORGET")
     await target.deliver(["{}"], RULE)
-    with anyio.fail_after(2):
+    with anyio.fail_after(30):
         await done.wait()
     await target.aclose()
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -13,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventbus.bus import ManualClock
 from eventbus.errors import (
     ConfigError,
     NonRetryableError,
@@ -24,7 +24,7 @@ from eventbus.errors import (
 )
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.connection import ApiKeyAuth, BasicAuth, Connection, OAuthClientCredentials, Parameter
-from eventbus.targets.http import HttpTarget, HttpTargetConfig, parse_retry_after
+from eventbus.targets.http import HttpTarget, HttpTargetConfig, RateLimiter, parse_retry_after
 from eventbus.targets.registry import build_target
 
 from .http_app import ApiApp, free_port
@@ -35,9 +35,18 @@ RULE = DeliveryContext(kind="rule")
 PIPE = DeliveryContext(kind="pipe")
 EVENT = '{"source":"app","detail-type":"T","detail":{"n":1}}'
 
+START = ManualClock().now()
+
 API_KEY = "api-key-value-secret-123"
 PASSWORD = "basic-password-secret-456"
 QUERY_SECRET = "query-secret-789"
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait (bounded, generously: the condition is expected to hold soon) until ``check()``."""
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.005)
 
 
 @pytest.fixture
@@ -182,16 +191,25 @@ async def test_proxy_auth_407_also_refreshes(api: tuple[ApiApp, str]) -> None:
     await target.aclose()
 
 
-async def test_token_lifetime_is_honoured(api: tuple[ApiApp, str]) -> None:
+@pytest.mark.parametrize(("lifetime", "margin"), [(3600, 30), (100, 10)])
+async def test_token_lifetime_is_honoured(api: tuple[ApiApp, str], lifetime: int, margin: int) -> None:
+    # The target renews a token 30 s before it expires, or at 90% of its life if that is shorter.
     app, base = api
-    app.token_lifetime = 0.3  # the target refreshes 10% early
-    target = HttpTarget.create(f"{base}/api", connection=_oauth(base, app))
+    clock = ManualClock()
+    app.now = lambda: clock.now().timestamp()
+    app.token_lifetime = lifetime
+    target = HttpTarget.create(
+        f"{base}/api", connection=_oauth(base, app), clock=clock, invocation_rate_limit_per_second=None
+    )
     await target.deliver([EVENT], RULE)
-    await anyio.sleep(0.35)
+    clock.advance(lifetime - margin - 0.001)
+    await target.deliver([EVENT], RULE)
+    assert app.token_fetches == 1  # still within its life, less the margin
+    clock.advance(0.001)
     await target.deliver([EVENT], RULE)
     assert app.token_fetches == 2
-    assert all(r.headers["authorization"] != "" for r in app.requests)
-    assert len(app.requests) == 2  # no 401 round trip: the token was renewed before it expired
+    assert [r.headers["authorization"] for r in app.requests] == ["Bearer token-1"] * 2 + ["Bearer token-2"]
+    # No 401 round trip: the token was renewed before it expired.
     await target.aclose()
 
 
@@ -243,7 +261,8 @@ async def test_retry_after_as_http_date(api: tuple[ApiApp, str]) -> None:
     target = HttpTarget.create(f"{base}/api")
     with pytest.raises(ThrottledError) as info:
         await target.deliver([EVENT], RULE)
-    assert info.value.retry_after is not None and 25 <= info.value.retry_after <= 30
+    # Counted from the moment the answer was read: some of the 30 s went by on the way.
+    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 30
     await target.aclose()
 
 
@@ -251,6 +270,8 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("120") == 120
     assert parse_retry_after("-5") == 0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past
+    now = datetime(2015, 10, 21, 7, 27, 30, tzinfo=UTC)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 30
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
 
@@ -267,20 +288,53 @@ async def test_timeout_and_unreachable(api: tuple[ApiApp, str]) -> None:
     await closed.aclose()
 
 
+async def test_rate_limiter_hands_out_slots_one_interval_apart() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(20, clock=clock)  # a slot every 50 ms
+    granted: list[float] = []
+
+    async def call(n: int) -> None:
+        await limiter.acquire()
+        granted.append((clock.now() - START).total_seconds())
+
+    async with anyio.create_task_group() as tg:
+        for n in range(4):
+            tg.start_soon(call, n)
+        await anyio.wait_all_tasks_blocked()
+        assert granted == [0.0]  # the others wait for their slots, none is dropped
+        clock.advance(0.049)
+        await anyio.wait_all_tasks_blocked()
+        assert granted == [0.0]
+        clock.advance(0.001)
+        await anyio.wait_all_tasks_blocked()
+        assert granted == [0.0, 0.05]
+        clock.advance(1)  # late: both remaining slots are due at once
+    assert granted == [0.0, 0.05, 1.05, 1.05]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, 4)  # the clock is past every slot handed out: due at once
+        tg.start_soon(call, 5)  # and the next one interval later
+        await anyio.wait_all_tasks_blocked()
+        assert granted[4:] == [1.05]
+        clock.advance(0.05)
+    assert granted[4:] == [1.05, 1.1]
+
+
 async def test_rate_limit_delays_but_delivers_everything(api: tuple[ApiApp, str]) -> None:
     app, base = api
     calls, rate = 12, 20
-    target = HttpTarget.create(f"{base}/api", invocation_rate_limit_per_second=rate)
-    started = time.monotonic()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            for _ in range(calls):
-                tg.start_soon(target.deliver, [EVENT], RULE)
-    elapsed = time.monotonic() - started
-    assert len(app.requests) == calls
-    assert elapsed >= (calls - 1) / rate * 0.9
-    gaps = [b.at - a.at for a, b in zip(app.requests, app.requests[1:], strict=False)]
-    assert sum(gaps) / len(gaps) >= 0.9 / rate
+    clock = ManualClock()
+    app.now = lambda: (clock.now() - START).total_seconds()
+    target = HttpTarget.create(f"{base}/api", invocation_rate_limit_per_second=rate, clock=clock)
+    async with anyio.create_task_group() as tg:
+        for _ in range(calls):
+            tg.start_soon(target.deliver, [EVENT], RULE)
+        for sent in range(1, calls + 1):
+            # Each request is sent only once the clock reaches its slot: wait for it, then move on.
+            await eventually(lambda n=sent: len(app.requests) == n, what=f"request {sent}")
+            clock.advance(1 / rate)
+    # Every call got through, each at or after its slot (the clock the server read on arrival).
+    arrivals = [r.at for r in app.requests]
+    assert [round(at, 6) for at in arrivals] == [round(n / rate, 6) for n in range(calls)]
     await target.aclose()
 
 

@@ -5,13 +5,13 @@ import os
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from eventbus.errors import RetryableError, TargetPermissionError
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.files import FileTarget
 from eventbus.targets.log import LogTarget
 from eventbus.targets.registry import build_target
+from eventbus.testing import capture_logs
 
 pytestmark = pytest.mark.anyio
 

@@ -55,10 +55,10 @@ async def test_memory_queue_full_makes_deliver_wait() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(put_four)
-        await anyio.sleep(0.02)
+        await anyio.wait_all_tasks_blocked()
         assert not done.is_set()  # waiting for room, not dropped
         first = await queue.receive(1)
-        with anyio.fail_after(1):
+        with anyio.fail_after(30):
             await done.wait()
     rest = await queue.receive(10)
     assert [m.body for m in first + rest] == ["1", "2", "4"]
@@ -70,7 +70,7 @@ async def test_memory_queue_wait_and_change_visibility(anyio_backend: str) -> No
     assert await queue.receive(wait_seconds=0.05) == []
 
     async def later() -> None:
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # the receive below is waiting by now
         await queue.send("late")
 
     async with anyio.create_task_group() as tg:
@@ -138,11 +138,14 @@ async def test_sqlite_receive_waits_for_a_message(tmp_path: Path, anyio_backend:
 
 async def test_sqlite_message_returns_after_the_receiver_is_killed(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
-    queue = SqliteQueue(path, visibility_timeout=0.5)
+    # The child's lease lasts long enough that no stall of this machine ends it before the
+    # check below that the message is leased; after the kill, it returns when the lease ends.
+    lease = 3.0
+    queue = SqliteQueue(path, visibility_timeout=lease)
     await queue.send('{"important":true}')
     worker = Path(__file__).with_name("queue_worker.py")
     child = subprocess.Popen(
-        [sys.executable, str(worker), str(path), "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, str(worker), str(path), str(lease)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         assert child.stdout is not None
@@ -156,7 +159,7 @@ async def test_sqlite_message_returns_after_the_receiver_is_killed(tmp_path: Pat
             if stream:
                 stream.close()
     assert child.returncode == -signal.SIGKILL
-    back = await queue.receive(wait_seconds=5)
+    back = await queue.receive(wait_seconds=30)
     assert [(m.body, m.receive_count) for m in back] == [('{"important":true}', 2)]
     await queue.aclose()
 

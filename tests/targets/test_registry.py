@@ -14,7 +14,7 @@ from eventbus.targets.base import Target, TargetConfig
 from eventbus.targets.function import FunctionTargetConfig
 from eventbus.targets.recording import RecordingTarget
 
-BUILTIN = ["bus", "command", "file", "function", "http", "log", "nats", "queue", "recording"]
+BUILTIN = ["bus", "command", "file", "function", "http", "log", "nats", "queue", "recording", "sql"]
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_unknown_kind_lists_known_ones_and_suggests() -> None:
         registry.config_class("htpp")
     message = str(info.value)
     assert "Unknown target kind 'htpp'. Did you mean 'http'?" in message
-    assert "Known kinds: bus, command, file, function, http" in message
+    assert "Known kinds: bus, cloudevents, command, file, function, http" in message
 
 
 def test_build_target_validates_options() -> None:

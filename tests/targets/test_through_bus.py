@@ -12,8 +12,7 @@ from typing import Any
 import nats
 import pytest
 
-from eventbus.bus import EventBus
-from eventbus.delivery import Backoff
+from eventbus.bus import Backoff, EventBus
 from eventbus.errors import NonRetryableError, ThrottledError
 from eventbus.targets.base import Target
 from eventbus.targets.bus import BusTarget

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eventbus.bus import EventBus
+from eventbus.bus import BusConfig, EventBus, ManualClock
 from eventbus.targets.recording import RecordingTarget
 
 pytestmark = pytest.mark.anyio
@@ -140,3 +141,78 @@ def test_plugin_in_a_pytest_process_of_its_own(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "6 passed" in result.stdout, result.stdout[-2000:]
+
+
+def _dead_letter_setup(bus: EventBus, dead: RecordingTarget) -> None:
+    from eventbus.bus import RetryPolicy, RuleTarget
+    from eventbus.errors import RetryableError
+
+    def refuse(event: dict[str, Any]) -> None:
+        raise RetryableError("down")
+
+    bus.put_rule("r", {"source": ["shop"]})
+    bus.put_targets(
+        "r", [RuleTarget(id="t", target=refuse, retry_policy=RetryPolicy(MaximumRetryAttempts=20), dead_letter=dead)]
+    )
+
+
+async def test_the_event_bus_fixture_retries_in_milliseconds(event_bus: EventBus, captured: RecordingTarget) -> None:
+    assert event_bus.config.backoff.base == 0.001 and event_bus.config.backoff.cap == 0.01
+    _dead_letter_setup(event_bus, captured)
+    await event_bus.put_events([{"source": "shop", "detail-type": "x", "detail": {}}])
+    # 20 retries: with the production backoff (1 s base) this would take minutes.
+    await captured.wait_for({"source": ["shop"]}, timeout=5)
+    assert captured.received[0].context.attributes["RETRY_ATTEMPTS"] == "20"
+
+
+@pytest.mark.eventbus(clock=lambda: ManualClock(datetime(2026, 3, 1, tzinfo=UTC)), max_rules=3, name="marked")
+async def test_the_marker_sets_clock_name_and_settings(event_bus: EventBus, captured: RecordingTarget) -> None:
+    assert event_bus.name == "marked" and event_bus.config.max_rules == 3
+    clock = event_bus.clock
+    assert isinstance(clock, ManualClock) and clock.now() == datetime(2026, 3, 1, tzinfo=UTC)
+    event_bus.put_rule("tick", schedule_expression="rate(5 minutes)")
+    event_bus.put_targets("tick", [{"Id": "t", "Target": captured}])
+    clock.advance(timedelta(minutes=5))
+    [event] = await captured.wait_for({"detail-type": ["Scheduled Event"]}, timeout=5)
+    assert event["time"] == "2026-03-01T00:05:00Z"
+
+
+@pytest.mark.eventbus(config=BusConfig(backoff={"base": 2.0, "cap": 5.0}, account="111122223333"))
+async def test_a_config_with_its_own_backoff_keeps_it(event_bus: EventBus) -> None:
+    assert event_bus.config.account == "111122223333"
+    assert (event_bus.config.backoff.base, event_bus.config.backoff.cap) == (2.0, 5.0)
+
+
+@pytest.mark.eventbus(backoff={"base": 0.5, "cap": 0.5})
+async def test_the_marker_sets_the_backoff(event_bus: EventBus) -> None:
+    assert event_bus.config.backoff.base == 0.5
+
+
+async def test_make_event_bus_starts_as_many_buses_as_needed(make_event_bus: Any) -> None:
+    from eventbus.targets.bus import BusTarget
+
+    audit = RecordingTarget()
+    first = await make_event_bus()
+    second = await make_event_bus("audit", clock=ManualClock)
+    assert first.running and second.running and first.name.endswith("-1")
+    assert isinstance(second.clock, ManualClock) and first.config.backoff.base == 0.001
+    second.put_rule("all", {"source": ["shop"]})
+    second.put_targets("all", [{"Id": "a", "Target": audit}])
+    first.put_rule("forward", {"source": ["shop"]})
+    first.put_targets("forward", [{"Id": "f", "Target": BusTarget("audit")}])
+    await first.put_events([{"source": "shop", "detail-type": "x", "detail": {"n": 1}}])
+    await audit.wait_for({"detail": {"n": [1]}}, timeout=5)
+
+
+async def test_load_config_retries_in_milliseconds_too(load_config: Any, tmp_path: Path) -> None:
+    path = tmp_path / "slow.yaml"
+    path.write_text(
+        CONFIG.replace("              input_template: '{\"order\": <order>}'\n",
+                       "              input_template: '{\"order\": <order>}'\n"
+                       "            retry_policy: {MaximumRetryAttempts: 3}\n"
+                       "            dead_letter: {log: {}}\n")
+        + "    settings: {backoff: {base: 60, cap: 300}}\n",
+        encoding="utf-8",
+    )
+    runtime = await load_config(path)
+    assert runtime.bus().config.backoff.base == 0.001

@@ -9,16 +9,17 @@ memory (``BufferedSource``) and say so with ``durable = False``.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
-from collections.abc import Sequence
-from typing import ClassVar, Final, Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel, ConfigDict
 
+from eventbus import redact
+from eventbus.bus.clock import Clock, SystemClock
+from eventbus.bus.logs.due import DueQueue
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 
@@ -58,6 +59,10 @@ class Source(Protocol):
         """Disconnect; ``open`` may be called again later. Idempotent."""
         ...
 
+    # Optional, and so not part of the protocol's checks: ``async def backlog(self) -> int``,
+    # the records the source holds that are not acknowledged (waiting, handed out, or released
+    # for a retry). ``Pipe.wait_idle`` needs it.
+
 
 class SourceConfig(BaseModel):
     """Base of every source's config model; each sets ``kind`` and implements ``build()``."""
@@ -69,31 +74,34 @@ class SourceConfig(BaseModel):
     def build(self) -> Source:
         raise NotImplementedError(f"{type(self).__name__} does not build a source")
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A URL may carry a password: whatever secret is registered is masked in the repr.
+        for name, value in super().__repr_args__():
+            yield name, redact.mask_value(value)
+
 
 class BufferedSource:
-    """Records held in memory: a bounded buffer fed by a producer, and a heap of retries.
+    """Records held in memory: a bounded buffer fed by a producer, and the retries waiting for
+    their time (a ``DueQueue``, as the bus's in-memory delivery queue).
 
     ``put`` waits while ``capacity`` records are waiting, which is how a slow pipe slows a
     directory watcher or a file reader down; ``offer`` refuses instead (the webhook answers 429).
     A record counts as outstanding from ``put`` until ``ack``; ``finished`` is true once the
-    producer said it is done and nothing is outstanding.
+    producer said it is done and nothing is outstanding. Retry delays run on ``clock``.
     """
 
     durable: bool = False
 
-    def __init__(self, *, arn: str, capacity: int = 1000) -> None:
+    def __init__(self, *, arn: str, capacity: int = 1000, clock: Clock | None = None) -> None:
         if capacity < 1:
             raise ConfigError("a source's capacity must be at least 1")
         self.arn = arn
         self.capacity = capacity
-        self._buffer: deque[SourceRecord] = deque()
-        self._retries: list[tuple[float, int, SourceRecord]] = []
-        self._seq = itertools.count()
+        self._records: DueQueue[SourceRecord] = DueQueue(clock if clock is not None else SystemClock())
         self._outstanding = 0
         self._producer_done = False
         self._is_open = False
         # anyio events need a running loop: made on first use, set and dropped on change.
-        self._arrived: anyio.Event | None = None
         self._room: anyio.Event | None = None
 
     # -- producing -------------------------------------------------------------------------
@@ -105,11 +113,15 @@ class BufferedSource:
     @property
     def pending(self) -> int:
         """Records waiting in the buffer (retries not included)."""
-        return len(self._buffer)
+        return self._records.ready
 
     @property
     def outstanding(self) -> int:
         """Records put and not yet acknowledged (waiting, in a pipe, or waiting to retry)."""
+        return self._outstanding
+
+    async def backlog(self) -> int:
+        """Records put and not acknowledged: what ``Pipe.wait_idle`` waits to reach 0."""
         return self._outstanding
 
     @property
@@ -119,14 +131,14 @@ class BufferedSource:
 
     def offer(self, record: SourceRecord) -> bool:
         """Add ``record`` if there is room; ``False`` when the buffer is full."""
-        if len(self._buffer) >= self.capacity:
+        if self._records.ready >= self.capacity:
             return False
         self._add(record)
         return True
 
     async def put(self, record: SourceRecord) -> None:
         """Add ``record``, waiting for room."""
-        while len(self._buffer) >= self.capacity:
+        while self._records.ready >= self.capacity:
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
@@ -135,17 +147,11 @@ class BufferedSource:
     def producer_done(self) -> None:
         """The producer will put no more records (a file was read to its end)."""
         self._producer_done = True
-        self._wake()
+        self._records.wake_all()
 
     def _add(self, record: SourceRecord) -> None:
-        self._buffer.append(record)
         self._outstanding += 1
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._arrived is not None:
-            self._arrived.set()
-            self._arrived = None
+        self._records.push(record)
 
     # -- the Source protocol ---------------------------------------------------------------
 
@@ -155,8 +161,7 @@ class BufferedSource:
     async def close(self) -> None:
         # Records released with a delay were in the pipe's hands: they wait in the buffer, in
         # order, for the next open (a process exit loses them: this source is not durable).
-        while self._retries:
-            self._buffer.appendleft(heapq.heappop(self._retries)[2])
+        self._records.make_ready()
         self._is_open = False
 
     async def receive(self, max_records: int, wait_seconds: float) -> list[SourceRecord]:
@@ -165,47 +170,28 @@ class BufferedSource:
             return out
         with anyio.move_on_after(wait_seconds):
             while not out:
-                if self._arrived is None:
-                    self._arrived = anyio.Event()
-                due = self._next_retry_in()
-                if due is None:
-                    await self._arrived.wait()
-                else:
-                    with anyio.move_on_after(due):
-                        await self._arrived.wait()
+                await self._records.wait()
                 out = self._take(max_records)
         return out
 
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         self._outstanding -= len(records)
         if self._producer_done:
-            self._wake()
+            self._records.wake_all()
 
     async def release(self, records: Sequence[SourceRecord], delay: float) -> None:
-        due = anyio.current_time() + max(0.0, delay)
+        # Due at once or later, a released record goes out before the buffer: it is older.
+        due = self._records.clock.now() + timedelta(seconds=max(0.0, delay))
         for record in records:
             record.attempt += 1
-            heapq.heappush(self._retries, (due, next(self._seq), record))
-        self._wake()
+            self._records.push_at(record, due)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _next_retry_in(self) -> float | None:
-        if not self._retries:
-            return None
-        return max(0.0, self._retries[0][0] - anyio.current_time())
-
     def _take(self, limit: int) -> list[SourceRecord]:
-        out: list[SourceRecord] = []
-        now = anyio.current_time()
-        # Retries first: they are older than anything in the buffer.
-        while self._retries and len(out) < limit and self._retries[0][0] <= now:
-            out.append(heapq.heappop(self._retries)[2])
-        taken = 0
-        while self._buffer and len(out) < limit:
-            out.append(self._buffer.popleft())
-            taken += 1
-        if taken and self._room is not None:
+        before = self._records.ready
+        out = self._records.take(limit)
+        if self._records.ready < before and self._room is not None:
             self._room.set()
             self._room = None
         return out

@@ -11,19 +11,26 @@ editors and downloads) are ignored unless asked for.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import Field
 from watchfiles import Change, awatch
+from watchfiles._rust_notify import WatchfilesRustInternalError
 
+from eventbus import json_strict
+from eventbus.bus.clock import Clock, Stopwatch
+from eventbus.bus.logs.places import Places
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -34,7 +41,10 @@ __all__ = [
     "bucket_arn",
     "bucket_name",
     "object_created_event",
+    "object_key",
 ]
+
+_log = structlog.get_logger("eventbus.pipes")
 
 #: How often the watcher wakes, with or without changes, to look at files waiting to settle.
 _TICK_MS = 100
@@ -44,7 +54,7 @@ _TICK_MS = 100
 class _Seen:
     size: int
     mtime_ns: int
-    since: float  # anyio time at which this size and mtime were first seen
+    since: float  # the source's time (its stopwatch) at which this size and mtime were first seen
 
 
 class DirectorySource(BufferedSource):
@@ -61,6 +71,7 @@ class DirectorySource(BufferedSource):
         capacity: int = 1000,
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
+        clock: Clock | None = None,
     ) -> None:
         self.folder = Path(folder).resolve()
         self.bucket = bucket_name(self.folder)
@@ -76,15 +87,78 @@ class DirectorySource(BufferedSource):
         # it is rewritten (S3 sends an event for every PUT), never for a mere touch of a watcher.
         self._announced: dict[Path, tuple[int, int]] = {}
         self._first_open = True
+        # How long a file has been still, and when to list the folder again: time.monotonic, or
+        # ``clock`` (a ManualClock in tests, so a slow machine never makes a file look settled).
+        self._time = Stopwatch(clock)
+        # Listings asked for by ``caught_up`` and made: a round lists the folder when asked.
+        self._listings_asked = 0
+        self._listings_made = 0
+        self._round_done: anyio.Event | None = None
+        # Saved announcements (``keep_place``): a file counts as announced for a restart once
+        # its record is settled; ``_announcing`` maps a record in the pipe to its file.
+        self._places: Places | None = None
+        self._announcing: dict[str, tuple[Path, int, int]] = {}
 
     def __repr__(self) -> str:
         return f"DirectorySource({str(self.folder)!r})"
+
+    async def caught_up(self) -> None:
+        """Return once the watcher has listed the folder, as a rescan does, in a round begun after
+        the call: every file on disk before it has been seen, and every file stable by then is
+        announced. Tests wait on this instead of sleeping (events from the file system may come
+        late on a busy machine; a listing does not)."""
+        self._listings_asked += 1
+        ticket = self._listings_asked
+        while self._listings_made < ticket:
+            if self._round_done is None:
+                self._round_done = anyio.Event()
+            await self._round_done.wait()
+
+    def keep_place(self, places: Places) -> None:
+        """Keep the files announced in ``places``: a new process announces what landed or changed
+        while it was down, and nothing whose record was settled before."""
+        self._places = places
 
     async def open(self, task_group: TaskGroup) -> None:
         if not self.folder.is_dir():
             raise ConfigError(f"The folder {str(self.folder)!r} does not exist or is not a directory")
         await super().open(task_group)
+        if self._places is not None and self._first_open:
+            await self._resume(await self._places.load())
         await task_group.start(self._watch)
+
+    async def _resume(self, saved: dict[str, str]) -> None:
+        assert self._places is not None
+        if saved.get("started") is None:
+            # The very first start: files already there count as announced (unless ``existing``),
+            # and are saved as such, so that a restart tells them from newcomers.
+            if not self.existing:
+                here = await anyio.to_thread.run_sync(self._scan_stats)
+                self._announced.update(here)
+                await self._places.save({self._key(p): json.dumps(list(s)) for p, s in here.items()})
+            await self._places.save({"started": "1"})
+        else:
+            for key, value in saved.items():
+                if key.startswith("file:"):
+                    size, mtime = json.loads(value)
+                    self._announced[self.folder / key[5:]] = (int(size), int(mtime))
+        # Not the first open any more: every file not announced is a candidate.
+        self._first_open = False
+
+    def _key(self, path: Path) -> str:
+        return "file:" + path.relative_to(self.folder).as_posix()
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        await super().ack(records)
+        if self._places is None:
+            return
+        changes: dict[str, str | None] = {}
+        for record in records:
+            found = self._announcing.pop(record.record_id, None)
+            if found is not None:
+                path, size, mtime = found
+                changes[self._key(path)] = json.dumps([size, mtime])
+        await self._places.save(changes)
 
     async def _watch(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         if self._first_open and not self.existing:
@@ -93,6 +167,20 @@ class DirectorySource(BufferedSource):
             self._announced.update(await anyio.to_thread.run_sync(self._scan_stats))
         self._first_open = False
         started = False
+        while True:
+            try:
+                await self._watch_changes(task_status, started)
+                return
+            except Exception as exc:
+                # The watcher cannot report a name that is not UTF-8 ("Unable to decode path"),
+                # and stops. Start it again: its first answer brings a scan, which reads any name.
+                if not _undecodable_name(exc):
+                    raise
+                started = True
+                _log.warning("directory watcher restarted", folder=str(self.folder), error=str(exc))
+
+    async def _watch_changes(self, task_status: TaskStatus[None], started: bool) -> None:
+        scanned = False
         last_scan = 0.0
         async for changes in awatch(
             self.folder,
@@ -102,16 +190,18 @@ class DirectorySource(BufferedSource):
             yield_on_timeout=True,
             recursive=True,
         ):
-            now = anyio.current_time()
-            if not started:
+            now = self._time.now()
+            if not scanned:
                 # The watcher is live from its first answer on; a scan now catches whatever
                 # landed before that (what was already announced is skipped later).
-                started = True
+                scanned = True
                 last_scan = now
                 for path in await anyio.to_thread.run_sync(self._scan):
                     self._note(path, now)
-                task_status.started()
-            if self.rescan_seconds and now - last_scan >= self.rescan_seconds:
+                if not started:
+                    task_status.started()
+            asked = self._listings_asked
+            if asked > self._listings_made or (self.rescan_seconds and now - last_scan >= self.rescan_seconds):
                 # A safety net under the events: a busy machine can drop some (inotify queue
                 # overflows), and a file that changed without us hearing is caught here.
                 last_scan = now
@@ -126,6 +216,10 @@ class DirectorySource(BufferedSource):
                 elif self._wanted(path):
                     self._note(path, now)
             await self._announce_stable(now)
+            self._listings_made = asked
+            if self._round_done is not None:
+                self._round_done.set()
+                self._round_done = None
 
     def _scan_stats(self) -> dict[Path, tuple[int, int]]:
         out: dict[Path, tuple[int, int]] = {}
@@ -181,13 +275,16 @@ class DirectorySource(BufferedSource):
                 continue
             # Marked announced only once it is in the buffer: a stop while waiting for room
             # leaves the file to be found again by the next start's scan.
-            await self.put(self._record(path, seen, etag))
+            record = self._record(path, seen, etag)
+            await self.put(record)
             self._announced[path] = (seen.size, seen.mtime_ns)
+            if self._places is not None:
+                self._announcing[record.record_id] = (path, seen.size, seen.mtime_ns)
 
     def _record(self, path: Path, seen: _Seen, etag: str) -> SourceRecord:
         detail = {
             "object": {
-                "key": path.relative_to(self.folder).as_posix(),
+                "key": object_key(path.relative_to(self.folder).as_posix()),
                 "size": seen.size,
                 "etag": etag,
                 "sequencer": f"{seen.mtime_ns:016X}",
@@ -203,9 +300,28 @@ class DirectorySource(BufferedSource):
         )
 
 
+def _undecodable_name(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):  # raised from the watcher's own task group
+        _, rest = exc.split(WatchfilesRustInternalError)
+        return rest is None
+    return isinstance(exc, WatchfilesRustInternalError)
+
+
 def bucket_name(folder: str | os.PathLike[str]) -> str:
     """The bucket a folder plays: its name (``root`` for ``/``)."""
-    return Path(folder).resolve().name or "root"
+    return object_key(Path(folder).resolve().name) or "root"
+
+
+def object_key(name: str) -> str:
+    """A file name as an object key: as it is, unless it is not UTF-8.
+
+    Bytes that are not UTF-8 reach Python as lone surrogates, which no target can write; such a
+    name is given URL-encoded (``caf%E9.txt``), as S3 writes keys in its notifications, so the
+    event is delivered and ``urllib.parse.unquote_to_bytes`` gives the exact name back.
+    """
+    if json_strict.is_unicode(name):
+        return name
+    return quote(os.fsencode(name), safe="/")
 
 
 def bucket_arn(bucket: str) -> str:

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 from pydantic import Field, field_validator
 
+from eventbus._logger import get_logger
+from eventbus.bus.logs.places import Places
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import BufferedSource, SourceConfig
@@ -38,7 +39,7 @@ __all__ = ["FileFormat", "FileSource", "FileSourceConfig", "file_format", "file_
 
 FileFormat = Literal["auto", "csv", "jsonl"]
 
-_log = structlog.get_logger("eventbus.pipes.sources.files")
+_log = get_logger("eventbus.pipes.sources.files")
 
 #: Rows read per trip to the worker thread.
 _CHUNK = 500
@@ -198,14 +199,67 @@ class FileSource(BufferedSource):
         self._reader: _Reader | None = None
         self._carry: deque[tuple[int, str]] = deque()
         self._progress: _Progress | None = None
+        # Where reading stands for a restart (``keep_place``): every row up to ``_at`` (file
+        # index, line) is settled, and so are the rows in ``_settled`` after it.
+        self._places: Places | None = None
+        self._place_loaded = False
+        self._at: tuple[int, int] = (-1, 0)
+        self._settled: set[tuple[int, int]] = set()
+        self._unsettled: deque[tuple[int, int]] = deque()
+        self._index_of = {f"arn:eventbus:file:::{path}": i for i, path in enumerate(self.paths)}
 
     def __repr__(self) -> str:
         return f"FileSource({[p.name for p in self.paths]!r})"
 
+    def keep_place(self, places: Places) -> None:
+        """Keep where reading stands in ``places``: a new process starts after the last row
+        settled (delivered, filtered out or dead-lettered), and repeats none settled after it."""
+        self._places = places
+
     async def open(self, task_group: TaskGroup) -> None:
         await super().open(task_group)
+        if self._places is not None and not self._place_loaded:
+            self._place_loaded = True
+            self._resume(await self._places.load())
         if not self._producer_done:
             task_group.start_soon(self._read_all)
+
+    def _resume(self, saved: dict[str, str]) -> None:
+        text = saved.get("place")
+        if text is None:
+            return
+        place = json.loads(text)
+        if place.get("paths") != [str(p) for p in self.paths]:
+            _log.warning("the saved place is for other files: reading from the start", files=place.get("paths"))
+            return
+        index, line = place["at"]
+        self._at = (int(index), int(line))
+        self._settled = {(int(i), int(n)) for i, n in place.get("settled", [])}
+        if self._at[0] > self._file_index:
+            self._file_index = self._at[0]
+
+    def _skipped(self, index: int, line: int) -> bool:
+        return (index, line) <= self._at or (index, line) in self._settled
+
+    async def ack(self, records: Sequence[SourceRecord]) -> None:
+        await super().ack(records)
+        if self._places is None:
+            return
+        for record in records:
+            index = self._index_of.get(str(record.record.get("eventSourceARN")))
+            line = record.record.get("lineNumber")
+            if index is not None and isinstance(line, int):
+                self._settled.add((index, line))
+        unsettled = self._unsettled
+        while unsettled and unsettled[0] in self._settled:
+            self._at = unsettled.popleft()
+            self._settled.discard(self._at)
+        place = {
+            "paths": [str(p) for p in self.paths],
+            "at": list(self._at),
+            "settled": sorted([i, n] for i, n in self._settled if (i, n) > self._at),
+        }
+        await self._places.save({"place": json.dumps(place)})
 
     def _format_of(self, path: Path) -> Literal["csv", "jsonl"]:
         return file_format(path, self.format)
@@ -249,9 +303,15 @@ class FileSource(BufferedSource):
                     if not self._carry:
                         break
                 now = datetime.now(UTC)
+                index = self._file_index
                 while self._carry:
                     line, data = self._carry[0]
+                    if self._places is not None and self._skipped(index, line):
+                        self._carry.popleft()  # settled by an earlier run
+                        continue
                     await self.put(file_record(path, line, data, now))
+                    if self._places is not None:
+                        self._unsettled.append((index, line))
                     self._carry.popleft()
                     self._file_rows += 1
                     self.rows_read += 1

@@ -14,17 +14,18 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import structlog
 from anyio.abc import TaskGroup
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from eventbus import redact
+from eventbus._logger import get_logger
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, SourceConfig
 
 __all__ = ["NatsSource", "NatsSourceConfig", "nats_arn", "nats_record"]
 
-_log = structlog.get_logger("eventbus.pipes.sources.nats")
+_log = get_logger("eventbus.pipes.sources.nats")
 
 
 class NatsSource:
@@ -46,6 +47,8 @@ class NatsSource:
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
         self.servers = [servers] if isinstance(servers, str) else list(servers)
+        for server in self.servers:
+            redact.register_url(server, self)
         self.stream = stream
         self.subject = subject
         self.consumer = consumer
@@ -66,7 +69,7 @@ class NatsSource:
         from nats.js.errors import NotFoundError
 
         async def quiet(exc: Exception) -> None:
-            _log.warning("nats connection problem", error=f"{type(exc).__name__}: {exc}")
+            _log.warning("nats connection problem", error=redact.mask(f"{type(exc).__name__}: {exc}"))
 
         try:
             self._nc = await nats.connect(
@@ -111,6 +114,14 @@ class NatsSource:
         except (nats.errors.TimeoutError, TimeoutError):
             return []
         return [self._record(m) for m in messages]
+
+    async def backlog(self) -> int:
+        """Messages of the stream the consumer has not had acknowledged: not yet delivered, or
+        delivered and waiting for an ack (a nak'd retry included), as the server counts them."""
+        if self._sub is None:
+            raise RuntimeError(f"{self!r} is not open")
+        info = await self._sub.consumer_info()
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def ack(self, records: Sequence[SourceRecord]) -> None:
         for record in records:
@@ -196,6 +207,13 @@ class NatsSourceConfig(SourceConfig):
         if any(c in name for c in ". *>"):
             raise ValueError(f"{name!r}: JetStream names may not hold '.', '*', '>' or spaces")
         return name
+
+    @model_validator(mode="after")
+    def _mask_url_credentials(self) -> NatsSourceConfig:
+        # nats://user:password@host: the password is a secret wherever the URL is shown.
+        for server in [self.servers] if isinstance(self.servers, str) else self.servers:
+            redact.register_url(server, self)
+        return self
 
     def build(self) -> NatsSource:
         return NatsSource(

@@ -2,7 +2,7 @@
 
 Records are EventBridge's scheduled-rule events (``"detail-type": "Scheduled Event"``, ``"source":
 "aws.events"``, the schedule's ARN in ``resources``). The clock is
-injectable (``eventbus.bus_clock.ManualClock`` in tests), and fire times are counted from the
+injectable (``eventbus.bus.clock.ManualClock`` in tests), and fire times are counted from the
 moment the source opens; a clock that jumps ahead gets one record for each fire time it passed.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from anyio.abc import TaskGroup
 from pydantic import ConfigDict, Field, field_validator
 
-from eventbus.bus_clock import Clock, SystemClock
+from eventbus.bus.clock import Clock, SystemClock
 from eventbus.pipes.records import SourceRecord, aws_time
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
 from eventbus.schedule import Schedule

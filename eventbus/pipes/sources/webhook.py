@@ -32,6 +32,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from pydantic import Field, SecretStr
 
+from eventbus import json_strict, redact
 from eventbus.errors import ConfigError
 from eventbus.pipes.records import SourceRecord
 from eventbus.pipes.sources.base import DEFAULT_ACCOUNT, DEFAULT_REGION, BufferedSource, SourceConfig
@@ -67,6 +68,8 @@ class WebhookSource(BufferedSource):
         self.path = path
         self.max_body_bytes = max_body_bytes
         self._token = token if isinstance(token, SecretStr) or token is None else SecretStr(token)
+        if self._token is not None:
+            redact.register(self._token.get_secret_value(), self._token)
         self.host = host
         self.port = port
         self.region = region
@@ -286,7 +289,8 @@ def _bad_body(raw: bytes, content_type: str) -> str | None:
         return "Body is not UTF-8 text"
     if content_type.split(";")[0].strip().lower() == "application/json":
         try:
-            json.loads(text)
+            # Strict: NaN, 1e999 and lone surrogates are refused here, not at every target.
+            json_strict.loads(text)
         except ValueError as exc:
             return f"Body is not valid JSON: {exc}"
     return None
@@ -349,7 +353,7 @@ class WebhookSourceConfig(SourceConfig):
     capacity: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=262_144, ge=1, le=10_485_760)
     #: A bearer token callers must send (``Authorization: Bearer <token>``); never logged.
-    token: SecretStr | None = None
+    token: redact.Secret | None = None
 
     def build(self) -> WebhookSource:
         return WebhookSource(

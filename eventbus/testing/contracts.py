@@ -1,0 +1,397 @@
+"""The contracts of the bus's two storage seams, as pytest test classes.
+
+``EventLogContract`` and ``DeliveryQueueContract`` hold the tests every ``EventLog`` and every
+``DeliveryQueue`` must pass: the in-memory ones here, SQLite and JetStream ones, and yours. To run
+them against your implementation, subclass them in a test module (a name starting with ``Test``)
+and say how to make one::
+
+    from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
+
+    class TestMyLog(EventLogContract):
+        capacity = 3                      # the logs new_log makes hold 3 unrouted records at most
+
+        async def new_log(self):
+            return MyLog(self.tmp_path / "state.db", capacity=3)
+
+        async def reopen(self, log):      # a durable log: the same storage, as after a restart
+            return MyLog(self.tmp_path / "state.db", capacity=3)
+
+    class TestMyQueue(DeliveryQueueContract):
+        async def new_queue(self, clock):
+            return await MyLog(self.tmp_path / "state.db").open("orders", clock)
+
+The tests are async and run on anyio's pytest plugin (installed with anyio), on whichever
+``anyio_backend`` your tests use. ``self.tmp_path`` is pytest's temporary folder for the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+import pytest
+
+from eventbus.bus.clock import Clock, ManualClock
+from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
+
+__all__ = ["DeliveryQueueContract", "EventLogContract"]
+
+#: Bounds every wait in these tests: a broken implementation fails, it does not hang.
+WAIT = 10.0
+
+_WHEN = datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
+
+
+def _event(n: int) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "detail-type": "contract",
+        "source": "eventbus.testing",
+        "account": "123456789012",
+        "time": "2026-01-02T03:04:05Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"n": n, "text": "é ☃ \U0001f600", "nested": {"list": [1, 2.5, None, True]}},
+    }
+
+
+def _record(n: int, **fields: Any) -> LogRecord:
+    return LogRecord(_event(n), _WHEN + timedelta(seconds=n), **fields)
+
+
+def _delivery(n: int, route: str = "rule/target", **fields: Any) -> Delivery:
+    return Delivery(route, _event(n), f'{{"n":{n}}}', _WHEN + timedelta(seconds=n), offset=n, **fields)
+
+
+def _ns(records: Sequence[LogRecord] | Sequence[Delivery]) -> list[int]:
+    return [r.event["detail"]["n"] for r in records]
+
+
+class _Contract:
+    pytestmark = pytest.mark.anyio
+
+    #: pytest's temporary folder for the running test (for stores kept in files).
+    tmp_path: Path
+
+    @pytest.fixture(autouse=True)
+    def _tmp_path(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+
+
+class EventLogContract(_Contract):
+    """What every ``EventLog`` does. Subclass it and implement ``new_log`` (and ``reopen`` for a
+    durable log); set ``capacity`` when the logs ``new_log`` makes are bounded."""
+
+    #: How many records not acknowledged the logs ``new_log`` makes hold (at least 3: the
+    #: other tests append that many at most); ``None``: unbounded.
+    capacity: ClassVar[int | None] = None
+
+    async def new_log(self) -> EventLog:
+        """A log over empty storage, not opened yet."""
+        raise NotImplementedError(f"{type(self).__name__} must implement new_log()")
+
+    async def reopen(self, log: EventLog) -> EventLog | None:
+        """A second log over the storage of ``log`` (closed), as after a restart; ``None`` for a
+        log that forgets everything when it is closed."""
+        return None
+
+    async def _opened(self) -> EventLog:
+        log = await self.new_log()
+        queue = await log.open("contract", ManualClock())
+        assert isinstance(queue, DeliveryQueue), "open() must return the log's DeliveryQueue"
+        return log
+
+    async def test_is_an_event_log(self) -> None:
+        log = await self.new_log()
+        assert isinstance(log, EventLog)
+
+    async def test_records_come_back_in_order_with_increasing_offsets(self) -> None:
+        log = await self._opened()
+        try:
+            assert await log.append([_record(0), _record(1, chain=("a", "b")), _record(2, target_rule="r")]) == 3
+            got = await log.consume(2)
+            got += await log.consume(10)
+            assert _ns(got) == [0, 1, 2]
+            assert [r.offset for r in got] == sorted({r.offset for r in got})
+            assert got[0].event == _event(0)
+            assert got[1].ingestion_time == _WHEN + timedelta(seconds=1)
+            assert got[1].chain == ("a", "b") and got[2].target_rule == "r"
+            assert got[0].chain == () and got[0].target_rule is None
+        finally:
+            await log.close()
+
+    async def test_consume_waits_for_an_append(self) -> None:
+        log = await self._opened()
+        got: list[LogRecord] = []
+        try:
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tg:
+
+                    async def consumer() -> None:
+                        got.extend(await log.consume(10))
+
+                    tg.start_soon(consumer)
+                    await anyio.wait_all_tasks_blocked()
+                    await log.append([_record(7)])
+            assert _ns(got) == [7]
+        finally:
+            await log.close()
+
+    async def test_a_record_is_handed_out_once_and_pending_until_acknowledged(self) -> None:
+        log = await self._opened()
+        try:
+            await log.append([_record(0), _record(1)])
+            assert await log.pending() == 2
+            first = await log.consume(10)
+            assert _ns(first) == [0, 1] and await log.pending() == 2
+            await log.append([_record(2)])
+            assert _ns(await log.consume(10)) == [2]  # not 0 and 1 again
+            await log.ack([first[0].offset])
+            assert await log.pending() == 2
+            await log.ack([first[1].offset])
+            assert await log.pending() == 1
+        finally:
+            await log.close()
+
+    async def test_pending_events_are_what_a_restart_would_lose(self) -> None:
+        log = await self._opened()
+        await log.append([_record(i) for i in range(3)])
+        got = await log.consume(2)
+        await log.ack([got[0].offset])
+        volatile = log.pending_events()
+        await log.close()
+        again = await self.reopen(log)
+        if again is None:
+            assert [e["detail"]["n"] for e in volatile] == [1, 2]
+        else:
+            assert volatile == []  # the store keeps them for the next run
+            await again.close()
+
+    async def test_close_ends_consumers_and_refuses_appends(self) -> None:
+        log = await self._opened()
+        got: list[list[LogRecord]] = []
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+
+                async def consumer() -> None:
+                    got.append(await log.consume(10))
+
+                tg.start_soon(consumer)
+                await anyio.wait_all_tasks_blocked()
+                await log.close()
+        assert got == [[]]
+        with pytest.raises(LogClosedError):
+            await log.append([_record(0)])
+        await log.close()  # idempotent
+
+    async def test_a_bounded_log_takes_what_fits_or_waits_for_room(self) -> None:
+        if self.capacity is None:
+            pytest.skip("the logs this class makes are unbounded")
+        capacity = self.capacity
+        log = await self._opened()
+        try:
+            taken = await log.append([_record(i) for i in range(capacity + 2)], wait=False)
+            assert taken == capacity
+            assert await log.append([_record(99)], wait=False) == 0
+            got = await log.consume(capacity)
+            assert _ns(got) == list(range(capacity))
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tg:
+                    answers: list[int] = []
+
+                    async def waiting() -> None:
+                        answers.append(await log.append([_record(100)]))
+
+                    tg.start_soon(waiting)
+                    await anyio.wait_all_tasks_blocked()
+                    assert answers == []
+                    await log.ack([got[0].offset])
+            assert answers == [1]
+            assert _ns(await log.consume(10)) == [100]
+        finally:
+            await log.close()
+
+    async def test_a_reopened_log_hands_out_again_what_was_not_acknowledged(self) -> None:
+        log = await self._opened()
+        await log.append([_record(i) for i in range(3)])
+        got = await log.consume(2)
+        await log.ack([got[0].offset])
+        await log.close()
+        again = await self.reopen(log)
+        if again is None:
+            pytest.skip("this log forgets what it held when it is closed")
+        await again.open("contract", ManualClock())
+        try:
+            assert await again.pending() == 2
+            back = await again.consume(10)
+            assert _ns(back) == [1, 2]
+            assert back[0].event == _event(1) and back[0].ingestion_time == _WHEN + timedelta(seconds=1)
+        finally:
+            await again.close()
+
+
+class DeliveryQueueContract(_Contract):
+    """What every ``DeliveryQueue`` does. Subclass it and implement ``new_queue`` (and
+    ``reopen`` for a durable queue)."""
+
+    async def new_queue(self, clock: Clock) -> DeliveryQueue:
+        """An empty queue whose due times are on ``clock``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement new_queue()")
+
+    async def reopen(self, queue: DeliveryQueue, clock: Clock) -> DeliveryQueue | None:
+        """A second queue over the storage of ``queue`` (closed), as after a restart; ``None``
+        for a queue that forgets everything when it is closed."""
+        return None
+
+    async def test_is_a_delivery_queue(self) -> None:
+        queue = await self.new_queue(ManualClock())
+        try:
+            assert isinstance(queue, DeliveryQueue)
+        finally:
+            await queue.close()
+
+    async def test_a_lease_takes_its_route_s_deliveries_oldest_first_one_attempt_further(self) -> None:
+        queue = await self.new_queue(ManualClock())
+        try:
+            await queue.put([_delivery(0), _delivery(1, "other/t"), _delivery(2, chain=("a",))])
+            await queue.put([_delivery(3)])
+            got = await queue.lease("rule/target", 2)
+            got += await queue.lease("rule/target", 10)
+            assert _ns(got) == [0, 2, 3] and [d.attempts for d in got] == [1, 1, 1]
+            assert got[0].route == "rule/target" and got[0].event == _event(0)
+            assert got[0].payload == '{"n":0}' and got[0].offset == 0
+            assert got[0].ingestion_time == _WHEN and got[1].chain == ("a",)
+            assert _ns(await queue.lease("other/t", 10)) == [1]
+        finally:
+            await queue.close()
+
+    async def test_a_lease_waits_for_a_put(self) -> None:
+        queue = await self.new_queue(ManualClock())
+        got: list[Delivery] = []
+        try:
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tg:
+
+                    async def leaser() -> None:
+                        got.extend(await queue.lease("rule/target", 10))
+
+                    tg.start_soon(leaser)
+                    await anyio.wait_all_tasks_blocked()
+                    await queue.put([_delivery(5, "other/t"), _delivery(6)])
+            assert _ns(got) == [6]
+        finally:
+            await queue.close()
+
+    async def test_leased_deliveries_are_pending_and_handed_to_no_one_else(self) -> None:
+        queue = await self.new_queue(ManualClock())
+        try:
+            await queue.put([_delivery(0), _delivery(1), _delivery(2, "other/t")])
+            assert await queue.pending() == 3
+            assert dict(await queue.routes()) == {"rule/target": 2, "other/t": 1}
+            leased = await queue.lease("rule/target", 10)
+            assert await queue.pending() == 3
+            await queue.put([_delivery(3)])
+            assert _ns(await queue.lease("rule/target", 10)) == [3]  # not 0 and 1 again
+            await queue.ack(leased)
+            assert await queue.pending() == 2
+            assert dict(await queue.routes()) == {"rule/target": 1, "other/t": 1}
+        finally:
+            await queue.close()
+
+    async def test_pending_events_are_what_a_restart_would_lose(self) -> None:
+        clock = ManualClock()
+        queue = await self.new_queue(clock)
+        await queue.put([_delivery(0), _delivery(1, "other/t"), _delivery(2)])
+        done, waiting = await queue.lease("rule/target", 2)
+        await queue.ack([done])
+        await queue.release([waiting], 60)
+        volatile = queue.pending_events()
+        await queue.close()
+        again = await self.reopen(queue, clock)
+        if again is None:
+            assert [e["detail"]["n"] for e in volatile] == [1, 2]  # each once, oldest first
+        else:
+            assert volatile == []  # the store keeps them for the next run
+            await again.close()
+
+    async def test_a_released_delivery_comes_back_after_its_delay_on_the_clock(self) -> None:
+        clock = ManualClock()
+        queue = await self.new_queue(clock)
+        try:
+            await queue.put([_delivery(0), _delivery(1)])
+            first, second = await queue.lease("rule/target", 2)
+            await queue.release([first], 600)
+            await queue.release([second], 0)
+            again = await queue.lease("rule/target", 10)
+            assert _ns(again) == [1] and again[0].attempts == 2
+            await queue.put([_delivery(2)])
+            assert _ns(await queue.lease("rule/target", 10)) == [2]  # 0 is not due yet
+            assert await queue.pending() == 3
+            clock.advance(timedelta(seconds=600))
+            late = await queue.lease("rule/target", 10)
+            assert _ns(late) == [0] and late[0].attempts == 2
+        finally:
+            await queue.close()
+
+    async def test_a_lease_waiting_for_a_retry_wakes_when_it_is_due(self) -> None:
+        clock = ManualClock()
+        queue = await self.new_queue(clock)
+        got: list[Delivery] = []
+        try:
+            await queue.put([_delivery(0)])
+            await queue.release(await queue.lease("rule/target", 1), 30)
+            with anyio.fail_after(WAIT):
+                async with anyio.create_task_group() as tg:
+
+                    async def leaser() -> None:
+                        got.extend(await queue.lease("rule/target", 10))
+
+                    tg.start_soon(leaser)
+                    await anyio.wait_all_tasks_blocked()
+                    clock.advance(timedelta(seconds=30))
+            assert _ns(got) == [0] and got[0].attempts == 2
+        finally:
+            await queue.close()
+
+    async def test_close_ends_leases(self) -> None:
+        queue = await self.new_queue(ManualClock())
+        got: list[list[Delivery]] = []
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+
+                async def leaser() -> None:
+                    got.append(await queue.lease("rule/target", 10))
+
+                tg.start_soon(leaser)
+                await anyio.wait_all_tasks_blocked()
+                await queue.close()
+        assert got == [[]]
+        await queue.close()  # idempotent
+
+    async def test_a_reopened_queue_resumes_with_attempts_and_due_times(self) -> None:
+        clock = ManualClock()
+        queue = await self.new_queue(clock)
+        await queue.put([_delivery(0), _delivery(1), _delivery(2), _delivery(3, "other/t")])
+        done, waiting, in_flight = await queue.lease("rule/target", 3)
+        await queue.ack([done])
+        await queue.release([waiting], 600)
+        # ``in_flight`` is leased when the process stops: it comes back, its attempt counted.
+        await queue.close()
+        again = await self.reopen(queue, clock)
+        if again is None:
+            pytest.skip("this queue forgets what it held when it is closed")
+        try:
+            assert await again.pending() == 3
+            assert dict(await again.routes()) == {"rule/target": 2, "other/t": 1}
+            back = await again.lease("rule/target", 10)
+            assert _ns(back) == [in_flight.event["detail"]["n"]] and back[0].attempts == 2
+            clock.advance(timedelta(seconds=600))
+            late = await again.lease("rule/target", 10)
+            assert _ns(late) == [waiting.event["detail"]["n"]] and late[0].attempts == 2
+            assert late[0].event == waiting.event and late[0].payload == waiting.payload
+        finally:
+            await again.close()
