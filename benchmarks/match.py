@@ -38,9 +38,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The benchmarks' folder holds an http.py: it must not shadow the standard library's http
+# package that the peers import (the script's folder is first on sys.path); the checkout instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from eventbus import Matcher
+from eventbus import Matcher  # noqa: E402 (after the sys.path fix above)
 
 SEED = 20261128
 SIZES = (1, 10, 100, 1_000, 10_000)
