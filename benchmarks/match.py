@@ -330,7 +330,7 @@ def shared_event(rng: random.Random, words: Vocabulary = SHARED) -> dict[str, An
 
 
 def _shared_condition(rng: random.Random, words: Vocabulary) -> dict[str, Any]:
-    """One detail condition, from small vocabularies: the kinds the issue lists."""
+    """One detail condition, from small vocabularies: statuses, totals, emails, SKUs in items, IPs, countries, tiers, tags."""
     kind = rng.randrange(12)
     if kind == 0:
         return {"status": rng.sample(words.statuses, rng.randint(1, 3))}
@@ -617,7 +617,7 @@ def _without_crowds(rules: list[dict[str, Any]]) -> Matcher:
 
 
 class _Combined:
-    """The two designs the issue proposes besides second-level indexes, built on the same
+    """The two other designs considered besides second-level indexes, built on the same
     anchors (a matcher without crowds): ``bitsets`` ORs, per bucket, the masks of the branches
     whose fields fail (Python integers over the bucket's slots, so the AND/OR run in C), then
     reads the surviving bits; ``counting`` counts, per branch, the fields that hold among its
@@ -818,7 +818,7 @@ def worst_shapes() -> list[tuple[str, Callable[[int], dict[str, Any]], list[dict
     absent: list[Any] = [{"exists": False}]
     words = ["abc", "ab", "xyz", "10.1.2.3", "q", "AbC", "xqr"]
     return [
-        # Issue 12: nested arrays, each level's field in every element, exists: false at the
+        # Nested arrays, each level's field in every element, exists: false at the
         # bottom, so that no choice works and a search would try them all.
         ("arrays 3 deep, exists:false", lambda n: {"l0": _nested(3, n)}, [_nested_rule(3, ["g", "h"])]),
         ("arrays 4 deep, exists:false", lambda n: {"l0": _nested(4, n)}, [_nested_rule(4, ["g"])]),
