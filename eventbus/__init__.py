@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
     from eventbus.bus.logs.sqlite import SqliteEventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedStream
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
     from eventbus.envelope import (
@@ -156,6 +157,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SqliteEventLog": ("eventbus.bus.logs.sqlite", "SqliteEventLog"),
     "Outcome": ("eventbus.bus.outcomes", "Outcome"),
     "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
+    "RenderedInput": ("eventbus.bus.routed", "RenderedInput"),
+    "RoutedEvent": ("eventbus.bus.routed", "RoutedEvent"),
+    "RoutedStream": ("eventbus.bus.routed", "RoutedStream"),
     "Rule": ("eventbus.bus.rules", "Rule"),
     "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
     "BusConfig": ("eventbus.bus.config", "BusConfig"),
@@ -243,11 +247,14 @@ __all__ = [
     "QueueTargetConfig",
     "RecordingTarget",
     "RecordingTargetConfig",
+    "RenderedInput",
     "ResourceAlreadyExistsError",
     "ResourceMissingError",
     "ResourceNotFoundError",
     "RetryPolicy",
     "RetryableError",
+    "RoutedEvent",
+    "RoutedStream",
     "Rule",
     "RuleNotFoundError",
     "RuleTarget",

@@ -28,6 +28,7 @@ from eventbus.bus.delivery.dispatcher import Slots
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcome
+from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedFeed
 from eventbus.bus.table import RuleEntry, RuleTable
 from eventbus.envelope import format_time
 
@@ -91,9 +92,11 @@ class Router:
         clock: Clock,
         batch: int,
         trace: bool = False,
+        routed: RoutedFeed | None = None,
         archives: ArchiveKeeper | None = None,
     ) -> None:
         self.bus_name = bus_name
+        self._routed = routed if routed is not None else RoutedFeed()
         self._archives = archives
         self._log = log
         self._queue = queue
@@ -246,10 +249,15 @@ class Router:
         metrics = self._metrics
         event_json: str | None = None
         ingestion_text: str | None = None
+        # Someone reads bus.routed(): what this event matched and what each target gets.
+        watched: list[str] | None = [] if self._routed.active else None
+        inputs: list[RenderedInput] = []
         for name in names:
             entry = rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
                 continue
+            if watched is not None:
+                watched.append(name)
             counters = entry.counters
             counters["MatchedEvents"] += 1
             if not entry.routes:
@@ -287,6 +295,8 @@ class Router:
                             target=route.target_id,
                             error=str(exc),
                         )
+                        if watched is not None:
+                            inputs.append(RenderedInput(name, route.target_id, None, redact.mask(str(exc))[:500]))
                         continue
                 slots = route.dispatcher.slots
                 if slots.take():
@@ -296,4 +306,10 @@ class Router:
                 deliveries.append(
                     Delivery(route.key, event, payload, record.ingestion_time, record.chain, record.offset)
                 )
+                if watched is not None:
+                    inputs.append(RenderedInput(name, route.target_id, payload))
+        if watched is not None:
+            self._routed.emit(
+                RoutedEvent(self.bus_name, event, record.ingestion_time, tuple(watched), tuple(inputs))
+            )
         return deliveries, short

@@ -67,11 +67,13 @@ async def test_a_redrive_reaches_only_the_target_it_failed_for(tmp_path: Path) -
         report = await dead.redrive(bus, limit=1)
         assert len(report.redriven) == 1 and report.left == []
         assert await bus.wait_idle(5)
-        assert [p["detail"]["n"] for p in fixed.payloads] == [1]
+        # The two events fail concurrently: either may have reached the queue first.
+        [first] = [p["detail"]["n"] for p in fixed.payloads]
+        assert first in (1, 2)
         rest = await dead.redrive({"orders": bus})
         assert len(rest.redriven) == 1
         assert await bus.wait_idle(5)
-    assert [p["detail"]["n"] for p in fixed.payloads] == [1, 2]
+    assert sorted(p["detail"]["n"] for p in fixed.payloads) == [1, 2]
     assert len(audit.payloads) == 2  # the rule that had its events is not called again
     assert fixed.contexts[0].attempt == 1  # a fresh start
     assert await dead.list() == []
