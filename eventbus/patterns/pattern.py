@@ -21,6 +21,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Made once: ``json.loads`` with an option builds a new decoder on every call (about 1.8 us of a
+# 730-byte event's 5 us).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_event(event: EventInput) -> Mapping[str, Any]:
     """An event as a mapping: JSON text and UTF-8 bytes are parsed; errors are ``InvalidEventError``."""
     if isinstance(event, Mapping):
@@ -33,7 +38,10 @@ def load_event(event: EventInput) -> Mapping[str, Any]:
     if not isinstance(event, str):
         raise InvalidEventError(f"Event must be a JSON object, not {type(event).__name__}")
     try:
-        data = json.loads(event, parse_constant=_reject_constant)
+        if event.startswith("\ufeff"):
+            # As json.loads says it: the decoder alone would only see an unexpected character.
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", event, 0)
+        data = _DECODER.decode(event)
     except RecursionError:
         raise InvalidEventError("Event is nested too deeply to parse") from None
     except ValueError as exc:
