@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
     from eventbus.bus.logs.sqlite import SqliteEventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedStream
     from eventbus.bus.rules import Rule, RuleTarget
     from eventbus.config import ConfigErrors, load_config, load_configs
     from eventbus.envelope import (
@@ -160,6 +161,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "JetStreamSettings": ("eventbus.bus.logs.jetstream", "JetStreamSettings"),
     "Outcome": ("eventbus.bus.outcomes", "Outcome"),
     "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
+    "RenderedInput": ("eventbus.bus.routed", "RenderedInput"),
+    "RoutedEvent": ("eventbus.bus.routed", "RoutedEvent"),
+    "RoutedStream": ("eventbus.bus.routed", "RoutedStream"),
     "Rule": ("eventbus.bus.rules", "Rule"),
     "RuleTarget": ("eventbus.bus.rules", "RuleTarget"),
     "BusConfig": ("eventbus.bus.config", "BusConfig"),
@@ -250,11 +254,14 @@ __all__ = [
     "QueueTargetConfig",
     "RecordingTarget",
     "RecordingTargetConfig",
+    "RenderedInput",
     "ResourceAlreadyExistsError",
     "ResourceMissingError",
     "ResourceNotFoundError",
     "RetryPolicy",
     "RetryableError",
+    "RoutedEvent",
+    "RoutedStream",
     "Rule",
     "RuleNotFoundError",
     "RuleTarget",

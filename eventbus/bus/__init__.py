@@ -3,7 +3,8 @@
 The modules read as an event's journey through one bus: ``bus.py`` (``EventBus``: PutEvents,
 lifecycle) over ``router.py`` (log -> rules -> delivery queue), ``table.py`` (the rule table),
 ``rules.py`` (the rule models), ``entries.py``, ``scheduler.py``, ``delivery/`` (dispatchers, the
-retry decision, dead letters), ``outcomes.py`` (what happened to each delivery), ``logs/`` (the
+retry decision, dead letters), ``routed.py`` (what each event matched and each target got),
+``outcomes.py`` (what happened to each delivery), both on ``feed.py``, ``logs/`` (the
 event log and delivery queue seams, their in-memory and SQLite backends) and ``metrics.py``,
 ``config.py``, ``clock.py``, ``chain.py`` at the ground.
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
     from eventbus.bus.logs.sqlite import SqliteEventLog
     from eventbus.bus.outcomes import Outcome, OutcomeStream
+    from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedStream
     from eventbus.bus.rules import Rule, RuleState, RuleTarget
 
 __all__ = [
@@ -42,7 +44,10 @@ __all__ = [
     "ManualClock",
     "Outcome",
     "OutcomeStream",
+    "RenderedInput",
     "RetryPolicy",
+    "RoutedEvent",
+    "RoutedStream",
     "Rule",
     "RuleState",
     "RuleTarget",
@@ -65,6 +70,9 @@ _HOME = {
     "ManualClock": "eventbus.bus.clock",
     "Outcome": "eventbus.bus.outcomes",
     "OutcomeStream": "eventbus.bus.outcomes",
+    "RenderedInput": "eventbus.bus.routed",
+    "RoutedEvent": "eventbus.bus.routed",
+    "RoutedStream": "eventbus.bus.routed",
     "RetryPolicy": "eventbus.bus.delivery.retry",
     "Rule": "eventbus.bus.rules",
     "RuleState": "eventbus.bus.rules",

@@ -38,6 +38,7 @@ from eventbus.bus.logs.memory import InMemoryEventLog
 from eventbus.bus.logs.protocol import DeliveryQueue, EventLog, KeepsSchedules, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcomes, OutcomeStream
+from eventbus.bus.routed import RoutedFeed, RoutedStream
 from eventbus.bus.router import Outstanding, Router
 from eventbus.bus.rule_sync import RuleSync
 from eventbus.bus.rules import Rule, RuleState, RuleTarget, rule_arn
@@ -124,6 +125,7 @@ class EventBus:
         #: holds (events it routes, deliveries it delivers), not what it accepted, and leaves
         #: the rest on the log for the others when it stops.
         self._distributed = bool(getattr(self._eventlog, "distributed", False))
+        self._routed = RoutedFeed()
         self._table = RuleTable(
             name,
             config=self.config,
@@ -241,6 +243,7 @@ class EventBus:
             batch=self.config.router_batch,
             trace=self.config.trace_events,
             distributed=self._distributed,
+            routed=self._routed,
             archives=self._archives,
         )
         self._router = router
@@ -384,6 +387,7 @@ class EventBus:
                 await self._eventlog.close()
                 await self._table.aclose_targets()
             self._outcomes.end()
+            self._routed.end()
             self._state = "closed"
         return None
 
@@ -469,6 +473,16 @@ class EventBus:
         bus has stopped and everything buffered is read; ``stream.close()`` ends it sooner.
         """
         return self._outcomes.subscribe(buffer)
+
+    def routed(self, buffer: int = 1_000) -> RoutedStream:
+        """Each event as the router matched it, from now on, as an async iterator of
+        ``RoutedEvent``: the event, the enabled rules it matched and the input rendered for each of
+        their targets (what happened to those deliveries comes through ``outcomes()``).
+
+        Bounded like ``outcomes()``: at most ``buffer`` held, the oldest lost (``stream.lost``)
+        when the reader falls behind, never a wait for the bus. It ends once the bus has stopped.
+        """
+        return self._routed.subscribe(buffer)
 
     @property
     def rule_table(self) -> RuleTable:

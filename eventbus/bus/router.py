@@ -28,6 +28,7 @@ from eventbus.bus.delivery.dispatcher import Slots
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcome
+from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedFeed
 from eventbus.bus.table import RuleEntry, RuleTable
 from eventbus.envelope import format_time
 
@@ -92,9 +93,11 @@ class Router:
         batch: int,
         trace: bool = False,
         distributed: bool = False,
+        routed: RoutedFeed | None = None,
         archives: ArchiveKeeper | None = None,
     ) -> None:
         self.bus_name = bus_name
+        self._routed = routed if routed is not None else RoutedFeed()
         self._archives = archives
         self._log = log
         self._queue = queue
@@ -145,9 +148,10 @@ class Router:
             deliveries: list[Delivery] = []
             offsets: list[int] = []
             first = 0  # the first record of ``records`` whose offset is not committed yet
+            matched = self._match_batch(records)
             for index, record in enumerate(records):
                 try:
-                    routed, short = self._route(record)
+                    routed, short = self._route(record, None if matched is None else matched[index])
                 except Exception as exc:
                     # Whatever one event does to the matcher or the encoder (a RecursionError
                     # from extreme nesting, say) must not stop the router for every other event.
@@ -230,27 +234,47 @@ class Router:
             )
         )
 
-    def _route(self, record: LogRecord) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
-        """The deliveries of ``record``, and the rule targets among them that had no free slot
-        (their slots are the caller's to wait for; the others are taken). Should it raise, the
-        slots it took are free again."""
+    def _match_batch(self, records: list[LogRecord]) -> list[set[str] | None] | None:
+        """The names of the rules each record's event matches, from one matcher call for the
+        batch (one snapshot of the rules, no call per event); ``None`` for a record sent to one
+        rule. ``None`` for the whole batch when there is nothing to match, or when one event
+        makes the matcher raise: each is then matched alone, so that one alone is unroutable."""
+        if not self._table.rules:
+            return None
+        events = [record.event for record in records if record.target_rule is None]
+        if not events:
+            return None
+        try:
+            found = iter(self._table.matcher.match_many(events))
+        except Exception:
+            return None
+        return [None if record.target_rule is not None else next(found) for record in records]
+
+    def _route(
+        self, record: LogRecord, matched: set[str] | None = None
+    ) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
+        """The deliveries of ``record`` (``matched``: the rules its event matches, when they are
+        known already), and the rule targets among them that had no free slot (their slots are
+        the caller's to wait for; the others are taken). Should it raise, the slots it took are
+        free again."""
         taken: list[Slots] = []
         try:
-            return self._fan_out(record, taken)
+            return self._fan_out(record, taken, matched)
         except BaseException:
             for slots in taken:
                 slots.free(1)
             raise
 
     def _fan_out(
-        self, record: LogRecord, taken: list[Slots]
+        self, record: LogRecord, taken: list[Slots], matched: set[str] | None
     ) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
         event = record.event
         rules = self._table.rules
         if record.target_rule is not None:
             names: Iterable[str] = (record.target_rule,)
         else:
-            names = self._table.matcher.match(event) if rules else ()
+            # Matched with the batch as a rule, alone when the batch's call failed.
+            names = matched if matched is not None else self._table.matcher.match(event) if rules else ()
             if record.only_rules is not None:
                 # A replay to some rules only: matched as usual, delivered to those alone.
                 names = [name for name in names if name in record.only_rules]
@@ -260,10 +284,15 @@ class Router:
         metrics = self._metrics
         event_json: str | None = None
         ingestion_text: str | None = None
+        # Someone reads bus.routed(): what this event matched and what each target gets.
+        watched: list[str] | None = [] if self._routed.active else None
+        inputs: list[RenderedInput] = []
         for name in names:
             entry = rules.get(name)
             if entry is None or entry.rule.state != "ENABLED":
                 continue
+            if watched is not None:
+                watched.append(name)
             counters = entry.counters
             counters["MatchedEvents"] += 1
             if not entry.routes:
@@ -301,6 +330,8 @@ class Router:
                             target=route.target_id,
                             error=str(exc),
                         )
+                        if watched is not None:
+                            inputs.append(RenderedInput(name, route.target_id, None, redact.mask(str(exc))[:500]))
                         continue
                 if not self._distributed:
                     slots = route.dispatcher.slots
@@ -311,4 +342,10 @@ class Router:
                 deliveries.append(
                     Delivery(route.key, event, payload, record.ingestion_time, record.chain, record.offset)
                 )
+                if watched is not None:
+                    inputs.append(RenderedInput(name, route.target_id, payload))
+        if watched is not None:
+            self._routed.emit(
+                RoutedEvent(self.bus_name, event, record.ingestion_time, tuple(watched), tuple(inputs))
+            )
         return deliveries, short

@@ -44,7 +44,7 @@ from eventbus.config.backends import SqliteBackend
 from eventbus.config.entries import to_entry
 from eventbus.errors import EventBusError
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "write_abandoned"]
 
 #: Ten PutEvents entries of 256 KB fit in a line this long; a longer one is refused unread.
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -318,7 +318,7 @@ class Runner:
             return
         self.abandoned_any = True
         count = f"{len(leftovers)} accepted event(s) were not delivered"
-        path = _write_abandoned(self.abandoned_path, leftovers)
+        path = write_abandoned(self.abandoned_path, leftovers)
         if path is None:
             ids = ", ".join(event.get("id", "?") for _, event in leftovers)
             say(f"{prefix} {count} (no file could be written; their ids: {ids})")
@@ -539,7 +539,7 @@ def _fingerprint(files: Sequence[str]) -> tuple[str, ...]:
     return tuple(digests)
 
 
-def _write_abandoned(path: str | None, leftovers: Sequence[tuple[str, dict[str, Any]]]) -> str | None:
+def write_abandoned(path: str | None, leftovers: Sequence[tuple[str, dict[str, Any]]]) -> str | None:
     """One JSON line a leftover event (``{"bus": ..., "event": ...}``); the file's path, or ``None``."""
     name = path or f"eventbus-abandoned-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
     candidates = [Path(name)]

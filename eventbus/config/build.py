@@ -520,6 +520,12 @@ class Runtime:
         self._where = (*self._where, "dead_letter")
         return self._target(model, f"{address}/dead-letter", spec)
 
+    def build_target(self, config: LoadedConfig, address: str, entry: Any) -> Target:
+        """A target entry of ``config`` (``{KIND: options}`` or ``{ref: NAME}``) built as the
+        runtime builds its rules' targets: a named target is the one instance all its uses share,
+        and ``instrument``, ``observe`` and ``target_factory`` apply. Whoever asked closes it."""
+        return self._target(config.model, address, entry)
+
     def _target(self, model: Any, address: str, entry: Any) -> Target:
         kind = kind_of(entry)
         shared_name: str | None = None

@@ -42,6 +42,11 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("maps.NAME.source", "MapSource", set()),
     ("maps.NAME.source.file", "MapFileSource", set()),
     ("maps.NAME.retry_policy", "MapRetryPolicy", set()),
+    ("invoke", "Invoke", set()),
+    ("invoke.routes.NAME", "InvokeRoute", set()),
+    ("invoke.routes.NAME.rate_limit", "RateLimit", set()),
+    ("invoke.routes.NAME.cache", "CacheSettings", set()),
+    ("invoke.jobs", "JobStoreSettings", set()),
 ]
 
 
@@ -127,6 +132,9 @@ def _type(prop: dict[str, Any]) -> str:
         if len(keys) == 1 and prop.get("additionalProperties") is False:
             return f"`{{{keys[0]}: {_type(prop['properties'][keys[0]])}}}`"
         extra = prop.get("additionalProperties")
+        patterns = list(prop.get("patternProperties", {}).values())
+        if not isinstance(extra, dict) and len(patterns) == 1:
+            extra = patterns[0]  # a map whose keys are names of a given form
         return f"map of {_type(extra)}" if isinstance(extra, dict) else "mapping"
     if kind == "string" and prop.get("format") == "password":
         return "secret string"

@@ -1,7 +1,8 @@
 """The config schema: pydantic models composed from the ones the library already uses.
 
 A file holds ``runtime``, ``defaults``, ``connections``, ``targets`` (named, reusable), ``buses``
-(with their rules, schedules and targets), ``pipes`` and ``maps``. Targets are written as one key naming
+(with their rules, schedules and targets), ``pipes`` and ``maps``; ``server``, ``functions`` and
+``invoke`` are read by ``eventbus serve``. Targets are written as one key naming
 their kind, whose value is that kind's own ``TargetConfig`` (``http: {endpoint: ...}``), next to
 the rule-side settings EventBridge keeps on a target (``id``, ``input_transformer``,
 ``retry_policy``, ``dead_letter``...). The kinds come from ``eventbus.targets.registry``, so a
@@ -30,6 +31,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from eventbus.bus import BusConfig
 from eventbus.bus.delivery.retry import RetryPolicy
 from eventbus.config.backends import Backend, JetStreamBackend, MemoryBackend, SqliteBackend, backend_by_name
+from eventbus.config.invoke import InvokeSettings, RouteName, RouteSpec
 from eventbus.config.server import FunctionSpec, ServerSettings
 from eventbus.errors import ConfigError, PatternError
 from eventbus.patterns import Pattern
@@ -283,6 +285,18 @@ def config_model() -> type[BaseModel]:
         dead_letter=(target | None, None),
         bus=(BusConfig, Field(default_factory=BusConfig)),
     )
+    route = create_model(
+        "InvokeRoute",
+        __base__=RouteSpec,
+        __doc__=RouteSpec.__doc__,
+        target=(target, ...),
+    )
+    invoke = create_model(
+        "Invoke",
+        __base__=InvokeSettings,
+        __doc__=InvokeSettings.__doc__,
+        routes=(dict[RouteName, route], Field(default_factory=dict)),
+    )
     pipes: Any = dict[str, Any]
     pipe_config = _pipe_config()
     if pipe_config is not None:
@@ -303,6 +317,7 @@ def config_model() -> type[BaseModel]:
         functions=(dict[str, FunctionSpec], Field(default_factory=dict)),
         server=(ServerSettings, Field(default_factory=ServerSettings)),
         maps=(_dict_of(MapConfig), Field(default_factory=dict)),
+        invoke=(invoke, Field(default_factory=invoke)),
     )
     return model
 

@@ -1,5 +1,5 @@
 """The topology a config declares, as nodes and edges: sources to pipes and maps, buses to rules to
-targets.
+targets, invocation routes to the targets they run.
 
 ``eventbus graph`` renders it as Mermaid or DOT; anything else can walk ``Topology`` itself.
 """
@@ -18,7 +18,7 @@ from eventbus.config.validate import LoadedConfig, target_id
 
 __all__ = ["Edge", "Node", "Topology", "topology"]
 
-NodeKind = Literal["source", "pipe", "map", "bus", "rule", "target"]
+NodeKind = Literal["source", "pipe", "map", "bus", "rule", "target", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,18 @@ class Edge:
 class Topology:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
+    #: Node id -> what it stands for at run time: ``bus``, ``bus/rule``, ``bus/rule/target id``,
+    #: ``pipe/NAME`` (a named target several rules share stands for each of their addresses);
+    #: a console reads each node's live counters through them.
+    refs: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, kind: NodeKind, key: str, label: str) -> str:
+    def add(self, kind: NodeKind, key: str, label: str, ref: str | None = None) -> str:
         node_id = re.sub(r"\W", "_", f"{kind}_{key}")
         self.nodes.setdefault(node_id, Node(node_id, kind, label))
+        if ref is not None:
+            refs = self.refs.setdefault(node_id, [])
+            if ref not in refs:
+                refs.append(ref)
         return node_id
 
     def to_mermaid(self) -> str:
@@ -54,6 +62,7 @@ class Topology:
             "bus": ('[("', '")]'),
             "rule": ('{{"', '"}}'),
             "target": ('["', '"]'),
+            "route": ('>"', '"]'),
         }
         lines = ["flowchart LR"]
         for node in self.nodes.values():
@@ -73,6 +82,7 @@ class Topology:
             "bus": "cylinder",
             "rule": "diamond",
             "target": "box",
+            "route": "cds",
         }
         lines = ["digraph eventbus {", "  rankdir=LR;"]
         for node in self.nodes.values():
@@ -101,13 +111,15 @@ def topology(configs: Iterable[LoadedConfig]) -> Topology:
             _add_pipe(graph, model, pipe_name, pipe)
         for map_name, spec in model.maps.items():
             _add_map(graph, model, map_name, spec)
+        for route_name, route in model.invoke.routes.items():
+            _add_route(graph, model, route_name, route)
         for bus_name, bus in model.buses.items():
-            bus_node = graph.add("bus", bus_name, f"bus: {bus_name}")
+            bus_node = graph.add("bus", bus_name, f"bus: {bus_name}", ref=bus_name)
             for rule_name, rule in bus.rules.items():
                 detail = f"schedule {rule.schedule}" if rule.schedule else "pattern"
                 state = "" if rule.state == "ENABLED" else " (disabled)"
                 rule_node = graph.add(
-                    "rule", f"{bus_name}/{rule_name}", f"rule: {rule_name}{state}\n{detail}"
+                    "rule", f"{bus_name}/{rule_name}", f"rule: {rule_name}{state}\n{detail}", ref=f"{bus_name}/{rule_name}"
                 )
                 graph.edges.append(Edge(bus_node, rule_node))
                 for index, entry in enumerate(rule.targets):
@@ -141,7 +153,7 @@ def _add_target(graph: Topology, model: Any, address: str, entry: Any) -> str:
         entry = model.targets.get(name)
         kind = kind_of(entry) if entry is not None else "missing"
     config = getattr(entry, kind, None) if entry is not None and kind else None
-    node = graph.add("target", key, f"{kind}: {_describe(kind, config, key)}")
+    node = graph.add("target", key, f"{kind}: {_describe(kind, config, key)}", ref=address)
     if kind == "bus" and config is not None:
         graph.edges.append(Edge(node, graph.add("bus", config.bus, f"bus: {config.bus}"), dashed=True))
     return node
@@ -161,7 +173,7 @@ def _describe(kind: str | None, config: Any, key: str) -> str:
 
 
 def _add_pipe(graph: Topology, model: Any, name: str, pipe: Any) -> None:
-    pipe_node = graph.add("pipe", name, f"pipe: {name}")
+    pipe_node = graph.add("pipe", name, f"pipe: {name}", ref=f"pipe/{name}")
     source = getattr(pipe, "source", None)
     if source is not None:
         kind = getattr(source, "kind", "") or type(source).__name__
@@ -197,3 +209,16 @@ def _add_map(graph: Topology, model: Any, name: str, spec: Any) -> None:
             target = graph.add("target", f"map/{name}/{stage}", f"{kind}: {_describe(kind, config, stage)}")
         label = {"target": "each row", "reduce": "results", "dead_letter": "dead letter"}[stage]
         graph.edges.append(Edge(node, target, label, dashed=stage == "dead_letter"))
+
+
+def _add_route(graph: Topology, model: Any, name: str, route: Any) -> None:
+    paths = f"POST /invoke/{name}" + (f"\nPOST /jobs/{name}" if route.jobs else "")
+    guards = [
+        f"{len(route.api_keys)} key(s)" if route.api_keys else "",
+        f"rate {route.rate_limit.per_second:g}/s" if route.rate_limit is not None else "",
+        f"cache {route.cache.ttl:g} s" if route.cache is not None else "",
+        f"{route.max_concurrency} at once",
+    ]
+    node = graph.add("route", name, f"route: {name}\n{paths}")
+    target = _add_target(graph, model, f"route/{name}/target", route.target)
+    graph.edges.append(Edge(node, target, ", ".join(g for g in guards if g)))

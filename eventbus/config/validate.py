@@ -92,6 +92,12 @@ def load_configs(
                 where = seen.setdefault((section, name), config.file)
                 if where != config.file:
                     problems.append(config.document.problem((section, name), f"already declared in {where}"))
+        for name in config.model.invoke.routes:
+            where = seen.setdefault(("invoke", name), config.file)
+            if where != config.file:
+                problems.append(
+                    config.document.problem(("invoke", "routes", name), f"already declared in {where}")
+                )
     if problems:
         raise ConfigErrors(problems)
     return loaded
@@ -313,6 +319,8 @@ def _cross_check(document: Document, model: Any) -> list[Problem]:
     for map_name, spec in model.maps.items():
         for stage in ("target", "reduce", "dead_letter"):
             check_ref(getattr(spec, stage, None), ("maps", map_name, stage))
+    for route_name, route in model.invoke.routes.items():
+        check_ref(route.target, ("invoke", "routes", route_name, "target"))
     if model.pipes and not pipes_available():
         problems.append(
             document.problem(("pipes",), "pipes are not available in this version of eventbus yet")

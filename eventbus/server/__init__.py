@@ -4,7 +4,8 @@
 that wants them (the state, the metrics, ``running()`` to start it without an ASGI lifespan).
 The modules follow a request inward: ``app`` (routes, body limit, lifespan) -> ``auth`` ->
 ``awsjson`` and ``pipes_api`` (the wire protocols, checked against botocore's ``model``) ->
-``events_api``, ``destinations_api``, ``archives_api`` (the operations) -> ``state``, ``buses``,
+``events_api``, ``destinations_api``, ``archives_api`` (the operations; ``archives_service``: the
+buses' own archives behind them) -> ``state``, ``buses``,
 ``store`` (what they work on; ARNs become targets through ``eventbus.targets.arns``);
 ``cloudevents`` and ``metrics`` beside them.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from eventbus.config.server import AccessKey, ServerSettings
 from eventbus.server.app import EventbusServer, create_app
 from eventbus.server.archives_api import ArchiveInfo, ArchiveService, ReplayInfo
+from eventbus.server.archives_service import BusArchives
 from eventbus.server.errors import ApiError
 from eventbus.server.metrics import ServerMetrics
 from eventbus.server.store import MemoryStore, ResourceStore
@@ -23,6 +25,7 @@ __all__ = [
     "ApiError",
     "ArchiveInfo",
     "ArchiveService",
+    "BusArchives",
     "EventbusServer",
     "MemoryStore",
     "ReplayInfo",

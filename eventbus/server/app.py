@@ -11,6 +11,7 @@ and pipes) and the buses, rules and pipes the API creates; ``eventbus serve`` ru
 | ``GET /healthz`` | the process answers |
 | ``GET /readyz`` | every bus is running (503 otherwise) |
 | ``GET /metrics`` | Prometheus text exposition |
+| ``POST /invoke/{route}``, ``/jobs/...`` | the invocation front (``eventbus.server.invoke``) |
 
 Every body is read up to ``server.max_body_bytes`` (larger: 413 unread), every request but the
 health checks must pass ``Authenticator`` when the config declares credentials, and no error is
@@ -20,7 +21,7 @@ ever answered with a traceback.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import anyio
@@ -29,7 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from eventbus import EventBus
 from eventbus._logger import get_logger
+from eventbus.bus.clock import Clock
 from eventbus.config import Runtime
 from eventbus.config.server import ServerSettings
 from eventbus.server import awsjson
@@ -62,26 +65,47 @@ class EventbusServer:
         settings: ServerSettings | None = None,
         store: ResourceStore | None = None,
         metrics: ServerMetrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.metrics = metrics or ServerMetrics()
         self.state = ServerState(runtime, settings, store, instrument=self.metrics.instrument)
         self.settings = self.state.settings
         self.auth = Authenticator(self.settings)
-        self.events = EventsApi(self.state)
+        from eventbus.server.tags_api import TagsApi
+
+        self.tags = TagsApi(self.state)
+        self.events = EventsApi(self.state, self.tags)
         self.destinations = DestinationsApi(self.state)
         from eventbus.server.pipes_api import PipesApi
 
         self.pipes = PipesApi(self.state, lambda op, code: self.metrics.answered("pipes", op, code))
-        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers()}
-        from eventbus.server.archives_api import ArchivesApi
 
-        self.archives = ArchivesApi(self.state)
+        async def destinations_changed(arns: Collection[str]) -> None:
+            # An updated API destination or connection reaches every rule target and pipe using it.
+            await self.events.rebuild_targets(arns)
+            await self.pipes.rebuild_using(arns)
+
+        self.destinations.on_change = destinations_changed
+        self._event_handlers = {**self.events.handlers(), **self.destinations.handlers(), **self.tags.handlers()}
+        from eventbus.server.archives_api import ArchivesApi
+        from eventbus.server.archives_service import BusArchives
+
+        self.archives = ArchivesApi(self.state, BusArchives(self.state))
         self._event_handlers.update(self.archives.handlers())
         self._events_model = service_model("events")
         self.metrics.watch(self._all_buses, self.pipes.all_pipes)
+        #: Run for each bus while it runs, from the server's start (the metrics count its
+        #: outcomes; a console mounted on the server keeps its recent events).
+        self.bus_followers: list[Callable[[EventBus], Awaitable[None]]] = [self.metrics.follow]
+        from eventbus.server.invoke import InvokeFront
+
+        #: ``invoke:`` routes; ``clock`` times their rate limits, caches and jobs (tests step one).
+        self.invoke = InvokeFront(runtime, self.settings, self.auth, clock=clock, answered=self.metrics.answered)
         self.ready = False
         self.app = Starlette(
             routes=[
+                # The invocation front first: its routes are the ones called thousands of times a second.
+                *self.invoke.http_routes(),
                 Route("/", self._events_endpoint, methods=["POST"]),
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
@@ -115,15 +139,19 @@ class EventbusServer:
             self.pipes.bind(tg)
             followers: list[anyio.CancelScope] = []
 
-            def follow(bus: Any) -> None:
-                scope = anyio.CancelScope()
-                followers.append(scope)
+            def follow(bus: EventBus) -> None:
+                for follower in self.bus_followers:
+                    scope = anyio.CancelScope()
+                    followers.append(scope)
 
-                async def run() -> None:
-                    with scope:
-                        await self.metrics.follow(bus)
+                    async def run(
+                        follower: Callable[[EventBus], Awaitable[None]] = follower,
+                        scope: anyio.CancelScope = scope,
+                    ) -> None:
+                        with scope:
+                            await follower(bus)
 
-                tg.start_soon(run)
+                    tg.start_soon(run)
 
             self.state.buses.on_started = follow
             for bus in runtime.buses.values():
@@ -132,8 +160,10 @@ class EventbusServer:
                 if "default" not in self.state.buses:
                     await self.state.buses.create("default", owner="server")
                 await self.restore()
-                self.ready = True
-                yield self
+                async with self.invoke.running():
+                    self.ready = True
+                    yield self
+                    self.ready = False
             finally:
                 self.ready = False
                 with anyio.CancelScope(shield=True):
@@ -144,6 +174,18 @@ class EventbusServer:
                     # The config's buses stop after this task group: their followers stop here.
                     for scope in followers:
                         scope.cancel()
+
+    def stopping(self) -> None:
+        """A stop begins (SIGTERM): event streams of jobs end now rather than hold the stop up
+        (their clients connect again after the restart). Safe to call from a signal handler."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.invoke.stopping()
+            return
+        loop.call_soon_threadsafe(self.invoke.stopping)
 
     async def restore(self) -> None:
         """Put back what the store kept, through the API's own handlers."""
@@ -166,6 +208,7 @@ class EventbusServer:
             except ApiError as exc:
                 _log.error("a stored rule could not be restored", rule=doc.get("Name"), error=exc.message)
         await self.pipes.restore(store.load("pipe"))
+        self.state.tags.update(store.load("tags"))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -253,6 +296,7 @@ def create_app(
     settings: ServerSettings | None = None,
     store: ResourceStore | None = None,
     metrics: ServerMetrics | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
     """The ASGI app serving ``runtime``: mount it, or run it with any ASGI server.
 
@@ -260,4 +304,4 @@ def create_app(
     ``metrics`` whose ``instrument`` built the runtime (``Runtime(configs,
     instrument=metrics.instrument)``) to have the config's targets timed too.
     """
-    return EventbusServer(runtime, settings=settings, store=store, metrics=metrics).app
+    return EventbusServer(runtime, settings=settings, store=store, metrics=metrics, clock=clock).app

@@ -1,16 +1,16 @@
-"""Archives and replay (CreateArchive ... CancelReplay), over an ``ArchiveService``.
+"""Archives and replay (CreateArchive ... CancelReplay, UpdateArchive), over an ``ArchiveService``.
 
-The wire layer is complete: requests are checked against the botocore model, names and ARNs
-are read, times converted, answers shaped as AWS's. Keeping archived events and replaying them
-is the runtime's durable state's job; a runtime without one has no ``ArchiveService``, and the
-operations answer ``OperationDisabledException`` saying so.
+Requests are checked against the botocore model, names and ARNs read, times converted, answers
+shaped as AWS's. Keeping archived events and replaying them is each bus's job (in its state file
+when durable, in memory otherwise); ``EventbusServer`` serves them through ``BusArchives``. An
+``ArchivesApi`` given no service answers ``OperationDisabledException``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from eventbus.server.awsjson import Handler
@@ -22,10 +22,7 @@ from eventbus.server.state import ServerState
 
 __all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "ReplayInfo"]
 
-UNAVAILABLE = (
-    "Archives and replay keep events in the durable state database, which this server does not "
-    "have: this version of eventbus keeps events in memory only."
-)
+UNAVAILABLE = "Archives and replay are not served by this server (it was given no ArchiveService)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +56,9 @@ class ReplayInfo:
     last_replayed: datetime | None = None
     started: datetime | None = None
     ended: datetime | None = None
+    #: Events replayed so far, and how many the window held when the replay started (if known).
+    replayed: int = 0
+    total: int | None = None
 
 
 @runtime_checkable
@@ -70,6 +70,10 @@ class ArchiveService(Protocol):
     ) -> ArchiveInfo: ...
 
     def describe_archive(self, name: str) -> ArchiveInfo: ...
+
+    def update_archive(
+        self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
+    ) -> ArchiveInfo: ...
 
     def list_archives(self) -> Sequence[ArchiveInfo]: ...
 
@@ -104,6 +108,7 @@ class ArchivesApi:
             "CreateArchive": self.create_archive,
             "DescribeArchive": self.describe_archive,
             "ListArchives": self.list_archives,
+            "UpdateArchive": self.update_archive,
             "DeleteArchive": self.delete_archive,
             "StartReplay": self.start_replay,
             "DescribeReplay": self.describe_replay,
@@ -138,6 +143,15 @@ class ArchivesApi:
                 "EventPattern": info.event_pattern,
             }
         )
+
+    async def update_archive(self, params: dict[str, Any]) -> dict[str, Any]:
+        info = self._service().update_archive(
+            params["ArchiveName"],
+            event_pattern=params.get("EventPattern"),
+            retention_days=params.get("RetentionDays"),
+            description=params.get("Description"),
+        )
+        return _clean({"ArchiveArn": info.arn, "State": info.state, "StateReason": info.state_reason, "CreationTime": timestamp(info.created)})
 
     async def list_archives(self, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("NamePrefix") or ""
@@ -176,7 +190,9 @@ class ArchivesApi:
             rules=rules,
             description=params.get("Description"),
         )
-        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(info.started)})
+        # A replay STARTING has not started yet: AWS answers the time of the request.
+        started = info.started or datetime.now(UTC)
+        return _clean({"ReplayArn": info.arn, "State": info.state, "StateReason": info.state_reason, "ReplayStartTime": timestamp(started)})
 
     async def describe_replay(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self._service().describe_replay(params["ReplayName"])

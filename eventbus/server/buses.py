@@ -17,6 +17,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from eventbus import BusConfig, EventBus
+from eventbus.bus.logs.protocol import EventLog
 from eventbus.server.errors import ApiError
 
 __all__ = ["BusEntry", "ServedBuses"]
@@ -42,8 +43,11 @@ class ServedBuses:
     """Name -> bus, for every bus the API can see; hosts the ones it creates (the library's
     ``BusRegistry`` is where they are found by name for bus targets)."""
 
-    def __init__(self, defaults: BusConfig) -> None:
+    def __init__(self, defaults: BusConfig, log: Callable[[str], EventLog | None] | None = None) -> None:
         self.defaults = defaults
+        #: The log each bus the API creates runs on, by name (``None``: in memory): a durable
+        #: server's buses keep their events in its state file, as the config's do.
+        self._log = log
         self._entries: dict[str, BusEntry] = {}
         self._tg: TaskGroup | None = None
         #: Called with each bus the API starts, once it runs (the metrics follow its outcomes).
@@ -78,7 +82,8 @@ class ServedBuses:
             raise ApiError("ResourceAlreadyExistsException", f"Event bus {name} already exists.")
         if self._tg is None:
             raise ApiError("InternalException", "The server is not running.", 500)
-        bus = EventBus(name, config=self.defaults)  # the library judges the name
+        EventBus(name, config=self.defaults)  # the library judges the name before a log is opened
+        bus = EventBus(name, config=self.defaults, log=self._log(name) if self._log is not None else None)
         entry = BusEntry(bus, owner, description, stop=anyio.Event(), ended=anyio.Event())
         started = anyio.Event()
         failure: list[BaseException] = []
@@ -121,6 +126,11 @@ class ServedBuses:
         del self._entries[name]
         if entry.stop is not None:
             entry.stop.set()
+        if self._log is not None and entry.ended is not None:
+            # A durable bus keeps what it had not delivered in the state file: it lets go of the
+            # file at once, so that the name can be made again (its lock is free).
+            entry.bus.config = entry.bus.config.model_copy(update={"drain_timeout": 0.0})
+            await entry.ended.wait()
         return entry
 
     async def stop_all(self) -> None:

@@ -2,7 +2,9 @@
 
 A connection is the library's ``Connection`` (BASIC, API_KEY or OAUTH_CLIENT_CREDENTIALS, with its
 invocation parameters); an API destination is an endpoint, a method and a rate limit over one,
-which rules reach by ARN as an ``http`` target. Secrets go into ``Secret`` fields, so they are
+which rules reach by ARN as an ``http`` target. Every target naming one API destination shares
+its ``RateLimiter``: AWS counts ``InvocationRateLimitPerSecond`` per destination, across all the
+rules and pipes that use it, not per use. Secrets go into ``Secret`` fields, so they are
 masked wherever text leaves the process, and no Describe or List answer carries them.
 """
 
@@ -14,12 +16,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import PrivateAttr
+
+from eventbus.bus.clock import Clock
 from eventbus.server.errors import ApiError
 from eventbus.server.model import timestamp
 from eventbus.targets.connection import Connection
-from eventbus.targets.http import HttpTargetConfig
+from eventbus.targets.http import HttpTarget, HttpTargetConfig, RateLimiter
 
-__all__ = ["ConnectionRecord", "DestinationRecord", "connection_from_request", "http_parameters"]
+__all__ = [
+    "ConnectionRecord",
+    "DestinationRecord",
+    "DestinationTargetConfig",
+    "connection_from_request",
+    "http_parameters",
+]
+
+DEFAULT_RATE = 300
+
+
+class DestinationTargetConfig(HttpTargetConfig):
+    """An ``http`` target of an API destination: its targets share the destination's rate limiter."""
+
+    _limiter: RateLimiter | None = PrivateAttr(default=None)
+
+    def build(self) -> HttpTarget:
+        return HttpTarget(self, rate_limiter=self._limiter)
 
 
 @dataclass(slots=True)
@@ -68,6 +90,17 @@ class DestinationRecord:
     connection_arn: str
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Times the shared rate limit (``None``: the monotonic clock; a ``ManualClock`` in tests).
+    clock: Clock | None = None
+    #: The one rate limiter of every target that names this destination.
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.rate, clock=self.clock)
+
+    @property
+    def rate(self) -> int:
+        return int(self.request.get("InvocationRateLimitPerSecond", DEFAULT_RATE))
 
     def summary(self) -> dict[str, Any]:
         return _clean(
@@ -78,7 +111,7 @@ class DestinationRecord:
                 "ConnectionArn": self.connection_arn,
                 "InvocationEndpoint": self.request["InvocationEndpoint"],
                 "HttpMethod": self.request["HttpMethod"],
-                "InvocationRateLimitPerSecond": self.request.get("InvocationRateLimitPerSecond", 300),
+                "InvocationRateLimitPerSecond": self.rate,
                 "CreationTime": timestamp(self.created),
                 "LastModifiedTime": timestamp(self.modified),
             }
@@ -89,16 +122,19 @@ class DestinationRecord:
 
     def target_config(self, connection: Connection, parameters: Mapping[str, Any]) -> HttpTargetConfig:
         """The ``http`` target a rule target naming this destination gets (with its own
-        ``HttpParameters``: path values for the ``*`` in the endpoint, headers, query string)."""
-        return HttpTargetConfig(
+        ``HttpParameters``: path values for the ``*`` in the endpoint, headers, query string),
+        sharing the destination's rate limiter."""
+        config = DestinationTargetConfig(
             endpoint=self.request["InvocationEndpoint"],
             http_method=self.request["HttpMethod"],
             connection=connection,
-            invocation_rate_limit_per_second=self.request.get("InvocationRateLimitPerSecond", 300),
+            invocation_rate_limit_per_second=self.rate,
             path_parameter_values=list(parameters.get("PathParameterValues", [])),
             header_parameters=dict(parameters.get("HeaderParameters", {})),
             query_string_parameters=dict(parameters.get("QueryStringParameters", {})),
         )
+        config._limiter = self.limiter
+        return config
 
 
 def new_arn(region: str, account: str, kind: str, name: str) -> str:

@@ -10,17 +10,22 @@ API created in the ``ResourceStore``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from eventbus import EventBus, Pattern, Rule, RuleTarget
+from eventbus._logger import get_logger
+from eventbus.bus.rules import rule_arn
 from eventbus.server.awsjson import Handler
 from eventbus.server.buses import bus_name
 from eventbus.server.errors import ApiError
 from eventbus.server.model import timestamp
 from eventbus.server.paging import page
 from eventbus.server.state import ServerState
+from eventbus.server.tags_api import TagsApi
 from eventbus.targets.arns import UnmappableArnError
+
+_log = get_logger("eventbus.server")
 
 __all__ = ["EventsApi"]
 
@@ -31,8 +36,10 @@ EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 class EventsApi:
     """Handlers for PutEvents, the bus, rule and target operations, and TestEventPattern."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, tags: TagsApi | None = None) -> None:
         self.state = state
+        #: Where CreateEventBus and PutRule put their ``Tags`` (and deletes forget them).
+        self.tags = tags
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -90,6 +97,8 @@ class EventsApi:
             raise ApiError("ValidationException", "Partner event sources are not served by eventbus.")
         entry = await self.state.buses.create(params["Name"], params.get("Description"))
         self.state.store.save("bus", params["Name"], _only(params, "Name", "Description"))
+        if params.get("Tags") and self.tags is not None:
+            self.tags.set(entry.bus.arn, params["Tags"])
         return _clean({"EventBusArn": entry.bus.arn, "Description": entry.description})
 
     async def delete_event_bus(self, params: dict[str, Any]) -> None:
@@ -98,6 +107,8 @@ class EventsApi:
         if entry is None:
             return None
         self.state.store.delete("bus", name)
+        if self.tags is not None:
+            self.tags.forget_under(entry.bus.arn, rule_arn(entry.bus.config.region, entry.bus.config.account, name, ""))
         for key in [k for k in self.state.rule_docs if k[0] == name]:
             del self.state.rule_docs[key]
             self.state.store.delete("rule", f"{key[0]}/{key[1]}")
@@ -141,6 +152,7 @@ class EventsApi:
         bus = self.state.buses.get(params.get("EventBusName"))
         name = params["Name"]
         self.state.check_api_rule(bus.name, name)
+        existed = (bus.name, name) in self.state.rule_docs
         arn = bus.put_rule(
             name,
             params.get("EventPattern"),
@@ -151,6 +163,9 @@ class EventsApi:
         doc = _only(params, "Name", "EventPattern", "ScheduleExpression", "State", "Description", "RoleArn")
         self.state.rule_docs[(bus.name, name)] = doc
         self._save_rule(bus, name)
+        if params.get("Tags") and not existed and self.tags is not None:
+            # Tags are set when the rule is made; a PutRule that updates it leaves them (AWS).
+            self.tags.set(arn, params["Tags"])
         return {"RuleArn": arn}
 
     async def delete_rule(self, params: dict[str, Any]) -> None:
@@ -158,6 +173,9 @@ class EventsApi:
         name = params["Name"]
         self.state.check_api_rule(bus.name, name)
         bus.delete_rule(name, force=bool(params.get("Force", False)))
+        arn = rule_arn(bus.config.region, bus.config.account, bus.name, name)
+        if self.tags is not None:
+            self.tags.forget(arn)
         self.state.rule_docs.pop((bus.name, name), None)
         for key in [k for k in self.state.target_docs if k[:2] == (bus.name, name)]:
             del self.state.target_docs[key]
@@ -256,6 +274,19 @@ class EventsApi:
         order = {target_id: index for index, target_id in enumerate(ids)}
         failed.sort(key=lambda entry: order.get(entry["TargetId"], 0))
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+
+    async def rebuild_targets(self, arns: Collection[str]) -> None:
+        """Put again every rule target whose ARN is one of ``arns`` (an API destination that
+        changed): each is built anew from the Target document PutTargets was given."""
+        wanted = set(arns)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for (bus, rule, _), doc in list(self.state.target_docs.items()):
+            if doc.get("Arn") in wanted:
+                groups.setdefault((bus, rule), []).append(doc)
+        for (bus, rule), docs in groups.items():
+            answer = await self.put_targets({"Rule": rule, "EventBusName": bus, "Targets": docs})
+            for entry in answer["FailedEntries"]:
+                _log.error("a target could not be built again", bus=bus, rule=rule, target=entry["TargetId"], error=entry["ErrorMessage"])
 
     def _rule_target(self, bus: EventBus, rule: str, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The ``RuleTarget`` fields of an AWS ``Target``, its ARN mapped onto a built target."""

@@ -13,7 +13,7 @@ own; the config's pipes may be started and stopped, not changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -356,6 +356,14 @@ class PipesApi:
         self.entries[entry.name] = fresh
         self.state.store.save("pipe", entry.name, merged)
         return self._summary(fresh)
+
+    async def rebuild_using(self, arns: Collection[str]) -> None:
+        """Build again the API's pipes whose target or enrichment is one of ``arns`` (an API
+        destination that changed), as an UpdatePipe that changes nothing would."""
+        wanted = set(arns)
+        for entry in list(self.entries.values()):
+            if entry.owner == "api" and wanted & {entry.request.get("Target"), entry.request.get("Enrichment")}:
+                await self.update_pipe({"Name": entry.name})
 
     async def delete_pipe(self, params: dict[str, Any]) -> dict[str, Any]:
         entry = self._entry(params["Name"])

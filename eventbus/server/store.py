@@ -1,6 +1,7 @@
 """``ResourceStore``: where the API keeps what it created, so a restart finds it again.
 
-What the API creates (buses, rules and their targets, connections, API destinations, pipes) is
+What the API creates (buses, rules and their targets, connections, API destinations, pipes, and
+the tags on buses and rules) is
 kept as the request documents that made it, by kind and name; on start the server puts them
 back through the same code paths the API uses, so a restored rule is exactly the rule the API
 made. ``MemoryStore`` keeps them for the life of the process (and for tests that restart a server
@@ -14,9 +15,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = ["KINDS", "MemoryStore", "ResourceKind", "ResourceStore"]
 
-ResourceKind = Literal["bus", "rule", "connection", "api-destination", "pipe"]
-#: The order resources are restored in: what a later kind refers to comes first.
-KINDS: tuple[ResourceKind, ...] = ("bus", "connection", "api-destination", "rule", "pipe")
+ResourceKind = Literal["bus", "rule", "connection", "api-destination", "pipe", "tags"]
+#: The order resources are restored in: what a later kind refers to comes first (tags, by the
+#: ARN of what they are on, last).
+KINDS: tuple[ResourceKind, ...] = ("bus", "connection", "api-destination", "rule", "pipe", "tags")
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ __all__ = ["DeliveryContext", "Target", "TargetConfig", "batch_limit"]
 class DeliveryContext:
     """Who is delivering, to whom, and on which attempt (1 for the first)."""
 
-    kind: Literal["rule", "pipe", "enrichment", "dead-letter", "test", "map"] = "rule"
+    kind: Literal["rule", "pipe", "enrichment", "dead-letter", "test", "map", "invoke"] = "rule"
     name: str = ""
     arn: str = ""
     target_id: str = ""

@@ -1,16 +1,19 @@
 """The function target: a Python callable invoked like a Lambda function.
 
 Sync callables run in a worker thread so a slow one never blocks the event loop; async ones are
-awaited. ``REQUEST_RESPONSE`` waits for the result (an exception is a failed delivery);
+awaited. A generator function (sync or async) streams: ``stream(event)`` gives its yields as they
+come (the invocation front sends them as server-sent events), and a delivery's answer is what it
+yielded, joined when every chunk is a string and listed otherwise (``collected``). ``REQUEST_RESPONSE`` waits for the result (an exception is a failed delivery);
 ``FIRE_AND_FORGET`` returns at once, like Lambda's ``Event`` invocation, and only logs errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import anyio
@@ -21,7 +24,7 @@ from eventbus.errors import DeliveryError, RetryableError, TargetTimeoutError
 from eventbus.targets._common import check_callable_ref, invocation_bodies, parse_payload, resolve_callable
 from eventbus.targets.base import DeliveryContext, TargetConfig
 
-__all__ = ["FunctionTarget", "FunctionTargetConfig", "InvocationType"]
+__all__ = ["FunctionTarget", "FunctionTargetConfig", "InvocationType", "collected"]
 
 InvocationType = Literal["REQUEST_RESPONSE", "FIRE_AND_FORGET"]
 
@@ -87,6 +90,9 @@ class FunctionTarget:
         self._is_async = inspect.iscoroutinefunction(self.func) or inspect.iscoroutinefunction(
             getattr(self.func, "__call__", None)  # noqa: B004 - async __call__ objects
         )
+        call = getattr(self.func, "__call__", None)  # noqa: B004 - generator __call__ objects
+        self._async_gen = inspect.isasyncgenfunction(self.func) or inspect.isasyncgenfunction(call)
+        self._sync_gen = inspect.isgeneratorfunction(self.func) or inspect.isgeneratorfunction(call)
         # Created on first use: limiters belong to the event loop that uses them.
         self._limiter: anyio.CapacityLimiter | None = None
         self._background: set[object] = set()
@@ -95,6 +101,46 @@ class FunctionTarget:
 
     def __repr__(self) -> str:
         return f"FunctionTarget({self.name}, invocation_type={self.invocation_type!r})"
+
+    @property
+    def streams(self) -> bool:
+        """Whether the function is a generator function: its yields are chunks of its answer."""
+        return self._async_gen or self._sync_gen
+
+    async def stream(self, event: Any) -> AsyncGenerator[Any, None]:
+        """The function's yields for ``event`` as they come (one chunk for a plain function: its
+        return value). Its failures are ``RetryableError``s, as ``deliver``'s are; the caller sets
+        the deadline. Close it (``contextlib.aclosing``) when stopping early."""
+        if not self.streams:
+            yield await self.invoke(event)
+            return
+        limiter = self._get_limiter()
+        try:
+            async with limiter:
+                if self._async_gen:
+                    agen = self.func(event)
+                    try:
+                        async for chunk in agen:
+                            yield chunk
+                    finally:
+                        await agen.aclose()
+                    return
+                gen = await anyio.to_thread.run_sync(self.func, event, abandon_on_cancel=True)
+                done = object()
+                try:
+                    while True:
+                        # Each step in a worker thread: a slow step never blocks the event loop.
+                        chunk = await anyio.to_thread.run_sync(next, gen, done, abandon_on_cancel=True)
+                        if chunk is done:
+                            return
+                        yield chunk
+                finally:
+                    with contextlib.suppress(Exception):
+                        gen.close()
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise RetryableError(f"Function {self.name} raised {type(exc).__name__}: {exc}") from exc
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
         batched, bodies = invocation_bodies(payloads, context)
@@ -127,6 +173,8 @@ class FunctionTarget:
         still apply when set. A function's exception is a ``RetryableError`` naming it (a
         ``DeliveryError`` it raises is passed on as it is).
         """
+        if self.streams:
+            return await self._collect(event)
         try:
             if self.timeout is None:
                 if self._is_async and self.max_concurrency is None:
@@ -151,6 +199,15 @@ class FunctionTarget:
                 return await self.func(event)
         # The worker thread cannot be stopped: on timeout we stop waiting for it.
         return await anyio.to_thread.run_sync(self.func, event, abandon_on_cancel=True, limiter=self._get_limiter())
+
+    async def _collect(self, event: Any) -> Any:
+        chunks: list[Any] = []
+        with anyio.move_on_after(self.timeout):
+            async with contextlib.aclosing(self.stream(event)) as stream:
+                async for chunk in stream:
+                    chunks.append(chunk)
+            return collected(chunks)
+        raise TargetTimeoutError(f"Function {self.name} did not return within {self.timeout:g} seconds")
 
     async def _fire(self, event: Any, context: DeliveryContext) -> None:
         try:
@@ -193,3 +250,11 @@ class FunctionTarget:
         import trio  # the only other backend anyio runs on
 
         trio.lowlevel.spawn_system_task(run)
+
+
+def collected(chunks: Sequence[Any]) -> Any:
+    """A streamed answer as one value: the chunks joined when every one is a string (tokens of a
+    text), the list of them otherwise."""
+    if chunks and all(isinstance(c, str) for c in chunks):
+        return "".join(chunks)
+    return list(chunks)

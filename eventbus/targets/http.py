@@ -88,6 +88,15 @@ class RateLimiter:
         self._time = Stopwatch(clock)
         self._next = float("-inf")
 
+    @property
+    def rate(self) -> float:
+        """Calls per second; set it to change the rate (slots already handed out stay)."""
+        return 1.0 / self.interval
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        self.interval = 1.0 / value
+
     async def acquire(self) -> None:
         # No await between reading and moving ``_next``: slots are handed out in call order.
         now = self._time.now()
@@ -127,12 +136,16 @@ class HttpTarget:
     #: A rule's events are separate calls: the bus hands them over one at a time.
     per_payload_calls: bool = True
 
-    def __init__(self, config: HttpTargetConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: HttpTargetConfig, *, clock: Clock | None = None, rate_limiter: RateLimiter | None = None
+    ) -> None:
         self.config = config
         self.url = _fill_path(config.endpoint, config.path_parameter_values)
         self.auth = ConnectionAuth(config.connection, clock=clock) if config.connection else None
         rate = config.invocation_rate_limit_per_second
-        self.rate_limiter = RateLimiter(rate, clock=clock) if rate else None
+        #: ``rate_limiter`` is one shared with other targets (every use of one API destination
+        #: counts against its one rate, as on AWS); otherwise the target has its own.
+        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(rate, clock=clock) if rate else None
         self._client: httpx.AsyncClient | None = None
         parsed = httpx.URL(self.url)
         #: The endpoint as messages show it: no query string, no user info.

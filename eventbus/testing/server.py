@@ -8,7 +8,10 @@
 
 The server listens on a free loopback port (``server.url``), runs the configs' buses, rules and
 pipes like ``eventbus serve`` (its event loop is the thread's own), and stops on the way out: the
-API stops answering, then the buses drain what they accepted.
+API stops answering, then the buses drain what they accepted. It keeps them in memory, unless a
+file's ``runtime.backend`` says otherwise or ``state`` names a SQLite state file (as ``eventbus
+serve --state``): then what the API creates, and what the buses accepted, are there for the next
+``running_server`` on that file.
 """
 
 from __future__ import annotations
@@ -46,26 +49,48 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[RunningServer]:
-    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port."""
+def running_server(
+    *configs: str | Path,
+    timeout: float = 60.0,
+    state: str | Path | None = None,
+    console: bool = True,
+    clock: Any = None,
+) -> Iterator[RunningServer]:
+    """Serve ``configs`` (none: just a ``default`` bus) on ``127.0.0.1`` at a free port, with the
+    web console at ``/console`` unless ``console`` is false; on the SQLite state file ``state``
+    when given.
+
+    ``clock`` (a ``ManualClock``) times the invocation front's rate limits, cache and jobs, so a
+    test steps time instead of waiting."""
     import asyncio
 
     import uvicorn
 
     from eventbus.config import Runtime, load_configs
+    from eventbus.config.backends import SqliteBackend
     from eventbus.server import EventbusServer, ServerMetrics
 
     metrics = ServerMetrics()
-    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument)
-    server = EventbusServer(runtime, metrics=metrics)
+    backend = SqliteBackend(path=str(Path(state).resolve())) if state is not None else None
+    runtime = Runtime(load_configs(list(configs)), instrument=metrics.instrument, backend=backend)
+    server = EventbusServer(runtime, metrics=metrics, clock=clock)
+    if console:
+        from eventbus.console import mount_console
+
+        mount_console(server)
     web = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False)
     )
     failure: list[BaseException] = []
 
+    async def serve_here() -> None:
+        # Remembered so that stopping can end the server's event streams from this thread.
+        web._eventbus_loop = asyncio.get_running_loop()  # type: ignore[attr-defined]
+        await web.serve()
+
     def serve() -> None:
         try:
-            asyncio.run(web.serve())
+            asyncio.run(serve_here())
         except BaseException as exc:  # reported to the caller below
             failure.append(exc)
 
@@ -85,7 +110,10 @@ def running_server(*configs: str | Path, timeout: float = 60.0) -> Iterator[Runn
     try:
         yield RunningServer(f"http://127.0.0.1:{port}", server)
     finally:
+        loop = getattr(web, "_eventbus_loop", None)
         web.should_exit = True
+        if loop is not None:
+            loop.call_soon_threadsafe(server.stopping)
         thread.join(timeout)
 
 

@@ -338,11 +338,11 @@ def test_a_drain_cut_short_reports_exactly_the_undelivered(tmp_path: Path) -> No
 def test_the_abandoned_file_defaults_to_a_new_file_in_the_current_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventbus.cli._runner import _write_abandoned
+    from eventbus.cli._runner import write_abandoned
 
     monkeypatch.chdir(tmp_path)
     event = {"id": "e-1", "source": "shop", "detail": {"n": 1}}
-    written = _write_abandoned(None, [("orders", event)])
+    written = write_abandoned(None, [("orders", event)])
     assert written is not None
     path = Path(written)
     assert path.parent == Path(".") and re.fullmatch(r"eventbus-abandoned-\d{8}-\d{6}-\d+\.jsonl", path.name)

@@ -237,6 +237,11 @@ def test_docs_config_md_holds_the_current_generated_reference() -> None:
         "defaults",
         "buses.NAME",
         "buses.NAME.rules.NAME",
+        "invoke",
+        "invoke.routes.NAME",
+        "invoke.routes.NAME.rate_limit",
+        "invoke.routes.NAME.cache",
+        "invoke.jobs",
     ):
         assert embedded[title] == current[title], f"regenerate the reference in docs/config.md ({title})"
 

@@ -76,6 +76,14 @@ def test_a_pipe_made_through_the_api_reads_a_queue_a_rule_fills(live: LiveServer
     updated = pipes.update_pipe(Name="jobs-pipe", RoleArn=ROLE, Description="changed")
     assert updated["CurrentState"] == "RUNNING"
     assert pipes.describe_pipe(Name="jobs-pipe")["Description"] == "changed"
+    # An updated API destination reaches the pipe that sends to it.
+    events.update_api_destination(Name="pipe-dest", InvocationEndpoint=f"{receiver.url}/pipe-moved")
+    assert pipes.describe_pipe(Name="jobs-pipe")["CurrentState"] == "RUNNING"
+    events.put_events(Entries=[{"Source": "jobs", "DetailType": "t", "Detail": '{"kind": "job", "id": "j-3"}'}])
+    while not [r for r in receiver.requests if r["path"] == "/pipe-moved"]:
+        receiver.wait_for(len(receiver.requests) + 1)
+    moved = next(r for r in receiver.requests if r["path"] == "/pipe-moved")
+    assert json.loads(moved["body"]) == [{"job": "j-3"}]
     deleted = pipes.delete_pipe(Name="jobs-pipe")
     assert deleted["DesiredState"] == "DELETED"
     with pytest.raises(ClientError) as info:

@@ -66,18 +66,18 @@ def test_the_server_claims_the_operations_of_the_issue() -> None:
         "DescribeArchive", "ListArchives", "DeleteArchive", "StartReplay", "DescribeReplay", "ListReplays",
         "CancelReplay", "CreateConnection", "DescribeConnection", "ListConnections", "DeleteConnection",
         "CreateApiDestination", "DescribeApiDestination", "ListApiDestinations", "DeleteApiDestination",
-    } == claimed
+    } | EXTRA == claimed
+
+
+#: Operations beyond the issue's list that the server answers too.
+EXTRA = {"UpdateArchive", "UpdateConnection", "UpdateApiDestination", "TagResource", "UntagResource", "ListTagsForResource"}
 
 
 def _claimed() -> set[str]:
     from eventbus.config import Runtime
-    from eventbus.server.archives_api import ArchivesApi
-    from eventbus.server.destinations_api import DestinationsApi
-    from eventbus.server.events_api import EventsApi
-    from eventbus.server.state import ServerState
+    from eventbus.server import EventbusServer
 
-    state = ServerState(Runtime([]))
-    return set(EventsApi(state).handlers()) | set(DestinationsApi(state).handlers()) | set(ArchivesApi(state).handlers())
+    return set(EventbusServer(Runtime([]))._event_handlers)
 
 
 def _call(live: LiveServer, operation: str, params: dict[str, Any]) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""Every code block of docs/*.md and README.md is loaded or run, so a doc cannot drift from the code.
+"""Every code block of docs/**/*.md (the tutorials too) and README.md is loaded or run, so a doc cannot drift from the code.
 
 - ``yaml``, ``toml`` and ``json`` blocks that are config files are loaded by the real loader
   (``eventbus.config.load_config``); config test files (``tests:``) are run against the config
@@ -42,16 +42,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = Path(__file__).resolve().parent / "docs_modules"
 RUNNER = Path(__file__).resolve().parent / "docs_runner.py"
-PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 
 #: Languages a block may have; anything else must be added here on purpose.
 CHECKED = {"python", "yaml", "toml", "json", "console"}
-UNCHECKED = {"text", "sh", ""}
+#: ``mermaid`` blocks are drawings; a tutorial's is checked against ``eventbus graph`` of its example
+#: by tests/examples/test_tutorials.py.
+UNCHECKED = {"text", "sh", "", "mermaid"}
 
 #: Opt-outs are for blocks that cannot stand alone; keep them rare.
 MAX_SKIPPED = 6
 
-CONFIG_KEYS = {"version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "maps", "functions", "server"}
+CONFIG_KEYS = {
+    "version", "runtime", "defaults", "connections", "targets", "buses", "pipes", "maps", "functions", "server", "invoke",
+}
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARKER = re.compile(

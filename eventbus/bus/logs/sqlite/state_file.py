@@ -96,8 +96,9 @@ class StateFile:
         raise ResourceMissingError(f"Replay {name} does not exist.")
 
     def buses(self) -> list[str]:
+        # Other owners of rows (``pipe:NAME``, ``invoke:jobs``) have a colon no bus name has.
         with self._connect() as conn:
-            return [r[0] for r in conn.execute("SELECT name FROM buses WHERE name NOT LIKE 'pipe:%' ORDER BY name")]
+            return [r[0] for r in conn.execute("SELECT name FROM buses WHERE name NOT LIKE '%:%' ORDER BY name")]
 
     def served(self, bus: str) -> bool:
         """Whether a process serves ``bus`` from this file now."""

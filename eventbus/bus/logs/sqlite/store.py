@@ -32,7 +32,7 @@ from eventbus.bus.logs.sqlite._loop import LoopHandle
 from eventbus.bus.logs.sqlite.writes import Writes
 from eventbus.errors import StateError
 
-__all__ = ["SCHEMA_VERSION", "Store", "Synchronous", "open_store", "state_error"]
+__all__ = ["SCHEMA_VERSION", "Store", "Synchronous", "close_store", "close_store_now", "open_store", "open_store_now", "state_error"]
 
 T = TypeVar("T")
 
@@ -504,6 +504,16 @@ async def open_store(path: str | os.PathLike[str], synchronous: Synchronous = "N
     """The ``Store`` of ``path`` in this process (opened, checked and made if needed); give it
     back with ``close_store``. ``StateError`` when the file cannot be used."""
     return await anyio.to_thread.run_sync(_acquire, Path(path), synchronous)
+
+
+def open_store_now(path: str | os.PathLike[str], synchronous: Synchronous = "NORMAL") -> Store:
+    """``open_store`` from synchronous code (a command checking the file before it serves)."""
+    return _acquire(Path(path), synchronous)
+
+
+def close_store_now(store: Store) -> None:
+    """``close_store`` from synchronous code."""
+    _release(store)
 
 
 async def close_store(store: Store) -> None:
