@@ -8,7 +8,7 @@ own, and memory; 8 keep-alive connections by default. Measured in one run:
 
 - ``GET /healthz``: the server's floor, a route that does nothing, through the same clients;
 - clients: a lean one (keep-alive connections on one uvloop loop: ``raw_hammer``) that leaves the
-  CPU to the server, and, for the synchronous path, httpx's (threads, as in benchmarks/http.py);
+  CPU to the server, and, for the synchronous path, httpx's (threads, as in benchmarks/serve.py);
 - ``POST /invoke/sync``: invocations/s (the issue's target: at least 3,000 with 8 clients);
 - ``POST /jobs/...``: jobs accepted/s (each 202 answered once the job is committed), and jobs run
   to SUCCEEDED/s from the first submission to the last job's end; the overhead of a job over a

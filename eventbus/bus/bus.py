@@ -40,6 +40,7 @@ from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcomes, OutcomeStream
 from eventbus.bus.routed import RoutedFeed, RoutedStream
 from eventbus.bus.router import Outstanding, Router
+from eventbus.bus.rule_sync import RuleSync
 from eventbus.bus.rules import Rule, RuleState, RuleTarget, rule_arn
 from eventbus.bus.table import F, RuleTable
 from eventbus.envelope import (
@@ -48,10 +49,16 @@ from eventbus.envelope import (
     format_time,
     validate_entry,
 )
-from eventbus.errors import BusClosedError, BusValidationError, RuleNotFoundError
+from eventbus.errors import (
+    BackendError,
+    BusClosedError,
+    BusValidationError,
+    NonRetryableError,
+    RuleNotFoundError,
+)
 from eventbus.patterns import Pattern
 from eventbus.targets.base import Target
-from eventbus.targets.bus import BusRegistry, default_registry
+from eventbus.targets.bus import BusRegistry, PutEventsSink, default_registry
 
 __all__ = ["BusConfig", "EventBus"]
 
@@ -59,6 +66,8 @@ _log = get_logger("eventbus.bus")
 
 _BUS_NAME_RE = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 _THROTTLED = {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded."}
+#: Seconds a distributed bus waits at start for its rule bucket's current entries.
+_RULES_READY = 30.0
 
 
 def _internal_failure(exc: Exception) -> dict[str, str]:
@@ -79,6 +88,8 @@ class EventBus:
     Rules may be set before or while it runs. ``config`` (or keyword overrides of its fields)
     sets the limits; ``log``, ``clock`` and ``random`` are seams for other transports and tests;
     ``registry`` is where it is found by name while it runs (``default_registry`` unless given).
+    ``front_only`` makes a front: it takes events and appends them to a log that other processes
+    route (a distributed log), and routes nothing itself.
     """
 
     def __init__(
@@ -90,6 +101,7 @@ class EventBus:
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
         registry: BusRegistry | None = None,
+        front_only: bool = False,
         archives: ArchiveStore | None = None,
         **overrides: Any,
     ) -> None:
@@ -109,6 +121,10 @@ class EventBus:
         self.registry = registry if registry is not None else default_registry
         self._metrics = Metrics()
         self._outcomes = Outcomes()
+        #: Other processes route this bus's log too (NATS JetStream): the bus counts the work it
+        #: holds (events it routes, deliveries it delivers), not what it accepted, and leaves
+        #: the rest on the log for the others when it stops.
+        self._distributed = bool(getattr(self._eventlog, "distributed", False))
         self._routed = RoutedFeed()
         self._table = RuleTable(
             name,
@@ -119,8 +135,17 @@ class EventBus:
             on_done=self._deliveries_ended,
             rand=self._rand,
             outcomes=self._outcomes,
+            on_leased=self._deliveries_leased,
+            distributed=self._distributed,
+            resolver=self._resolve_bus if self._distributed else None,
             on_adopt=self._deliveries_adopted,
         )
+        self._router: Router | None = None
+        self._rule_sync: RuleSync | None = None
+        self._front_only = front_only
+        #: Fronts of the other buses this one's bus targets reach through its backend, by name.
+        self._fronts: dict[str, EventBus] = {}
+        self._fronts_lock: anyio.Lock | None = None
         self._queue: DeliveryQueue | None = None
         #: Where archives and replays are kept: given, the log's own (a durable log's file), or
         #: in memory; opened with the bus.
@@ -152,15 +177,25 @@ class EventBus:
     async def __aenter__(self) -> EventBus:
         if self._state != "new":
             raise BusClosedError(f"EventBus {self.name} was already started; make a new one")
+        if self._front_only:
+            self._queue = await self._eventlog.open(self.name, self._clock)
+            self._state = "running"
+            return self
         # First, so that a name clash with another running bus fails before anything starts.
-        self.registry.register(self)
+        # (A distributed bus is reached through its backend's streams, not by this registry.)
+        if not self._distributed:
+            self.registry.register(self)
         try:
             queue = await self._eventlog.open(self.name, self._clock)
-            # A durable log reopened holds what an earlier run left: it is this run's work too.
-            self._outstanding.events = await self._eventlog.pending()
-            pending = await queue.routes()
-            if isinstance(self._eventlog, KeepsSchedules):
-                self._table.scheduler.resume(await self._eventlog.last_fires())
+            if self._distributed:
+                # What the log holds is every worker's: this one holds nothing yet.
+                pending: Mapping[str, int] = {}
+            else:
+                # A durable log reopened holds what an earlier run left: it is this run's work too.
+                self._outstanding.events = await self._eventlog.pending()
+                pending = await queue.routes()
+                if isinstance(self._eventlog, KeepsSchedules):
+                    self._table.scheduler.resume(await self._eventlog.last_fires())
             store = self._archive_store
             if store is None:
                 own = getattr(self._eventlog, "archive_store", None)
@@ -186,6 +221,16 @@ class EventBus:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
+        try:
+            await self._follow_shared_rules()
+        except BaseException:
+            tg.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await tg.__aexit__(None, None, None)
+                await queue.close()
+                await self._eventlog.close()
+            self.registry.unregister(self)
+            raise
         self._state = "running"
         router = Router(
             self.name,
@@ -197,15 +242,65 @@ class EventBus:
             clock=self._clock,
             batch=self.config.router_batch,
             trace=self.config.trace_events,
+            distributed=self._distributed,
             routed=self._routed,
             archives=self._archives,
         )
+        self._router = router
         self._start(router.run)
         self._scheduler_scope = self._start(self._table.scheduler.run)
         self._replay_scope = self._start(self._archives.run_replays)
         self._start(self._archives.run_expiry)
         self._table.start(self._start, queue, pending, parked)
         return self
+
+    async def _follow_shared_rules(self) -> None:
+        """A log that keeps a rule bucket (JetStream): apply what it holds before routing, follow
+        it from then on, and write the rule changes made here to it."""
+        rule_bucket = getattr(self._eventlog, "rule_bucket", None)
+        if rule_bucket is None:
+            return
+        sync = RuleSync(self._table, await rule_bucket())
+        self._start(sync.follow)
+        with anyio.move_on_after(_RULES_READY):
+            await sync.ready.wait()
+        if not sync.ready.is_set():
+            raise BackendError(
+                f"EventBus {self.name}: the rules bucket did not answer within {_RULES_READY:g} s"
+            )
+        sync.attach()
+        self._start(sync.write)
+        self._rule_sync = sync
+
+    async def _resolve_bus(self, name: str) -> PutEventsSink | None:
+        """Bus ``name`` as this bus's targets reach it through the shared backend: a front that
+        appends to its stream, whichever process routes it."""
+        if name == self.name:
+            return self
+        front = self._fronts.get(name)
+        if front is not None:
+            return front
+        make = getattr(self._eventlog, "front", None)
+        if make is None:
+            return self.registry.lookup(name)
+        if self._fronts_lock is None:
+            self._fronts_lock = anyio.Lock()
+        async with self._fronts_lock:
+            front = self._fronts.get(name)
+            if front is None:
+                try:
+                    front = EventBus(name, log=make(name), config=self.config, clock=self._clock, front_only=True)
+                except BusValidationError as exc:
+                    raise NonRetryableError(str(exc)) from None
+                await front.__aenter__()
+                self._fronts[name] = front
+        return front
+
+    async def flush_rules(self) -> None:
+        """Until every rule change made through this bus is stored where the other workers of a
+        distributed bus read it (at once for a bus that shares its rules with no one)."""
+        if self._rule_sync is not None:
+            await self._rule_sync.flush()
 
     def _start(self, run: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
         assert self._tg is not None
@@ -235,6 +330,12 @@ class EventBus:
             self._state = "closing"
         if self._scheduler_scope is not None:
             self._scheduler_scope.cancel()
+        if self._distributed:
+            # The log and the queue go on without this worker: it finishes the work in hand
+            # and takes no more; the other workers (or the next start) take the rest.
+            if self._router is not None:
+                self._router.stop()
+            self._table.stop_dispatchers()
         if self._replay_scope is not None:
             # Replays stop putting events; one under way resumes when the bus runs again.
             self._replay_scope.cancel()
@@ -242,6 +343,13 @@ class EventBus:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
+        if self._front_only:
+            self._state = "closed"
+            with anyio.CancelScope(shield=True):
+                if self._queue is not None:
+                    await self._queue.close()
+                await self._eventlog.close()
+            return None
         assert self._tg is not None
         self.stop_taking()
         self.registry.unregister(self)
@@ -249,6 +357,10 @@ class EventBus:
             # Shielded: a cancelled caller still gets its in-flight events drained (bounded).
             with anyio.move_on_after(self.config.drain_timeout, shield=True):
                 await self._outstanding.wait_idle()
+            if self._rule_sync is not None:
+                # Rule changes made here reach the other workers before this one leaves.
+                with anyio.move_on_after(_RULES_READY, shield=True):
+                    await self._rule_sync.flush()
             self._table.stop()
             for scope in list(self._task_scopes):
                 scope.cancel()
@@ -263,6 +375,8 @@ class EventBus:
                 # the drain was being cut short is not counted as undelivered.
                 self._count_undelivered()
             with anyio.CancelScope(shield=True):
+                for front in list(self._fronts.values()):
+                    await front.__aexit__(None, None, None)
                 if self._archives.store is not None:
                     try:
                         await self._archives.store.close()
@@ -280,6 +394,16 @@ class EventBus:
     def _count_undelivered(self) -> None:
         events, deliveries = self._outstanding.events, self._outstanding.deliveries
         if events <= 0 and deliveries <= 0:
+            return
+        if self._distributed:
+            # Nothing is lost: closing hands them back to the log for another worker.
+            _log.warning(
+                "work in hand handed back at shutdown",
+                bus=self.name,
+                events=events,
+                deliveries=deliveries,
+                drain_timeout=self.config.drain_timeout,
+            )
             return
         if getattr(self._eventlog, "durable", False):
             # Nothing is lost: the next run on the same storage resumes it.
@@ -601,7 +725,9 @@ class EventBus:
             self._drop_looped(results, chain)
         elif records:
             # Counted before they are handed on: the router may route them before append returns.
-            self._outstanding.events += len(records)
+            # (A distributed bus counts what its router consumes instead: any worker may route them.)
+            counted = 0 if self._distributed else len(records)
+            self._outstanding.events += counted
             taken = 0
             refused = _THROTTLED
             try:
@@ -618,7 +744,7 @@ class EventBus:
                     "events could not be stored", bus=self.name, events=len(records), error=refused["ErrorMessage"]
                 )
             finally:
-                self._outstanding.routed(len(records) - taken)
+                self._outstanding.routed(min(counted, len(records) - taken))
             for position in positions[taken:]:
                 results[position] = dict(refused)
             self._metrics.count_bus("AcceptedEvents", taken)
@@ -668,6 +794,9 @@ class EventBus:
     def _deliveries_ended(self, n: int) -> None:
         self._outstanding.ended(n)
 
+    def _deliveries_leased(self, n: int) -> None:
+        self._outstanding.deliveries += n
+
     def _deliveries_adopted(self, n: int) -> None:
         # A target put again took over deliveries an earlier run left for it: this run's work now.
         self._outstanding.deliveries += n
@@ -678,9 +807,19 @@ class EventBus:
         entry = self._table.rules.get(rule)
         if entry is None or entry.rule.state != "ENABLED":
             return
+        event_id = new_event_id()
+        if self._distributed:
+            # Every worker's scheduler wakes for each period: the one that claims it fires, and
+            # its event has the same id in every worker, so a second copy would be stored once.
+            claim = getattr(self._eventlog, "claim_schedule", None)
+            if claim is not None and not await claim(rule, when):
+                return
+            same_id = getattr(self._eventlog, "schedule_event_id", None)
+            if same_id is not None:
+                event_id = same_id(rule, when)
         event = {
             "version": "0",
-            "id": new_event_id(),
+            "id": event_id,
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self.config.account,
@@ -691,7 +830,8 @@ class EventBus:
         }
         if self.config.trace_events:
             _log.info("scheduled", bus=self.name, rule=rule, event_id=event["id"])
-        self._outstanding.events += 1
+        counted = 0 if self._distributed else 1
+        self._outstanding.events += counted
         taken = 0
         try:
             taken = await self._eventlog.append([LogRecord(event, self._clock.now(), (), target_rule=rule)])
@@ -702,5 +842,5 @@ class EventBus:
             # remember it fires it again when the bus restarts.
             _log.error("scheduled event could not be stored", bus=self.name, rule=rule, error=str(exc)[:500])
         finally:
-            self._outstanding.routed(1 - taken)
+            self._outstanding.routed(min(counted, 1 - taken))
         self._metrics.count_bus("AcceptedEvents", taken)

@@ -25,7 +25,7 @@ from eventbus._logger import get_logger
 from eventbus.bus.archives import ArchiveKeeper
 from eventbus.bus.clock import Clock
 from eventbus.bus.delivery.dispatcher import Slots
-from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogRecord
+from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcome
 from eventbus.bus.routed import RenderedInput, RoutedEvent, RoutedFeed
@@ -92,6 +92,7 @@ class Router:
         clock: Clock,
         batch: int,
         trace: bool = False,
+        distributed: bool = False,
         routed: RoutedFeed | None = None,
         archives: ArchiveKeeper | None = None,
     ) -> None:
@@ -106,19 +107,51 @@ class Router:
         self._clock = clock
         self._batch = batch
         self._trace = trace
+        #: Other processes route the same log: this router counts the events it consumed as the
+        #: bus's work in hand (not those its bus appended), puts deliveries for other workers to
+        #: lease (no slot of this process's taken), and stops when told to, between batches.
+        self._distributed = distributed
+        self._stopping = False
+        self._waiting: anyio.CancelScope | None = None
+
+    def stop(self) -> None:
+        """Route the batch in hand, then consume no more (a distributed bus leaving)."""
+        self._stopping = True
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except LogClosedError:
+            # A distributed queue closed under a put: the events stay unacknowledged in the log,
+            # for another worker.
+            return
+
+    async def _run(self) -> None:
         log = self._log
-        while True:
-            records = await log.consume(self._batch)
+        distributed = self._distributed
+        while not self._stopping:
+            if distributed:
+                # Only the wait is cancelled by ``stop``: a batch, once consumed, is routed.
+                records = []
+                with anyio.CancelScope() as self._waiting:
+                    records = await log.consume(self._batch)
+                self._waiting = None
+                if self._stopping and not records:
+                    return
+                self._outstanding.events += len(records)
+            else:
+                records = await log.consume(self._batch)
             if not records:
                 return
             deliveries: list[Delivery] = []
             offsets: list[int] = []
             first = 0  # the first record of ``records`` whose offset is not committed yet
+            matched = self._match_batch(records)
             for index, record in enumerate(records):
                 try:
-                    routed, short = self._route(record)
+                    routed, short = self._route(record, None if matched is None else matched[index])
                 except Exception as exc:
                     # Whatever one event does to the matcher or the encoder (a RecursionError
                     # from extreme nesting, say) must not stop the router for every other event.
@@ -143,8 +176,9 @@ class Router:
         archives = self._archives
         archived = archives.matches(records) if archives is not None and archives.active else {}
         if deliveries or archived:
-            # Counted before they are handed on: a delivery may end before ``put`` returns.
-            self._outstanding.deliveries += len(deliveries)
+            if not self._distributed:
+                # Counted before they are handed on: a delivery may end before ``put`` returns.
+                self._outstanding.deliveries += len(deliveries)
             delay = 0.05
             while True:
                 try:
@@ -157,6 +191,8 @@ class Router:
                     if deliveries:
                         await self._queue.put(deliveries)
                     break
+                except LogClosedError:
+                    raise  # stopping (a distributed queue closed): the events stay in the log
                 except Exception as exc:
                     # A durable queue that cannot write (a full disk): the events stay in the log,
                     # unacknowledged, and routing waits until the write succeeds. Wall-clock
@@ -198,27 +234,47 @@ class Router:
             )
         )
 
-    def _route(self, record: LogRecord) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
-        """The deliveries of ``record``, and the rule targets among them that had no free slot
-        (their slots are the caller's to wait for; the others are taken). Should it raise, the
-        slots it took are free again."""
+    def _match_batch(self, records: list[LogRecord]) -> list[set[str] | None] | None:
+        """The names of the rules each record's event matches, from one matcher call for the
+        batch (one snapshot of the rules, no call per event); ``None`` for a record sent to one
+        rule. ``None`` for the whole batch when there is nothing to match, or when one event
+        makes the matcher raise: each is then matched alone, so that one alone is unroutable."""
+        if not self._table.rules:
+            return None
+        events = [record.event for record in records if record.target_rule is None]
+        if not events:
+            return None
+        try:
+            found = iter(self._table.matcher.match_many(events))
+        except Exception:
+            return None
+        return [None if record.target_rule is not None else next(found) for record in records]
+
+    def _route(
+        self, record: LogRecord, matched: set[str] | None = None
+    ) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
+        """The deliveries of ``record`` (``matched``: the rules its event matches, when they are
+        known already), and the rule targets among them that had no free slot (their slots are
+        the caller's to wait for; the others are taken). Should it raise, the slots it took are
+        free again."""
         taken: list[Slots] = []
         try:
-            return self._fan_out(record, taken)
+            return self._fan_out(record, taken, matched)
         except BaseException:
             for slots in taken:
                 slots.free(1)
             raise
 
     def _fan_out(
-        self, record: LogRecord, taken: list[Slots]
+        self, record: LogRecord, taken: list[Slots], matched: set[str] | None
     ) -> tuple[list[Delivery], list[tuple[RuleEntry, Slots]]]:
         event = record.event
         rules = self._table.rules
         if record.target_rule is not None:
             names: Iterable[str] = (record.target_rule,)
         else:
-            names = self._table.matcher.match(event) if rules else ()
+            # Matched with the batch as a rule, alone when the batch's call failed.
+            names = matched if matched is not None else self._table.matcher.match(event) if rules else ()
             if record.only_rules is not None:
                 # A replay to some rules only: matched as usual, delivered to those alone.
                 names = [name for name in names if name in record.only_rules]
@@ -277,11 +333,12 @@ class Router:
                         if watched is not None:
                             inputs.append(RenderedInput(name, route.target_id, None, redact.mask(str(exc))[:500]))
                         continue
-                slots = route.dispatcher.slots
-                if slots.take():
-                    taken.append(slots)
-                else:
-                    short.append((entry, slots))
+                if not self._distributed:
+                    slots = route.dispatcher.slots
+                    if slots.take():
+                        taken.append(slots)
+                    else:
+                        short.append((entry, slots))
                 deliveries.append(
                     Delivery(route.key, event, payload, record.ingestion_time, record.chain, record.offset)
                 )

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -36,12 +36,15 @@ from eventbus.patterns import Pattern
 from eventbus.patterns.matcher import Matcher
 from eventbus.schedule import Schedule
 from eventbus.targets.base import Target, batch_limit
+from eventbus.targets.bus import PutEventsSink
 from eventbus.targets.function import FunctionTarget
 from eventbus.transform import TargetInput
 
 __all__ = ["Route", "RuleEntry", "RuleTable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _log = get_logger("eventbus.bus")
 
@@ -85,6 +88,9 @@ class RuleTable:
         on_done: Callable[[int], None],
         rand: Callable[[], float],
         outcomes: Outcomes | None = None,
+        on_leased: Callable[[int], None] | None = None,
+        distributed: bool = False,
+        resolver: Callable[[str], Awaitable[PutEventsSink | None]] | None = None,
         on_adopt: Callable[[int], None] | None = None,
     ) -> None:
         self.name = bus_name
@@ -109,6 +115,17 @@ class RuleTable:
         self._serving: dict[str, Dispatcher] = {}
         self._start: Starter | None = None
         self._queue: DeliveryQueue | None = None
+        #: Whether other processes share the queue (each dispatcher counts what it leases).
+        self.distributed = distributed
+        self._on_leased = on_leased
+        self._resolver = resolver
+        #: Rate schedules fire at ``anchor + k * period``; ``None``: counted from when each is put.
+        #: A distributed bus anchors them at the epoch, so every worker agrees on each period.
+        self.schedule_anchor: datetime | None = _EPOCH if distributed else None
+        #: Called with a rule's name after the rule API changed it (a distributed bus writes the
+        #: change to its rule bucket); ``vet_targets`` may refuse targets before they are put.
+        self.on_change: Callable[[str], None] | None = None
+        self.vet_targets: Callable[[Sequence[RuleTarget]], None] | None = None
         #: Deliveries the queue holds for routes no rule target serves (yet), by route.
         self._parked: dict[str, int] = {}
 
@@ -145,6 +162,16 @@ class RuleTable:
     def stop(self) -> None:
         """Start no more dispatchers (the bus cancels the running ones)."""
         self._start = None
+
+    def stop_dispatchers(self) -> None:
+        """Every dispatcher finishes the deliveries in flight and takes no more (a distributed
+        bus leaving: what it has not leased is another worker's)."""
+        for dispatcher in self._serving.values():
+            dispatcher.stop()
+
+    def _changed(self, name: str) -> None:
+        if self.on_change is not None:
+            self.on_change(name)
 
     def slots(self, key: str, capacity: int | None = None) -> Slots:
         """The bound of route ``key`` (made on first use; ``capacity`` updates it)."""
@@ -194,9 +221,8 @@ class RuleTable:
         pattern = None
         if event_pattern is not None:
             pattern = event_pattern if isinstance(event_pattern, Pattern) else Pattern(event_pattern)
-        schedule = (
-            Schedule.parse(schedule_expression, start=self._clock.now()) if schedule_expression else None
-        )
+        anchor = self.schedule_anchor or self._clock.now()
+        schedule = Schedule.parse(schedule_expression, start=anchor) if schedule_expression else None
         existing = self.rules.get(name)
         if existing is None and len(self.rules) >= self.config.max_rules:
             raise LimitExceededError(
@@ -220,6 +246,7 @@ class RuleTable:
             self.scheduler.remove(name)
         else:
             self.scheduler.set(name, schedule)
+        self._changed(name)
         return rule.arn
 
     def _sync_matcher(self, entry: RuleEntry) -> None:
@@ -250,6 +277,7 @@ class RuleTable:
         if name in self.matcher:
             self.matcher.remove(name)
         self.scheduler.remove(name)
+        self._changed(name)
 
     def describe_rule(self, name: str) -> Rule:
         return self._entry(name).rule
@@ -272,6 +300,7 @@ class RuleTable:
         entry = self._entry(name)
         entry.rule = entry.rule.model_copy(update={"state": state})
         self._sync_matcher(entry)
+        self._changed(name)
 
     def put_targets(
         self, rule: str, targets: Sequence[RuleTarget | Mapping[str, Any]]
@@ -299,6 +328,8 @@ class RuleTable:
                 )
         if len(set(ids)) != len(ids):
             raise BusValidationError("Target ids must be unique within a PutTargets request.")
+        if self.vet_targets is not None:
+            self.vet_targets(parsed)
         current = {t.id: t for t in entry.rule.targets}
         if len(current.keys() | {t.id for t in parsed}) > self.config.max_targets_per_rule:
             raise LimitExceededError(
@@ -318,6 +349,8 @@ class RuleTable:
         entry.routes = [routes[t_id] for t_id in current]
         for old, dispatcher in replaced:
             self._close_when_unused(old, dispatcher)
+        if parsed:
+            self._changed(rule)
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> dict[str, Any]:
@@ -337,6 +370,7 @@ class RuleTable:
         )
         for target in removed:
             self._close_when_unused(target, retired.get(target.id))
+        self._changed(rule)
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def _in_use(self, target: Target) -> bool:
@@ -412,6 +446,9 @@ class RuleTable:
             clock=self._clock,
             metrics=self._metrics,
             on_done=self._on_done,
+            on_leased=self._on_leased,
+            distributed=self.distributed,
+            resolver=self._resolver,
             outcomes=self.outcomes,
             rand=self._rand,
             trace=self.config.trace_events,

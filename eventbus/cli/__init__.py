@@ -11,11 +11,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eventbus.cli import _archive, _config, _dlq, _graph, _patterns, _put, _run, _serve, _test, _transform
+from eventbus.cli import (
+    _archive,
+    _config,
+    _dlq,
+    _graph,
+    _patterns,
+    _put,
+    _run,
+    _serve,
+    _status,
+    _test,
+    _transform,
+)
 
 __all__ = ["main"]
 
-_COMMANDS = (_patterns, _transform, _config, _graph, _put, _test, _run, _serve, _archive, _dlq)
+_COMMANDS = (_patterns, _transform, _config, _graph, _put, _test, _run, _serve, _status, _archive, _dlq)
 
 
 def build_parser() -> argparse.ArgumentParser:

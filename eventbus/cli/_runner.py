@@ -523,13 +523,9 @@ def _refusal(running: list[LoadedConfig], changed: list[LoadedConfig]) -> str | 
 
 
 def _states(runtime: Runtime) -> str:
-    """The state files a durable runtime keeps its buses in."""
-    paths = set()
-    for config in runtime.configs:
-        backend = runtime.backend_of(config)
-        if isinstance(backend, SqliteBackend):
-            paths.add(str(backend.state_path(config.file)))
-    return ", ".join(sorted(paths)) or "the state file"
+    """Where a durable runtime keeps its buses (state files, JetStream servers)."""
+    places = {runtime.backend_of(config).location(config.file) for config in runtime.configs}
+    return ", ".join(sorted(places)) or "the state file"
 
 
 def _fingerprint(files: Sequence[str]) -> tuple[str, ...]:

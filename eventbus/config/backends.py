@@ -12,17 +12,30 @@ names it) with the same two members.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from eventbus.bus.logs.jetstream.settings import JetStreamSettings
 
 if TYPE_CHECKING:
     from eventbus.bus.config import BusConfig
+    from eventbus.bus.logs.jetstream.connection import JetStreamConnection
     from eventbus.bus.logs.places import Places
     from eventbus.bus.logs.protocol import EventLog
+    from eventbus.pipes.sources.base import Source
 
-__all__ = ["BACKENDS", "Backend", "BackendSpec", "MemoryBackend", "SqliteBackend", "default_state_path"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendSpec",
+    "JetStreamBackend",
+    "MemoryBackend",
+    "SqliteBackend",
+    "default_state_path",
+]
 
 #: The folder beside a config file that holds its default state file.
 STATE_DIR = ".eventbus"
@@ -41,6 +54,8 @@ class BackendSpec(BaseModel):
 
     #: Whether what the buses accepted survives the process (a reload then hands over through it).
     durable: ClassVar[bool] = False
+    #: Whether buses on it may have archives (``buses.NAME.archives``).
+    keeps_archives: ClassVar[bool] = True
 
     def event_log(self, bus: str, config: BusConfig, *, config_file: str | Path | None = None) -> EventLog:
         """The log bus ``bus`` (with settings ``config``) of the config in ``config_file`` runs on."""
@@ -50,6 +65,15 @@ class BackendSpec(BaseModel):
         """Where pipe ``pipe`` keeps its source's place, or ``None`` when nothing survives the
         process (a pipe restarted within it still resumes: it keeps its source object)."""
         return None
+
+    def share(self, pipe: str) -> Callable[[Source], Source] | None:
+        """How pipe ``pipe``'s source is shared by the processes running the same config
+        (``None``: each process reads its own)."""
+        return None
+
+    def location(self, config_file: str | Path | None = None) -> str:
+        """Where the buses of the config in ``config_file`` keep what they hold, for messages."""
+        return "memory"
 
 
 class MemoryBackend(BackendSpec):
@@ -100,12 +124,53 @@ class SqliteBackend(BackendSpec):
 
         return SqlitePlaces(self.state_path(config_file), f"pipe:{pipe}", synchronous=self.synchronous)
 
+    def location(self, config_file: str | Path | None = None) -> str:
+        return str(self.state_path(config_file))
+
+
+class JetStreamBackend(BackendSpec, JetStreamSettings):
+    """Events, deliveries, retries, rules put at run time and schedules' claims on NATS
+    JetStream: every process running the config (`eventbus run`) is a worker of one shared
+    bus, on one machine or many, and a worker killed loses nothing (its work goes to another
+    after `ack_wait`). Pipes' sources are read by one elected worker and their records processed
+    by all. See docs/scaling.md."""
+
+    durable: ClassVar[bool] = True
+    #: Not yet: an archive kept by each worker would hold only the events that worker routed.
+    keeps_archives: ClassVar[bool] = False
+
+    type: Literal["jetstream"] = "jetstream"
+
+    _connection: JetStreamConnection | None = PrivateAttr(default=None)
+
+    def connection(self) -> JetStreamConnection:
+        """The NATS connection every bus and pipe of a runtime on this backend shares."""
+        from eventbus.bus.logs.jetstream.connection import JetStreamConnection
+
+        if self._connection is None:
+            self._connection = JetStreamConnection(self)
+        return self._connection
+
+    def event_log(self, bus: str, config: BusConfig, *, config_file: str | Path | None = None) -> EventLog:
+        from eventbus.bus.logs.jetstream import JetStreamEventLog
+
+        return JetStreamEventLog(connection=self.connection())
+
+    def share(self, pipe: str) -> Callable[[Source], Source] | None:
+        from eventbus.pipes.sources.relay import RelayedSource
+
+        connection = self.connection()
+        return lambda source: RelayedSource(source, connection=connection, pipe=pipe)
+
+    def location(self, config_file: str | Path | None = None) -> str:
+        return f"JetStream ({self.describe_servers()}, prefix {self.stream})"
+
 
 #: Every backend type, for the schema (a new backend is one more model here).
-BACKENDS: tuple[type[BackendSpec], ...] = (MemoryBackend, SqliteBackend)
+BACKENDS: tuple[type[BackendSpec], ...] = (MemoryBackend, SqliteBackend, JetStreamBackend)
 
 #: ``runtime.backend``: one of ``BACKENDS``, chosen by ``type`` (a bare name is that type's defaults).
-Backend = Annotated[MemoryBackend | SqliteBackend, Field(discriminator="type")]
+Backend = Annotated[MemoryBackend | SqliteBackend | JetStreamBackend, Field(discriminator="type")]
 
 
 def backend_by_name(value: Any) -> Any:

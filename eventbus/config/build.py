@@ -392,7 +392,16 @@ class Runtime:
             backend = self.backend_of(config)
             log = backend.event_log(bus_name, bus_config, config_file=config.file)
             bus = EventBus(bus_name, config=bus_config, log=log)
-            if spec.archives:
+            if spec.archives and not backend.keeps_archives:
+                problems.append(
+                    config.document.problem(
+                        ("buses", bus_name, "archives"),
+                        f"archives are not kept on the {getattr(backend, 'type', 'chosen')} backend yet "
+                        "(each worker would archive only the events it routed): remove them, or run "
+                        "this bus on runtime.backend: sqlite",
+                    )
+                )
+            elif spec.archives:
                 self.archives[bus_name] = dict(spec.archives)
             for rule_name, rule in spec.rules.items():
                 where: KeyPath = ("buses", bus_name, "rules", rule_name)
@@ -449,8 +458,11 @@ class Runtime:
                         self.targets[address] = target
                         update[stage] = target
                 where = ("pipes", name, "source")
-                places = self.backend_of(config).places(name, config_file=config.file)
-                self.pipes[name] = Pipe(pipe_config.model_copy(update=update), name=name, places=places)
+                backend = self.backend_of(config)
+                places = backend.places(name, config_file=config.file)
+                self.pipes[name] = Pipe(
+                    pipe_config.model_copy(update=update), name=name, places=places, share=backend.share(name)
+                )
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems

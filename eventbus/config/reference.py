@@ -18,6 +18,7 @@ _SECTIONS: list[tuple[str, str, set[str]]] = [
     ("runtime", "RuntimeSettings", set()),
     ("runtime.backend: memory", "MemoryBackend", set()),
     ("runtime.backend: sqlite", "SqliteBackend", set()),
+    ("runtime.backend: jetstream", "JetStreamBackend", set()),
     ("defaults", "DefaultSettings", set()),
     ("buses.NAME", "Bus", set()),
     ("buses.NAME.settings and defaults.bus", "BusConfig", set()),

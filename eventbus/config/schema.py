@@ -30,7 +30,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from eventbus.bus import BusConfig
 from eventbus.bus.delivery.retry import RetryPolicy
-from eventbus.config.backends import Backend, MemoryBackend, SqliteBackend, backend_by_name
+from eventbus.config.backends import Backend, JetStreamBackend, MemoryBackend, SqliteBackend, backend_by_name
 from eventbus.config.invoke import InvokeSettings, RouteName, RouteSpec
 from eventbus.config.server import FunctionSpec, ServerSettings
 from eventbus.errors import ConfigError, PatternError
@@ -46,6 +46,7 @@ __all__ = [
     "ArchiveSpec",
     "BusSpec",
     "Defaults",
+    "JetStreamBackend",
     "MemoryBackend",
     "RuleSpec",
     "SqliteBackend",

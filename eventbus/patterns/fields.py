@@ -15,9 +15,6 @@ A ``Field`` is one ``FieldRule`` (a path and the alternatives OR'ed on it) turne
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -25,6 +22,7 @@ from eventbus.patterns.flatten import FALSE, TRUE
 from eventbus.patterns.parse import FieldRule
 from eventbus.patterns.values import (
     AnythingBut,
+    AnythingButWildcard,
     Cidr,
     Condition,
     EqualsIgnoreCase,
@@ -36,49 +34,18 @@ from eventbus.patterns.values import (
     Suffix,
     SuffixIgnoreCase,
     Wildcard,
-    canonical_ip,
+    comparable,
+    ip_number,
+    wildcard_match,
 )
 
-__all__ = ["Anchor", "AnchorKind", "Field", "field_key", "ip_of"]
+__all__ = ["Anchor", "AnchorKind", "Field", "field_key"]
 
 AnchorKind = Literal[
     "exact", "ip", "ic", "prefix", "prefix_ic", "suffix", "suffix_ic", "cidr", "numeric", "ab", "present"
 ]
 #: (kind, key, exact): where the value index files a condition, and whether a hit is proof.
 Anchor = tuple[AnchorKind, Any, bool]
-
-# Every string ipaddress accepts is made of these (hex digits, colons, dots, an optional zone):
-# a cheap regular expression spares the exception-raising parse for ordinary strings.
-_MAYBE_IP = re.compile(r"[0-9A-Fa-f:.]+(?:%.+)?", re.DOTALL)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-_DIGITS = frozenset("0123456789")
-
-
-@functools.lru_cache(maxsize=4096)
-def ip_of(text: str) -> IPAddress | None:
-    """``canonical_ip(text)``, answering the common non-address strings without parsing.
-
-    Dotted-quad IPv4 is decoded here with ipaddress's own rules (four ASCII decimal octets of
-    at most three digits, no leading zero, at most 255), which skips its exception-driven parse.
-    """
-    if _MAYBE_IP.fullmatch(text) is None:
-        return None
-    octets = text.split(".")
-    if len(octets) == 4:
-        number = 0
-        for octet in octets:
-            if not octet or len(octet) > 3 or not _DIGITS.issuperset(octet) or (octet[0] == "0" and len(octet) > 1):
-                return canonical_ip(text)
-            value = int(octet)
-            if value > 255:
-                return None
-            number = number << 8 | value
-        return ipaddress.IPv4Address(number)
-    return canonical_ip(text)
-
 
 def _key_of_exact(value: Any) -> Any:
     """An exact value as the normalized event values spell it."""
@@ -98,7 +65,7 @@ def _anchors(condition: Condition) -> list[Anchor]:
     if isinstance(condition, Exact):
         value = condition.value
         if isinstance(value, str):
-            address = canonical_ip(value)
+            address = ip_number(value)
             return [("ip", address, True)] if address is not None else [("exact", value, True)]
         return [("exact", _key_of_exact(value), True)]
     if isinstance(condition, Numeric):
@@ -143,12 +110,12 @@ def _anchors(condition: Condition) -> list[Anchor]:
 
 def _compile_test(conditions: Iterable[Condition]) -> Callable[[Any], bool]:
     keys: set[Any] = set()
-    addresses: set[IPAddress] = set()
+    addresses: set[tuple[int, int]] = set()
     others: list[Callable[[Any], bool]] = []
     for condition in conditions:
         if isinstance(condition, Exact):
             value = condition.value
-            address = canonical_ip(value) if isinstance(value, str) else None
+            address = ip_number(value) if isinstance(value, str) else None
             if address is not None:
                 addresses.add(address)
             keys.add(_key_of_exact(value))
@@ -170,11 +137,15 @@ def _compile_test(conditions: Iterable[Condition]) -> Callable[[Any], bool]:
     def test(value: Any) -> bool:
         if value in frozen:
             return True
-        if ips and type(value) is str and ip_of(value) in ips:
+        if ips and type(value) is str and ip_number(value) in ips:
             return True
         return any(other(value) for other in others)
 
     return test
+
+
+#: Every integer up to this size is a double exactly (2**53).
+_EXACT = 9_007_199_254_740_992
 
 
 def _fast_test(condition: Condition) -> Callable[[Any], bool]:
@@ -186,7 +157,10 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
 
         def numeric(value: Any) -> bool:
             kind = type(value)
-            if (kind is not int and kind is not float) or value != value:
+            if kind is float:
+                if value - value != 0.0:  # NaN or infinity
+                    return False
+            elif kind is not int or not (-_EXACT <= value <= _EXACT or comparable(value)):
                 return False
             if low is not None and (value <= low if low_open else value < low):
                 return False
@@ -205,18 +179,25 @@ def _fast_test(condition: Condition) -> Callable[[Any], bool]:
     if isinstance(condition, AnythingBut):
         excluded = condition.strings | condition.numbers
         return lambda value: value not in excluded
+    if isinstance(condition, Wildcard):
+        segments = condition.segments
+        return lambda value: type(value) is str and wildcard_match(segments, value)
+    if isinstance(condition, AnythingButWildcard):
+        alternatives = condition.segments
+        return lambda value: type(value) is not str or not any(wildcard_match(s, value) for s in alternatives)
     return condition.test
 
 
 def _cidr_test(condition: Cidr) -> Callable[[Any], bool]:
-    """``Cidr.test`` on the cached parse of ``ip_of``."""
+    """``Cidr.test`` on integers."""
     network = condition.network
+    version, low, high = network.version, int(network.network_address), int(network.broadcast_address)
 
     def test(value: Any) -> bool:
         if type(value) is not str:
             return False
-        address = ip_of(value)
-        return address is not None and address.version == network.version and address in network
+        address = ip_number(value)
+        return address is not None and address[0] == version and low <= address[1] <= high
 
     return test
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any, Generic, TypeVar
 
-from eventbus.patterns.fields import Anchor, ip_of
+from eventbus.patterns.fields import Anchor
+from eventbus.patterns.values import comparable, ip_number
 
 __all__ = ["PathIndex"]
 
@@ -38,21 +39,13 @@ T = TypeVar("T")
 _AFFIXES = ("prefix", "prefix_ic", "suffix", "suffix_ic")
 
 
-def _bucket_add(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
+def _bucket_set(table: dict[Any, tuple[T, ...]], key: Any, bucket: tuple[T, ...]) -> dict[Any, tuple[T, ...]]:
+    """A copy of ``table`` with ``bucket`` under ``key`` (none, when it is empty)."""
     new = dict(table)
-    new[key] = (*table.get(key, ()), item)
-    return new
-
-
-def _bucket_discard(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[Any, tuple[T, ...]]:
-    if key not in table:
-        return table
-    new = dict(table)
-    remaining = tuple(x for x in table[key] if x is not item)
-    if remaining:
-        new[key] = remaining
+    if bucket:
+        new[key] = bucket
     else:
-        del new[key]
+        new.pop(key, None)
     return new
 
 
@@ -60,11 +53,10 @@ def _bucket_discard(table: dict[Any, tuple[T, ...]], key: Any, item: T) -> dict[
 Affix = tuple[tuple[int, dict[str, tuple[T, ...]]], ...]
 
 
-def _affix_change(table: Affix[T], key: str, item: T, adding: bool) -> Affix[T]:
+def _affix_set(table: Affix[T], key: str, bucket: tuple[T, ...]) -> Affix[T]:
     length = len(key)
     rows = dict(table)
-    current = rows.get(length, {})
-    changed = _bucket_add(current, key, item) if adding else _bucket_discard(current, key, item)
+    changed = _bucket_set(rows.get(length, {}), key, bucket)
     if changed:
         rows[length] = changed
     else:
@@ -72,10 +64,16 @@ def _affix_change(table: Affix[T], key: str, item: T, adding: bool) -> Affix[T]:
     return tuple(sorted(rows.items()))
 
 
-class _NumericTree(Generic[T]):
-    """Every range containing a value, in O(log n + hits): a segment tree over bound slots."""
+def _cidr_slot(version: int, length: int) -> tuple[int, int, int]:
+    """(version, mask length, shift): where the CIDR table files blocks of that length."""
+    return version, length, (32 if version == 4 else 128) - length
 
-    __slots__ = ("bounds", "nodes", "size")
+
+class _NumericTree(Generic[T]):
+    """Every range containing a value, in O(log n + hits): a segment tree over bound slots,
+    each slot keeping the buckets on its way to the root (O(slots log n) references)."""
+
+    __slots__ = ("bounds", "by_slot")
 
     def __init__(self, ranges: dict[tuple[Any, bool, Any, bool], tuple[T, ...]]) -> None:
         bounds = sorted({b for (low, _, high, _) in ranges for b in (low, high) if b is not None})
@@ -85,7 +83,6 @@ class _NumericTree(Generic[T]):
         size = 1
         while size < slots:
             size *= 2
-        self.size = size
         nodes: dict[int, list[T]] = {}
         for (low, low_open, high, high_open), bucket in ranges.items():
             first = 0 if low is None else 2 * where[low] + (2 if low_open else 1)
@@ -100,19 +97,24 @@ class _NumericTree(Generic[T]):
                     nodes.setdefault(right, []).extend(bucket)
                 left >>= 1
                 right >>= 1
-        self.nodes: dict[int, tuple[T, ...]] = {k: tuple(v) for k, v in nodes.items()}
+        filed: dict[int, tuple[T, ...]] = {k: tuple(v) for k, v in nodes.items()}
+        #: Per slot, the buckets of the nodes from its leaf to the root: a value's ranges in
+        #: one ``bisect`` and one ``extend``.
+        self.by_slot: list[tuple[tuple[T, ...], ...]] = []
+        for slot in range(slots):
+            node = slot + size
+            above: list[tuple[T, ...]] = []
+            while node:
+                held = filed.get(node)
+                if held is not None:
+                    above.append(held)
+                node >>= 1
+            self.by_slot.append(tuple(above))
 
     def collect(self, value: int | float, out: list[tuple[T, ...]]) -> None:
         bounds = self.bounds
         i = bisect_left(bounds, value)
-        slot = 2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i
-        node = slot + self.size
-        nodes = self.nodes
-        while node:
-            found = nodes.get(node)
-            if found is not None:
-                out.append(found)
-            node >>= 1
+        out.extend(self.by_slot[2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i])
 
 
 class PathIndex(Generic[T]):
@@ -166,23 +168,37 @@ class PathIndex(Generic[T]):
 
     def add(self, anchor: Anchor, item: T) -> None:
         """File ``item`` under ``anchor``; only on an index not yet published."""
-        self._change(anchor, item, adding=True)
+        self.put(anchor, (*self.bucket(anchor), item))
 
     def discard(self, anchor: Anchor, item: T) -> None:
-        self._change(anchor, item, adding=False)
+        self.put(anchor, tuple(x for x in self.bucket(anchor) if x is not item))
 
-    def _change(self, anchor: Anchor, item: T, *, adding: bool) -> None:
+    def bucket(self, anchor: Anchor) -> tuple[T, ...]:
+        """What is filed under ``anchor`` (empty when nothing is)."""
         kind, key, _ = anchor
         if kind in _AFFIXES:
-            setattr(self, kind, _affix_change(getattr(self, kind), key, item, adding))
+            table: Affix[T] = getattr(self, kind)
+            return dict(table).get(len(key), {}).get(key, ())
+        if kind == "present":
+            return self.present
+        if kind == "cidr":
+            version, length, masked = key
+            return self.cidr.get(_cidr_slot(version, length), {}).get(masked, ())
+        found: tuple[T, ...] = getattr(self, kind).get(key, ())
+        return found
+
+    def put(self, anchor: Anchor, bucket: tuple[T, ...]) -> None:
+        """File ``bucket`` under ``anchor`` in place of what was there; only on an index not
+        yet published. The one table changed is copied, never changed in place."""
+        kind, key, _ = anchor
+        if kind in _AFFIXES:
+            setattr(self, kind, _affix_set(getattr(self, kind), key, bucket))
         elif kind == "present":
-            self.present = (*self.present, item) if adding else tuple(x for x in self.present if x is not item)
+            self.present = bucket
         elif kind == "cidr":
             version, length, masked = key
-            shift = (32 if version == 4 else 128) - length
-            slot = (version, length, shift)
-            table = self.cidr.get(slot, {})
-            changed = _bucket_add(table, masked, item) if adding else _bucket_discard(table, masked, item)
+            slot = _cidr_slot(version, length)
+            changed = _bucket_set(self.cidr.get(slot, {}), masked, bucket)
             cidr = dict(self.cidr)
             if changed:
                 cidr[slot] = changed
@@ -190,8 +206,7 @@ class PathIndex(Generic[T]):
                 cidr.pop(slot, None)
             self.cidr = cidr
         else:
-            table = getattr(self, kind)
-            setattr(self, kind, _bucket_add(table, key, item) if adding else _bucket_discard(table, key, item))
+            setattr(self, kind, _bucket_set(getattr(self, kind), key, bucket))
             if kind == "numeric":
                 self._tree = None
         self._strings = bool(self.ip or self.ic or self.cidr) or any(getattr(self, name) for name in _AFFIXES)
@@ -215,10 +230,16 @@ class PathIndex(Generic[T]):
                 # Built by the first reader that needs it; concurrent builds agree, and
                 # storing an attribute is atomic.
                 tree = self._tree = _NumericTree(self.numeric)
+            bounds, by_slot, count = tree.bounds, tree.by_slot, len(tree.bounds)
             for value in values:
                 kind = type(value)
-                if (kind is int or kind is float) and value == value:
-                    tree.collect(value, out)
+                if (kind is float and value - value == 0.0) or (
+                    kind is int and (-9_007_199_254_740_992 <= value <= 9_007_199_254_740_992 or comparable(value))
+                ):
+                    i = bisect_left(bounds, value)
+                    hits = by_slot[2 * i + 1 if i < count and bounds[i] == value else 2 * i]
+                    if hits:
+                        out.extend(hits)
         if self.ab:
             for value in values:
                 for excluded, bucket in self.ab.items():
@@ -260,15 +281,15 @@ class PathIndex(Generic[T]):
                 if found is not None:
                     out.append(found)
         if self.ip or self.cidr:
-            address = ip_of(value)
+            address = ip_number(value)
             if address is None:
                 return
             found = self.ip.get(address)
             if found is not None:
                 out.append(found)
-            number = int(address)
+            kind, number = address
             for (version, _, shift), masks in self.cidr.items():
-                if version == address.version:
+                if version == kind:
                     found = masks.get(number >> shift)
                     if found is not None:
                         out.append(found)

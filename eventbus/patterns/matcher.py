@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from eventbus.patterns.consistency import consistent
+from eventbus.patterns.crowd import CROWD, Crowd
 from eventbus.patterns.fields import Field, field_key
 from eventbus.patterns.flatten import (
     EMPTY_TRIE,
     PathNode,
     flatten,
-    leaves_with_membership,
     trie_with,
     trie_without,
 )
@@ -44,12 +44,15 @@ SHARED_KINDS = frozenset({"prefix", "prefix_ic", "suffix", "suffix_ic"})
 AFFIX_FLOOR = 0.05
 #: Above this estimated hit rate, an exact anchor looks for an exact partner field.
 PAIR_THRESHOLD = 0.002
+#: A crowded bucket is indexed again once it holds this many branches per path they would be
+#: filed under (see ``_pays``).
+PER_PATH = 3
 
 
 class _Branch:
     """One ``$or`` branch of one named rule, as filed in the indexes."""
 
-    __slots__ = ("absent", "anchor", "check", "fields", "multi", "name", "partner", "paths")
+    __slots__ = ("absent", "anchor", "check", "fields", "multi", "name", "onward", "partner", "paths", "twin")
 
     def __init__(
         self,
@@ -58,8 +61,17 @@ class _Branch:
         anchor: Field | None,
         check: tuple[Field, ...],
         partner: Field | None = None,
+        onward: Field | None = None,
     ):
         self.name = name
+        #: The field the branch is filed under inside a crowded bucket (see ``crowd.py``): its
+        #: best field besides the anchor and partner, if it has one that needs a value.
+        self.onward = onward
+        #: What a crowd files under ``onward``: when a hit there proves the field (an exact
+        #: key), a twin that has nothing more to check on it; else the branch itself.
+        self.twin = self
+        if onward is not None and onward in check and all(exact for _, _, exact in onward.anchors):
+            self.twin = _Branch(name, fields, anchor, tuple(f for f in check if f is not onward), partner)
         self.fields = fields
         self.anchor = anchor
         #: With a partner, the branch is filed under the pair of the two fields' exact values.
@@ -76,12 +88,12 @@ class _Branch:
 class _Snapshot:
     """Everything ``match`` reads. Never changed after publication."""
 
-    __slots__ = ("always", "indexes", "pairs", "rules", "trie")
+    __slots__ = ("always", "indexes", "pairs", "probes", "rules", "trie")
 
     def __init__(
         self,
         trie: PathNode,
-        indexes: dict[str, PathIndex[_Branch]],
+        indexes: dict[str, PathIndex[Any]],
         pairs: dict[str, dict[str, PairTable]],
         always: tuple[_Branch, ...],
         rules: dict[str, tuple[_Branch, ...]],
@@ -95,9 +107,14 @@ class _Snapshot:
         #: Branches with no field that needs a leaf (only ``exists: false``): checked every time.
         self.always = always
         self.rules = rules
+        #: (path, its index, its pair tables) for every path that has either: an event with more
+        #: used paths than these is looked up through them.
+        self.probes = tuple((path, indexes.get(path), pairs.get(path)) for path in {*indexes, *pairs})
 
 
-PairTable = dict[Any, dict[Any, tuple[_Branch, ...]]]
+#: What an index key holds: branches, or one ``Crowd`` of them.
+Bucket = tuple[Any, ...]
+PairTable = dict[Any, dict[Any, Bucket]]
 
 
 def _put(container: dict[Any, Any], key: Any, value: Any) -> None:
@@ -115,11 +132,11 @@ class _Edit:
         self.base = base
         self.trie = base.trie
         self.always = base.always
-        self._indexes: dict[str, PathIndex[_Branch]] | None = None
+        self._indexes: dict[str, PathIndex[Any]] | None = None
         self._copied: set[str] = set()
         self.pairs = base.pairs
 
-    def index(self, path: str) -> PathIndex[_Branch]:
+    def index(self, path: str) -> PathIndex[Any]:
         if self._indexes is None:
             self._indexes = dict(self.base.indexes)
         if path not in self._copied:
@@ -128,15 +145,14 @@ class _Edit:
             self._copied.add(path)
         return self._indexes[path]
 
-    def pair(self, first: str, second: str, a: Any, b: Any, branch: _Branch, *, adding: bool) -> None:
-        """File (or unfile) ``branch`` under values ``a`` at ``first`` and ``b`` at ``second``,
+    def pair(self, first: str, second: str, a: Any, b: Any, change: Callable[[Bucket], Bucket]) -> None:
+        """Change the bucket filed under values ``a`` at ``first`` and ``b`` at ``second``,
         copying the three dict levels on the way down."""
         pairs = dict(self.pairs)
         seconds = dict(pairs.get(first, {}))
         table = dict(seconds.get(second, {}))
         inner = dict(table.get(a, {}))
-        bucket = inner.get(b, ())
-        bucket = (*bucket, branch) if adding else tuple(x for x in bucket if x is not branch)
+        bucket = change(inner.get(b, ()))
         _put(inner, b, bucket)
         _put(table, a, inner)
         _put(seconds, second, table)
@@ -196,81 +212,20 @@ class Matcher:
         """The names of the rules the event matches. ``event`` is a dict, JSON text or UTF-8 bytes."""
         data: Mapping[str, Any] = event if type(event) is dict else load_event(event)
         snapshot = self._snapshot  # one snapshot for the whole match
-        matched: set[str] = set()
         if not snapshot.rules:
-            return matched
-        flat, in_arrays = flatten(data, snapshot.trie)
-        buckets: list[tuple[_Branch, ...]] = []
-        indexes = snapshot.indexes
-        pairs = snapshot.pairs
-        for path, values in flat.items():
-            index = indexes.get(path)
-            if index is not None:
-                exact = index.exact_only
-                if exact is None:
-                    index.collect(values, buckets)
-                else:
-                    for value in values:
-                        hit = exact.get(value)
-                        if hit is not None:
-                            buckets.append(hit)
-            if pairs:
-                seconds = pairs.get(path)
-                if seconds is not None:
-                    _collect_pairs(values, seconds, flat, buckets)
-        if snapshot.always:
-            buckets.append(snapshot.always)
-        memo: dict[Field, bool] = {}
-        members = None
-        searched: set[_Branch] | None = None
-        for bucket in buckets:
-            for branch in bucket:
-                name = branch.name
-                if name in matched:
-                    continue
-                for field in branch.check:
-                    verdict = memo.get(field)
-                    if verdict is None:
-                        found = flat.get(field.path)
-                        if found is None:
-                            verdict = field.absence
-                        elif len(found) == 1:
-                            verdict = field.test(found[0])
-                        else:
-                            verdict = field.holds(found)
-                        memo[field] = verdict
-                    if not verdict:
-                        break
-                else:
-                    if in_arrays and branch.multi and _arrays_matter(branch, in_arrays):
-                        # The same branch may come back once per leaf that hits its anchor:
-                        # the exact search runs once per branch and event.
-                        if searched is None:
-                            searched = set()
-                        elif branch in searched:
-                            continue
-                        searched.add(branch)
-                        if members is None:
-                            members = leaves_with_membership(data, snapshot.trie)
-                        if not consistent(branch.fields, members):
-                            continue
-                    matched.add(name)
-                    continue
-                # A field failed on its own. With arrays in play an ``exists: false`` field may
-                # still hold through an inconsistent leaf, so only the exact search can say no.
-                if branch.absent and in_arrays and _arrays_matter(branch, in_arrays) and _may_be_absent(
-                    branch, flat, memo
-                ):
-                    if searched is None:
-                        searched = set()
-                    elif branch in searched:
-                        continue
-                    searched.add(branch)
-                    if members is None:
-                        members = leaves_with_membership(data, snapshot.trie)
-                    if consistent(branch.fields, members):
-                        matched.add(name)
-        return matched
+            return set()
+        return _match(snapshot, data)
+
+    def match_many(self, events: Iterable[EventInput]) -> list[set[str]]:
+        """``[match(event) for event in events]``, all against one snapshot of the rules.
+
+        JSON text that cannot be read raises ``InvalidEventError`` as ``match`` does, before any
+        event is matched."""
+        datas = [event if type(event) is dict else load_event(event) for event in events]
+        snapshot = self._snapshot
+        if not snapshot.rules:
+            return [set() for _ in datas]
+        return [_match(snapshot, data) for data in datas]
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -310,22 +265,28 @@ class Matcher:
         anchor: Field | None = None
         if positive:
             costs = {f: self._cost(f) for f in positive}
-            anchor = min(positive, key=lambda f: (costs[f], -f.depth))
+            # An exact field when there is one: its keys are one dict probe away, and however
+            # many rules share a key, their bucket is indexed again (crowd.py) on their next
+            # field, which is about as selective as filing on that field directly.
+            exact = [f for f in positive if _pairable(f)] or positive
+            anchor = min(exact, key=lambda f: (costs[f], -f.depth))
             partner = self._partner(anchor, positive, costs)
+            others = [f for f in positive if f is not anchor and f is not partner]
+            onward = min(others, key=lambda f: (costs[f], -f.depth)) if others else None
             if partner is not None:
                 rest = sorted((f for f in fields if f is not anchor and f is not partner), key=lambda f: costs.get(f, 0))
-                branch = _Branch(name, fields, anchor, tuple(rest), partner)
+                branch = _Branch(name, fields, anchor, tuple(rest), partner, onward)
                 first, second = sorted((anchor, partner), key=lambda f: f.path)
                 for _, a, _ in first.anchors:
                     for _, b, _ in second.anchors:
-                        edit.pair(first.path, second.path, a, b, branch, adding=True)
+                        edit.pair(first.path, second.path, a, b, lambda bucket: _grown(bucket, branch))
             else:
                 proven = all(exact for _, _, exact in anchor.anchors)
                 rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
-                branch = _Branch(name, fields, anchor, tuple(rest))
+                branch = _Branch(name, fields, anchor, tuple(rest), None, onward)
                 index = edit.index(anchor.path)
                 for key in anchor.anchors:
-                    index.add(key, branch)
+                    index.put(key, _grown(index.bucket(key), branch, crowds=key[0] != "numeric"))
         else:
             branch = _Branch(name, fields, None, fields)
             edit.always = (*edit.always, branch)
@@ -341,11 +302,11 @@ class Matcher:
             first, second = sorted((anchor, partner), key=lambda f: f.path)
             for _, a, _ in first.anchors:
                 for _, b, _ in second.anchors:
-                    edit.pair(first.path, second.path, a, b, branch, adding=False)
+                    edit.pair(first.path, second.path, a, b, lambda bucket: _shrunk(bucket, branch))
         elif anchor is not None:
             index = edit.index(anchor.path)
             for key in anchor.anchors:
-                index.discard(key, branch)
+                index.put(key, _shrunk(index.bucket(key), branch))
         else:
             edit.always = tuple(b for b in edit.always if b is not branch)
         for f in branch.fields:
@@ -410,13 +371,133 @@ class Matcher:
             edit.trie = trie_without(edit.trie, field.path)
 
 
+def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
+    """The match loop (see the module's docstring and docs/matcher.md)."""
+    matched: set[str] = set()
+    flat, recorded = flatten(data, snapshot.trie)
+    in_arrays = recorded.in_arrays()
+    buckets: list[Bucket] = []
+    probes = snapshot.probes
+    if len(probes) > len(flat):
+        indexes, pairs = snapshot.indexes, snapshot.pairs
+        probes = tuple((path, indexes.get(path), pairs.get(path)) for path in flat)
+    for path, index, seconds in probes:
+        values = flat.get(path)
+        if values is None:
+            continue
+        if len(values) > 1:
+            # Equal leaves hit the same keys: look each distinct one up once.
+            values = list(dict.fromkeys(values))
+        if index is not None:
+            exact = index.exact_only
+            if exact is None:
+                index.collect(values, buckets)
+            else:
+                for value in values:
+                    hit = exact.get(value)
+                    if hit is not None:
+                        buckets.append(hit)
+        if seconds is not None:
+            _collect_pairs(values, seconds, flat, buckets)
+    if snapshot.always:
+        buckets.append(snapshot.always)
+    if len(buckets) > 16:
+        # Leaves with different values can hit one bucket (a prefix, a numeric range): go
+        # through it once.
+        buckets = list({id(bucket): bucket for bucket in buckets}.values())
+    memo: dict[Field, bool] = {}
+    decided: dict[tuple[Field, ...], bool] | None = None
+    for bucket in buckets:
+        if type(bucket[0]) is Crowd:
+            bucket[0].expand(flat, buckets)
+            continue
+        for branch in bucket:
+            name = branch.name
+            if name in matched:
+                continue
+            for field in branch.check:
+                verdict = memo.get(field)
+                if verdict is None:
+                    found = flat.get(field.path)
+                    if found is None:
+                        verdict = field.absence
+                    elif len(found) == 1:
+                        verdict = field.test(found[0])
+                    else:
+                        verdict = field.holds(found)
+                    memo[field] = verdict
+                if not verdict:
+                    break
+            else:
+                if branch.multi and in_arrays and not in_arrays.isdisjoint(branch.paths):
+                    inside = tuple(f for f in branch.fields if f.path in in_arrays)
+                    if len(inside) > 1:
+                        # Two or more fields in arrays: the exact decision, once per event
+                        # for each set of such fields (rules often share them).
+                        if decided is None:
+                            decided = {}
+                        verdict = decided.get(inside)
+                        if verdict is None:
+                            verdict = decided[inside] = consistent(inside, recorded)
+                        if not verdict:
+                            continue
+                matched.add(name)
+                continue
+            # A field failed on its own. With arrays in play an ``exists: false`` field may
+            # still hold through an inconsistent leaf, so only the exact decision can say no.
+            if branch.absent and in_arrays and not in_arrays.isdisjoint(branch.paths):
+                inside = tuple(f for f in branch.fields if f.path in in_arrays)
+                if len(inside) < 2 or not _may_be_absent(branch, inside, flat, memo):
+                    continue
+                if decided is None:
+                    decided = {}
+                verdict = decided.get(inside)
+                if verdict is None:
+                    verdict = decided[inside] = consistent(inside, recorded)
+                if verdict:
+                    matched.add(name)
+    return matched
+
+
+def _onward(branch: _Branch) -> tuple[Field | None, _Branch]:
+    return branch.onward, branch.twin
+
+
+def _grown(bucket: Bucket, branch: _Branch, *, crowds: bool = True) -> Bucket:
+    """``bucket`` with ``branch`` added: past ``CROWD`` branches, one ``Crowd`` of them, if
+    that pays. Numeric ranges never crowd: their segment tree merges the buckets it files."""
+    if bucket and type(bucket[0]) is Crowd:
+        return (bucket[0].adding(branch, *_onward(branch)),)
+    grown = (*bucket, branch)
+    # Checked when the bucket passes the threshold and at each multiple of it after: a bucket
+    # that stays plain costs O(its size / CROWD) per branch added, not O(its size).
+    if crowds and len(grown) > CROWD and len(grown) % CROWD in (0, 1) and _pays(grown):
+        return (Crowd.of(grown, _onward),)
+    return grown
+
+
+def _pays(branches: Bucket) -> bool:
+    """A crowd costs a look-up per path its branches file under next, a plain bucket a check
+    per branch: indexing again pays when there are several branches per path."""
+    paths = {branch.onward.path for branch in branches if branch.onward is not None}
+    return len(branches) >= PER_PATH * len(paths)
+
+
+def _shrunk(bucket: Bucket, branch: _Branch) -> Bucket:
+    """``bucket`` without ``branch``: a crowd down to half of ``CROWD`` is a plain bucket again."""
+    if bucket and type(bucket[0]) is Crowd:
+        crowd = bucket[0].removing(branch, *_onward(branch))
+        return crowd.entries if len(crowd) <= CROWD // 2 else (crowd,)
+    return tuple(x for x in bucket if x is not branch)
+
+
 def _pairable(field: Field) -> bool:
     """Only exact values pair up: their keys are the leaf values themselves."""
     return len(field.anchors) <= 4 and all(kind == "exact" for kind, _, _ in field.anchors)
 
 
 def _collect_pairs(
-    values: list[Any], seconds: dict[str, PairTable], flat: dict[str, list[Any]], out: list[tuple[_Branch, ...]]
+    values: list[Any], seconds: dict[str, PairTable], flat: dict[str, list[Any]], out: list[Bucket]
 ) -> None:
     for second, table in seconds.items():
         others = flat.get(second)
@@ -437,23 +518,17 @@ def _collect_pairs(
                 out.extend(bucket for key, bucket in inner.items() if key in present)
 
 
-def _arrays_matter(branch: _Branch, in_arrays: set[str]) -> bool:
-    """Two or more of the branch's fields have leaves inside arrays: consistency can bite."""
-    if in_arrays.isdisjoint(branch.paths):
-        return False
-    return sum(1 for path in branch.paths if path in in_arrays) >= 2
-
-
-def _may_be_absent(branch: _Branch, flat: dict[str, list[Any]], memo: dict[Field, bool]) -> bool:
-    """Could the branch hold once absence is judged per array element? Its fields that need a
-    leaf must each have one; only fields allowing absence may have failed."""
+def _may_be_absent(branch: _Branch, inside: tuple[Field, ...], flat: dict[str, list[Any]], memo: dict[Field, bool]) -> bool:
+    """Could the branch hold once absence is judged per array element? Its fields outside
+    arrays must hold as they are; of those inside, the ones that need a value must each have
+    one that satisfies them (only fields allowing absence may have failed)."""
     for field in branch.fields:
-        if field.absence:
+        if field.absence and field in inside:
             continue
         verdict = memo.get(field)
         if verdict is None:
             values = flat.get(field.path)
-            verdict = memo[field] = values is not None and field.holds(values)
+            verdict = memo[field] = field.absence if values is None else field.holds(values)
         if not verdict:
             return False
     return True

@@ -10,9 +10,11 @@ The result is a ``ParsedPattern``: a tuple of branches (``$or`` expanded), each 
 
 from __future__ import annotations
 
+import decimal
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from eventbus.patterns.values import (
     Suffix,
     SuffixIgnoreCase,
     Wildcard,
+    ip_number,
 )
 
 __all__ = [
@@ -125,9 +128,64 @@ def _reject_constant(name: str) -> Any:
     )
 
 
+def _check_keys(source: Mapping[str, Any]) -> None:
+    """Only a dict built in Python can have keys JSON cannot: name the first one, at any depth."""
+    stack: list[Any] = [source]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    kind = type(key).__name__
+                    article = "an" if kind[0] in "aeiou" else "a"
+                    raise _fail(f"Key {key!r} is {article} {kind}; the keys of a pattern must be strings")
+                stack.append(value)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+
+
+class _Inexact(float):
+    """A float literal that no double holds exactly (``0.10000000000000001``, ``1e400``): kept
+    with its text, which event-ruler names when it refuses to compare it."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> _Inexact:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+def _float_literal(text: str) -> float:
+    number = float(text)
+    if math.isfinite(number) and decimal.Decimal(text) == decimal.Decimal(repr(number)):
+        return number
+    return _Inexact(number, text)
+
+
+def _comparable(value: float) -> float:
+    """A numeric operand event-ruler can compare: a double that is exactly the number written
+    (``ComparableNumber``). Any finite float parsed from a dict qualifies; an integer must be
+    one a double holds exactly."""
+    if isinstance(value, _Inexact):
+        raise _fail(f"Cannot compare number : {value.text}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(f"Cannot compare number : {json.dumps(value)}")
+        return value
+    try:
+        exact = float(value) == value
+    except OverflowError:
+        exact = False
+    if not exact:
+        raise _fail(f"Cannot compare number : {value}")
+    return value
+
+
 def load_pattern_source(source: str | bytes | Mapping[str, Any], *, max_size: int | None) -> Any:
     """JSON text (or an already-parsed mapping) to Python values, checking the size limit first."""
     if isinstance(source, Mapping):
+        _check_keys(source)
         if max_size is not None:
             try:
                 size = len(json.dumps(source, separators=(",", ":"), ensure_ascii=False))
@@ -146,7 +204,7 @@ def load_pattern_source(source: str | bytes | Mapping[str, Any], *, max_size: in
     if max_size is not None and len(source) > max_size:
         raise _fail(f"Event pattern is {len(source)} characters long; the limit is {max_size}")
     try:
-        return json.loads(source, parse_constant=_reject_constant)
+        return json.loads(source, parse_constant=_reject_constant, parse_float=_float_literal)
     except RecursionError:
         raise _fail("Pattern is nested too deeply") from None
     except ValueError as exc:
@@ -228,7 +286,9 @@ def _parse_values(values: list[Any]) -> tuple[Condition, ...]:
     for value in values:
         if isinstance(value, dict):
             conditions.append(_parse_expression(value))
-        elif isinstance(value, list) or (isinstance(value, float) and not math.isfinite(value)):
+        elif isinstance(value, list) or (isinstance(value, float) and value != value):
+            # Any JSON number is a value to match (event-ruler matches one it cannot compare,
+            # 1e400 say, by its text); NaN, only possible in a dict, is not a number.
             raise _fail("Match value must be String, number, true, false, or null")
         else:
             conditions.append(Exact(value))
@@ -306,6 +366,8 @@ def _is_json_number(value: Any) -> bool:
 
 
 def _parse_numeric(items: list[Any]) -> Condition:
+    """In event-ruler's order: each operator and operand is checked as it is read, and a number
+    it cannot compare only once the whole expression has been read."""
     operand = tuple(items)
     if not items or not isinstance(items[0], str):
         raise _fail(f"Invalid member in numeric match: {_text(items[0]) if items else ']'}")
@@ -314,17 +376,18 @@ def _parse_numeric(items: list[Any]) -> Condition:
         raise _fail(f"Unrecognized numeric range operator: {op}")
     if len(items) < 2 or not _is_json_number(items[1]):
         raise _fail(f"Value of {'equals' if op == '=' else op} must be numeric")
-    value = _finite(items[1])
+    value = items[1]
     if op == "=":
         if len(items) > 2:
             raise _fail("Too many elements in numeric expression")
+        value = _comparable(value)
         return Numeric(value, False, value, False, operand)
     if op in ("<", "<="):
         if len(items) > 2:
             raise _fail("Too many elements in numeric expression")
-        return Numeric(None, False, value, op == "<", operand)
+        return Numeric(None, False, _comparable(value), op == "<", operand)
     if len(items) == 2:
-        return Numeric(value, op == ">", None, False, operand)
+        return Numeric(_comparable(value), op == ">", None, False, operand)
     top_op = items[2]
     if not isinstance(top_op, str):
         raise _fail(f"Bad value in numeric range: {_text(top_op)}")
@@ -332,18 +395,13 @@ def _parse_numeric(items: list[Any]) -> Condition:
         raise _fail(f"Bad numeric range operator: {top_op}")
     if len(items) < 4 or not _is_json_number(items[3]):
         raise _fail(f"Value of {top_op} must be numeric")
-    top = _finite(items[3])
     if len(items) > 4:
         raise _fail("Too many terms in numeric range expression")
+    value = _comparable(value)
+    top = _comparable(items[3])
     if value >= top:
         raise _fail("Bottom must be less than top")
     return Numeric(value, op == ">", top, top_op == "<", operand)
-
-
-def _finite(value: float) -> float:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _fail("Value of numeric must be a finite number")
-    return value
 
 
 def _parse_anything_but(operand: Any) -> Condition:
@@ -365,7 +423,7 @@ def _parse_anything_but(operand: Any) -> Condition:
             if isinstance(item, str):
                 strings.add(item)
             elif _is_json_number(item):
-                numbers.add(item)
+                numbers.add(_comparable(item))
             else:
                 raise _fail("Inside anything but list, start|null|boolean is not supported.")
         if bool(strings) == bool(numbers):
@@ -376,7 +434,7 @@ def _parse_anything_but(operand: Any) -> Condition:
     if isinstance(operand, str):
         return AnythingBut(strings=frozenset({operand}))
     if _is_json_number(operand):
-        return AnythingBut(numbers=frozenset({operand}))
+        return AnythingBut(numbers=frozenset({_comparable(operand)}))
     raise _fail("Value of anything-but must be an array or single string/number value.")
 
 
@@ -430,31 +488,49 @@ def _wildcard_segments(pattern: str) -> tuple[str, ...]:
             raise _fail(f"Invalid escape character at pos {pos}")
         else:
             current.append(ch)
-        pos += len(ch.encode("utf-8", "surrogatepass"))
+        # Java's getBytes writes an unpaired surrogate as "?": one byte.
+        pos += len(ch.encode("utf-8", "replace"))
         i += 1
     segments.append("".join(current))
     return tuple(segments)
 
 
+_IPV4_SHAPE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_IPV6_SHAPE = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
+_JAVA_INT = re.compile(r"[+-]?\d+")
+
+
 def _parse_cidr(text: str) -> Cidr:
+    """A CIDR block, checked as event-ruler's ``CIDR.cidr`` checks it, in its order."""
+    # Java's String.split drops the empty strings at the end: "10.0.0.0/8/" has one "/".
     pieces = text.split("/")
+    while pieces and not pieces[-1]:
+        pieces.pop()
     if len(pieces) != 2:
         raise _fail("Malformed CIDR, one '/' required")
     address, bits = pieces
-    try:
-        mask = int(bits)
-    except ValueError:
-        raise _fail("Malformed CIDR, mask bits must be an integer") from None
+    # Integer.parseInt: a sign, decimal digits, and a 32-bit value; no spaces or underscores.
+    if _JAVA_INT.fullmatch(bits) is None or not -(2**31) <= int(bits) < 2**31:
+        raise _fail("Malformed CIDR, mask bits must be an integer")
+    mask = int(bits)
     if mask < 0:
         raise _fail("Malformed CIDR, mask bits must not be negative")
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise _fail(f"Nonstandard IP address: {address}") from None
-    limit = 32 if ip.version == 4 else 128
-    if mask > limit:
-        raise _fail(f"IPv{ip.version} mask bits must be <= {limit}")
-    network = ipaddress.ip_network(f"{ip}/{mask}", strict=False)
+    # What does not look like an address is "nonstandard"; what looks like one but is not
+    # (10.0.0.256) is "invalid".
+    if _IPV4_SHAPE.fullmatch(address) is None and _IPV6_SHAPE.fullmatch(address) is None:
+        raise _fail(f"Nonstandard IP address: {address}")
+    ip = ip_number(address)
+    if ip is None:
+        raise _fail(f"Invalid IP address: {address}")
+    version, number = ip
+    if version == 4:
+        if mask > 31:
+            raise _fail("IPv4 mask bits must be < 32")
+        network: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.IPv4Network((number, mask), strict=False)
+    else:
+        if mask > 127:
+            raise _fail("IPv6 mask bits must be < 128")
+        network = ipaddress.IPv6Network((number, mask), strict=False)
     return Cidr(network, text)
 
 
@@ -471,7 +547,7 @@ def _parse_cidr(text: str) -> Cidr:
 
 def _wildcard_tokens(pattern: str) -> list[int]:
     tokens = [0x22]
-    raw = pattern.encode("utf-8")
+    raw = pattern.encode("utf-8", "replace")
     i = 0
     while i < len(raw):
         if raw[i] == 0x2A:

@@ -13,8 +13,10 @@ the string ``"5"`` never equals the number ``5``, ``true`` is not ``1``, and the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,7 +38,8 @@ __all__ = [
     "Suffix",
     "SuffixIgnoreCase",
     "Wildcard",
-    "canonical_ip",
+    "ip_number",
+    "comparable",
     "is_number",
     "wildcard_match",
 ]
@@ -49,14 +52,97 @@ def is_number(value: object) -> bool:
     return (isinstance(value, int | float)) and not isinstance(value, bool)
 
 
-def canonical_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a string spells, or None. Only plain literals count (no hostnames, no zones)."""
-    if not text or len(text) > 45 or not (text[0].isalnum() or text[0] == ":"):
-        return None
+def comparable(value: int | float) -> bool:
+    """Can event-ruler compare this event number? Only a double that is exactly the number
+    (``ComparableNumber``): not an overflow (``1e400`` reads as infinity), not NaN, not an
+    integer no double holds (``2**53 + 1``). Numeric conditions skip the others."""
+    if type(value) is float or isinstance(value, float):
+        return math.isfinite(value)
     try:
-        return ipaddress.ip_address(text)
-    except ValueError:
+        return float(value) == value
+    except OverflowError:
+        return False
+
+
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+_DIGITS = frozenset("0123456789")
+
+
+@functools.lru_cache(maxsize=4096)
+def ip_number(text: str) -> tuple[int, int] | None:
+    """``(4 or 6, the address as an integer)`` when ``text`` spells an IP address the way
+    event-ruler reads one (its IPv4 and IPv6 regular expressions, then Java's ``InetAddress``),
+    else ``None``.
+
+    IPv4: four dot-separated ASCII decimal numbers of at most 255, without leading zeros.
+    IPv6: hex digits and colons only, with one colon at least: eight groups of one to four hex
+    digits, or fewer around one ``::``. An IPv4-mapped address (``::ffff:a00:1``) is the IPv4
+    address it maps, as ``InetAddress`` returns it. A dotted tail (``::ffff:10.0.0.1``), a zone
+    (``fe80::1%eth0``), brackets and host names are not addresses. Decided with string methods:
+    no string costs more than a scan, whatever it holds.
+    """
+    if ":" in text:
+        if not _HEX_COLON.issuperset(text):
+            return None
+        number = _ipv6_number(text)
+        if number is None:
+            return None
+        if number >> 32 == 0xFFFF:
+            return 4, number & 0xFFFFFFFF
+        return 6, number
+    octets = text.split(".")
+    if len(octets) != 4:
         return None
+    number = 0
+    for octet in octets:
+        if not octet or len(octet) > 3 or not _DIGITS.issuperset(octet) or (octet[0] == "0" and len(octet) > 1):
+            return None
+        value = int(octet)
+        if value > 255:
+            return None
+        number = number << 8 | value
+    return 4, number
+
+
+def _ipv6_number(text: str) -> int | None:
+    """The 128-bit address a string of hex digits and colons spells, or None."""
+    parts = text.split(":")
+    if not 3 <= len(parts) <= 9:
+        return None
+    skip = None
+    for i in range(1, len(parts) - 1):
+        if not parts[i]:
+            if skip is not None:
+                return None  # two "::"
+            skip = i
+    if skip is not None:
+        high, low = skip, len(parts) - skip - 1
+        if not parts[0]:
+            high -= 1
+            if high:
+                return None  # a leading ":" only as "::"
+        if not parts[-1]:
+            low -= 1
+            if low:
+                return None  # a trailing ":" only as "::"
+        skipped = 8 - (high + low)
+        if skipped < 1:
+            return None
+    else:
+        if len(parts) != 8 or not parts[0] or not parts[-1]:
+            return None
+        high, low, skipped = 8, 0, 0
+    number = 0
+    for part in parts[:high]:
+        if not 1 <= len(part) <= 4:
+            return None
+        number = number << 16 | int(part, 16)
+    number <<= 16 * skipped
+    for part in parts[len(parts) - low :]:
+        if not 1 <= len(part) <= 4:
+            return None
+        number = number << 16 | int(part, 16)
+    return number
 
 
 def wildcard_match(segments: tuple[str, ...], text: str) -> bool:
@@ -102,8 +188,9 @@ class Exact(Condition):
     """A plain value in the pattern's array: ``"x"``, ``5``, ``true``, ``null``.
 
     Numbers compare by value (``5`` matches ``5.0`` and ``5e0``), as event-ruler adds a numeric
-    equality beside the literal one. A string that spells an IP address also matches other
-    spellings of that address, as event-ruler turns such strings into address ranges.
+    equality beside the literal one. A string that spells an IP address (``ip_number``) also
+    matches other spellings of that address, as event-ruler turns such strings into address
+    ranges.
     """
 
     kind: ClassVar[str] = "exact"
@@ -116,8 +203,8 @@ class Exact(Condition):
                 return False
             if value == mine:
                 return True
-            ip = canonical_ip(mine)
-            return ip is not None and canonical_ip(value) == ip
+            ip = ip_number(mine)
+            return ip is not None and ip_number(value) == ip
         if mine is None or isinstance(mine, bool):
             return value is mine
         return is_number(value) and value == mine
@@ -291,7 +378,7 @@ class Numeric(Condition):
         if not is_number(value):
             return False
         assert isinstance(value, int | float)
-        if value != value:  # NaN compares with nothing
+        if not comparable(value):  # NaN, infinity, an integer past a double's precision
             return False
         low, high = self.low, self.high
         if low is not None and (value <= low if self.low_open else value < low):
@@ -319,6 +406,8 @@ class Exists(Condition):
 
 @dataclass(frozen=True, slots=True)
 class Cidr(Condition):
+    """The addresses of a block; an IPv4-mapped IPv6 block is the IPv4 block it maps."""
+
     kind: ClassVar[str] = "cidr"
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
     text: str
@@ -326,8 +415,13 @@ class Cidr(Condition):
     def test(self, value: Scalar) -> bool:
         if not isinstance(value, str):
             return False
-        ip = canonical_ip(value)
-        return ip is not None and ip.version == self.network.version and ip in self.network
+        ip = ip_number(value)
+        network = self.network
+        return (
+            ip is not None
+            and ip[0] == network.version
+            and int(network.network_address) <= ip[1] <= int(network.broadcast_address)
+        )
 
     def describe(self) -> str:
         return _describe("cidr", self.text)

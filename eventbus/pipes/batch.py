@@ -182,9 +182,9 @@ class BatchRunner:
             return batch, []
         keep: list[SourceRecord] = []
         dropped: list[SourceRecord] = []
-        for record in batch:
-            view = filter_view(record.record)
-            (keep if self._matcher.match(view) else dropped).append(record)
+        verdicts = self._matcher.match_many([filter_view(record.record) for record in batch])
+        for record, names in zip(batch, verdicts, strict=True):
+            (keep if names else dropped).append(record)
         return keep, dropped
 
     async def _enrich(

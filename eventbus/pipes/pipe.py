@@ -45,7 +45,9 @@ class Pipe:
     Run it inside ``async with pipe:`` (which starts it when its desired state is RUNNING and
     stops it on the way out) or with ``await pipe.run()``; ``start()`` and ``stop()`` move it
     between RUNNING and STOPPED in between. ``rand`` (the backoff's jitter) and ``clock`` (what
-    a record's age is measured on) are seams for tests.
+    a record's age is measured on) are seams for tests. ``share`` wraps the source when several
+    workers run the pipe (a JetStream runtime's ``RelayedSource``); a source that is
+    ``shared_by_workers`` already (a JetStream consumer) is read by each directly.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class Pipe:
         rand: Callable[[], float] = random.random,
         clock: Clock | None = None,
         places: Places | None = None,
+        share: Callable[[Source], Source] | None = None,
     ) -> None:
         if not isinstance(config, PipeConfig):
             config = PipeConfig.from_mapping(config)
@@ -73,6 +76,10 @@ class Pipe:
         keep_place = getattr(self.source, "keep_place", None)
         if places is not None and keep_place is not None:
             keep_place(places)
+        if share is not None and not getattr(self.source, "shared_by_workers", False):
+            # Several workers run this pipe: its records go through what ``share`` makes (a
+            # stream that one elected worker fills and every worker reads).
+            self.source = share(self.source)
         self.target: Target = _build(config.target, TargetConfig)
         self.enrichment: Target | None = (
             None if config.enrichment is None else _build(config.enrichment, TargetConfig)

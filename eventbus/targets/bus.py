@@ -1,15 +1,20 @@
-"""The bus target: deliver events to another event bus in the same process.
+"""The bus target: deliver events to another event bus.
 
 The target only needs something with a ``name`` and an async ``put_events``: the
-``PutEventsSink`` protocol. Running buses register themselves by name in a ``BusRegistry`` (the
-process-wide ``default_registry`` unless given their own) so that a target configured with a
-name finds its bus at delivery time, whenever the bus was created.
+``PutEventsSink`` protocol. A target configured with a name finds its bus at delivery time:
+
+- a bus whose events travel through a shared backend (NATS JetStream) sets ``bus_resolver`` in
+  its delivery workers, and the name resolves to that backend's stream for the named bus,
+  whichever process routes it (nothing process-local in the way);
+- otherwise running buses register themselves by name in a ``BusRegistry`` (the process-wide
+  ``default_registry`` unless given their own), whenever the bus was created.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
@@ -23,6 +28,7 @@ __all__ = [
     "BusTargetConfig",
     "PutEventsSink",
     "default_registry",
+    "bus_resolver",
     "event_to_entry",
     "lookup_bus",
     "register_bus",
@@ -84,6 +90,12 @@ class BusRegistry:
 #: The registry buses join unless given their own.
 default_registry = BusRegistry()
 
+#: Set by a bus on a shared backend in its delivery workers: the sink of a bus by name, through
+#: that backend (``None`` when the name cannot be served). Takes precedence over the registry.
+bus_resolver: ContextVar[Callable[[str], Awaitable[PutEventsSink | None]] | None] = ContextVar(
+    "eventbus_bus_resolver", default=None
+)
+
 
 def register_bus(sink: PutEventsSink) -> None:
     """``default_registry.register(sink)``."""
@@ -144,7 +156,10 @@ class BusTarget:
         return f"BusTarget({self.bus_name!r})"
 
     async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> dict[str, Any]:
-        sink = self._sink or self.registry.lookup(self.bus_name)
+        sink = self._sink
+        if sink is None:
+            resolve = bus_resolver.get()
+            sink = await resolve(self.bus_name) if resolve is not None else self.registry.lookup(self.bus_name)
         if sink is None:
             raise ResourceNotFoundError(f"Event bus {self.bus_name} does not exist.")
         entries = [event_to_entry(p) for p in payloads]

@@ -20,6 +20,11 @@ and say how to make one::
         async def new_queue(self, clock):
             return await MyLog(self.tmp_path / "state.db").open("orders", clock)
 
+A queue whose due times run on a clock it does not own (a server's: JetStream hands a released
+message out again after its delay by its own clock) sets ``clock_driven = False``: the tests of
+due times then release with delays of a few real seconds and wait for them, instead of moving a
+``ManualClock``.
+
 The tests are async and run on anyio's pytest plugin (installed with anyio), on whichever
 ``anyio_backend`` your tests use. ``self.tmp_path`` is pytest's temporary folder for the test.
 """
@@ -34,7 +39,7 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from eventbus.bus.clock import Clock, ManualClock
+from eventbus.bus.clock import Clock, ManualClock, SystemClock
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
 
 __all__ = ["DeliveryQueueContract", "EventLogContract"]
@@ -236,7 +241,14 @@ class EventLogContract(_Contract):
 
 class DeliveryQueueContract(_Contract):
     """What every ``DeliveryQueue`` does. Subclass it and implement ``new_queue`` (and
-    ``reopen`` for a durable queue)."""
+    ``reopen`` for a durable queue); set ``clock_driven = False`` for a queue whose due times run
+    on a clock of its own (a server's)."""
+
+    #: Whether ``release`` delays run on the ``clock`` given to ``new_queue`` (a ``ManualClock``
+    #: moves them); ``False``: on a clock the queue does not own, and the tests wait real time.
+    clock_driven: ClassVar[bool] = True
+    #: The real delay, in seconds, those tests release with when ``clock_driven`` is ``False``.
+    real_delay: ClassVar[float] = 2.0
 
     async def new_queue(self, clock: Clock) -> DeliveryQueue:
         """An empty queue whose due times are on ``clock``."""
@@ -303,7 +315,7 @@ class DeliveryQueueContract(_Contract):
             await queue.close()
 
     async def test_pending_events_are_what_a_restart_would_lose(self) -> None:
-        clock = ManualClock()
+        clock = ManualClock() if self.clock_driven else SystemClock()
         queue = await self.new_queue(clock)
         await queue.put([_delivery(0), _delivery(1, "other/t"), _delivery(2)])
         done, waiting = await queue.lease("rule/target", 2)
@@ -319,6 +331,8 @@ class DeliveryQueueContract(_Contract):
             await again.close()
 
     async def test_a_released_delivery_comes_back_after_its_delay_on_the_clock(self) -> None:
+        if not self.clock_driven:
+            return await self._released_in_real_time()
         clock = ManualClock()
         queue = await self.new_queue(clock)
         try:
@@ -338,6 +352,8 @@ class DeliveryQueueContract(_Contract):
             await queue.close()
 
     async def test_a_lease_waiting_for_a_retry_wakes_when_it_is_due(self) -> None:
+        if not self.clock_driven:
+            return await self._waiting_lease_in_real_time()
         clock = ManualClock()
         queue = await self.new_queue(clock)
         got: list[Delivery] = []
@@ -373,6 +389,8 @@ class DeliveryQueueContract(_Contract):
         await queue.close()  # idempotent
 
     async def test_a_reopened_queue_resumes_with_attempts_and_due_times(self) -> None:
+        if not self.clock_driven:
+            return await self._reopened_in_real_time()
         clock = ManualClock()
         queue = await self.new_queue(clock)
         await queue.put([_delivery(0), _delivery(1), _delivery(2), _delivery(3, "other/t")])
@@ -393,5 +411,76 @@ class DeliveryQueueContract(_Contract):
             late = await again.lease("rule/target", 10)
             assert _ns(late) == [waiting.event["detail"]["n"]] and late[0].attempts == 2
             assert late[0].event == waiting.event and late[0].payload == waiting.payload
+        finally:
+            await again.close()
+
+    # -- the same properties on real time, for a queue whose due times run on a server's clock ---
+
+    async def _lease_until(self, queue: DeliveryQueue, route: str, want: int) -> list[tuple[Delivery, float]]:
+        """Leases of ``route`` until ``want`` deliveries came back, each with when it came."""
+        got: list[tuple[Delivery, float]] = []
+        with anyio.fail_after(WAIT + self.real_delay):
+            while len(got) < want:
+                for delivery in await queue.lease(route, 10):
+                    got.append((delivery, anyio.current_time()))
+        return got
+
+    async def _released_in_real_time(self) -> None:
+        delay = self.real_delay
+        queue = await self.new_queue(SystemClock())
+        try:
+            await queue.put([_delivery(0), _delivery(1), _delivery(2)])
+            first, second, third = await queue.lease("rule/target", 3)
+            await queue.release([first], 600)
+            await queue.release([second], 0)
+            released = anyio.current_time()
+            await queue.release([third], delay)
+            back = await self._lease_until(queue, "rule/target", 2)
+            assert sorted(_ns([d for d, _ in back])) == [1, 2]  # 0 is not due for ten minutes
+            assert [d.attempts for d, _ in back] == [2, 2]
+            [(_, came)] = [(d, t) for d, t in back if d.event["detail"]["n"] == 2]
+            assert came - released >= delay * 0.9, "a released delivery came back before its delay"
+            await queue.put([_delivery(3)])
+            assert _ns(await queue.lease("rule/target", 10)) == [3]
+            assert await queue.pending() == 4
+        finally:
+            await queue.close()
+
+    async def _waiting_lease_in_real_time(self) -> None:
+        queue = await self.new_queue(SystemClock())
+        try:
+            await queue.put([_delivery(0)])
+            leased = await queue.lease("rule/target", 1)
+            released = anyio.current_time()
+            await queue.release(leased, self.real_delay)
+            [(again, came)] = await self._lease_until(queue, "rule/target", 1)
+            assert _ns([again]) == [0] and again.attempts == 2
+            assert came - released >= self.real_delay * 0.9
+        finally:
+            await queue.close()
+
+    async def _reopened_in_real_time(self) -> None:
+        clock = SystemClock()
+        queue = await self.new_queue(clock)
+        await queue.put([_delivery(0), _delivery(1), _delivery(2), _delivery(3, "other/t")])
+        done, waiting, in_flight = await queue.lease("rule/target", 3)
+        await queue.ack([done])
+        released = anyio.current_time()
+        await queue.release([waiting], self.real_delay)
+        # ``in_flight`` is leased when the process stops: it comes back, its attempt counted.
+        await queue.close()
+        again = await self.reopen(queue, clock)
+        if again is None:
+            pytest.skip("this queue forgets what it held when it is closed")
+        try:
+            assert await again.pending() == 3
+            assert dict(await again.routes()) == {"rule/target": 2, "other/t": 1}
+            back = await self._lease_until(again, "rule/target", 2)
+            by_n = {d.event["detail"]["n"]: (d, t) for d, t in back}
+            assert sorted(by_n) == sorted(_ns([waiting, in_flight]))
+            assert all(d.attempts == 2 for d, _ in back)
+            late, came = by_n[waiting.event["detail"]["n"]]
+            assert came - released >= self.real_delay * 0.9
+            assert late.event == waiting.event and late.payload == waiting.payload
         finally:
             await again.close()

@@ -88,7 +88,7 @@ condition_json: st.SearchStrategy[Any] = st.one_of(
     st.lists(wildcards, min_size=1, max_size=2).map(lambda xs: {"anything-but": {"wildcard": xs}}),
     _numeric(),
     st.booleans().map(lambda b: {"exists": b}),
-    st.sampled_from(["10.0.0.0/8", "10.0.0.1/32", "192.168.0.0/16", "::1/128", "::/0", "0.0.0.0/0"]).map(
+    st.sampled_from(["10.0.0.0/8", "10.0.0.1/31", "192.168.0.0/16", "::1/127", "::/0", "0.0.0.0/0"]).map(
         lambda c: {"cidr": c}
     ),
 )

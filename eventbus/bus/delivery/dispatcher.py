@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random as _random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -36,7 +36,7 @@ from eventbus.bus.logs.protocol import Delivery, DeliveryQueue
 from eventbus.bus.metrics import Metrics
 from eventbus.bus.outcomes import Outcome, OutcomeKind, Outcomes
 from eventbus.targets.base import DeliveryContext, Target, batch_limit
-from eventbus.targets.bus import BusTarget
+from eventbus.targets.bus import BusTarget, PutEventsSink, bus_resolver
 
 __all__ = ["Dispatcher", "Slots", "TargetRoute"]
 
@@ -44,6 +44,8 @@ _log = get_logger("eventbus.delivery")
 
 #: Longest error text in a log line: enough to tell what failed, short enough to read.
 _MAX_LOGGED_ERROR = 500
+#: Seconds between two looks at a retired distributed route's deliveries left in the queue.
+_RETIRED_CHECK = 2.0
 
 
 class Slots:
@@ -125,6 +127,9 @@ class Dispatcher:
         outcomes: Outcomes | None = None,
         rand: Callable[[], float] = _random.random,
         trace: bool = False,
+        on_leased: Callable[[int], None] | None = None,
+        distributed: bool = False,
+        resolver: Callable[[str], Awaitable[PutEventsSink | None]] | None = None,
     ) -> None:
         if route.concurrency < 1:
             raise ValueError("target concurrency must be at least 1")
@@ -136,6 +141,13 @@ class Dispatcher:
         self._clock = clock
         self._metrics = metrics
         self._on_done = on_done
+        #: Other processes share the queue: this dispatcher counts (in ``slots`` and through
+        #: ``on_leased``) what it leases, not what this process routed, and a delivery it
+        #: releases for a retry is no longer its own.
+        self._distributed = distributed
+        self._on_leased = on_leased
+        #: How a bus target of this bus finds another bus by name (a shared backend's streams).
+        self._resolver = resolver
         self._outcomes = outcomes if outcomes is not None else Outcomes()
         # This target's and its rule's counters, held to keep lookups off the per-batch path.
         self._counters = metrics.targets[self.key]
@@ -153,6 +165,8 @@ class Dispatcher:
         self._delivering = 0
         self._ended = False
         self._ended_event: anyio.Event | None = None
+        #: Set when a distributed route is retired: the run checks the queue until it is empty.
+        self._checking: anyio.Event | None = None
 
     @property
     def delivering(self) -> int:
@@ -168,6 +182,8 @@ class Dispatcher:
         """The target was removed: deliver what the route still holds, then stop."""
         self._retiring = True
         self._stop_if_drained()
+        if self._checking is not None:
+            self._checking.set()  # the run's watcher takes it from here
 
     def stop(self) -> None:
         """The target was replaced: take no more deliveries (its successor will), finish the
@@ -182,8 +198,27 @@ class Dispatcher:
             self._scope.cancel()
 
     def _stop_if_drained(self) -> None:
-        if self._retiring and self.slots.count == 0 and self._scope is not None:
+        # A distributed route is drained when the queue holds none of it, whoever routed it
+        # (``_watch_retired`` checks); here only what this process routed counts.
+        if self._retiring and not self._distributed and self.slots.count == 0 and self._scope is not None:
             self._scope.cancel()
+
+    async def _watch_retired(self, queue: DeliveryQueue) -> None:
+        """A distributed route whose target was removed: every worker goes on delivering what the
+        queue holds for it (retries included), then stops."""
+        self._checking = anyio.Event()
+        if not self._retiring:
+            await self._checking.wait()
+        while True:
+            try:
+                left = (await queue.routes()).get(self.key, 0)
+            except Exception:
+                left = 1  # not known: ask again
+            if left == 0 and self.slots.count == 0:
+                if self._scope is not None:
+                    self._scope.cancel()
+                return
+            await anyio.sleep(_RETIRED_CHECK)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -205,6 +240,8 @@ class Dispatcher:
                 self._stop_if_drained()
                 for _ in range(self.route.concurrency):
                     tg.start_soon(self._worker, self.queue)
+                if self._distributed:
+                    tg.start_soon(self._watch_retired, self.queue)
         finally:
             self._ended = True
             if self._ended_event is not None:
@@ -212,11 +249,17 @@ class Dispatcher:
 
     async def _worker(self, queue: DeliveryQueue) -> None:
         delivering_for.set(self.route.bus_name)  # this task's context only
+        if self._resolver is not None:
+            bus_resolver.set(self._resolver)
         key, limit = self.key, self._max_batch
         while not self._stopping:
             leased = await queue.lease(key, limit)
             if not leased:
                 return  # the queue is closed
+            if self._distributed:
+                self.slots.count += len(leased)
+                if self._on_leased is not None:
+                    self._on_leased(len(leased))
             self._delivering += 1
             try:
                 first = 0
@@ -293,6 +336,10 @@ class Dispatcher:
             await queue.release([delivery], decision.delay)
             if reporting:
                 self._report("retry-scheduled", delivery, exc, delay=decision.delay)
+            if self._distributed:
+                # Back on the server, for whichever worker leases it when it is due.
+                self.slots.free(1)
+                self._on_done(1)
             return
         self._metrics.count_target(route.rule_name, route.target_id, "FailedInvocations")
         await self._dead_letter(delivery, exc, decision.condition)

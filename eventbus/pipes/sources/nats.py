@@ -32,6 +32,8 @@ class NatsSource:
     """Reads ``stream`` (optionally only ``subject``) through the durable consumer ``durable``."""
 
     durable = True
+    #: Workers running the same pipe share its durable consumer: each reads it directly.
+    shared_by_workers = True
 
     def __init__(
         self,

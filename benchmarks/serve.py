@@ -1,4 +1,3 @@
-# ruff: noqa: E402
 """PutEvents over HTTP: ``eventbus serve`` beside moto's server (``moto_server``), in one run.
 
 Both servers get the same 100 rules through the same boto3 calls (PutRule with the bus
@@ -10,17 +9,10 @@ benchmark's patterns), then the same PutEvents calls of 10 entries:
 Each measurement runs for at most ``--seconds`` and at most ``--calls`` calls, so the slow peer
 costs seconds, not minutes. The servers run in subprocesses on free loopback ports. Run with the
 bench environment (``make bench`` installs moto[server] there):
-``.venv-bench/bin/python benchmarks/http.py [--seconds S] [--calls N]``.
+``.venv-bench/bin/python benchmarks/serve.py [--seconds S] [--calls N]``.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is called http.py: its folder must not shadow the standard library's http package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import json
@@ -29,10 +21,14 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+_HERE = Path(__file__).resolve().parent
 
 
 def _bus_benchmark() -> Any:
