@@ -71,11 +71,17 @@ def browser() -> Iterator[Any]:
     options.add_argument(f"--user-data-dir={profile}")
     # The page's console messages (a script that ran would say so there).
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    except Exception as exc:
-        shutil.rmtree(profile, ignore_errors=True)
-        raise Unavailable(f"Chromium did not start: {type(exc).__name__}: {str(exc)[:500]}") from exc
+    # On a machine busy with other test processes Chromium can miss chromedriver's start-up
+    # deadline once; a browser that fails three starts in a row is really not there.
+    for attempt in range(3):
+        try:
+            driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+            break
+        except Exception as exc:
+            if attempt < 2:
+                continue
+            shutil.rmtree(profile, ignore_errors=True)
+            raise Unavailable(f"Chromium did not start: {type(exc).__name__}: {str(exc)[:500]}") from exc
     try:
         driver.set_page_load_timeout(WAIT * 2)
         driver.set_script_timeout(WAIT)
