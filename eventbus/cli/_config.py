@@ -71,9 +71,12 @@ def run_validate(args: argparse.Namespace) -> int:
         for config in configs:
             model = config.model
             rules = sum(len(bus.rules) for bus in model.buses.values())
+            # Maps and routes are counted where a file has some: most have neither.
             maps = f", {len(model.maps)} map(s)" if model.maps else ""
+            routes = f", {len(model.invoke.routes)} invoke route(s)" if model.invoke.routes else ""
             print(
-                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), {len(model.pipes)} pipe(s){maps})"
+                f"{config.file}: ok ({len(model.buses)} bus(es), {rules} rule(s), "
+                f"{len(model.pipes)} pipe(s){maps}{routes})"
             )
     return 0
 

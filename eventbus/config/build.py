@@ -6,7 +6,8 @@ tests swap in recording targets), ``observe`` hears of every delivery that succe
 ``observe_failure`` of every attempt that failed (the command line reports where each event
 went), ``instrument`` wraps every target (the server's metrics time deliveries). ``pipes`` says which pipes to build, and ``adapt_pipe`` may change a pipe's config first
 (config tests give it a source of their own), as ``adapt_bus`` may a bus's settings. ``maps``
-says which maps to build; they start running when the runtime is entered.
+says which maps to build, and ``adapt_map`` may change a map's config first (config tests give it
+a file of rows of their own); they start running when the runtime is entered.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from eventbus.patterns import Pattern
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
 if TYPE_CHECKING:
+    from eventbus.maps import MapConfig
     from eventbus.pipes import PipeConfig
 
-__all__ = ["BusAdapter", "Delivered", "DeliveryFailed", "PipeAdapter", "Runtime", "TargetFactory"]
+__all__ = ["BusAdapter", "Delivered", "DeliveryFailed", "MapAdapter", "PipeAdapter", "Runtime", "TargetFactory"]
 
 #: ``(address, config) -> Target``; the address reads ``bus/rule/target-id`` (``/dead-letter`` added).
 TargetFactory = Callable[[str, TargetConfig], Target]
@@ -41,6 +43,9 @@ TargetFactory = Callable[[str, TargetConfig], Target]
 PipeAdapter = Callable[[str, "PipeConfig"], "PipeConfig"]
 #: ``(bus name, settings) -> settings`` the bus runs with instead (config tests shorten backoff).
 BusAdapter = Callable[[str, BusConfig], BusConfig]
+#: ``(map name, config) -> config``: what the map is built from instead (its stages are still
+#: swapped by ``target_factory`` afterwards).
+MapAdapter = Callable[[str, "MapConfig"], "MapConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,7 @@ class Runtime:
         observe_failure: Callable[[DeliveryFailed], None] | None = None,
         instrument: Callable[[str, Target], Target] | None = None,
         maps: bool | Collection[str] = True,
+        adapt_map: MapAdapter | None = None,
         backend: BackendSpec | None = None,
         default_backend: BackendSpec | None = None,
     ) -> None:
@@ -171,6 +177,7 @@ class Runtime:
         self.observe_failure = observe_failure
         self.adapt_pipe = adapt_pipe
         self.adapt_bus = adapt_bus
+        self.adapt_map = adapt_map
         self.buses: dict[str, EventBus] = {}
         #: The archives each bus's file declares (made or updated when the buses start).
         self.archives: dict[str, dict[str, Any]] = {}
@@ -472,6 +479,8 @@ class Runtime:
             update: dict[str, Any] = {}
             where: KeyPath = ("maps", name)
             try:
+                if self.adapt_map is not None:
+                    map_config = self.adapt_map(name, map_config)
                 for stage in ("target", "reduce", "dead_letter"):
                     stage_config = getattr(map_config, stage)
                     where = ("maps", name, stage)

@@ -30,7 +30,37 @@
           jobs/urgent/page-ops:          # the bus the pipe feeds routes for real
             - {text: "urgent job j-1 (priority 9)"}
 
-A case has ``events`` (put on a bus) or ``records`` (read by the pipe ``pipe`` names), never both.
+      - name: every row is scored; a refused one is reported with its line
+        map: scores                      # a map, run over rows instead of its file...
+        rows:                            # ...row objects (CSV: a mapping of columns), or the text
+          - {id: 1, amount: "10.00"}
+          - {id: 2, amount: "-4"}
+        summary: {status: SUCCEEDED, rows: 2, failed: 1, failures: [{line: 3, error: SDK_CLIENT_ERROR}]}
+        expect:
+          map/scores/reduce:             # the map's stages: map/NAME/reduce, /dead-letter
+            - pattern: {line: [2], status: [SUCCEEDED]}
+            - pattern: {line: [3], status: [FAILED]}
+
+      - name: the chat route answers, then refuses a caller without a key
+        route: chat                      # an invoke route, called through the front's own routes
+        request:
+          - {body: {prompt: hi}, key: web-key}
+          - {body: {prompt: hi}}
+        answer:                          # one a request: status, body (exact or pattern), headers
+          - {status: 200, body: "the reply", headers: {X-Cache: MISS}}
+          - {status: 401, body: {pattern: {error: [MissingApiKey]}}}
+
+A case runs one thing: ``events`` (put on a bus), ``records`` (read by the pipe ``pipe`` names),
+``rows`` (read by the map ``map`` names) or ``request`` (sent to the route ``route`` names).
+
+In a map case the map's ``function`` target runs for real (the config's own row function) over
+a file of the case's rows, named as the configured file; its reduce, dead letter and a row target
+of any other kind are recorded (a reduce function: one list of every result a call, answering
+null). ``summary`` compares the fields it gives with the map's ``MapSummary``. In a route case the
+requests go through ``InvokeFront``'s own HTTP routes in the process (``direct_front``), on a
+clock that stands still; the route's ``function`` target runs for real, another kind is recorded.
+A request with ``job: true`` goes to ``POST /jobs/ROUTE`` and is answered as ``GET /jobs/ID``
+answers once the job has ended.
 
 Every target (dead letters included) is swapped for a recording one, so nothing real is called;
 the exception is a target of kind ``bus`` naming a bus of the same config, wherever it sits (rule
@@ -63,8 +93,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -79,13 +111,14 @@ from pydantic import (
     field_validator,
 )
 
-from eventbus.bus import Backoff
+from eventbus.bus import Backoff, ManualClock
 from eventbus.config.backends import MemoryBackend
 from eventbus.config.build import Runtime
 from eventbus.config.case_sources import EVENT_KINDS, CaseSource, case_source, reaching_enrichment
 from eventbus.config.entries import to_entry
 from eventbus.config.errors import ConfigErrors, KeyPath, Problem
 from eventbus.config.load import Document, load_document
+from eventbus.config.schema import REF, kind_of
 from eventbus.config.validate import LoadedConfig, did_you_mean, load_config, problems_from
 from eventbus.errors import EventBusError, InvalidEventError, PatternError, RetryableError
 from eventbus.patterns import Pattern
@@ -95,12 +128,16 @@ from eventbus.targets.recording import RecordingTarget
 
 if TYPE_CHECKING:
     from eventbus.bus import EventBus
+    from eventbus.maps import MapConfig
     from eventbus.pipes import PipeConfig
 
 __all__ = [
     "CaseResult",
     "ConfigTestCase",
     "ConfigTestFile",
+    "MapSummaryExpectation",
+    "RouteAnswer",
+    "RouteRequest",
     "find_test_files",
     "is_test_file",
     "load_test_file",
@@ -138,6 +175,115 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: What a failure listed under ``summary.failures`` may name (a ``RowFailure``'s fields).
+_FAILURE_FIELDS = ("file", "line", "error", "cause", "attempts")
+
+
+def _failure_spec(value: Any) -> Any:
+    if _is_pattern(value):
+        try:
+            Pattern(value["pattern"])
+        except PatternError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+    if not isinstance(value, dict) or not value:
+        raise ValueError(
+            f"a failed row is a mapping of some of {', '.join(_FAILURE_FIELDS)} "
+            "(e.g. {line: 3, error: SDK_CLIENT_ERROR}), or a pattern: over them"
+        )
+    unknown = [key for key in value if key not in _FAILURE_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"a failed row has no field {unknown[0]!r}: its fields are {', '.join(_FAILURE_FIELDS)}"
+            f"{did_you_mean(str(unknown[0]), _FAILURE_FIELDS)}"
+        )
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+#: Case keys that take one mapping or a list of them (a mapping is read as a list of one).
+_ONE_OR_MANY = ("request", "answer")
+
+
+def _as_lists(document: Document) -> None:
+    """Make each one-mapping ``request``/``answer`` a list of one before validation, remembering
+    where it was written, so that a problem inside it points at the mapping as written."""
+    tests = document.data.get("tests") if isinstance(document.data, dict) else None
+    if not isinstance(tests, list):
+        return
+    for index, case in enumerate(tests):
+        if not isinstance(case, dict):
+            continue
+        for key in _ONE_OR_MANY:
+            if isinstance(case.get(key), dict):
+                case[key] = [case[key]]
+                document.aliases[("tests", index, key, 0)] = ("tests", index, key)
+
+
+class MapSummaryExpectation(_Model):
+    """What a map case's summary must say; only the fields given are compared."""
+
+    status: Literal["SUCCEEDED", "FAILED", "ABORTED"] | None = None
+    rows: int | None = Field(default=None, ge=0)
+    succeeded: int | None = Field(default=None, ge=0)
+    failed: int | None = Field(default=None, ge=0)
+    malformed: int | None = Field(default=None, ge=0)
+    aborted: int | None = Field(default=None, ge=0)
+    retried: int | None = Field(default=None, ge=0)
+    dead_lettered: int | None = Field(default=None, ge=0)
+    results_written: int | None = Field(default=None, ge=0)
+    #: Failed rows by error code, all of them.
+    errors: dict[str, int] | None = None
+    #: The failed rows, all of them, in any order: each the fields it checks, or a pattern.
+    failures: list[Annotated[Any, AfterValidator(_failure_spec)]] | None = None
+    cause: str | None = None
+    #: What a reduce function answered (exact, or a ``pattern:``).
+    output: _JsonValue = None
+
+
+class RouteRequest(_Model):
+    """One request to an ``invoke`` route: ``POST /invoke/ROUTE``."""
+
+    #: A string is sent as written; any other value as its JSON text; none: an empty body.
+    body: _JsonValue = None
+    #: The route's API key, sent in the route's key header (``invoke.api_key_header``).
+    key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: Send it as a job (``POST /jobs/ROUTE``): the answer is then the job as ``GET /jobs/ID``
+    #: gives it once it has finished (or the refusal, when the job was not taken).
+    job: bool = False
+
+    def content(self) -> bytes:
+        if "body" not in self.model_fields_set:
+            return b""
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, ensure_ascii=False).encode()
+
+
+class RouteAnswer(_Model):
+    """What the front answers a request: its status, the body (exact or a pattern), headers."""
+
+    status: int = Field(default=200, ge=100, le=599)
+    #: The body parsed from JSON (text that is not JSON stays a string); ``pattern:`` matches it.
+    body: _JsonValue = None
+    #: Headers the answer has (names in any case; other headers are not compared).
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("body")
+    @classmethod
+    def _pattern_is_valid(cls, value: Any) -> Any:
+        if _is_pattern(value):
+            try:
+                Pattern(value["pattern"])
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class ConfigTestCase(_Model):
     name: str = Field(min_length=1)
     bus: str | None = None
@@ -148,6 +294,19 @@ class ConfigTestCase(_Model):
     #: What the pipe's enrichment answers for each record that reaches it (passes the filter),
     #: in the order of ``records``.
     enrichment: list[_JsonValue] | None = None
+    #: A map to run over ``rows`` instead of its file.
+    map: str | None = None
+    #: The map's rows: row objects (a JSON Lines line each, or a CSV row of the header's columns),
+    #: or the file's text as written.
+    rows: Annotated[list[_JsonValue], Field(min_length=1)] | Annotated[str, Field(min_length=1)] | None = None
+    #: What the map's summary must say.
+    summary: MapSummaryExpectation | None = None
+    #: An ``invoke`` route to send ``request`` to.
+    route: str | None = None
+    #: One request, or a list of them sent in order.
+    request: Annotated[list[RouteRequest], BeforeValidator(_one_or_many), Field(min_length=1)] | None = None
+    #: What the front answers: one answer for each request, in order.
+    answer: Annotated[list[RouteAnswer], BeforeValidator(_one_or_many)] | None = None
     expect: dict[str, list[Any]] = Field(default_factory=dict)
     strict: bool = False
     #: Targets that fail: address -> how many attempts of each event (or record) fail before
@@ -218,6 +377,7 @@ def find_test_files(path: str | Path) -> tuple[Path, Path]:
 def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     test_path, config_path = find_test_files(path)
     document = load_document(test_path)
+    _as_lists(document)
     try:
         spec = ConfigTestFile.model_validate(document.data)
     except ValidationError as exc:
@@ -229,29 +389,121 @@ def load_test_file(path: str | Path) -> tuple[ConfigTestFile, LoadedConfig]:
     built = Runtime(
         [config], target_factory=_recorder, adapt_pipe=_without_source, maps=False, backend=MemoryBackend()
     )
-    addresses = set(built.targets)
-    stages = ("target", "enrichment", "dead-letter")
-    pipe_stages = {f"pipe/{name}/{stage}" for name in built.pipes for stage in stages}
-    bus_addresses = addresses - pipe_stages
+    stages = _stages(config, set(built.pipes))
+    addresses = set(built.targets) | set(stages)
     problems = []
     for index, case in enumerate(spec.tests):
         problems += _case_problems(document, ("tests", index), case, config)
         named = [("expect", a) for a in case.expect] + [("fail", a) for a in case.fail]
         for section, address in named:
             where = ("tests", index, section, address)
-            if address not in addresses:
-                reason = f"no target {address!r} in {config.file}{did_you_mean(address, addresses)}"
-                problems.append(document.problem(where, reason))
-            elif address not in bus_addresses and (owner := address.split("/")[1]) != case.pipe:
-                runs = f"runs pipe {case.pipe!r}" if case.pipe else "puts events on a bus"
-                reason = (
-                    f"{address} is a stage of pipe {owner!r}, which this case does not run (it {runs}); "
-                    f"test it in a case with `pipe: {owner}` and `records:`"
-                )
+            reason = _address_problem(section, address, case, config, addresses, stages)
+            if reason is not None:
                 problems.append(document.problem(where, reason))
     if problems:
         raise ConfigErrors(problems)
     return spec, config
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """A target address that belongs to a pipe, a map or a route rather than to a bus."""
+
+    owner: Literal["pipe", "map", "route"]
+    name: str
+    #: The target's kind (``function``, ``sql``...), ``bus`` included.
+    kind: str
+
+
+def _stages(config: LoadedConfig, pipes: set[str]) -> dict[str, _Stage]:
+    model = config.model
+    found: dict[str, _Stage] = {}
+    for name in pipes:
+        for stage in ("target", "enrichment", "dead-letter"):
+            found[f"pipe/{name}/{stage}"] = _Stage("pipe", name, "")
+    for name, map_config in model.maps.items():
+        for stage in ("target", "reduce", "dead_letter"):
+            spec = getattr(map_config, stage)
+            if spec is not None:
+                found[f"map/{name}/{stage.replace('_', '-')}"] = _Stage("map", name, _kind(model, spec))
+    for name, route in model.invoke.routes.items():
+        found[f"invoke/{name}/target"] = _Stage("route", name, _kind(model, route.target))
+    return found
+
+
+def _kind(model: Any, spec: Any) -> str:
+    """The kind of a target entry or config, ``{ref: NAME}`` followed."""
+    kind = kind_of(spec)
+    if kind == REF:
+        kind = kind_of(model.targets.get(getattr(spec, REF)))
+    return kind or str(getattr(type(spec), "kind", ""))
+
+
+def _runs(case: ConfigTestCase) -> str:
+    """What a case runs, in the words of a message."""
+    if case.pipe is not None:
+        return f"runs pipe {case.pipe!r}"
+    if case.map is not None:
+        return f"runs map {case.map!r}"
+    if case.route is not None:
+        return f"sends requests to route {case.route!r}"
+    return "puts events on a bus"
+
+
+def _runs_for_real(case: ConfigTestCase, address: str, stage: _Stage | None) -> bool:
+    """Whether ``address`` is a function the case runs as the config says (not recorded): the
+    row function of the map it runs, the target of the route it calls."""
+    if stage is None or stage.kind != "function" or not address.endswith("/target"):
+        return False
+    return (stage.owner, stage.name) in (("map", case.map), ("route", case.route))
+
+
+def _address_problem(
+    section: str,
+    address: str,
+    case: ConfigTestCase,
+    config: LoadedConfig,
+    addresses: set[str],
+    stages: dict[str, _Stage],
+) -> str | None:
+    if address not in addresses:
+        return f"no target {address!r} in {config.file}{did_you_mean(address, addresses)}"
+    stage = stages.get(address)
+    if stage is None:
+        return None
+    if (case.map is not None and case.map not in config.model.maps) or (
+        case.route is not None and case.route not in config.model.invoke.routes
+    ):
+        return None  # the unknown name is the problem reported
+    if stage.owner == "pipe" and stage.name != case.pipe:
+        return (
+            f"{address} is a stage of pipe {stage.name!r}, which this case does not run (it {_runs(case)}); "
+            f"test it in a case with `pipe: {stage.name}` and `records:`"
+        )
+    if stage.owner == "map" and stage.name != case.map:
+        return (
+            f"{address} is a stage of map {stage.name!r}, which this case does not run (it {_runs(case)}); "
+            f"test it in a case with `map: {stage.name}` and `rows:`"
+        )
+    if stage.owner == "route" and stage.name != case.route:
+        return (
+            f"{address} is the target of route {stage.name!r}, which this case does not call (it {_runs(case)}); "
+            f"test it in a case with `route: {stage.name}` and `request:`"
+        )
+    if section == "fail" and stage.owner != "pipe":
+        what = (
+            "a map's rows fail when its function raises: give it rows it refuses"
+            if stage.owner == "map"
+            else "a route's target fails when it raises on a request: send it one it refuses"
+        )
+        return f"`fail` applies to the targets of buses and pipes, not to {address}: {what}"
+    if _runs_for_real(case, address, stage):
+        where = "the summary and the reduce's results" if stage.owner == "map" else "`answer`"
+        return (
+            f"{address} is a function, which a {stage.owner} case runs for real rather than recording: "
+            f"check what it answered in {where} instead"
+        )
+    return None
 
 
 def _case_problems(
@@ -263,6 +515,8 @@ def _case_problems(
     def problem(key: str | int | None, reason: str) -> None:
         problems.append(document.problem(where if key is None else (*where, key), reason))
 
+    if _runs_map_or_route(case):
+        return _map_or_route_problems(document, where, case, config)
     buses, pipes = config.model.buses, config.model.pipes
     declared = ", ".join(sorted(pipes)) or "none"
     if case.bus is not None and case.bus not in buses:
@@ -337,6 +591,151 @@ def _case_problems(
     return problems
 
 
+def _runs_map_or_route(case: ConfigTestCase) -> bool:
+    given = (case.map, case.rows, case.summary, case.route, case.request, case.answer)
+    return any(item is not None for item in given)
+
+
+def _map_or_route_problems(
+    document: Document, where: KeyPath, case: ConfigTestCase, config: LoadedConfig
+) -> list[Problem]:
+    """What a map or route case gets wrong, each with the fix."""
+    problems: list[Problem] = []
+
+    def problem(key: str | int | None, reason: str) -> None:
+        problems.append(document.problem(where if key is None else (*where, key), reason))
+
+    runs_map = case.map is not None or (case.route is None and (case.rows is not None or case.summary is not None))
+    kind, inputs = ("map", "rows") if runs_map else ("route", "request")
+    if case.map is not None and case.route is not None:
+        problem("route", "a case runs a map or a route, not both: split it into two cases")
+        return problems
+    for key in ("bus", "pipe", "events", "records", "enrichment"):
+        if getattr(case, key) is not None:
+            problem(
+                key,
+                f"a {kind} case sends `{inputs}` to its {kind}, not `{key}`: "
+                f"drop `{key}`, or test the {'pipe' if key in ('pipe', 'records', 'enrichment') else 'bus'} "
+                "in a case of its own",
+            )
+    model = config.model
+    if runs_map:
+        for key in ("request", "answer"):
+            if getattr(case, key) is not None:
+                problem(key, f"`{key}` belongs to a route case (`route: NAME`), not to a map case")
+        problems += _named_problems(document, where, "map", case.map, model.maps, config.file, "rows")
+        if case.map is None:
+            return problems
+        if case.rows is None:
+            problem(None, f"`map: {case.map}` needs `rows`: row objects, or the text of its file as written")
+        map_config = model.maps.get(case.map)
+        if map_config is not None and case.rows is not None:
+            try:
+                _rows_text(map_config, case.rows)
+            except _RowsProblem as exc:
+                problems.append(document.problem((*where, "rows", *exc.where), str(exc)))
+        return problems
+    for key in ("rows", "summary"):
+        if getattr(case, key) is not None:
+            problem(key, f"`{key}` belongs to a map case (`map: NAME`), not to a route case")
+    problems += _named_problems(document, where, "route", case.route, model.invoke.routes, config.file, "request")
+    if case.route is None:
+        return problems
+    if case.request is None:
+        problem(None, f"`route: {case.route}` needs `request`: a body, and the route's API key if it has keys")
+    elif case.answer is not None:
+        requests, answers = len(case.request), len(case.answer)
+        if requests != answers:
+            problem(
+                "answer",
+                f"`answer` gives one answer for each request, in order: {requests} request(s), "
+                f"{answers} answer(s) given",
+            )
+    return problems
+
+
+def _named_problems(
+    document: Document,
+    where: KeyPath,
+    kind: str,
+    name: str | None,
+    declared: Any,
+    file: str,
+    inputs: str,
+) -> list[Problem]:
+    """``map: NAME`` or ``route: NAME`` naming nothing, or ``rows``/``request`` without it."""
+    listed = ", ".join(sorted(declared)) or "none"
+    if name is None:
+        sent = "rows go" if inputs == "rows" else "a request goes"
+        if declared:
+            reason = f"{sent} to a {kind}: name it with `{kind}: NAME` ({file} declares {listed})"
+        else:
+            reason = f"{sent} to a {kind} and {file} declares none"
+        return [document.problem((*where, inputs), reason)]
+    if name not in declared:
+        hint = did_you_mean(name, declared) or f"; it declares {listed}"
+        return [document.problem((*where, kind), f"no {kind} named {name!r} in {file}{hint}")]
+    return []
+
+
+class _RowsProblem(ValueError):
+    def __init__(self, where: KeyPath, reason: str) -> None:
+        super().__init__(reason)
+        self.where = where
+
+
+def _rows_text(map_config: Any, rows: list[Any] | str) -> str:
+    """The text of the file a map case's ``rows`` stand for, in the format the map reads.
+
+    Text is the file as written. A list is one JSON Lines line a row, or, for a CSV map, a header
+    (unless the source gives ``header``) and one CSV line a row, each row a mapping of its columns
+    (all the header's, scalars: the map hands the function strings, as it would from the file).
+    """
+    from eventbus.errors import ConfigError
+    from eventbus.pipes.sources.files import file_format
+
+    source = map_config.source.file
+    if isinstance(rows, str):
+        return rows if rows.endswith("\n") else rows + "\n"
+    try:
+        form = file_format(Path(source.paths[0]), source.format)
+    except ConfigError as exc:
+        raise _RowsProblem((), str(exc)) from None
+    if form == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    import csv
+    import io
+
+    columns = list(source.header) if source.header else None
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=source.delimiter, lineterminator="\n")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise _RowsProblem(
+                (index,),
+                f"map reads CSV: each row is a mapping of its columns, not {_json_type(row)} "
+                "(or give `rows` as the file's text)",
+            )
+        if columns is None:
+            columns = list(row)
+            writer.writerow(columns)
+        if list(row) != columns and set(row) != set(columns):
+            raise _RowsProblem(
+                (index,),
+                f"a CSV row has every column of the header ({', '.join(columns)}), this one has "
+                f"{', '.join(map(str, row)) or 'none'}",
+            )
+        cells = []
+        for column in columns:
+            value = row[column]
+            if isinstance(value, dict | list):
+                raise _RowsProblem((index, column), "a CSV cell is a string, a number or a boolean, not a " + (
+                    "mapping" if isinstance(value, dict) else "list"))
+            cells.append("" if value is None else value if isinstance(value, str) else json.dumps(value))
+        writer.writerow(cells)
+    return out.getvalue()
+
+
 def run_test_file(path: str | Path) -> list[CaseResult]:
     """Run every case of one test file (``ConfigErrors`` if it or its config is invalid)."""
     spec, config = load_test_file(path)
@@ -387,30 +786,133 @@ async def _run_case(case: ConfigTestCase, config: LoadedConfig, result: CaseResu
             update={"source": source, "maximum_batching_window_in_seconds": 0, "backoff": CASE_BACKOFF}
         )
 
-    runtime = Runtime(
-        [config],
-        # Hermetic: a case never reads nor writes the state a config's runtime.backend names.
-        backend=MemoryBackend(),
-        target_factory=targets,
-        pipes=[case.pipe] if case.pipe else False,
-        adapt_pipe=adapt,
-        adapt_bus=lambda name, settings: settings.model_copy(update={"backoff": CASE_BACKOFF}),
-        maps=False,
-    )
-    async with runtime:
-        if case.pipe is not None:
-            pipe = runtime.pipes[case.pipe]
-            if pipe.state != "RUNNING":
-                await pipe.start()
-        else:
-            await _put_events(runtime.bus(case.bus), case.events or [], result)
-        result.failures += await _settle(runtime, source)
+    with tempfile.TemporaryDirectory(prefix="eventbus-case-") as folder:
+        runtime = Runtime(
+            [config],
+            # Hermetic: a case never reads nor writes the state a config's runtime.backend names.
+            backend=MemoryBackend(),
+            target_factory=targets,
+            pipes=[case.pipe] if case.pipe else False,
+            adapt_pipe=adapt,
+            adapt_bus=lambda name, settings: settings.model_copy(update={"backoff": CASE_BACKOFF}),
+            maps=[case.map] if case.map else False,
+            adapt_map=lambda name, settings: _case_map(settings, case.rows or [], Path(folder)),
+        )
+        async with runtime:
+            if case.pipe is not None:
+                pipe = runtime.pipes[case.pipe]
+                if pipe.state != "RUNNING":
+                    await pipe.start()
+            elif case.map is not None:
+                result.failures += await _run_map(runtime, case)
+            elif case.route is not None:
+                result.failures += await _send_requests(runtime, case)
+            else:
+                await _put_events(runtime.bus(case.bus), case.events or [], result)
+            result.failures += await _settle(runtime, source)
     for address, recorder in sorted(targets.recorders.items()):
         received = recorder.payloads
         if address in case.expect:
             result.failures += _compare(address, case.expect[address], received)
         elif case.strict and received:
             result.failures.append(f"{address}: expected nothing, received {_show(received)}")
+
+
+def _case_map(settings: MapConfig, rows: list[Any] | str, folder: Path) -> MapConfig:
+    """The map reading a file of the case's rows, named as its own file is (results name it)."""
+    source = settings.source.file
+    path = folder / Path(source.paths[0]).name
+    path.write_text(_rows_text(settings, rows), encoding=source.encoding)
+    return settings.model_copy(
+        update={
+            "source": settings.source.model_copy(update={"file": source.model_copy(update={"path": str(path)})}),
+            "backoff": CASE_BACKOFF,
+            "progress": False,
+            "log_level": "OFF",
+        }
+    )
+
+
+async def _run_map(runtime: Runtime, case: ConfigTestCase) -> list[str]:
+    """Wait for the map to end; how its summary differs from the case's ``summary``."""
+    assert case.map is not None
+    try:
+        summary = (await runtime.wait_maps(CASE_TIMEOUT))[case.map]
+    except TimeoutError:
+        counts = ", ".join(f"{k} {v}" for k, v in runtime.maps[case.map].metrics().items() if v and k != "status")
+        return [f"map {case.map}: not ended after {CASE_TIMEOUT:g} s ({counts})"]
+    if case.summary is None:
+        return []
+    got = summary.to_dict()
+    failures = []
+    label = f"map/{case.map} summary"
+    for key in sorted(case.summary.model_fields_set):
+        want = getattr(case.summary, key)
+        if key == "failures":
+            shown = [{k: v for k, v in f.items() if k in _FAILURE_FIELDS} for f in got["failures"]]
+            expected = [item if _is_pattern(item) else {"pattern": {k: [v] for k, v in item.items()}} for item in want]
+            failures += _compare(f"{label}.failures", expected, shown)
+        elif key == "output":
+            failures += _compare(f"{label}.output", [want], [got["output"]])
+        elif want != got[key]:
+            failures.append(f"{label}.{key}: expected {json.dumps(want)}, got {json.dumps(got[key], default=str)}")
+    return failures
+
+
+#: The ``ManualClock`` a route case's front runs on starts here and never moves: within a case,
+#: a rate limit's tokens do not come back and a cached answer does not expire.
+ROUTE_CLOCK_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _send_requests(runtime: Runtime, case: ConfigTestCase) -> list[str]:
+    """Send each request through the front's own routes; how each answer differs from ``answer``."""
+    # The server's floor, reached from here only when a case calls a route.
+    from eventbus.server.invoke.direct import direct_front
+
+    assert case.route is not None
+    requests = case.request or []
+    expected = case.answer or []
+    failures: list[str] = []
+    async with direct_front(runtime, clock=ManualClock(ROUTE_CLOCK_START)) as front:
+        for index, request in enumerate(requests):
+            headers = dict(request.headers)
+            if request.key is not None:
+                headers[front.key_header] = request.key
+            if request.job:
+                try:
+                    answer = await front.job(case.route, request.content(), headers, timeout=CASE_TIMEOUT)
+                except TimeoutError:
+                    failures.append(f"route {case.route}, request {index + 1}: the job had not ended after {CASE_TIMEOUT:g} s")
+                    continue
+            else:
+                answer = await front.invoke(case.route, request.content(), headers)
+            if index < len(expected):
+                failures += _compare_answer(f"route {case.route}, request {index + 1}", expected[index], answer)
+    return failures
+
+
+def _compare_answer(label: str, expected: RouteAnswer, answer: Any) -> list[str]:
+    text = answer.body.decode("utf-8", "replace")
+    try:
+        body: Any = json.loads(text) if text else None
+    except ValueError:
+        body = text
+    shown = f"{answer.status} {_show_one(body)}"
+    failures = []
+    if expected.status != answer.status:
+        failures.append(f"{label}: expected status {expected.status}, answered {shown}")
+    if "body" in expected.model_fields_set and not _matches(expected.body, body):
+        lines = [f"{label}: expected the body to be {_want(expected.body)}; answered {shown}"]
+        lines += _difference(expected.body, [body])
+        failures.append("\n".join(lines))
+    for name, value in expected.headers.items():
+        got = answer.headers.get(name.lower())
+        if got != value:
+            failures.append(
+                f"{label}: expected header {name}: {value}; "
+                + (f"answered {name}: {got}" if got is not None else "the answer has no such header")
+            )
+    return failures
 
 
 async def _put_events(bus: EventBus, events: list[dict[str, Any]], result: CaseResult) -> None:
@@ -475,13 +977,22 @@ class _CaseTargets:
         self.answers = answers
         self.fail = case.fail
         self.source = source
+        #: The function that runs for real: the row function of the map a case runs, the
+        #: target of the route it calls (what the case is about).
+        self.real = {f"map/{case.map}/target", f"invoke/{case.route}/target"}
+        self.reduce = None if case.map is None else f"map/{case.map}/reduce"
         self.recorders: dict[str, RecordingTarget] = {}
 
     def __call__(self, address: str, config: TargetConfig) -> Target:
+        if address in self.real and config.kind == "function":
+            return config.build()
         recorder = self.recorders[address] = RecordingTarget(address)
         record: Target = _BatchRecorder(recorder) if config.batches_in_pipes else recorder
         target: Target
-        if address == self.enrichment and self.source is not None:
+        if address == self.reduce and config.kind == "function":
+            # Given every result in one call, as the function would be (one list recorded).
+            target = _RecordedReduceFunction(recorder)
+        elif address == self.enrichment and self.source is not None:
             target = _RecordedEnrichment(record, self.source, self.answers)
         elif isinstance(config, BusTargetConfig) and config.bus in self.buses:
             target = _RecordedTarget(config.build(), record)
@@ -504,6 +1015,24 @@ class _BatchRecorder:
 
         _, bodies = invocation_bodies(payloads, context)
         return await self.recorder.deliver(bodies, context)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _RecordedReduceFunction:
+    """A map's reduce function in a case: records the list of results it is given, answers null."""
+
+    def __init__(self, recorder: RecordingTarget) -> None:
+        self.recorder = recorder
+        self.max_batch_size = recorder.max_batch_size
+
+    async def invoke(self, results: Any) -> Any:
+        await self.recorder.deliver([json.dumps(results)], DeliveryContext(kind="map", target_id="reduce"))
+        return None
+
+    async def deliver(self, payloads: Sequence[str], context: DeliveryContext) -> Any:
+        return await self.recorder.deliver(payloads, context)
 
     async def aclose(self) -> None:
         return None

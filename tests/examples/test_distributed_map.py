@@ -36,6 +36,14 @@ def test_the_config_is_valid() -> None:
     assert list(config.model.maps) == ["scores"] and config.model.maps["scores"].max_concurrency == 10_000
 
 
+def test_its_config_tests_pass(tmp_path: Path) -> None:
+    result = eventbus("test", str(CONFIG), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 0 failed" in result.stdout
+    # The cases read rows of their own and record the reduce: no table was written.
+    assert not (tmp_path / "results.db").exists() and not (FOLDER / "results.db").exists()
+
+
 def test_every_row_is_mapped_and_reduced_into_the_table(tmp_path: Path) -> None:
     refused = generate(tmp_path / "rows.csv", ROWS)
     assert refused == ROWS // 10_000

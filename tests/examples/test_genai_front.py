@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from eventbus.config import load_config
-from tests.examples.helpers import PATIENCE, Running, example, running
+from tests.examples.helpers import PATIENCE, Running, eventbus, example, running
 
 FOLDER = example("genai-front")
 WEB, CLI, BATCH = "web-key-for-trying-it", "cli-key-for-trying-it", "batch-key-for-trying-it"
@@ -33,6 +33,17 @@ def model() -> ModuleType:
 def test_the_config_is_valid() -> None:
     config = load_config(FOLDER / "front.yaml", import_functions=False)  # the server below imports it
     assert sorted(config.model.invoke.routes) == ["batch", "chat"]
+
+
+def test_its_config_tests_pass(tmp_path: Path) -> None:
+    # The keys and the rate front.yaml falls back to, which its test file relies on.
+    env = {"GENAI_FIRST_TOKEN": "0.05", "GENAI_TOKEN_DELAY": "0.01", "GENAI_RATE": "1", "GENAI_BURST": "5"}
+    env |= {"GENAI_KEY_WEB": WEB, "GENAI_KEY_CLI": CLI, "GENAI_KEY_BATCH": BATCH}
+    result = eventbus("test", str(FOLDER / "front.yaml"), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed, 0 failed" in result.stdout
+    # Jobs and state stay in memory in a case: nothing is written where it runs.
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture

@@ -166,6 +166,9 @@ def test_config_blocks_load(block: Block, page_folder: Path, monkeypatch: pytest
         monkeypatch.setenv(name, value)
     data = _data(block)
     _write_files(block.page, page_folder)
+    for module in page_folder.glob("*.py"):
+        # The page's own module (scoring.py), not another page's of the same name imported before.
+        monkeypatch.delitem(sys.modules, module.stem, raising=False)
     if isinstance(data, dict) and "tests" in data:
         assert block.language == "yaml", f"{block.where}: config tests are written in YAML here"
         _run_config_tests(block, data, page_folder, run_test_file)
