@@ -27,7 +27,7 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict eventbus
 
 test: $(VENV)/.installed-test lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Benchmarks compare against peers (LocalStack, moto) installed in a venv of their own, so their
 # pinned dependencies never touch the test environment.
