@@ -3,7 +3,8 @@
 Each worker of the deployment runs up to its share of the map's ``max_concurrency`` rows at once
 (the reading worker never has more than ``max_concurrency`` out in all), each taken from the
 rows stream's durable consumer and kept leased while it runs (``Held``). A row's outcome is
-published to the results stream and only then is the row acknowledged: a worker killed between
+published to the results stream (with the others ready, a batch a round trip) and only then is
+the row acknowledged: a worker killed between
 the two leaves the row to another worker after ``ack_wait`` (at least once; the reading worker
 drops the second outcome).
 """
@@ -29,6 +30,9 @@ from eventbus.maps.map import ResultNotJsonError
 __all__ = ["RowWorker"]
 
 _log = get_logger("eventbus.maps")
+
+#: Outcomes published in one go, at most.
+SEND_BATCH = 500
 
 
 class RowWorker:
@@ -56,6 +60,12 @@ class RowWorker:
         self._now = now
         #: Rows this worker ran (whatever their outcome).
         self.ran = 0
+        #: Outcomes ready to send: (body, message id, the row's message).
+        self._outbox: list[tuple[bytes, str, Any]] = []
+        self._ready = anyio.Event()
+        #: Workers free to take a row, and what the puller waits on when none is.
+        self._free = concurrency
+        self._room = anyio.Event()
 
     async def run(self) -> None:
         """Take and run rows until cancelled; rows taken and not run are handed back."""
@@ -63,10 +73,15 @@ class RowWorker:
         await puller.start()
         acks = Acks(self._nc)
         self._held.start()
+        # One task pulls (as many rows as there are free workers), the workers take them from
+        # here: thousands of workers each waiting on the puller would all wake for every row.
+        send, receive = anyio.create_memory_object_stream[Any](max_buffer_size=self.concurrency)
         try:
-            async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as tg, send, receive:
+                tg.start_soon(self._send, acks)
                 for _ in range(self.concurrency):
-                    tg.start_soon(self._work, puller, acks)
+                    tg.start_soon(self._work, receive)
+                await self._pull(puller, send)
         finally:
             with anyio.CancelScope(shield=True):
                 await puller.close()
@@ -76,34 +91,65 @@ class RowWorker:
                         await msg.nak()
                 await acks.settle()
 
-    async def _work(self, puller: Puller, acks: Acks) -> None:
-        invoke, publisher, held = self._invoke, self._publisher, self._held
-        subject, worker = self.names.results_subject, self.worker
+    async def _pull(self, puller: Puller, send: Any) -> None:
         while True:
-            for msg in await puller.pull(1, 5.0):
-                try:
-                    run, row = decode_row(msg.data, self._now())
-                except (ValueError, KeyError, TypeError) as exc:
-                    _log.error("unreadable message on a map's rows stream; dropped", map=self.names.name, error=str(exc))
-                    with contextlib.suppress(Exception):
-                        await msg.term()
-                    continue
-                held.hold(msg.reply, msg)
-                try:
-                    output = await invoke(row)
-                    try:
-                        body = success_body(run, row, worker, output)
-                    except ValueError as exc:
-                        raise ResultNotJsonError(f"The target's answer is not JSON: {exc}") from None
-                except Exception as exc:
-                    body = failure_body(run, row, worker, exc)
-                self.ran += 1
-                result = await publisher.publish_many(subject, [body], [f"{run}:{row.seq}:{row.attempt}:outcome"])
-                held.drop(msg.reply)
-                if isinstance(result[0], int):
-                    await acks.ack([msg])
-                else:
-                    # Not stored: run it again (here or elsewhere) rather than lose the outcome.
-                    _log.warning("a row's outcome was not stored; the row runs again", map=self.names.name, line=row.line)
-                    with contextlib.suppress(Exception):
-                        await msg.nak(delay=1.0)
+            while self._free <= 0:
+                self._room = anyio.Event()
+                await self._room.wait()
+            msgs = await puller.pull(min(self._free, 1024), 5.0)
+            self._free -= len(msgs)
+            for msg in msgs:
+                self._held.hold(msg.reply, msg)
+                send.send_nowait(msg)
+
+    async def _work(self, receive: Any) -> None:
+        worker = self.worker
+        async for msg in receive:
+            try:
+                await self._run_one(msg, worker)
+            finally:
+                self._free += 1
+                self._room.set()
+
+    async def _run_one(self, msg: Any, worker: str) -> None:
+        try:
+            run, row = decode_row(msg.data, self._now())
+        except (ValueError, KeyError, TypeError) as exc:
+            _log.error("unreadable message on a map's rows stream; dropped", map=self.names.name, error=str(exc))
+            self._held.drop(msg.reply)
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return
+        try:
+            output = await self._invoke(row)
+            try:
+                body = success_body(run, row, worker, output)
+            except ValueError as exc:
+                raise ResultNotJsonError(f"The target's answer is not JSON: {exc}") from None
+        except Exception as exc:
+            body = failure_body(run, row, worker, exc)
+        self.ran += 1
+        # Sent with the others ready (one round trip for many), the row held meanwhile.
+        self._outbox.append((body, f"{run}:{row.seq}:{row.attempt}:outcome", msg))
+        self._ready.set()
+
+    async def _send(self, acks: Acks) -> None:
+        """Publish the outcomes ready, a batch at a time; acknowledge each row once stored."""
+        subject, held = self.names.results_subject, self._held
+        while True:
+            await self._ready.wait()
+            self._ready = anyio.Event()
+            while self._outbox:
+                batch, self._outbox = self._outbox[:SEND_BATCH], self._outbox[SEND_BATCH:]
+                results = await self._publisher.publish_many(subject, [b for b, _, _ in batch], [i for _, i, _ in batch])
+                stored = []
+                for (_, _, msg), result in zip(batch, results, strict=True):
+                    held.drop(msg.reply)
+                    if isinstance(result, int):
+                        stored.append(msg)
+                    else:
+                        # Not stored: the row runs again (here or elsewhere) rather than lose it.
+                        _log.warning("a row's outcome was not stored; the row runs again", map=self.names.name)
+                        with contextlib.suppress(Exception):
+                            await msg.nak(delay=1.0)
+                await acks.ack(stored)
