@@ -78,11 +78,17 @@ class KvCheckpoint:
     async def save(self, name: str, saved: SavedPosition) -> None:
         p = saved.position
         body = {"p": [p.file, p.offset, p.rows], "s": saved.succeeded, "f": saved.failed, "m": saved.malformed}
-        await self._kv.put(self._key, json.dumps(body).encode())
+        try:
+            await self._kv.put(self._key, json.dumps(body).encode())
+        except Exception as exc:
+            # A checkpoint not saved costs rows run again on a resume, never the map.
+            _log.warning("map checkpoint not saved", map=name, error=redact.error_text(exc))
 
     async def clear(self, name: str) -> None:
-        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+        try:
             await self._kv.delete(self._key)
+        except Exception as exc:
+            _log.warning("map checkpoint not cleared", map=name, error=redact.error_text(exc))
 
 
 def summary_from(body: Mapping[str, Any]) -> MapSummary:
@@ -309,6 +315,9 @@ class SharedMap:
         self._seen_running = True
         dispatcher = JetStreamDispatcher(nc, publisher, self.names, run)
         checkpoint = KvCheckpoint(kv, self.names.checkpoint_key)
+        if body is None or body.get("status") != "RUNNING":
+            # A new run, not a takeover: a checkpoint left behind is not this run's.
+            await checkpoint.clear(self.name)
         reading = Map(self.config, name=self.name, dispatcher=dispatcher, checkpoint=checkpoint)
         self._reading = reading
         _log.info("reading the map's file for every worker", map=self.name, run=run)
