@@ -249,6 +249,10 @@ class Runner:
             summary = await run.wait()
             for line in str(summary).splitlines():
                 say(line)
+            ran = getattr(run, "ran", None)
+            if ran is not None:
+                # A map spread over the workers (JetStream): this worker's share of the rows.
+                say(f"map {run.name}: this worker ran {ran:,} row(s)")
 
         async with anyio.create_task_group() as tg:
             for run in runtime.maps.values():

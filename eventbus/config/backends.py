@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from eventbus.bus.logs.jetstream.connection import JetStreamConnection
     from eventbus.bus.logs.places import Places
     from eventbus.bus.logs.protocol import EventLog
+    from eventbus.maps.config import MapConfig
     from eventbus.pipes.sources.base import Source
 
 __all__ = [
@@ -69,6 +70,11 @@ class BackendSpec(BaseModel):
     def share(self, pipe: str) -> Callable[[Source], Source] | None:
         """How pipe ``pipe``'s source is shared by the processes running the same config
         (``None``: each process reads its own)."""
+        return None
+
+    def spread(self, map_name: str) -> Callable[[MapConfig], Any] | None:
+        """How map ``map_name`` is run by the processes running the same config (``None``: each
+        process runs it whole, a ``Map``)."""
         return None
 
     def location(self, config_file: str | Path | None = None) -> str:
@@ -132,8 +138,8 @@ class JetStreamBackend(BackendSpec, JetStreamSettings):
     """Events, deliveries, retries, rules put at run time and schedules' claims on NATS
     JetStream: every process running the config (`eventbus run`) is a worker of one shared
     bus, on one machine or many, and a worker killed loses nothing (its work goes to another
-    after `ack_wait`). Pipes' sources are read by one elected worker and their records processed
-    by all. See docs/scaling.md."""
+    after `ack_wait`). Pipes' sources and maps' files are read by one elected worker and their
+    records (rows) processed by all. See docs/scaling.md."""
 
     durable: ClassVar[bool] = True
     #: Not yet: an archive kept by each worker would hold only the events that worker routed.
@@ -161,6 +167,12 @@ class JetStreamBackend(BackendSpec, JetStreamSettings):
 
         connection = self.connection()
         return lambda source: RelayedSource(source, connection=connection, pipe=pipe)
+
+    def spread(self, map_name: str) -> Callable[[MapConfig], Any] | None:
+        from eventbus.maps.jetstream import SharedMap
+
+        connection = self.connection()
+        return lambda config: SharedMap(config, name=map_name, connection=connection)
 
     def location(self, config_file: str | Path | None = None) -> str:
         return f"JetStream ({self.describe_servers()}, prefix {self.stream})"

@@ -498,7 +498,10 @@ class Runtime:
                         self.targets[address] = target
                         update[stage] = target
                 where = ("maps", name, "source")
-                self.maps[name] = Map(map_config.model_copy(update=update), name=name)
+                # On a backend shared by several processes (JetStream), every one runs a part.
+                spread = self.backend_of(config).spread(name)
+                built = map_config.model_copy(update=update)
+                self.maps[name] = spread(built) if spread is not None else Map(built, name=name)
             except (EventBusError, ValueError, OSError) as exc:
                 problems.append(config.document.problem(where, _reason(exc)))
         return problems
