@@ -209,9 +209,16 @@ class JetStreamArchiveStore:
                 self._archives.pop(name, None)
             else:
                 try:
-                    self._archives[name] = _archive(json.loads(entry.value))
+                    archive = _archive(json.loads(entry.value))
                 except (ValueError, TypeError, KeyError):
                     _log.error("unreadable archive in the archives bucket; ignored", archive=name)
+                    return
+                before = self._archives.get(name)
+                self._archives[name] = archive
+                if before is not None and replace(before, event_count=0, size_bytes=0) == replace(
+                    archive, event_count=0, size_bytes=0
+                ):
+                    return  # only its counts moved (another worker archived): nothing to follow
         elif kind == "replay":
             if gone:
                 self._replays.pop(name, None)
