@@ -149,3 +149,46 @@ async def test_one_store_runs_a_replay_and_a_cancellation_from_another_is_not_ov
     finally:
         await one.close()
         await other.close()
+
+
+async def test_the_replays_of_a_runner_that_stopped_are_taken_over(nats_server: str, prefix: str) -> None:
+    def store() -> JetStreamArchiveStore:
+        settings = JetStreamSettings(servers=[nats_server], stream=prefix)
+        return JetStreamArchiveStore(JetStreamConnection(settings), runner_ttl=3)
+
+    one, other = store(), store()
+    await one.open()
+    await other.open()
+    woken = anyio.Event()
+    other.watch(woken.set)
+    try:
+        replay = Replay(
+            name="again",
+            arn="arn:aws:events:us-east-1:123456789012:replay/again",
+            archive="shop",
+            archive_arn="arn:aws:events:us-east-1:123456789012:archive/shop",
+            bus="orders",
+            destination_arn="arn:aws:events:us-east-1:123456789012:event-bus/orders",
+            filter_arns=(),
+            event_start=T0,
+            event_end=T0 + timedelta(days=1),
+            state="STARTING",
+        )
+        one.save_replay(replay)
+        with anyio.fail_after(WAIT):
+            assert await one.claim_replay(replay)
+        one.save_replay(replace(replay, state="RUNNING", replayed=7, cursor=(1, 7)))
+        await one.refresh()
+        await until(lambda: [r.replayed for r in other.replays()] == [7], "the progress on the other store")
+        with anyio.fail_after(WAIT):
+            assert not await other.claim_replay(replay)  # its runner lives
+        woken = anyio.Event()
+        other.watch(woken.set)
+        await one.close()  # its runner entry goes with it
+        with anyio.fail_after(WAIT):
+            await woken.wait()  # the other store noticed, and wakes its replay runner
+            assert await other.claim_replay(replay)
+        assert other.replays()[0].replayed == 7  # goes on from the progress written
+    finally:
+        await one.close()
+        await other.close()

@@ -22,7 +22,10 @@ describing answer from memory. Changes are written behind, in order, with a revi
 an archive's counts belong to the workers adding to it (each adds what it stored, read from the
 entry it updates), a replay's cancellation made by one worker is never overwritten by the
 progress another writes. A replay is run by the one worker that claims it (``claim_replay``:
-the entry names its runner, set with a revision check); the others only describe it.
+the entry names its runner, set with a revision check); the others only describe it. A runner
+renews its entry in ``<prefix>_REPLAY_RUNNERS`` (entries expire after ``runner_ttl``) while it
+runs replays; when a runner's entry is gone (it died, or stopped), another worker claims its
+replays and goes on from the progress last written.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ _DAY_S = 86_400.0
 _READ_WAIT = 5.0
 _DELETED = ("DEL", "PURGE")
 _CAS_TRIES = 50
+#: Seconds a replay's runner is taken for alive after it last said so (it says so every third).
+RUNNER_TTL = 15.0
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -101,8 +106,17 @@ class JetStreamArchiveStore:
     """The ``ArchiveStore`` of a JetStream deployment (``JetStreamEventLog.archive_store()``
     makes it; see the module's docstring)."""
 
-    def __init__(self, connection: JetStreamConnection, settings: JetStreamSettings | None = None) -> None:
+    def __init__(
+        self,
+        connection: JetStreamConnection,
+        settings: JetStreamSettings | None = None,
+        *,
+        runner_ttl: float = RUNNER_TTL,
+    ) -> None:
         self.connection = connection
+        #: Seconds a replay's runner stays alive in the runners bucket after its last renewal.
+        self.runner_ttl = runner_ttl
+        self._live: Any = None
         self.settings = settings or connection.settings
         self.prefix = self.settings.stream
         #: Who this process is in a replay's ``runner``.
@@ -138,6 +152,10 @@ class JetStreamArchiveStore:
     def bucket_name(self) -> str:
         return f"{self.prefix}_ARCHIVES"
 
+    @property
+    def runners_bucket(self) -> str:
+        return f"{self.prefix}_REPLAY_RUNNERS"
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -147,7 +165,11 @@ class JetStreamArchiveStore:
         await self.connection.acquire()
         self._wrote = anyio.Event()
         self._kv = await bucket(self.connection.js, self.bucket_name, self.settings, history=1)
+        self._live = await bucket(
+            self.connection.js, self.runners_bucket, self.settings, history=1, ttl=self.runner_ttl
+        )
         ready = anyio.Event()
+        self._tasks.append(asyncio.create_task(self._keep_alive()))
         self._tasks.append(asyncio.create_task(self._follow(ready)))
         self._tasks.append(asyncio.create_task(self._write_behind()))
         with anyio.fail_after(30):
@@ -168,6 +190,10 @@ class JetStreamArchiveStore:
                     _log.debug("archive bucket watcher not stopped", error=str(exc))
             for task in self._tasks:
                 task.cancel()
+            if self._live is not None:
+                # Stopping: another worker may take this one's replays over at once.
+                with contextlib.suppress(Exception), anyio.move_on_after(2):
+                    await self._live.delete(self.me)
             for task in self._tasks:
                 try:
                     await task
@@ -610,7 +636,15 @@ class JetStreamArchiveStore:
 
     async def claim_replay(self, replay: Replay) -> bool:
         """Whether this process runs (or ends) ``replay``: nobody runs it yet and this process is
-        the first to say so (a revision check), or this process already does."""
+        the first to say so (a revision check), or this process already does; or its runner died.
+        ``False`` too when the bucket cannot answer (the next change or check asks again)."""
+        try:
+            return await self._claim(replay)
+        except Exception as exc:
+            _log.warning("replay not claimed: the archives bucket did not answer", replay=replay.name, error=str(exc))
+            return False
+
+    async def _claim(self, replay: Replay) -> bool:
         await self._flush()
         key = f"replay.{token(replay.name)}"
         try:
@@ -622,8 +656,11 @@ class JetStreamArchiveStore:
         current, runner = _replay(json.loads(entry.value))
         if runner == self.me:
             return True
-        if runner is not None or current.finished:
+        if current.finished or (runner is not None and await self._alive(runner)):
             return False
+        # Nobody runs it, or its runner died (its entry in the runners bucket expired): this
+        # process takes it on, from where the progress last written says it was.
+        await self._live.put(self.me, b"1")
         try:
             written = await self._kv.update(
                 key, _encode(_replay_doc(current, self.me)).encode(), last=int(entry.revision)
@@ -633,6 +670,33 @@ class JetStreamArchiveStore:
             return False
         self._runners[replay.name] = self.me
         return True
+
+    async def _alive(self, runner: str) -> bool:
+        try:
+            entry = await self._live.get(runner)
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        return bool(entry.value) and entry.operation not in _DELETED
+
+    async def _keep_alive(self) -> None:
+        """Renew this process's runner entry while it runs replays; look for replays whose runner
+        died, and wake the replay runner (``watch``) so that it claims them."""
+        while True:
+            await anyio.sleep(self.runner_ttl / 3)
+            try:
+                unfinished = [r.name for r in self._replays.values() if not r.finished]
+                runners = {self._runners.get(name) for name in unfinished}
+                if self.me in runners:
+                    await self._live.put(self.me, b"1")
+                orphaned = False
+                for runner in runners - {self.me, None}:
+                    if runner is not None and not await self._alive(runner):
+                        orphaned = True
+                if orphaned:
+                    for callback in self._callbacks:
+                        callback()
+            except Exception as exc:
+                _log.debug("replay runners not checked", error=str(exc))
 
     def watch(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
