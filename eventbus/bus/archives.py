@@ -99,6 +99,7 @@ class ArchiveKeeper:
         self._running: dict[str, anyio.CancelScope] = {}
         self._cancelled: set[str] = set()
         self._ended: dict[str, anyio.Event] = {}
+        self._built: tuple[tuple[str, str, str | None, int], ...] = ()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -114,8 +115,18 @@ class ArchiveKeeper:
         self._rebuild()
 
     def _nudged(self) -> None:
-        # Another process wrote a replay request or a cancellation for this bus.
+        # Another process wrote a replay request or a cancellation for this bus, or (a store
+        # shared live by several workers) made, changed or deleted an archive.
+        if self._signature() != self._built:
+            self._rebuild()
+        # A replay another worker runs may have ended: whoever waits for it here learns of it.
+        for name in list(self._ended):
+            if any(r.name == name and r.finished for r in self._store().replays()):
+                self._ended.pop(name).set()
         self._notify_replays()
+
+    def _signature(self) -> tuple[tuple[str, str, str | None, int], ...]:
+        return tuple(sorted((a.name, a.state, a.event_pattern, a.retention_days) for a in self._mine()))
 
     def _mine(self) -> list[Archive]:
         assert self.store is not None
@@ -133,6 +144,7 @@ class ArchiveKeeper:
             if archive.retention_days > 0:
                 retention[archive.name] = archive.retention_days
         self._matcher, self._all, self._retention = matcher, everything, retention
+        self._built = self._signature()
         self._notify_archives()
 
     def _notify_archives(self) -> None:
@@ -390,6 +402,8 @@ class ArchiveKeeper:
                 changed = self._replays_changed = anyio.Event()
                 store = self._store()
                 await store.refresh()
+                # A store shared by several workers names the one that runs each replay.
+                claim: Callable[[Replay], Awaitable[bool]] | None = getattr(store, "claim_replay", None)
                 for replay in store.replays():
                     if replay.bus != self.bus:
                         continue
@@ -399,9 +413,13 @@ class ArchiveKeeper:
                             self._cancelled.add(replay.name)
                             self._running[replay.name].cancel()
                         continue
+                    if replay.state not in ("CANCELLING", "STARTING", "RUNNING"):
+                        continue
+                    if claim is not None and not await claim(replay):
+                        continue  # another worker runs it (and ends it when cancelled)
                     if replay.state == "CANCELLING":
                         self._finish(replace(replay, state="CANCELLED", ended=self._clock.now()))
-                    elif replay.state in ("STARTING", "RUNNING"):
+                    else:
                         scope = anyio.CancelScope()
                         self._running[replay.name] = scope
                         tg.start_soon(self._replay, replay, scope)

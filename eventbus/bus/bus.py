@@ -783,12 +783,14 @@ class EventBus:
     async def _put_replayed(self, records: list[LogRecord]) -> None:
         # A replay's events: accepted as PutEvents would (counted, waiting for room), not validated
         # again (they were valid when archived) and never archived again (``replay-name``).
-        self._outstanding.events += len(records)
+        # A distributed bus counts what its router consumes instead: any worker may route them.
+        counted = 0 if self._distributed else len(records)
+        self._outstanding.events += counted
         taken = 0
         try:
             taken = await self._eventlog.append(records, wait=True)
         finally:
-            self._outstanding.routed(len(records) - taken)
+            self._outstanding.routed(min(counted, len(records) - taken))
         self._metrics.count_bus("AcceptedEvents", taken)
 
     def _deliveries_ended(self, n: int) -> None:

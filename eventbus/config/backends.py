@@ -138,12 +138,11 @@ class JetStreamBackend(BackendSpec, JetStreamSettings):
     """Events, deliveries, retries, rules put at run time and schedules' claims on NATS
     JetStream: every process running the config (`eventbus run`) is a worker of one shared
     bus, on one machine or many, and a worker killed loses nothing (its work goes to another
-    after `ack_wait`). Pipes' sources and maps' files are read by one elected worker and their
-    records (rows) processed by all. See docs/scaling.md."""
+    after `ack_wait`). Archives are streams, their descriptions and replays shared by every
+    worker through a key-value bucket. Pipes' sources and maps' files are read by one elected
+    worker and their records (rows) processed by all. See docs/scaling.md."""
 
     durable: ClassVar[bool] = True
-    #: Not yet: an archive kept by each worker would hold only the events that worker routed.
-    keeps_archives: ClassVar[bool] = False
 
     type: Literal["jetstream"] = "jetstream"
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from eventbus.testing._logs import capture_logs
     from eventbus.testing._settle import settle
     from eventbus.testing.check import Overlap, RuleCheck, RuleCheckReport, check_rules
-    from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
+    from eventbus.testing.contracts import ArchiveStoreContract, DeliveryQueueContract, EventLogContract
     from eventbus.testing.server import RunningServer, running_server
     from eventbus.testing.strategies import (
         OPERATORS,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPERATORS",
+    "ArchiveStoreContract",
     "DeliveryQueueContract",
     "EventLogContract",
     "Overlap",
@@ -50,6 +51,7 @@ __all__ = [
 
 _HOME = {
     "OPERATORS": "eventbus.testing.strategies",
+    "ArchiveStoreContract": "eventbus.testing.contracts",
     "DeliveryQueueContract": "eventbus.testing.contracts",
     "EventLogContract": "eventbus.testing.contracts",
     "Overlap": "eventbus.testing.check",

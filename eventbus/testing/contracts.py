@@ -1,7 +1,7 @@
-"""The contracts of the bus's two storage seams, as pytest test classes.
+"""The contracts of the bus's storage seams, as pytest test classes.
 
-``EventLogContract`` and ``DeliveryQueueContract`` hold the tests every ``EventLog`` and every
-``DeliveryQueue`` must pass: the in-memory ones here, SQLite and JetStream ones, and yours. To run
+``EventLogContract``, ``DeliveryQueueContract`` and ``ArchiveStoreContract`` hold the tests every
+``EventLog``, every ``DeliveryQueue`` and every ``ArchiveStore`` must pass: the in-memory ones here, SQLite and JetStream ones, and yours. To run
 them against your implementation, subclass them in a test module (a name starting with ``Test``)
 and say how to make one::
 
@@ -32,6 +32,7 @@ The tests are async and run on anyio's pytest plugin (installed with anyio), on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,9 +41,10 @@ import anyio
 import pytest
 
 from eventbus.bus.clock import Clock, ManualClock, SystemClock
+from eventbus.bus.logs.archives import Archive, ArchivedEvent, ArchiveStore, Replay, time_key
 from eventbus.bus.logs.protocol import Delivery, DeliveryQueue, EventLog, LogClosedError, LogRecord
 
-__all__ = ["DeliveryQueueContract", "EventLogContract"]
+__all__ = ["ArchiveStoreContract", "DeliveryQueueContract", "EventLogContract"]
 
 #: Bounds every wait in these tests: a broken implementation fails, it does not hang.
 WAIT = 10.0
@@ -482,5 +484,201 @@ class DeliveryQueueContract(_Contract):
             late, came = by_n[waiting.event["detail"]["n"]]
             assert came - released >= self.real_delay * 0.9
             assert late.event == waiting.event and late.payload == waiting.payload
+        finally:
+            await again.close()
+
+
+# -- archives ---------------------------------------------------------------------------------
+
+_A0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _archive(name: str, bus: str = "orders", *, retention_days: int = 0) -> Archive:
+    return Archive(
+        name=name,
+        arn=f"arn:aws:events:us-east-1:123456789012:archive/{name}",
+        bus=bus,
+        bus_arn=f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}",
+        state="ENABLED",
+        event_pattern=None,
+        retention_days=retention_days,
+        description=None,
+        created=_A0,
+    )
+
+
+def _archived(n: int, minutes: float, ingested_seconds: float | None = None) -> tuple[dict[str, Any], datetime, datetime]:
+    """Event ``n`` with ``time`` ``minutes`` after 2026-03-01T12:00Z (archives order by it),
+    ingested ``ingested_seconds`` after that time (``n`` seconds unless told)."""
+    when = _A0 + timedelta(minutes=minutes)
+    event = {**_event(n), "time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return event, when, _A0 + timedelta(seconds=n if ingested_seconds is None else ingested_seconds)
+
+
+def _replay_of(name: str, state: str = "STARTING", **fields: Any) -> Replay:
+    return Replay(
+        name=name,
+        arn=f"arn:aws:events:us-east-1:123456789012:replay/{name}",
+        archive="shop",
+        archive_arn="arn:aws:events:us-east-1:123456789012:archive/shop",
+        bus="orders",
+        destination_arn="arn:aws:events:us-east-1:123456789012:event-bus/orders",
+        filter_arns=("arn:aws:events:us-east-1:123456789012:rule/orders/r1",),
+        event_start=_A0,
+        event_end=_A0 + timedelta(days=1),
+        state=state,  # type: ignore[arg-type]
+        **fields,
+    )
+
+
+class ArchiveStoreContract(_Contract):
+    """What every ``ArchiveStore`` does. Subclass it and implement ``new_store`` (and ``reopen``
+    for a durable store); the tests open and close the stores themselves."""
+
+    async def new_store(self) -> ArchiveStore:
+        """A store over empty storage, not opened yet."""
+        raise NotImplementedError(f"{type(self).__name__} must implement new_store()")
+
+    async def reopen(self, store: ArchiveStore) -> ArchiveStore | None:
+        """A store over the same storage as ``store`` (closed by then), not opened yet, as after
+        a restart; ``None``: the store keeps nothing (those tests are skipped)."""
+        return None
+
+    async def _opened(self) -> ArchiveStore:
+        store = await self.new_store()
+        with anyio.fail_after(WAIT):
+            await store.open()
+            await store.open()  # idempotent
+        return store
+
+    async def _all(self, store: ArchiveStore, name: str, start: datetime, end: datetime) -> list[ArchivedEvent]:
+        with anyio.fail_after(WAIT):
+            return await store.read(name, start, end, None, 1000)
+
+    async def test_archives_are_saved_replaced_and_dropped(self) -> None:
+        store = await self._opened()
+        try:
+            assert store.archives() == []
+            store.save_archive(_archive("shop"))
+            store.save_archive(_archive("audit", bus="payments", retention_days=3))
+            assert sorted(a.name for a in store.archives()) == ["audit", "shop"]
+            with anyio.fail_after(WAIT):
+                await store.add({"shop": [_archived(1, 1)]})
+            changed = replace(_archive("shop"), description="all orders", event_pattern='{"source":["shop"]}')
+            store.save_archive(changed)
+            shop = next(a for a in store.archives() if a.name == "shop")
+            assert shop.description == "all orders" and shop.event_pattern == '{"source":["shop"]}'
+            assert len(await self._all(store, "shop", _A0, _A0 + timedelta(days=1))) == 1  # its events stay
+            store.drop_archive("shop")
+            assert [a.name for a in store.archives()] == ["audit"]
+            store.save_archive(_archive("shop"))  # the same name again: a new, empty archive
+            assert await self._all(store, "shop", _A0, _A0 + timedelta(days=1)) == []
+        finally:
+            await store.close()
+
+    async def test_events_are_kept_as_received_once_each_and_counted(self) -> None:
+        store = await self._opened()
+        try:
+            store.save_archive(_archive("shop"))
+            store.save_archive(_archive("other"))
+            first = [_archived(1, 5), _archived(2, 1)]
+            with anyio.fail_after(WAIT):
+                await store.add({"shop": first, "other": [_archived(3, 2)], "unknown": [_archived(4, 3)]})
+                await store.add({"shop": [_archived(1, 5), _archived(5, 7)]})  # event 1 again: not added
+            shop = next(a for a in store.archives() if a.name == "shop")
+            assert shop.event_count == 3 and shop.size_bytes > 0
+            kept = await self._all(store, "shop", _A0, _A0 + timedelta(days=1))
+            assert [e.event["detail"]["n"] for e in kept] == [2, 1, 5]  # by time
+            event, when, ingested = first[0]
+            assert kept[1].event == event and kept[1].time == when and kept[1].ingestion_time == ingested
+            assert [e.event["detail"]["n"] for e in await self._all(store, "other", _A0, _A0 + timedelta(days=1))] == [3]
+        finally:
+            await store.close()
+
+    async def test_reads_give_the_window_in_time_order_page_by_page(self) -> None:
+        store = await self._opened()
+        try:
+            store.save_archive(_archive("shop"))
+            # Over several hours, added out of time order, two events at one time.
+            minutes = {1: 200, 2: 10, 3: 75, 4: 75, 5: 0, 6: 130, 7: 400, 8: 59}
+            with anyio.fail_after(WAIT):
+                await store.add({"shop": [_archived(n, m) for n, m in minutes.items()]})
+            start, end = _A0 + timedelta(minutes=10), _A0 + timedelta(minutes=200)
+            window = await self._all(store, "shop", start, end)  # both ends included
+            assert [e.event["detail"]["n"] for e in window] == [2, 8, 3, 4, 6, 1]
+            seqs = [e.seq for e in window]
+            assert seqs[2] < seqs[3]  # one time: archive order
+            pages: list[int] = []
+            after: tuple[int, int] | None = None
+            with anyio.fail_after(WAIT):
+                while page := await store.read("shop", start, end, after, 2):
+                    assert len(page) <= 2
+                    pages += [e.event["detail"]["n"] for e in page]
+                    after = (time_key(page[-1].time), page[-1].seq)
+                assert pages == [2, 8, 3, 4, 6, 1]
+                assert await store.count("shop", start, end) == 6
+                assert await store.count("shop", _A0, _A0 + timedelta(days=1)) == 8
+                assert await store.count("shop", _A0 + timedelta(days=2), _A0 + timedelta(days=3)) == 0
+        finally:
+            await store.close()
+
+    async def test_expiry_forgets_what_was_archived_before_a_time(self) -> None:
+        store = await self._opened()
+        try:
+            store.save_archive(_archive("shop", retention_days=1))
+            with anyio.fail_after(WAIT):
+                await store.add({"shop": [_archived(n, n, ingested_seconds=n) for n in range(1, 6)]})
+                oldest = await store.expire("shop", _A0 + timedelta(seconds=3))
+            assert oldest == _A0 + timedelta(seconds=4)
+            left = await self._all(store, "shop", _A0, _A0 + timedelta(days=1))
+            assert [e.event["detail"]["n"] for e in left] == [4, 5]
+            assert next(a for a in store.archives() if a.name == "shop").event_count == 2
+            with anyio.fail_after(WAIT):
+                assert await store.expire("shop", _A0 + timedelta(seconds=3)) == oldest  # nothing more
+                assert await store.expire("shop", _A0 + timedelta(days=1)) is None
+            assert next(a for a in store.archives() if a.name == "shop").event_count == 0
+        finally:
+            await store.close()
+
+    async def test_replays_are_saved_and_replaced(self) -> None:
+        store = await self._opened()
+        try:
+            assert store.replays() == []
+            store.save_replay(_replay_of("again"))
+            running = _replay_of(
+                "again", "RUNNING", started=_A0, replayed=3, total=9, cursor=(time_key(_A0), 7), last_replayed=_A0
+            )
+            store.save_replay(running)
+            with anyio.fail_after(WAIT):
+                await store.refresh()
+            assert store.replays() == [running]
+        finally:
+            await store.close()
+
+    async def test_what_is_saved_outlives_a_restart(self) -> None:
+        store = await self._opened()
+        try:
+            store.save_archive(_archive("shop"))
+            with anyio.fail_after(WAIT):
+                await store.add({"shop": [_archived(1, 3), _archived(2, 1)]})
+            replay = _replay_of("again", "RUNNING", replayed=1, cursor=(time_key(_A0), 1))
+            store.save_replay(replay)
+        finally:
+            with anyio.fail_after(WAIT):
+                await store.close()
+        again = await self.reopen(store)
+        if again is None:
+            pytest.skip("the store keeps nothing across a restart")
+        with anyio.fail_after(WAIT):
+            await again.open()
+        try:
+            shop = next(a for a in again.archives() if a.name == "shop")
+            assert shop.event_count == 2
+            kept = await self._all(again, "shop", _A0, _A0 + timedelta(days=1))
+            assert [e.event["detail"]["n"] for e in kept] == [2, 1]
+            assert again.replays() == [replay]
+            with anyio.fail_after(WAIT):
+                await again.add({"shop": [_archived(1, 3)]})  # already there
+            assert next(a for a in again.archives() if a.name == "shop").event_count == 2
         finally:
             await again.close()

@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 
 from eventbus.bus import Clock, DeliveryQueue, EventLog
-from eventbus.bus.logs.jetstream import JetStreamDeliveryQueue, JetStreamEventLog
-from eventbus.testing.contracts import DeliveryQueueContract, EventLogContract
+from eventbus.bus.logs.archives import ArchiveStore
+from eventbus.bus.logs.jetstream import (
+    JetStreamArchiveStore,
+    JetStreamConnection,
+    JetStreamDeliveryQueue,
+    JetStreamEventLog,
+)
+from eventbus.bus.logs.jetstream.settings import JetStreamSettings
+from eventbus.testing.contracts import ArchiveStoreContract, DeliveryQueueContract, EventLogContract
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -53,3 +60,15 @@ class TestJetStreamDeliveryQueue(_OnServer, DeliveryQueueContract):
     async def reopen(self, queue: DeliveryQueue, clock: Clock) -> DeliveryQueue | None:
         assert isinstance(queue, JetStreamDeliveryQueue)
         return await self.log().open("orders", clock)
+
+
+class TestJetStreamArchiveStore(_OnServer, ArchiveStoreContract):
+    def store(self) -> JetStreamArchiveStore:
+        settings = JetStreamSettings(servers=[self.server], stream=self.deployment)
+        return JetStreamArchiveStore(JetStreamConnection(settings))
+
+    async def new_store(self) -> ArchiveStore:
+        return self.store()
+
+    async def reopen(self, store: ArchiveStore) -> ArchiveStore | None:
+        return self.store()

@@ -164,14 +164,49 @@ def test_status_names_the_servers_it_cannot_reach(tmp_path: Path) -> None:
     assert "127.0.0.1" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_archives_on_the_jetstream_backend_are_refused_naming_the_way_out(tmp_path: Path) -> None:
-    config = tmp_path / "archived.yaml"
+@pytest.mark.timeout(300)
+def test_two_runs_of_a_config_with_an_archive_archive_each_event_once(
+    tmp_path: Path, nats_server: str, prefix: str, receiver: tuple[Receiver, str]
+) -> None:
+    import asyncio
+
+    from eventbus.bus.logs.jetstream import JetStreamArchiveStore, JetStreamConnection, JetStreamSettings
+
+    app, url = receiver
+    config = write_config(tmp_path, nats_server, prefix, url)
     config.write_text(
-        "runtime: {backend: {type: jetstream, servers: ['nats://127.0.0.1:1'], connect_retry: 0}}\n"
-        "buses:\n  orders:\n    archives:\n      everything: {}\n",
+        config.read_text(encoding="utf-8").replace(
+            "    rules:\n", "    archives:\n      loads: {pattern: {source: [load]}, retention_days: 30}\n    rules:\n"
+        ),
         encoding="utf-8",
     )
-    result = eventbus("run", str(config), timeout=60)
-    assert result.returncode == 1
-    assert "buses.orders.archives: archives are not kept on the jetstream backend yet" in result.stderr
-    assert "runtime.backend: sqlite" in result.stderr and "Traceback" not in result.stderr
+    total = EVENTS
+    with (
+        Running(str(config), "--stdin", env={"WORKER": "front"}) as front,
+        Running(str(config), env={"WORKER": "second"}) as second,
+    ):
+        front.wait_for("running:", 60)
+        second.wait_for("running:", 60)
+        wait_until(lambda: len(status(config)["workers"]) == 2, "both workers to be listed", 60)  # type: ignore[arg-type]
+        for n in range(total):
+            front.send(json.dumps({"source": "load", "detail-type": "t", "detail": {"n": n}}))
+        wait_until(lambda: len(app.ids()) == total, "every event to arrive", 120)
+        assert front.stop() == 0
+        assert second.stop() == 0
+    assert set(app.by_worker()) == {"front", "second"}, f"not every worker routed: {app.by_worker()}"
+
+    async def archived() -> tuple[int, list[str]]:
+        store = JetStreamArchiveStore(JetStreamConnection(JetStreamSettings(servers=[nats_server], stream=prefix)))
+        await store.open()
+        try:
+            [archive] = store.archives()
+            assert (archive.name, archive.bus, archive.retention_days) == ("loads", "orders", 30)
+            start, end = archive.created.replace(year=2000), archive.created.replace(year=2100)
+            kept = await store.read("loads", start, end, None, 10 * total)
+            return archive.event_count, [e.event["id"] for e in kept]
+        finally:
+            await store.close()
+
+    count, ids = asyncio.run(archived())
+    # Each event archived once, by whichever worker routed it.
+    assert count == total and sorted(ids) == sorted(app.ids())

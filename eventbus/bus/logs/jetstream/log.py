@@ -23,6 +23,7 @@ import nats.js.errors
 from eventbus._logger import get_logger
 from eventbus.bus.clock import Clock
 from eventbus.bus.logs.jetstream.acks import Acks
+from eventbus.bus.logs.jetstream.archives import JetStreamArchiveStore
 from eventbus.bus.logs.jetstream.connection import JetStreamConnection
 from eventbus.bus.logs.jetstream.held import Held
 from eventbus.bus.logs.jetstream.layout import bucket, prepare_bus
@@ -297,6 +298,10 @@ class JetStreamEventLog:
         """A log for bus ``bus`` of the same deployment, on this log's connection: where a bus
         target of this bus appends (the bus is routed by whichever workers run it)."""
         return JetStreamEventLog(connection=self.connection)
+
+    def archive_store(self) -> JetStreamArchiveStore:
+        """The deployment's archives and replays (streams and a bucket every worker shares)."""
+        return JetStreamArchiveStore(self.connection)
 
     async def rule_bucket(self) -> RuleBucket:
         """The bucket of the rules put while the bus runs (made on first use)."""
