@@ -282,6 +282,7 @@ class Members:
         "flat",
         "holder",
         "leaves",
+        "shallow",
     )
 
     def __init__(self, flat: dict[str, list[Any]], *, complete: bool = False) -> None:
@@ -296,6 +297,8 @@ class Members:
         self.complete = complete
         #: What the decision derives per field, kept for the other branches of the same event.
         self.cache: dict[Any, Any] = {}
+        #: Per field, where its leaves sit when all in arrays of the root (``consistency.py``).
+        self.shallow: dict[Any, Any] = {}
 
     def depth(self) -> list[int]:
         """How many arrays are around each element (the root: none)."""
