@@ -191,9 +191,11 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found:
                 raise _SpelledTwoWays
             continue
         kind = type(value)
-        if kind is str or kind is int or kind is float or value is None:
+        if kind is str or kind is int or kind is float or value is None or kind is bool:
             path = child.path
             if path is not None:
+                if kind is bool:
+                    value = TRUE if value else FALSE
                 at = out.get(path)
                 if at is None:
                     out[path] = [value]

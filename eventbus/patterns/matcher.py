@@ -432,6 +432,8 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
         buckets = list({id(bucket): bucket for bucket in buckets}.values())
     memo: dict[Field, bool] = {}
     decided: dict[tuple[Field, ...], bool] | None = None
+    # Bound once: the loop below runs per candidate and per field.
+    known, get, add = memo.get, flat.get, matched.add
     for bucket in buckets:
         if type(bucket[0]) is Crowd:
             bucket[0].expand(flat, buckets)
@@ -441,9 +443,9 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
             if name in matched:
                 continue
             for field in branch.check:
-                verdict = memo.get(field)
+                verdict = known(field)
                 if verdict is None:
-                    found = flat.get(field.path)
+                    found = get(field.path)
                     if found is None:
                         verdict = field.absence
                     elif len(found) == 1:
@@ -467,7 +469,7 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                             verdict = decided[inside] = consistent(inside, recorded)
                         if not verdict:
                             continue
-                matched.add(name)
+                add(name)
                 continue
             # A field failed on its own. With arrays in play an ``exists: false`` field may
             # still hold through an inconsistent leaf, so only the exact decision can say no.
