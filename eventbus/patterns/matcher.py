@@ -19,6 +19,7 @@ import heapq
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from eventbus.patterns.consistency import consistent
@@ -53,7 +54,7 @@ PER_PATH = 3
 class _Branch:
     """One ``$or`` branch of one named rule, as filed in the indexes."""
 
-    __slots__ = ("absent", "anchor", "check", "fields", "mask", "name", "onward", "partner", "twin")
+    __slots__ = ("absent", "anchor", "check", "fields", "insides", "mask", "name", "onward", "partner", "twin")
 
     def __init__(
         self,
@@ -69,6 +70,9 @@ class _Branch:
         #: One bit per path of its fields (``Matcher._bits``): two of them among the paths an
         #: event has in arrays, and array consistency must be decided.
         self.mask = mask
+        #: Its fields in arrays for each set of the event's array paths met (as their bits):
+        #: filled by readers, the answer never changes.
+        self.insides: dict[int, tuple[Field, ...]] | None = None
         #: The field the branch is filed under inside a crowded bucket (see ``crowd.py``): its
         #: best field besides the anchor and partner, if it has one that needs a value.
         self.onward = onward
@@ -461,7 +465,7 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                     if both & (both - 1):
                         # Two or more fields in arrays: the exact decision, once per event
                         # for each set of such fields (rules often share them).
-                        inside = tuple(f for f in branch.fields if f.path in in_arrays)
+                        inside = _inside(branch, both, in_arrays)
                         if decided is None:
                             decided = {}
                         verdict = decided.get(inside)
@@ -477,7 +481,7 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                 both = branch.mask & arrays
                 if not both & (both - 1):
                     continue
-                inside = tuple(f for f in branch.fields if f.path in in_arrays)
+                inside = _inside(branch, both, in_arrays)
                 if not _may_be_absent(branch, inside, flat, memo):
                     continue
                 if decided is None:
@@ -488,6 +492,17 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                 if verdict:
                     matched.add(name)
     return matched
+
+
+def _inside(branch: _Branch, both: int, in_arrays: AbstractSet[str]) -> tuple[Field, ...]:
+    """The branch's fields whose paths are among ``in_arrays`` (``both``: their bits)."""
+    insides = branch.insides
+    if insides is None:
+        insides = branch.insides = {}
+    inside = insides.get(both)
+    if inside is None:
+        inside = insides[both] = tuple(f for f in branch.fields if f.path in in_arrays)
+    return inside
 
 
 def _onward(branch: _Branch) -> tuple[Field | None, _Branch]:
