@@ -2,6 +2,8 @@
 
     python benchmarks/match.py            # about three minutes
     python benchmarks/match.py --quick    # well under a minute, fewer events and peers capped harder
+    python benchmarks/match.py --only shared --sizes 1000,10000   # one family's table alone
+    python benchmarks/match.py --only shared --eventbus ../old    # the same, another checkout's eventbus
     make bench                            # the same, in .venv-bench where the peers are installed
 
 Seeded and reproducible. Events are realistic ~1 KB EventBridge events (nested detail, arrays of
@@ -38,9 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-# The checkout first on sys.path, so the benchmark measures this tree's eventbus.
+# The checkout first on sys.path, so the benchmark measures this tree's eventbus (or the one
+# ``--eventbus`` names, read before the import: before/after comparisons run this same script).
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_TREE = _HERE.parent
+if "--eventbus" in sys.argv[:-1]:
+    _TREE = Path(sys.argv[sys.argv.index("--eventbus") + 1]).resolve()
+sys.path[:] = [str(_TREE)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from eventbus import Matcher  # noqa: E402 (after the sys.path fix above)
 
@@ -907,17 +913,55 @@ def worst_events(repeat: int) -> list[tuple[str, int, float, float, int]]:
     return out
 
 
+def only(args: argparse.Namespace, peers: Peers) -> None:
+    """One family's table at the sizes asked for (``--only``)."""
+    global SIZES
+    if args.sizes:
+        SIZES = tuple(int(size) for size in args.sizes.split(","))
+    if args.only == "mixed":
+        rng = random.Random(SEED)
+        events = [make_event(rng) for _ in range(args.events)]
+        rules = mixed_rules(random.Random(SEED + 1), max(SIZES))
+        bench_family("mixed rules", lambda n: rules[:n], lambda n: events, peers, args)
+    elif args.only == "distinct":
+        bench_family(
+            "distinct rules (one customer id each)",
+            distinct_rules,
+            lambda n: distinct_events(random.Random(SEED + 2), args.events, n),
+            peers,
+            args,
+        )
+    else:
+        shared_rng = random.Random(SEED + 20)
+        events = [shared_event(shared_rng) for _ in range(args.events)]
+        rules = shared_rules(random.Random(SEED + 21), max(max(SIZES), 10_000))
+        bench_family("shared anchors", lambda n: rules[:n], lambda n: events, peers, args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer events and tighter peer budgets")
+    parser.add_argument(
+        "--only", choices=["mixed", "distinct", "shared"], help="measure one family's table and nothing else"
+    )
+    parser.add_argument("--sizes", help="rule counts for --only, comma-separated (default: 1 to 10,000)")
+    parser.add_argument("--eventbus", metavar="CHECKOUT", help="measure the eventbus package of another checkout")
     args = parser.parse_args()
+    if args.sizes and not args.only:
+        parser.error("--sizes goes with --only")
     args.events = 200 if args.quick else 1_000
     args.budget = 0.3 if args.quick else 1.0
     args.peer_budget = 0.5 if args.quick else 2.5
     args.moto_max = 1_000 if args.quick else 10_000
 
     print(f"# Matcher benchmark (seed {SEED}{', --quick' if args.quick else ''}); Python {sys.version.split()[0]}")
+    import eventbus
+
+    print(f"eventbus from {Path(eventbus.__file__).parent}")
     peers = Peers()
+    if args.only:
+        only(args, peers)
+        return
     rng = random.Random(SEED)
     events = [make_event(rng) for _ in range(args.events)]
     size = sum(len(json.dumps(e)) for e in events) / len(events)

@@ -38,6 +38,7 @@ remaining fields are tested on what is left.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from eventbus.patterns.fields import Field
 from eventbus.patterns.flatten import Members
@@ -119,10 +120,14 @@ class _Places:
 
 def consistent(fields: Sequence[Field], members: Members) -> bool:
     """Can every field be satisfied by leaves that agree on the arrays they share?"""
-    if not members.complete and not any(field.absence for field in fields):
-        quick = _needed_only(fields, members)
-        if quick is not None:
-            return quick
+    if not members.complete:
+        for field in fields:
+            if field.absence:
+                break
+        else:
+            quick = _needed_only(fields, members)
+            if quick is not None:
+                return quick
     cache = members.cache
     found: list[_Places] = []
     for field in fields:
@@ -148,22 +153,12 @@ def _needed_only(fields: Sequence[Field], members: Members) -> bool | None:
     leaves sit in elements of arrays of the root (``items[*].sku`` with ``items[*].qty``). Then
     each array needs one element where every field with leaves in it is satisfied. ``None``
     when the leaves sit elsewhere (the root, or deeper arrays)."""
-    cache = members.cache
-    holder = members.holder
-    array_of = members.array
+    shallow = members.shallow
     candidates: dict[int, set[int]] = {}
     for field in fields:
-        key = (field, "shallow")
-        if key in cache:
-            known: tuple[int, set[int]] | None = cache[key]
-        else:
-            leaves = members.leaves.get(field.path)
-            if not leaves or any(holder[e] != 0 for _, e in leaves):
-                known = None
-            else:
-                test = field.test
-                known = (array_of[leaves[0][1]], {e for v, e in leaves if test(v)})
-            cache[key] = known
+        known = shallow.get(field, _UNKNOWN)
+        if known is _UNKNOWN:
+            known = shallow[field] = _satisfied_in_root_arrays(field, members)
         if known is None:
             return None
         array, satisfied = known
@@ -174,6 +169,26 @@ def _needed_only(fields: Sequence[Field], members: Members) -> bool | None:
         if not here:
             return False
     return True
+
+
+_UNKNOWN: Any = object()
+
+
+def _satisfied_in_root_arrays(field: Field, members: Members) -> tuple[int, set[int]] | None:
+    """The array of the root holding the field's leaves, and its elements where a leaf
+    satisfies the field; ``None`` when the leaves sit anywhere else. One pass, one test a leaf."""
+    leaves = members.leaves.get(field.path)
+    if not leaves:
+        return None
+    holder = members.holder
+    test = field.test
+    satisfied: set[int] = set()
+    for value, element in leaves:
+        if holder[element]:
+            return None  # held by an element of an array, not by the root
+        if test(value):
+            satisfied.add(element)
+    return members.array[leaves[0][1]], satisfied
 
 
 def _shallow(found: list[_Places]) -> bool:

@@ -191,9 +191,11 @@ def _walk(obj: dict[Any, Any], node: PathNode, out: dict[str, list[Any]], found:
                 raise _SpelledTwoWays
             continue
         kind = type(value)
-        if kind is str or kind is int or kind is float or value is None:
+        if kind is str or kind is int or kind is float or value is None or kind is bool:
             path = child.path
             if path is not None:
+                if kind is bool:
+                    value = TRUE if value else FALSE
                 at = out.get(path)
                 if at is None:
                     out[path] = [value]
@@ -282,6 +284,7 @@ class Members:
         "flat",
         "holder",
         "leaves",
+        "shallow",
     )
 
     def __init__(self, flat: dict[str, list[Any]], *, complete: bool = False) -> None:
@@ -296,6 +299,8 @@ class Members:
         self.complete = complete
         #: What the decision derives per field, kept for the other branches of the same event.
         self.cache: dict[Any, Any] = {}
+        #: Per field, where its leaves sit when all in arrays of the root (``consistency.py``).
+        self.shallow: dict[Any, Any] = {}
 
     def depth(self) -> list[int]:
         """How many arrays are around each element (the root: none)."""

@@ -15,9 +15,11 @@ when it starts and never locks, so it never sees half of a change.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from eventbus.patterns.consistency import consistent
@@ -52,7 +54,7 @@ PER_PATH = 3
 class _Branch:
     """One ``$or`` branch of one named rule, as filed in the indexes."""
 
-    __slots__ = ("absent", "anchor", "check", "fields", "multi", "name", "onward", "partner", "paths", "twin")
+    __slots__ = ("absent", "anchor", "check", "fields", "insides", "mask", "name", "onward", "partner", "twin")
 
     def __init__(
         self,
@@ -62,8 +64,15 @@ class _Branch:
         check: tuple[Field, ...],
         partner: Field | None = None,
         onward: Field | None = None,
+        mask: int = 0,
     ):
         self.name = name
+        #: One bit per path of its fields (``Matcher._bits``): two of them among the paths an
+        #: event has in arrays, and array consistency must be decided.
+        self.mask = mask
+        #: Its fields in arrays for each set of the event's array paths met (as their bits):
+        #: filled by readers, the answer never changes.
+        self.insides: dict[int, tuple[Field, ...]] | None = None
         #: The field the branch is filed under inside a crowded bucket (see ``crowd.py``): its
         #: best field besides the anchor and partner, if it has one that needs a value.
         self.onward = onward
@@ -71,7 +80,7 @@ class _Branch:
         #: key), a twin that has nothing more to check on it; else the branch itself.
         self.twin = self
         if onward is not None and onward in check and all(exact for _, _, exact in onward.anchors):
-            self.twin = _Branch(name, fields, anchor, tuple(f for f in check if f is not onward), partner)
+            self.twin = _Branch(name, fields, anchor, tuple(f for f in check if f is not onward), partner, mask=mask)
         self.fields = fields
         self.anchor = anchor
         #: With a partner, the branch is filed under the pair of the two fields' exact values.
@@ -79,8 +88,6 @@ class _Branch:
         #: The fields still to verify once the anchor's index hit (the anchor itself too when
         #: the hit does not prove it, as for a wildcard filed under its prefix).
         self.check = check
-        self.multi = len(fields) > 1
-        self.paths = frozenset(f.path for f in fields)
         #: Has a field that allows absence (the only kind array consistency can rescue).
         self.absent = any(f.absence for f in fields)
 
@@ -88,7 +95,7 @@ class _Branch:
 class _Snapshot:
     """Everything ``match`` reads. Never changed after publication."""
 
-    __slots__ = ("always", "indexes", "pairs", "probes", "rules", "trie")
+    __slots__ = ("always", "bits", "indexes", "pairs", "probes", "rules", "trie")
 
     def __init__(
         self,
@@ -97,8 +104,11 @@ class _Snapshot:
         pairs: dict[str, dict[str, PairTable]],
         always: tuple[_Branch, ...],
         rules: dict[str, tuple[_Branch, ...]],
+        bits: dict[str, int],
     ) -> None:
         self.trie = trie
+        #: The bit of each used path in the branches' masks.
+        self.bits = bits
         self.indexes = indexes
         #: first path -> second path -> {first value: {second value: branches}}: branches
         #: anchored on two exact fields at once (say source and detail-type), far more selective
@@ -131,6 +141,7 @@ class _Edit:
     def __init__(self, base: _Snapshot) -> None:
         self.base = base
         self.trie = base.trie
+        self.bits = base.bits
         self.always = base.always
         self._indexes: dict[str, PathIndex[Any]] | None = None
         self._copied: set[str] = set()
@@ -166,7 +177,7 @@ class _Edit:
             for path in self._copied:
                 if not indexes[path]:
                     del indexes[path]
-        return _Snapshot(self.trie, indexes, self.pairs, self.always, rules)
+        return _Snapshot(self.trie, indexes, self.pairs, self.always, rules, self.bits)
 
 
 class Matcher:
@@ -184,7 +195,7 @@ class Matcher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._snapshot = _Snapshot(EMPTY_TRIE, {}, {}, (), {})
+        self._snapshot = _Snapshot(EMPTY_TRIE, {}, {}, (), {}, {})
         # Writer-side bookkeeping, only touched under the lock.
         self._fields: dict[tuple[Any, ...], Field] = {}
         self._field_refs: Counter[tuple[Any, ...]] = Counter()
@@ -193,6 +204,9 @@ class Matcher:
         #: share of a key among its path's keys estimates how often events will hit it.
         self._users: Counter[tuple[str, str, Any]] = Counter()
         self._path_users: Counter[str] = Counter()
+        #: A bit for each used path (a power of two), and the bits freed by paths no longer used.
+        self._bits: dict[str, int] = {}
+        self._free_bits: list[int] = []
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -261,6 +275,9 @@ class Matcher:
 
     def _file(self, name: str, rules: Branch, edit: _Edit) -> _Branch:
         fields = tuple(self._intern(rule, edit) for rule in rules)
+        mask = 0
+        for f in fields:
+            mask |= self._bits[f.path]
         positive = [f for f in fields if not f.absence]
         anchor: Field | None = None
         if positive:
@@ -275,7 +292,7 @@ class Matcher:
             onward = min(others, key=lambda f: (costs[f], -f.depth)) if others else None
             if partner is not None:
                 rest = sorted((f for f in fields if f is not anchor and f is not partner), key=lambda f: costs.get(f, 0))
-                branch = _Branch(name, fields, anchor, tuple(rest), partner, onward)
+                branch = _Branch(name, fields, anchor, tuple(rest), partner, onward, mask)
                 first, second = sorted((anchor, partner), key=lambda f: f.path)
                 for _, a, _ in first.anchors:
                     for _, b, _ in second.anchors:
@@ -283,12 +300,12 @@ class Matcher:
             else:
                 proven = all(exact for _, _, exact in anchor.anchors)
                 rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
-                branch = _Branch(name, fields, anchor, tuple(rest), None, onward)
+                branch = _Branch(name, fields, anchor, tuple(rest), None, onward, mask)
                 index = edit.index(anchor.path)
                 for key in anchor.anchors:
                     index.put(key, _grown(index.bucket(key), branch, crowds=key[0] != "numeric"))
         else:
-            branch = _Branch(name, fields, None, fields)
+            branch = _Branch(name, fields, None, fields, mask=mask)
             edit.always = (*edit.always, branch)
         for f in positive:
             for kind, key, _ in f.anchors:
@@ -357,6 +374,9 @@ class Matcher:
         self._path_refs[rule.path] += 1
         if self._path_refs[rule.path] == 1:
             edit.trie = trie_with(edit.trie, rule.path)
+            bit = heapq.heappop(self._free_bits) if self._free_bits else 1 << len(self._bits)
+            self._bits[rule.path] = bit
+            edit.bits = dict(self._bits)
         return field
 
     def _release(self, field: Field, edit: _Edit) -> None:
@@ -369,13 +389,22 @@ class Matcher:
         if self._path_refs[field.path] <= 0:
             del self._path_refs[field.path]
             edit.trie = trie_without(edit.trie, field.path)
+            heapq.heappush(self._free_bits, self._bits.pop(field.path))
+            edit.bits = dict(self._bits)
 
 
 def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
     """The match loop (see the module's docstring and docs/matcher.md)."""
     matched: set[str] = set()
     flat, recorded = flatten(data, snapshot.trie)
+    # The paths with leaves in arrays, as bits: a branch with two of them needs its array
+    # consistency decided (one AND and one test per branch, not a set operation).
     in_arrays = recorded.in_arrays()
+    arrays = 0
+    if in_arrays:
+        bits = snapshot.bits
+        for path in in_arrays:
+            arrays |= bits.get(path, 0)
     buckets: list[Bucket] = []
     probes = snapshot.probes
     if len(probes) > len(flat):
@@ -407,6 +436,8 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
         buckets = list({id(bucket): bucket for bucket in buckets}.values())
     memo: dict[Field, bool] = {}
     decided: dict[tuple[Field, ...], bool] | None = None
+    # Bound once: the loop below runs per candidate and per field.
+    known, get, add = memo.get, flat.get, matched.add
     for bucket in buckets:
         if type(bucket[0]) is Crowd:
             bucket[0].expand(flat, buckets)
@@ -416,9 +447,9 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
             if name in matched:
                 continue
             for field in branch.check:
-                verdict = memo.get(field)
+                verdict = known(field)
                 if verdict is None:
-                    found = flat.get(field.path)
+                    found = get(field.path)
                     if found is None:
                         verdict = field.absence
                     elif len(found) == 1:
@@ -429,11 +460,12 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                 if not verdict:
                     break
             else:
-                if branch.multi and in_arrays and not in_arrays.isdisjoint(branch.paths):
-                    inside = tuple(f for f in branch.fields if f.path in in_arrays)
-                    if len(inside) > 1:
+                if arrays:
+                    both = branch.mask & arrays
+                    if both & (both - 1):
                         # Two or more fields in arrays: the exact decision, once per event
                         # for each set of such fields (rules often share them).
+                        inside = _inside(branch, both, in_arrays)
                         if decided is None:
                             decided = {}
                         verdict = decided.get(inside)
@@ -441,13 +473,16 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                             verdict = decided[inside] = consistent(inside, recorded)
                         if not verdict:
                             continue
-                matched.add(name)
+                add(name)
                 continue
             # A field failed on its own. With arrays in play an ``exists: false`` field may
             # still hold through an inconsistent leaf, so only the exact decision can say no.
-            if branch.absent and in_arrays and not in_arrays.isdisjoint(branch.paths):
-                inside = tuple(f for f in branch.fields if f.path in in_arrays)
-                if len(inside) < 2 or not _may_be_absent(branch, inside, flat, memo):
+            if branch.absent and arrays:
+                both = branch.mask & arrays
+                if not both & (both - 1):
+                    continue
+                inside = _inside(branch, both, in_arrays)
+                if not _may_be_absent(branch, inside, flat, memo):
                     continue
                 if decided is None:
                     decided = {}
@@ -457,6 +492,17 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
                 if verdict:
                     matched.add(name)
     return matched
+
+
+def _inside(branch: _Branch, both: int, in_arrays: AbstractSet[str]) -> tuple[Field, ...]:
+    """The branch's fields whose paths are among ``in_arrays`` (``both``: their bits)."""
+    insides = branch.insides
+    if insides is None:
+        insides = branch.insides = {}
+    inside = insides.get(both)
+    if inside is None:
+        inside = insides[both] = tuple(f for f in branch.fields if f.path in in_arrays)
+    return inside
 
 
 def _onward(branch: _Branch) -> tuple[Field | None, _Branch]:
