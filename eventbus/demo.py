@@ -2,7 +2,8 @@
 
 It starts a small HTTP receiver on 127.0.0.1 (a free port) for the HTTP target, points the file
 target at a temporary folder, starts the orders bus from the config, puts sample orders, waits
-for delivery and prints every delivery, what the receiver got and the archived lines.
+for delivery and prints every delivery, what the receiver got and the archived lines. The bus
+runs on the embedded default of ``eventbus run``: a SQLite state file (in the temporary folder).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 import anyio
 
 from eventbus.config import Delivered, Runtime, load_config
+from eventbus.config.backends import SqliteBackend
 from eventbus.config.entries import to_entry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -49,14 +51,15 @@ class _Receiver(BaseHTTPRequestHandler):
         return None
 
 
-async def _run(environ: dict[str, str]) -> dict[str, list[str]]:
+async def _run(environ: dict[str, str], state: Path) -> dict[str, list[str]]:
     went: dict[str, list[str]] = defaultdict(list)
 
     def observe(delivery: Delivered) -> None:
         for event_id in delivery.context.event_ids:
             went[event_id].append(delivery.address)
 
-    runtime = Runtime([load_config(QUICKSTART, environ)], observe=observe)
+    # The embedded default of `eventbus run`: events and deliveries in a SQLite state file.
+    runtime = Runtime([load_config(QUICKSTART, environ)], observe=observe, backend=SqliteBackend(path=str(state)))
     async with runtime:
         response = await runtime.bus("orders").put_events([to_entry(e) for e in SAMPLE_EVENTS])
         await runtime.wait_idle(15)
@@ -81,7 +84,9 @@ def main() -> int:
                 "QUICKSTART_OUT": out,
             }
             print(f"config: {QUICKSTART.relative_to(EXAMPLES.parent)}")
-            anyio.run(_run, environ)
+            state = Path(out) / "quickstart.db"
+            print(f"state file (SQLite, as `eventbus run` keeps it): {state.name}")
+            anyio.run(_run, environ, state)
             print(f"HTTP receiver on 127.0.0.1:{server.server_address[1]} got:")
             for body in _Receiver.received:
                 print(f"  {json.dumps(body)}")
@@ -90,7 +95,7 @@ def main() -> int:
             print(f"archive file got {len(lines)} line(s)")
             functions = sys.modules.get("quickstart_functions")
             acknowledged = getattr(functions, "ACKNOWLEDGED", [])
-            print(f"function acknowledged: {', '.join(acknowledged) or 'nothing'}")
+            print(f"function acknowledged: {', '.join(sorted(acknowledged)) or 'nothing'}")
     finally:
         server.shutdown()
         server.server_close()

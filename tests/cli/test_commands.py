@@ -261,6 +261,7 @@ def test_the_demo_runs_the_quickstart_and_exits_0() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "PutEvents: FailedEntryCount=0" in out
+    assert "state file (SQLite, as `eventbus run` keeps it): quickstart.db" in out
     assert "-> orders/audit/archive, orders/big/review, orders/placed/acknowledge" in out
     assert '{"order": "o-2", "total": 250, "rule": "big"}' in out
     assert "archive file got 3 line(s)" in out and "function acknowledged: o-1, o-2" in out
