@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from eventbus.bus.logs.archives import Archive
 from eventbus.server.awsjson import Handler
 from eventbus.server.buses import bus_name
 from eventbus.server.errors import ApiError
@@ -25,20 +26,9 @@ __all__ = ["ArchiveInfo", "ArchiveService", "ArchivesApi", "ReplayInfo"]
 UNAVAILABLE = "Archives and replay are not served by this server (it was given no ArchiveService)."
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveInfo:
-    name: str
-    arn: str
-    bus: str
-    bus_arn: str
-    state: str
-    event_pattern: str | None
-    retention_days: int
-    description: str | None
-    created: datetime
-    event_count: int = 0
-    size_bytes: int = 0
-    state_reason: str | None = None
+#: An archive as the API answers it: the library's own description (name, ARNs, state, pattern,
+#: retention, counts), so a service over the buses hands its archives back unchanged.
+ArchiveInfo = Archive
 
 
 @dataclass(frozen=True, slots=True)

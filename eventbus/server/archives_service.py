@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from eventbus.bus.archives import Archives
-from eventbus.bus.logs.archives import Archive, Replay
+from eventbus.bus.logs.archives import Replay
 from eventbus.server.archives_api import ArchiveInfo, ReplayInfo
 from eventbus.server.state import ServerState
 
@@ -26,26 +26,22 @@ class BusArchives:
     def create_archive(
         self, name: str, *, bus: str, event_pattern: str | None, retention_days: int, description: str | None
     ) -> ArchiveInfo:
-        return _archive(
-            self._archives.create_archive(
-                name, bus=bus, event_pattern=event_pattern, retention_days=retention_days, description=description
-            )
+        return self._archives.create_archive(
+            name, bus=bus, event_pattern=event_pattern, retention_days=retention_days, description=description
         )
 
     def describe_archive(self, name: str) -> ArchiveInfo:
-        return _archive(self._archives.describe_archive(name))
+        return self._archives.describe_archive(name)
 
     def update_archive(
         self, name: str, *, event_pattern: str | None, retention_days: int | None, description: str | None
     ) -> ArchiveInfo:
-        return _archive(
-            self._archives.update_archive(
-                name, event_pattern=event_pattern, retention_days=retention_days, description=description
-            )
+        return self._archives.update_archive(
+            name, event_pattern=event_pattern, retention_days=retention_days, description=description
         )
 
     def list_archives(self) -> Sequence[ArchiveInfo]:
-        return [_archive(a) for a in self._archives.list_archives()]
+        return self._archives.list_archives()
 
     def delete_archive(self, name: str) -> None:
         self._archives.delete_archive(name)
@@ -81,23 +77,6 @@ class BusArchives:
 
     def cancel_replay(self, name: str) -> ReplayInfo:
         return _replay(self._archives.cancel_replay(name))
-
-
-def _archive(a: Archive) -> ArchiveInfo:
-    return ArchiveInfo(
-        name=a.name,
-        arn=a.arn,
-        bus=a.bus,
-        bus_arn=a.bus_arn,
-        state=a.state,
-        event_pattern=a.event_pattern,
-        retention_days=a.retention_days,
-        description=a.description,
-        created=a.created,
-        event_count=a.event_count,
-        size_bytes=a.size_bytes,
-        state_reason=a.state_reason,
-    )
 
 
 def _replay(r: Replay) -> ReplayInfo:
