@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from eventbus.patterns.consistency import consistent
 from eventbus.patterns.crowd import CROWD, Crowd
 from eventbus.patterns.fields import Field, field_key
@@ -180,6 +182,7 @@ class _Edit:
         return _Snapshot(self.trie, indexes, self.pairs, self.always, rules, self.bits)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Matcher:
     """Named rules; one name may hold several patterns (OR). ``match`` returns the matching names.
 
@@ -243,11 +246,13 @@ class Matcher:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def add(self, name: str, pattern: PatternInput | Pattern) -> None:
+    def add(self, name: object, pattern: PatternInput | Pattern) -> None:
         """Add a pattern under ``name`` (a dict, JSON text or ``Pattern``); raises ``PatternError``.
 
         A name added again holds every pattern given to it: the rule matches when any does.
         """
+        # ``name`` is typed ``object`` so that the compiled build (native.py) lets a wrong type
+        # reach this message instead of refusing it with its own.
         if not isinstance(name, str):
             raise TypeError(f"rule name must be a string, not {type(name).__name__}")
         compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
@@ -302,8 +307,8 @@ class Matcher:
                 rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
                 branch = _Branch(name, fields, anchor, tuple(rest), None, onward, mask)
                 index = edit.index(anchor.path)
-                for key in anchor.anchors:
-                    index.put(key, _grown(index.bucket(key), branch, crowds=key[0] != "numeric"))
+                for filed in anchor.anchors:
+                    index.put(filed, _grown(index.bucket(filed), branch, crowds=filed[0] != "numeric"))
         else:
             branch = _Branch(name, fields, None, fields, mask=mask)
             edit.always = (*edit.always, branch)
@@ -322,8 +327,8 @@ class Matcher:
                     edit.pair(first.path, second.path, a, b, lambda bucket: _shrunk(bucket, branch))
         elif anchor is not None:
             index = edit.index(anchor.path)
-            for key in anchor.anchors:
-                index.put(key, _shrunk(index.bucket(key), branch))
+            for filed in anchor.anchors:
+                index.put(filed, _shrunk(index.bucket(filed), branch))
         else:
             edit.always = tuple(b for b in edit.always if b is not branch)
         for f in branch.fields:
