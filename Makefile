@@ -38,6 +38,7 @@ native: $(NATIVE)
 
 test: $(VENV)/.installed-test lint typecheck $(NATIVE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+	EVENTBUS_PURE_PYTHON=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q tests/patterns
 
 # Benchmarks compare against peers (LocalStack, moto) installed in a venv of their own, so their
 # pinned dependencies never touch the test environment.
