@@ -36,7 +36,8 @@ from eventbus.patterns.flatten import (
 )
 from eventbus.patterns.index import PathIndex
 from eventbus.patterns.parse import Branch, FieldRule
-from eventbus.patterns.pattern import EventInput, Pattern, PatternInput, load_event
+from eventbus.patterns.pattern import Pattern, PatternInput
+from eventbus.patterns.reading import EventInput, load_event
 
 __all__ = ["Matcher"]
 
@@ -443,9 +444,15 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
     decided: dict[tuple[Field, ...], bool] | None = None
     # Bound once: the loop below runs per candidate and per field.
     known, get, add = memo.get, flat.get, matched.add
+    # Typed here, not by the buckets (tuples of anything): compiled (native.py), an attribute
+    # of a known class is read directly instead of looked up by name.
+    branch: _Branch
+    crowd: Crowd[_Branch]
     for bucket in buckets:
-        if type(bucket[0]) is Crowd:
-            bucket[0].expand(flat, buckets)
+        first = bucket[0]
+        if type(first) is Crowd:
+            crowd = first
+            crowd.expand(flat, buckets)
             continue
         for branch in bucket:
             name = branch.name
