@@ -28,7 +28,7 @@ typecheck: $(VENV)/.installed-test
 
 # The matcher's per-event modules compiled with mypyc (eventbus/patterns/native.py): used only
 # while their sources are unchanged, so a failed or stale build just leaves them pure Python.
-COMPILED := $(addprefix eventbus/patterns/,reading.py flatten.py index.py fields.py crowd.py consistency.py matcher.py)
+COMPILED := $(addprefix eventbus/patterns/,reading.py flatten.py leaves.py index.py fields.py crowd.py consistency.py matcher.py)
 NATIVE := eventbus/_native/manifest.json
 
 $(NATIVE): $(COMPILED) $(VENV)/.installed-test

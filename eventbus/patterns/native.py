@@ -1,7 +1,8 @@
 """The matcher's per-event modules compiled with mypyc, used only when built from these sources.
 
-Seven modules do all of a match's work per event: ``reading`` (of JSON text), ``flatten``,
-``index``, ``fields``, ``crowd``, ``consistency`` and ``matcher``. They are plain Python, typed strictly enough for mypyc to
+Eight modules do all of a match's work per event: ``reading`` (of JSON text), ``flatten``,
+``leaves`` (what operators compute on a leaf), ``index``, ``fields``, ``crowd``, ``consistency``
+and ``matcher``. They are plain Python, typed strictly enough for mypyc to
 compile them to C without a change of meaning, which makes a match two to three times faster
 (docs/performance.md). ``python -m eventbus.patterns.native`` (``make test`` and ``make bench``
 run it) compiles them into ``eventbus/_native/`` with a manifest of the SHA-256 of each source
@@ -32,7 +33,7 @@ from typing import Any
 __all__ = ["COMPILED", "build", "compiled", "load"]
 
 #: The modules compiled, in ``eventbus.patterns``.
-COMPILED = ("reading", "flatten", "index", "fields", "crowd", "consistency", "matcher")
+COMPILED = ("reading", "flatten", "leaves", "index", "fields", "crowd", "consistency", "matcher")
 
 _PACKAGE = Path(__file__).resolve().parent
 #: Where the build lives: inside the package, so that it travels with it.
