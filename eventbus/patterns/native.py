@@ -2,11 +2,11 @@
 
 Eight modules do all of a match's work per event: ``reading`` (of JSON text), ``flatten``,
 ``leaves`` (what operators compute on a leaf), ``index``, ``fields``, ``crowd``, ``consistency``
-and ``matcher``. They are plain Python, typed strictly enough for mypyc to
-compile them to C without a change of meaning, which makes a match two to three times faster
-(docs/performance.md). ``python -m eventbus.patterns.native`` (``make test`` and ``make bench``
-run it) compiles them into ``eventbus/_native/`` with a manifest of the SHA-256 of each source
-and the interpreter's extension suffix.
+and ``matcher``. They are plain Python, typed strictly enough for mypyc to compile them to C
+without a change of meaning, which makes a match two to three times faster (docs/performance.md).
+``main`` (``make native``; ``make test`` and ``make bench`` run it) compiles them into
+``eventbus/_native/`` with a manifest of the SHA-256 of each source and the interpreter's
+extension suffix.
 
 ``load`` runs before those modules are first imported (``eventbus/patterns/__init__.py``) and
 puts the compiled build first on the package's search path only when every source it was built
@@ -99,7 +99,7 @@ def load(package_path: list[str]) -> bool:
             spec.loader.exec_module(module)
             sys.modules[name] = module
     except FileNotFoundError:
-        _state["reason"] = "no build (python -m eventbus.patterns.native makes one)"
+        _state["reason"] = "no build (make native makes one)"
         return False
     except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
         _state["reason"] = f"the build cannot be used ({type(exc).__name__}: {exc})"
