@@ -143,7 +143,7 @@ class JetStreamEventLog:
             self._acks = Acks(nc)
             self._publisher = Publisher(nc, self.settings)
             await self._publisher.start()
-            self._puller = Puller(nc, names.events_stream, names.router)
+            self._puller = Puller(nc, names.events_stream, names.router, on_arrival=self._arrived)
             await self._puller.start()
             self._held.start()
             queue = JetStreamDeliveryQueue(self.connection, names, clock, self._publisher)
@@ -187,6 +187,9 @@ class JetStreamEventLog:
         if self._presence is None and self.names is not None:
             self._presence = Presence(self.connection, self.names.bus)
             self._presence.start()
+        # The next batch is asked for while this one is routed: a router back for more finds it
+        # at hand instead of waiting a round trip. (Held meanwhile, and renewed.)
+        puller.prefetch = max_records
         while not self._closed:
             msgs = await puller.pull(max_records, PULL_WAIT)
             if self._closed:
@@ -198,11 +201,15 @@ class JetStreamEventLog:
             for msg in msgs:
                 record = await self._decode(msg)
                 if record is not None:
-                    self._held.hold(record.offset, msg)
-                    records.append(record)
+                    records.append(record)  # held since it arrived (``_arrived``)
             if records:
                 return records
         return []
+
+    def _arrived(self, msg: Any) -> None:
+        # Fetched ahead, it is this worker's from now on: kept leased until it is routed.
+        with contextlib.suppress(ValueError, IndexError):
+            self._held.hold(delivery_info(msg.reply)[1], msg)
 
     async def _decode(self, msg: Any) -> LogRecord | None:
         try:
@@ -211,6 +218,8 @@ class JetStreamEventLog:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             # Not ours to read (published by hand?): never handed out again.
             _log.error("unreadable message on the events stream; dropped", reply=msg.reply, error=str(exc))
+            with contextlib.suppress(ValueError, IndexError):
+                self._held.drop(delivery_info(msg.reply)[1])
             with contextlib.suppress(Exception):
                 await msg.term()
             return None
@@ -236,8 +245,13 @@ class JetStreamEventLog:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            if self._puller is not None:
+                # From now on it hands back what arrives; what it fetched ahead is held.
+                await self._puller.close(hand_back=False)
             # Handed back at once rather than after the ack wait: another worker takes them.
-            await _naks(self._held.take_all())
+            # Newest first: the server hands out what was handed back last first, so the
+            # oldest comes out first again.
+            await _naks(self._held.take_all()[::-1])
             if self._acks is not None:
                 await self._acks.settle()
             await self._shutdown()
