@@ -72,7 +72,9 @@ class Puller:
         #: Messages the waiting pulls want, and how many the open requests may still bring.
         self._wanted = 0
         self._coming = 0
-        self._changed = anyio.Event()
+        #: Set when something arrives or a request ends; made only when someone waits on it
+        #: (one event a message would cost more than the message's other handling).
+        self._changed: anyio.Event | None = None
         self._closed = False
         #: Why the last request ended early (a 409 status), for logs.
         self.last_status: str | None = None
@@ -82,8 +84,9 @@ class Puller:
         self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _end(self, token: str) -> None:
         left = self._open.pop(token, None)
@@ -164,6 +167,8 @@ class Puller:
                     self._forget_lost()
                     missing = self._wanted + self.prefetch - self._coming - len(self._kept)
                     changed = self._changed
+                    if changed is None:
+                        changed = self._changed = anyio.Event()
                     if missing > 0:
                         try:
                             await self._ask(missing, wait)

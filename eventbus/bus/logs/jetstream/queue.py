@@ -130,16 +130,23 @@ def parked_body(data: bytes, attempts: int) -> bytes:
 class _Route:
     """What a worker holds of one route: deliveries ready to lease, and who waits for them."""
 
-    __slots__ = ("cap", "changed", "ready")
+    __slots__ = ("_changed", "cap", "ready")
 
     def __init__(self, batch: int) -> None:
         self.cap = 4 * batch + _READY
         self.ready: deque[Delivery] = deque()
-        self.changed = anyio.Event()
+        self._changed: anyio.Event | None = None
+
+    def changed(self) -> anyio.Event:
+        """Set at the next ``notify``."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        return self._changed
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
 
 class JetStreamDeliveryQueue:
@@ -237,7 +244,7 @@ class JetStreamDeliveryQueue:
                 if full:
                     state.notify()  # the route's parked puller waits for room
                 return taken
-            changed = state.changed
+            changed = state.changed()
             self._demand += max_items
             if not self._feeding:
                 self._wake.set()
@@ -342,7 +349,7 @@ class JetStreamDeliveryQueue:
                 if puller is None:
                     puller = await self._puller(route)
                 if len(state.ready) >= state.cap:
-                    await state.changed.wait()
+                    await state.changed().wait()
                     continue
                 msgs = await puller.pull(batch, PULL_WAIT)
                 if self._closed:
