@@ -50,16 +50,27 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SCHEDULE_IDS = uuid.UUID("6f1c1c43-3b55-4f5e-9d0a-7a0c4e6b2d15")
 
 
-def encode_record(record: LogRecord) -> bytes:
-    """A record as a message body: its fields and the event, as JSON (the event's own text when
-    the caller has it, not encoded again)."""
+def _record_head(record: LogRecord) -> str:
+    """The JSON of a record's fields, open for the event to follow."""
     head = {"t": record.ingestion_time.isoformat(), "c": list(record.chain), "r": record.target_rule}
     if record.target_id is not None:
         head["ti"] = record.target_id
     if record.only_rules is not None:
         head["or"] = list(record.only_rules)
+    return _encode(head)[:-1] + ',"e":'
+
+
+def encode_record(record: LogRecord, heads: dict[tuple[Any, ...], str] | None = None) -> bytes:
+    """A record as a message body: its fields and the event, as JSON (the event's own text when
+    the caller has it, not encoded again). ``heads`` keeps the fields' JSON across the records
+    of one call, which mostly share them (one PutEvents: one ingestion time, one chain)."""
+    if heads is None:
+        head = _record_head(record)
+    else:
+        key = (record.ingestion_time, record.chain, record.target_rule, record.target_id, record.only_rules)
+        head = heads.get(key) or heads.setdefault(key, _record_head(record))
     text = record.text if record.text is not None else _encode(record.event)
-    return (_encode(head)[:-1] + ',"e":' + text + "}").encode()
+    return (head + text + "}").encode()
 
 
 def decode_record(data: bytes, offset: int) -> LogRecord:
@@ -160,7 +171,8 @@ class JetStreamEventLog:
         publisher, names = self._publisher, self.names
         if publisher is None or names is None:
             raise RuntimeError("open() the JetStreamEventLog first")
-        bodies = [encode_record(record) for record in records]
+        heads: dict[tuple[Any, ...], str] = {}
+        bodies = [encode_record(record, heads) for record in records]
         ids = [
             message_id(record.event, None if record.target_id is None else f"{record.target_rule}/{record.target_id}")
             for record in records
