@@ -100,7 +100,12 @@ class Server:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Still writing its stores out on a busy machine: the figures are printed already.
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 # -- the workers -------------------------------------------------------------------------------
