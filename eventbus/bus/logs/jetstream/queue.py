@@ -11,10 +11,12 @@ worker's feed task pulls from it in requests as large as what its idle dispatche
 sorts what comes into a ready list per route, where ``lease`` takes it. One request serves many
 routes: with a consumer per route, a bus of many sparsely matched rules cost the server a pull
 request for nearly every delivery. A delivery that comes for a route this worker does not lease,
-or whose ready list is full (a slow target), is *parked*: published again on the route's own
-subject (``...deliveries.<rule>.<target>``) with the attempts it had, then acknowledged, and
-leased from there through the route's own consumer. So a slow target never holds up the others,
-and what waits for a target no worker runs waits on the server, not in a worker's memory.
+whose ready list is full, or none of whose leases came for ``_IDLE`` seconds (a slow target, or
+one removed), is *parked*: published again on the route's own subject
+(``...deliveries.<rule>.<target>``) with the attempts it had, then acknowledged, and leased from
+there through the route's own consumer when a lease of the route waits. So a slow target never
+holds up the others, and what waits for a target no worker runs waits on the server, not in a
+worker's memory.
 
 ``ack`` ends a delivery (the stream forgets it); ``release(delay)`` is a delayed nak: the server
 hands the message out again after ``delay`` seconds, so a retry waiting for minutes is a message
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -59,6 +62,8 @@ PULL_WAIT = 5.0
 _READY = 64
 #: Seconds before a delivery that could not be parked comes back (the server was away).
 _PARK_RETRY = 1.0
+#: Seconds after its last lease a route's deliveries are parked rather than held ready.
+_IDLE = 10.0
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_text = json.JSONEncoder(ensure_ascii=False).encode
@@ -130,12 +135,32 @@ def parked_body(data: bytes, attempts: int) -> bytes:
 class _Route:
     """What a worker holds of one route: deliveries ready to lease, and who waits for them."""
 
-    __slots__ = ("_changed", "cap", "ready")
+    __slots__ = ("_changed", "_wanted", "cap", "last", "ready", "waiting")
 
     def __init__(self, batch: int) -> None:
         self.cap = 4 * batch + _READY
         self.ready: deque[Delivery] = deque()
         self._changed: anyio.Event | None = None
+        #: Leases waiting on an empty ready list, and when a lease last came.
+        self.waiting = 0
+        self.last = time.monotonic()
+        self._wanted: anyio.Event | None = None
+
+    def active(self, now: float) -> bool:
+        """Whether a lease of this route waits, or came lately: a route whose target was removed,
+        or that a slow target keeps busy, gets no more deliveries held for it here."""
+        return self.waiting > 0 or now - self.last < _IDLE
+
+    def wanted(self) -> anyio.Event:
+        """Set when a lease starts waiting."""
+        if self._wanted is None:
+            self._wanted = anyio.Event()
+        return self._wanted
+
+    def want(self) -> None:
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None:
+            wanted.set()
 
     def changed(self) -> anyio.Event:
         """Set at the next ``notify``."""
@@ -238,20 +263,20 @@ class JetStreamDeliveryQueue:
                 self._start(self._feed())
         while state is not None and not self._closed:
             ready = state.ready
+            state.last = time.monotonic()
             if ready:
-                full = len(ready) >= state.cap
-                taken = [ready.popleft() for _ in range(min(max_items, len(ready)))]
-                if full:
-                    state.notify()  # the route's parked puller waits for room
-                return taken
+                return [ready.popleft() for _ in range(min(max_items, len(ready)))]
             changed = state.changed()
             self._demand += max_items
+            state.waiting += 1
+            state.want()  # the route's parked deliveries are wanted too
             if not self._feeding:
                 self._wake.set()
             try:
                 await changed.wait()
             finally:
                 self._demand -= max_items
+                state.waiting -= 1
         return []
 
     def _start(self, work: Any) -> None:
@@ -307,12 +332,13 @@ class JetStreamDeliveryQueue:
     async def _sort(self, msgs: list[Any], touched: dict[int, _Route]) -> None:
         routes = self._routes
         parking: list[tuple[Any, Delivery]] = []
+        now = time.monotonic()
         for msg in msgs:
             delivery = await self._decode(msg, "")
             if delivery is None:
                 continue
             state = routes.get(delivery.route)
-            if state is None or len(state.ready) >= state.cap:
+            if state is None or len(state.ready) >= state.cap or not state.active(now):
                 parking.append((msg, delivery))
                 continue
             state.ready.append(delivery)
@@ -341,15 +367,16 @@ class JetStreamDeliveryQueue:
             await self._acks.ack(stored)
 
     async def _parked(self, route: str, state: _Route) -> None:
-        """Lease route ``route``'s parked deliveries into its ready list while it has room."""
+        """Lease route ``route``'s parked deliveries into its ready list whenever a lease of the
+        route waits for one."""
         batch = max(1, (state.cap - _READY) // 4)
         puller = None
         while not self._closed:
             try:
                 if puller is None:
                     puller = await self._puller(route)
-                if len(state.ready) >= state.cap:
-                    await state.changed().wait()
+                if not state.waiting:
+                    await state.wanted().wait()
                     continue
                 msgs = await puller.pull(batch, PULL_WAIT)
                 if self._closed:
