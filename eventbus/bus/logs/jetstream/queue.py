@@ -286,6 +286,7 @@ class JetStreamDeliveryQueue:
         """Pull from the shared consumer what the waiting leases want; sort it into the routes'
         ready lists, parking what this worker has no room for."""
         names = self.names
+        puller = Puller(self._nc, names.deliveries_stream, names.shared_consumer, on_arrival=self._arrived)
         while not self._closed:
             try:
                 await prepare_consumer(
@@ -295,17 +296,16 @@ class JetStreamDeliveryQueue:
                     names.shared_filter,
                     self.connection.settings,
                 )
+                await puller.start()
                 break
             except Exception as exc:
                 # The server is away (a failover): wait, then ask again.
                 _log.warning("cannot reach the deliveries consumer yet", bus=names.bus, error=str(exc))
                 await anyio.sleep(1.0)
         if self._closed:
+            await puller.close(hand_back=False)
             return
-        puller = self._shared = Puller(
-            self._nc, names.deliveries_stream, names.shared_consumer, on_arrival=self._arrived
-        )
-        await puller.start()
+        self._shared = puller
         while not self._closed:
             want = self._demand
             if want <= 0:
