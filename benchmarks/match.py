@@ -23,6 +23,9 @@ as fit a time budget (at least three). Then the memory (tracemalloc) and the tim
 rules, a check that match time grows linearly with an event's size, the worst events the
 benchmark can build within the 256 KB limit on an event (each against the rules it was built
 against: ms per ``Matcher.match`` and per ``Pattern.matches``), and the targets.
+
+The header says whether the matcher ran compiled (``make native``, eventbus/patterns/native.py)
+or as pure Python; ``EVENTBUS_PURE_PYTHON=1`` measures the latter with a build present.
 """
 
 from __future__ import annotations
@@ -956,8 +959,9 @@ def main() -> None:
 
     print(f"# Matcher benchmark (seed {SEED}{', --quick' if args.quick else ''}); Python {sys.version.split()[0]}")
     import eventbus
+    from eventbus.patterns import native
 
-    print(f"eventbus from {Path(eventbus.__file__).parent}")
+    print(f"eventbus from {Path(eventbus.__file__).parent}; matcher: {native.why()}")
     peers = Peers()
     if args.only:
         only(args, peers)
@@ -1061,6 +1065,11 @@ def main() -> None:
     else:
         factor = shared[1_000].ours / shared[1_000].localstack
         print(f"- shared: 1,000 rules >= 1,000x LocalStack: {factor:,.0f}x, {'met' if factor >= 1_000 else 'NOT met'}")
+        factor = shared[1_000].text / shared[1_000].localstack
+        print(
+            f"- shared: 1,000 rules from JSON text >= 1,000x LocalStack (on dicts): {factor:,.0f}x, "
+            f"{'met' if factor >= 1_000 else 'NOT met'}"
+        )
     for label, value in (("dicts", shared[10_000].ours), ("JSON text", shared[10_000].text)):
         print(f"- shared: 10,000 rules >= 3,000 events/s from {label}: {value:,.0f}, {'met' if value >= 3_000 else 'NOT met'}")
     for label, high, low in (

@@ -157,8 +157,12 @@ class PathIndex(Generic[T]):
 
     def copy(self) -> PathIndex[T]:
         new: PathIndex[T] = PathIndex()
-        for name in PathIndex.__slots__:
-            setattr(new, name, getattr(self, name))
+        # Attribute by attribute, not through ``__slots__``: the compiled build (native.py)
+        # has no class-level slot list to walk.
+        new.exact, new.ip, new.ic, new.cidr = self.exact, self.ip, self.ic, self.cidr
+        new.prefix, new.prefix_ic, new.suffix, new.suffix_ic = self.prefix, self.prefix_ic, self.suffix, self.suffix_ic
+        new.numeric, new.ab, new.present = self.numeric, self.ab, self.present
+        new._strings, new._tree, new.exact_only = self._strings, self._tree, self.exact_only
         return new
 
     def __bool__(self) -> bool:

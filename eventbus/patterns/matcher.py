@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from eventbus.patterns.consistency import consistent
 from eventbus.patterns.crowd import CROWD, Crowd
 from eventbus.patterns.fields import Field, field_key
@@ -34,7 +36,8 @@ from eventbus.patterns.flatten import (
 )
 from eventbus.patterns.index import PathIndex
 from eventbus.patterns.parse import Branch, FieldRule
-from eventbus.patterns.pattern import EventInput, Pattern, PatternInput, load_event
+from eventbus.patterns.pattern import Pattern, PatternInput
+from eventbus.patterns.reading import EventInput, load_event
 
 __all__ = ["Matcher"]
 
@@ -180,6 +183,7 @@ class _Edit:
         return _Snapshot(self.trie, indexes, self.pairs, self.always, rules, self.bits)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Matcher:
     """Named rules; one name may hold several patterns (OR). ``match`` returns the matching names.
 
@@ -243,11 +247,13 @@ class Matcher:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def add(self, name: str, pattern: PatternInput | Pattern) -> None:
+    def add(self, name: object, pattern: PatternInput | Pattern) -> None:
         """Add a pattern under ``name`` (a dict, JSON text or ``Pattern``); raises ``PatternError``.
 
         A name added again holds every pattern given to it: the rule matches when any does.
         """
+        # ``name`` is typed ``object`` so that the compiled build (native.py) lets a wrong type
+        # reach this message instead of refusing it with its own.
         if not isinstance(name, str):
             raise TypeError(f"rule name must be a string, not {type(name).__name__}")
         compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
@@ -302,8 +308,8 @@ class Matcher:
                 rest = sorted((f for f in fields if not (proven and f is anchor)), key=lambda f: costs.get(f, 0))
                 branch = _Branch(name, fields, anchor, tuple(rest), None, onward, mask)
                 index = edit.index(anchor.path)
-                for key in anchor.anchors:
-                    index.put(key, _grown(index.bucket(key), branch, crowds=key[0] != "numeric"))
+                for filed in anchor.anchors:
+                    index.put(filed, _grown(index.bucket(filed), branch, crowds=filed[0] != "numeric"))
         else:
             branch = _Branch(name, fields, None, fields, mask=mask)
             edit.always = (*edit.always, branch)
@@ -322,8 +328,8 @@ class Matcher:
                     edit.pair(first.path, second.path, a, b, lambda bucket: _shrunk(bucket, branch))
         elif anchor is not None:
             index = edit.index(anchor.path)
-            for key in anchor.anchors:
-                index.put(key, _shrunk(index.bucket(key), branch))
+            for filed in anchor.anchors:
+                index.put(filed, _shrunk(index.bucket(filed), branch))
         else:
             edit.always = tuple(b for b in edit.always if b is not branch)
         for f in branch.fields:
@@ -438,9 +444,15 @@ def _match(snapshot: _Snapshot, data: Mapping[str, Any]) -> set[str]:
     decided: dict[tuple[Field, ...], bool] | None = None
     # Bound once: the loop below runs per candidate and per field.
     known, get, add = memo.get, flat.get, matched.add
+    # Typed here, not by the buckets (tuples of anything): compiled (native.py), an attribute
+    # of a known class is read directly instead of looked up by name.
+    branch: _Branch
+    crowd: Crowd[_Branch]
     for bucket in buckets:
-        if type(bucket[0]) is Crowd:
-            bucket[0].expand(flat, buckets)
+        first = bucket[0]
+        if type(first) is Crowd:
+            crowd = first
+            crowd.expand(flat, buckets)
             continue
         for branch in bucket:
             name = branch.name

@@ -6,49 +6,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from eventbus.errors import InvalidEventError
 from eventbus.patterns.compiled import CompiledPattern
 from eventbus.patterns.parse import DEFAULT_MAX_PATTERN_SIZE, Branch, ParsedPattern, parse_pattern
+from eventbus.patterns.reading import EventInput, load_event
 from eventbus.patterns.reference import leaves_at
 
 __all__ = ["EventInput", "Pattern", "PatternInput", "load_event"]
 
-EventInput = Mapping[str, Any] | str | bytes
 PatternInput = Mapping[str, Any] | str | bytes
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# Made once: ``json.loads`` with an option builds a new decoder on every call (about 1.8 us of a
-# 730-byte event's 5 us).
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def load_event(event: EventInput) -> Mapping[str, Any]:
-    """An event as a mapping: JSON text and UTF-8 bytes are parsed; errors are ``InvalidEventError``."""
-    if isinstance(event, Mapping):
-        return event
-    if isinstance(event, bytes | bytearray):
-        try:
-            event = bytes(event).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidEventError(f"Event is not valid UTF-8 (byte {exc.start})") from None
-    if not isinstance(event, str):
-        raise InvalidEventError(f"Event must be a JSON object, not {type(event).__name__}")
-    try:
-        if event.startswith("\ufeff"):
-            # As json.loads says it: the decoder alone would only see an unexpected character.
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", event, 0)
-        data = _DECODER.decode(event)
-    except RecursionError:
-        raise InvalidEventError("Event is nested too deeply to parse") from None
-    except ValueError as exc:
-        raise InvalidEventError(f"Event is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidEventError("Event must be a JSON object")
-    return data
 
 
 def _show(value: Any) -> str:

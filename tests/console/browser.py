@@ -93,9 +93,20 @@ def browser() -> Iterator[Any]:
 
 def wait_for(driver: Any, condition: Callable[[Any], T], what: str, timeout: float = WAIT) -> T:
     """``condition(driver)`` once it is truthy; fails naming ``what`` after ``timeout`` seconds."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(
-        condition, f"waited {timeout:g} s for {what}"
+    def attempt(d: Any) -> T | bool:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            # A node the page replaced between finding it and reading it: chromedriver says so
+            # as an inspector error, not always as a stale element. Look again.
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
+
+    found: T = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(
+        attempt, f"waited {timeout:g} s for {what}"
     )
+    return found

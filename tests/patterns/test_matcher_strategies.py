@@ -257,10 +257,13 @@ def test_condition_strategy_covers_every_operator() -> None:
 
 
 def test_events_hit_pattern_literals() -> None:
-    """Enough draws match that the differential tests compare more than two empty sets."""
+    """Enough draws match that the differential tests compare more than two empty sets.
+
+    A share of random draws: derandomized, so that the share cannot fall outside the bounds on
+    an unlucky run (it did, once in many runs, before)."""
     outcomes: list[bool] = []
 
-    @settings(max_examples=300, database=None)
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(valid_patterns, st.data())
     def collect(pattern: Pattern, data: st.DataObject) -> None:
         outcomes.append(pattern.matches(data.draw(events(literals_of([pattern])))))
