@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskGroup
 
 from eventbus import redact
 from eventbus._logger import get_logger
@@ -35,6 +36,9 @@ from eventbus.envelope import format_time
 __all__ = ["Outstanding", "Router"]
 
 _log = get_logger("eventbus.bus")
+
+#: Batches a distributed router commits at once (stored over the network) while it routes on.
+_IN_FLIGHT = 4
 
 # One encoder for every event: json.dumps with options builds a new encoder per call.
 _encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -113,6 +117,8 @@ class Router:
         self._distributed = distributed
         self._stopping = False
         self._waiting: anyio.CancelScope | None = None
+        #: Where a distributed router's commits run, and how many may be under way.
+        self._committing: tuple[TaskGroup, anyio.Semaphore] | None = None
 
     def stop(self) -> None:
         """Route the batch in hand, then consume no more (a distributed bus leaving)."""
@@ -122,7 +128,18 @@ class Router:
 
     async def run(self) -> None:
         try:
-            await self._run()
+            if self._distributed:
+                # Commits go over the network: the next batch is matched while earlier ones are
+                # being stored, up to ``_IN_FLIGHT`` at once. (Each event is acknowledged on its
+                # own, so the order they are committed in does not matter.)
+                async with anyio.create_task_group() as tg:
+                    self._committing = (tg, anyio.Semaphore(_IN_FLIGHT))
+                    try:
+                        await self._run()
+                    except LogClosedError:
+                        return  # the commits under way end as they can (see ``_commit_aside``)
+            else:
+                await self._run()
         except LogClosedError:
             # A distributed queue closed under a put: the events stay unacknowledged in the log,
             # for another worker.
@@ -168,9 +185,25 @@ class Router:
                         await slots.take_waiting()
                 deliveries += routed
                 offsets.append(record.offset)
-            await self._commit(deliveries, offsets, records[first:])
+            if self._committing is not None:
+                tg, room = self._committing
+                await room.acquire()
+                tg.start_soon(self._commit_aside, deliveries, offsets, records[first:], room)
+            else:
+                await self._commit(deliveries, offsets, records[first:])
             # Let workers run between batches even when the log never runs dry.
             await anyio.lowlevel.checkpoint()
+
+    async def _commit_aside(
+        self, deliveries: list[Delivery], offsets: list[int], records: list[LogRecord], room: anyio.Semaphore
+    ) -> None:
+        try:
+            await self._commit(deliveries, offsets, records)
+        except LogClosedError:
+            # Stopping: these events stay unacknowledged in the log, for another worker; route no more.
+            self.stop()
+        finally:
+            room.release()
 
     async def _commit(self, deliveries: list[Delivery], offsets: list[int], records: list[LogRecord]) -> None:
         archives = self._archives

@@ -42,3 +42,16 @@ def test_a_delivery_routed_twice_from_one_message_has_one_id() -> None:
     assert delivery_id(one) == delivery_id(Delivery("rule/t1", EVENT, "{}", WHEN, offset=3))
     assert delivery_id(one) != delivery_id(Delivery("rule/t1", EVENT, "{}", WHEN, offset=4))
     assert delivery_id(one) != delivery_id(Delivery("rule/t2", EVENT, "{}", WHEN, offset=3))
+
+
+def test_records_of_one_call_share_their_fields_only_when_they_are_the_same() -> None:
+    heads: dict[tuple[object, ...], str] = {}
+    one = LogRecord(EVENT, WHEN, ("a",), None, -1)
+    other = LogRecord({**EVENT, "id": "e-2"}, WHEN, ("b",), "rule", -1, target_id="t1")
+    bodies = [encode_record(record, heads) for record in (one, other, one)]
+    assert [decode_record(body, 1) for body in bodies] == [
+        LogRecord(EVENT, WHEN, ("a",), None, 1),
+        LogRecord({**EVENT, "id": "e-2"}, WHEN, ("b",), "rule", 1, target_id="t1"),
+        LogRecord(EVENT, WHEN, ("a",), None, 1),
+    ]
+    assert len(heads) == 2

@@ -50,16 +50,27 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SCHEDULE_IDS = uuid.UUID("6f1c1c43-3b55-4f5e-9d0a-7a0c4e6b2d15")
 
 
-def encode_record(record: LogRecord) -> bytes:
-    """A record as a message body: its fields and the event, as JSON (the event's own text when
-    the caller has it, not encoded again)."""
+def _record_head(record: LogRecord) -> str:
+    """The JSON of a record's fields, open for the event to follow."""
     head = {"t": record.ingestion_time.isoformat(), "c": list(record.chain), "r": record.target_rule}
     if record.target_id is not None:
         head["ti"] = record.target_id
     if record.only_rules is not None:
         head["or"] = list(record.only_rules)
+    return _encode(head)[:-1] + ',"e":'
+
+
+def encode_record(record: LogRecord, heads: dict[tuple[Any, ...], str] | None = None) -> bytes:
+    """A record as a message body: its fields and the event, as JSON (the event's own text when
+    the caller has it, not encoded again). ``heads`` keeps the fields' JSON across the records
+    of one call, which mostly share them (one PutEvents: one ingestion time, one chain)."""
+    if heads is None:
+        head = _record_head(record)
+    else:
+        key = (record.ingestion_time, record.chain, record.target_rule, record.target_id, record.only_rules)
+        head = heads.get(key) or heads.setdefault(key, _record_head(record))
     text = record.text if record.text is not None else _encode(record.event)
-    return (_encode(head)[:-1] + ',"e":' + text + "}").encode()
+    return (head + text + "}").encode()
 
 
 def decode_record(data: bytes, offset: int) -> LogRecord:
@@ -143,7 +154,7 @@ class JetStreamEventLog:
             self._acks = Acks(nc)
             self._publisher = Publisher(nc, self.settings)
             await self._publisher.start()
-            self._puller = Puller(nc, names.events_stream, names.router)
+            self._puller = Puller(nc, names.events_stream, names.router, on_arrival=self._arrived)
             await self._puller.start()
             self._held.start()
             queue = JetStreamDeliveryQueue(self.connection, names, clock, self._publisher)
@@ -160,7 +171,8 @@ class JetStreamEventLog:
         publisher, names = self._publisher, self.names
         if publisher is None or names is None:
             raise RuntimeError("open() the JetStreamEventLog first")
-        bodies = [encode_record(record) for record in records]
+        heads: dict[tuple[Any, ...], str] = {}
+        bodies = [encode_record(record, heads) for record in records]
         ids = [
             message_id(record.event, None if record.target_id is None else f"{record.target_rule}/{record.target_id}")
             for record in records
@@ -187,6 +199,9 @@ class JetStreamEventLog:
         if self._presence is None and self.names is not None:
             self._presence = Presence(self.connection, self.names.bus)
             self._presence.start()
+        # The next batch is asked for while this one is routed: a router back for more finds it
+        # at hand instead of waiting a round trip. (Held meanwhile, and renewed.)
+        puller.prefetch = max_records
         while not self._closed:
             msgs = await puller.pull(max_records, PULL_WAIT)
             if self._closed:
@@ -198,11 +213,15 @@ class JetStreamEventLog:
             for msg in msgs:
                 record = await self._decode(msg)
                 if record is not None:
-                    self._held.hold(record.offset, msg)
-                    records.append(record)
+                    records.append(record)  # held since it arrived (``_arrived``)
             if records:
                 return records
         return []
+
+    def _arrived(self, msg: Any) -> None:
+        # Fetched ahead, it is this worker's from now on: kept leased until it is routed.
+        with contextlib.suppress(ValueError, IndexError):
+            self._held.hold(delivery_info(msg.reply)[1], msg)
 
     async def _decode(self, msg: Any) -> LogRecord | None:
         try:
@@ -211,6 +230,8 @@ class JetStreamEventLog:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             # Not ours to read (published by hand?): never handed out again.
             _log.error("unreadable message on the events stream; dropped", reply=msg.reply, error=str(exc))
+            with contextlib.suppress(ValueError, IndexError):
+                self._held.drop(delivery_info(msg.reply)[1])
             with contextlib.suppress(Exception):
                 await msg.term()
             return None
@@ -236,8 +257,13 @@ class JetStreamEventLog:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            if self._puller is not None:
+                # From now on it hands back what arrives; what it fetched ahead is held.
+                await self._puller.close(hand_back=False)
             # Handed back at once rather than after the ack wait: another worker takes them.
-            await _naks(self._held.take_all())
+            # Newest first: the server hands out what was handed back last first, so the
+            # oldest comes out first again.
+            await _naks(self._held.take_all()[::-1])
             if self._acks is not None:
                 await self._acks.settle()
             await self._shutdown()

@@ -18,6 +18,8 @@ __all__ = ["BusNames", "token", "untoken"]
 #: Longer names are shortened with a digest: NATS keeps streams and consumers in folders of
 #: these names, and file systems stop at 255 bytes.
 _MAX_NAME = 200
+#: The last token of a route's shared subject.
+_SHARED = "shared"
 
 
 def token(name: str) -> str:
@@ -74,7 +76,9 @@ class BusNames:
 
     @property
     def deliveries_stream(self) -> str:
-        """One message per (event, rule target) until the delivery ended (work-queue retention)."""
+        """One message per (event, rule target) until the delivery ended (work-queue retention):
+        on the route's shared subject (``shared_subject``), or parked on its own subject
+        (``delivery_subject``) when the worker that took it had no room for it."""
         return _bounded(f"{self.prefix}_{self.token}_DELIVERIES")
 
     @property
@@ -93,9 +97,23 @@ class BusNames:
 
     #: The durable consumer every worker routes the bus's events from.
     router: str = "router"
+    #: The durable consumer every worker takes every route's deliveries from, in batches. (A
+    #: route's own consumer is ``<rule>__<target>``: never this name, which has no ``__``.)
+    shared_consumer: str = "deliveries"
+
+    def shared_subject(self, route: str) -> str:
+        """Where route ``<rule>/<target id>``'s deliveries are published (``shared_consumer``)."""
+        rule, _, target = route.partition("/")
+        return f"{self.deliveries_prefix}.{token(rule)}.{token(target)}.{_SHARED}"
+
+    @property
+    def shared_filter(self) -> str:
+        """Every route's shared subject (never a route's own subject: one token more)."""
+        return f"{self.deliveries_prefix}.*.*.{_SHARED}"
 
     def delivery_subject(self, route: str) -> str:
-        """The subject of route ``<rule>/<target id>``'s deliveries."""
+        """The subject of route ``<rule>/<target id>``'s parked deliveries: those a worker took
+        from the shared consumer and had no room for, leased by the route's own consumer."""
         rule, _, target = route.partition("/")
         return f"{self.deliveries_prefix}.{token(rule)}.{token(target)}"
 
@@ -110,6 +128,8 @@ class BusNames:
         if not subject.startswith(head):
             return None
         parts = subject[len(head) :].split(".")
+        if len(parts) == 3 and parts[2] == _SHARED:
+            parts.pop()
         if len(parts) != 2:
             return None
         return f"{untoken(parts[0])}/{untoken(parts[1])}"

@@ -58,7 +58,7 @@ class Puller:
         self._nc = nc
         #: Messages to have coming beyond what the waiting pulls want, so that a task coming back
         #: for more finds them at hand instead of waiting a round trip.
-        self._prefetch = prefetch
+        self.prefetch = prefetch
         #: Told of each message as it arrives (to keep it leased while it waits to be taken).
         self._on_arrival = on_arrival
         self._next = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
@@ -72,7 +72,9 @@ class Puller:
         #: Messages the waiting pulls want, and how many the open requests may still bring.
         self._wanted = 0
         self._coming = 0
-        self._changed = anyio.Event()
+        #: Set when something arrives or a request ends; made only when someone waits on it
+        #: (one event a message would cost more than the message's other handling).
+        self._changed: anyio.Event | None = None
         self._closed = False
         #: Why the last request ended early (a 409 status), for logs.
         self.last_status: str | None = None
@@ -82,8 +84,9 @@ class Puller:
         self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _end(self, token: str) -> None:
         left = self._open.pop(token, None)
@@ -121,6 +124,10 @@ class Puller:
             self._on_arrival(msg)
         self._notify()
 
+    def take(self, batch: int) -> list[Any]:
+        """Up to ``batch`` messages that arrived and were not taken yet, without waiting."""
+        return self._take(batch)
+
     def _take(self, batch: int) -> list[Any]:
         kept = self._kept
         return [kept.popleft() for _ in range(min(batch, len(kept)))]
@@ -147,15 +154,21 @@ class Puller:
     async def pull(self, batch: int, wait: float) -> list[Any]:
         """Up to ``batch`` messages: what is at hand, else the first to arrive within ``wait``
         seconds; ``[]`` when none came (or the puller closed)."""
-        if self._kept or self._closed:
+        if self._closed:
             return self._take(batch)
+        if self._kept:
+            taken = self._take(batch)
+            await self._top_up(wait)
+            return taken
         self._wanted += batch
         try:
             with anyio.move_on_after(wait + _GRACE):
                 while not self._kept and not self._closed:
                     self._forget_lost()
-                    missing = self._wanted + self._prefetch - self._coming - len(self._kept)
+                    missing = self._wanted + self.prefetch - self._coming - len(self._kept)
                     changed = self._changed
+                    if changed is None:
+                        changed = self._changed = anyio.Event()
                     if missing > 0:
                         try:
                             await self._ask(missing, wait)
@@ -167,6 +180,15 @@ class Puller:
         finally:
             self._wanted -= batch
         return self._take(batch)
+
+    async def _top_up(self, wait: float) -> None:
+        """Ask for the prefetch again once most of it was taken, before the next ``pull`` finds
+        nothing at hand (not for every message taken: one request serves many)."""
+        missing = self.prefetch - self._coming - len(self._kept)
+        if self.prefetch and missing >= max(1, self.prefetch // 4):
+            self._forget_lost()
+            with contextlib.suppress(Exception):  # the next ``pull`` that waits asks again
+                await self._ask(missing, wait)
 
     async def close(self, *, hand_back: bool = True) -> None:
         """Take no more; hand back what arrived and was not taken (due again at once), unless

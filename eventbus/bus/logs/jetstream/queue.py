@@ -1,13 +1,28 @@
-"""``JetStreamDeliveryQueue``: deliveries on a work-queue stream, one consumer per rule target.
+"""``JetStreamDeliveryQueue``: deliveries on a work-queue stream, taken in batches by every worker.
 
-``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with
-``<event id>@<events stream sequence>:<route>`` as ``Nats-Msg-Id`` (``delivery_id``), so an event
-routed twice (its router died before acknowledging it) is stored once, while a replay or a
-redrive (a new message on the events stream) is not mistaken for it. ``lease`` pulls from the route's durable consumer, shared by
-every worker: the attempt count is JetStream's delivery count. ``ack`` ends a delivery (the
-stream forgets it); ``release(delay)`` is a delayed nak: the server hands the message out again
-after ``delay`` seconds, so a retry waiting for minutes is a message on the server, not a task,
-and each attempt is a delivery of its own (no single ack wait spans a delivery's retries).
+``put`` publishes each delivery to its route's shared subject
+(``...deliveries.<rule>.<target>.shared``) with ``<event id>@<events stream sequence>:<route>`` as
+``Nats-Msg-Id`` (``delivery_id``), so an event routed twice (its router died before acknowledging
+it) is stored once, while a replay or a redrive (a new message on the events stream) is not
+mistaken for it.
+
+One durable consumer, ``deliveries``, hands every route's shared subject to every worker. A
+worker's feed task pulls from it in requests as large as what its idle dispatchers wait for, and
+sorts what comes into a ready list per route, where ``lease`` takes it. One request serves many
+routes: with a consumer per route, a bus of many sparsely matched rules cost the server a pull
+request for nearly every delivery. A delivery that comes for a route this worker does not lease,
+whose ready list is full, or none of whose leases came for ``_IDLE`` seconds (a slow target, or
+one removed), is *parked*: published again on the route's own subject
+(``...deliveries.<rule>.<target>``) with the attempts it had, then acknowledged, and leased from
+there through the route's own consumer when a lease of the route waits. So a slow target never
+holds up the others, and what waits for a target no worker runs waits on the server, not in a
+worker's memory.
+
+``ack`` ends a delivery (the stream forgets it); ``release(delay)`` is a delayed nak: the server
+hands the message out again after ``delay`` seconds, so a retry waiting for minutes is a message
+on the server, not a task, and each attempt is a delivery of its own (no single ack wait spans a
+delivery's retries). The attempt count is JetStream's delivery count, plus the attempts a parked
+delivery had made before it was parked.
 
 Due times run on the NATS server's clock, not on the bus's ``Clock``: a ``ManualClock`` cannot
 move them (``DeliveryQueueContract.clock_driven`` is False for this queue).
@@ -15,8 +30,11 @@ move them (``DeliveryQueueContract.clock_driven`` is False for this queue).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +58,12 @@ _log = get_logger("eventbus.jetstream")
 
 #: Seconds a lingering pull waits before asking again.
 PULL_WAIT = 5.0
+#: Deliveries a route's ready list holds beyond four leases' worth before more are parked.
+_READY = 64
+#: Seconds before a delivery that could not be parked comes back (the server was away).
+_PARK_RETRY = 1.0
+#: Seconds after its last lease a route's deliveries are parked rather than held ready.
+_IDLE = 10.0
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_text = json.JSONEncoder(ensure_ascii=False).encode
@@ -68,7 +92,7 @@ _WHOLE = ',"e":1'
 
 def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
     """A delivery as a message body: one line of JSON (route, ingestion time, chain, offset, the
-    payload's length in bytes), then the payload as it is, then the event's JSON unless the
+    payload's length in bytes; ``a``, the attempts made before, once parked), then the payload as it is, then the event's JSON unless the
     payload is the event itself (a target that takes the whole event): nothing escaped twice."""
     payload = delivery.payload.encode()
     same = delivery.payload == event_json
@@ -95,9 +119,59 @@ def decode_delivery(data: bytes, route: str, attempts: int, handle: Any) -> Deli
         datetime.fromisoformat(head["t"]),
         tuple(head.get("c") or ()),
         int(head.get("o", -1)),
-        attempts,
+        attempts + int(head.get("a", 0)),
         handle,
     )
+
+
+def parked_body(data: bytes, attempts: int) -> bytes:
+    """Message ``data`` (written by ``encode_delivery``) with ``attempts`` as the attempts made."""
+    cut = data.index(b"\n")
+    head = json.loads(data[:cut])
+    head["a"] = attempts
+    return _encode(head).encode() + data[cut:]
+
+
+class _Route:
+    """What a worker holds of one route: deliveries ready to lease, and who waits for them."""
+
+    __slots__ = ("_changed", "_wanted", "cap", "last", "ready", "waiting")
+
+    def __init__(self, batch: int) -> None:
+        self.cap = 4 * batch + _READY
+        self.ready: deque[Delivery] = deque()
+        self._changed: anyio.Event | None = None
+        #: Leases waiting on an empty ready list, and when a lease last came.
+        self.waiting = 0
+        self.last = time.monotonic()
+        self._wanted: anyio.Event | None = None
+
+    def active(self, now: float) -> bool:
+        """Whether a lease of this route waits, or came lately: a route whose target was removed,
+        or that a slow target keeps busy, gets no more deliveries held for it here."""
+        return self.waiting > 0 or now - self.last < _IDLE
+
+    def wanted(self) -> anyio.Event:
+        """Set when a lease starts waiting."""
+        if self._wanted is None:
+            self._wanted = anyio.Event()
+        return self._wanted
+
+    def want(self) -> None:
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None:
+            wanted.set()
+
+    def changed(self) -> anyio.Event:
+        """Set at the next ``notify``."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        return self._changed
+
+    def notify(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
 
 class JetStreamDeliveryQueue:
@@ -110,12 +184,18 @@ class JetStreamDeliveryQueue:
         self.names = names
         self.clock = clock
         self._publisher = publisher
+        #: The routes this worker leases, each with its ready list.
+        self._routes: dict[str, _Route] = {}
+        #: Deliveries the leases waiting on an empty ready list want: what the feed asks for.
+        self._demand = 0
+        self._wake = anyio.Event()
+        #: The feed (from the shared consumer) and each route's puller of its parked deliveries.
+        self._tasks: list[asyncio.Task[None]] = []
+        self._feeding = False
+        self._shared: Puller | None = None
         self._pullers: dict[str, Puller] = {}
-        self._preparing: dict[str, anyio.Lock] = {}
         #: Messages taken from the server and not ended: handed out, or waiting to be (renewed).
         self._held = Held(connection.settings.ack_wait)
-        #: The batch each route's dispatcher leases, which its consumer fetches ahead.
-        self._batch: dict[str, int] = {}
         self._nc: Any = None
         self._acks: Acks | None = None
         self._closed = False
@@ -133,6 +213,7 @@ class JetStreamDeliveryQueue:
             return
         names = self.names
         cache: dict[int, str] = {}
+        subject_of: dict[str, str] = {}
         bodies, subjects, ids = [], [], []
         for delivery in deliveries:
             event = delivery.event
@@ -140,8 +221,16 @@ class JetStreamDeliveryQueue:
             if event_json is None:
                 event_json = cache[id(event)] = _encode(event)
             bodies.append(encode_delivery(delivery, event_json))
-            subjects.append(names.delivery_subject(delivery.route))
+            route = delivery.route
+            subject = subject_of.get(route)
+            if subject is None:
+                subject = subject_of[route] = names.shared_subject(route)
+            subjects.append(subject)
             ids.append(delivery_id(delivery))
+        await self._publish(subjects, bodies, ids, "deliveries not stored yet; trying again")
+
+    async def _publish(self, subjects: list[str], bodies: list[bytes], ids: list[str], warning: str) -> None:
+        """Publish until every message is stored (the same ids again: nothing stored twice)."""
         delay = 0.5
         todo = list(range(len(bodies)))
         while True:
@@ -153,72 +242,174 @@ class JetStreamDeliveryQueue:
             failed = [i for i, result in zip(todo, results, strict=True) if not isinstance(result, int)]
             if not failed:
                 return
-            # Nothing is lost by waiting: the events stay unacknowledged (and renewed) meanwhile.
-            # The same ids again, so what did get stored is not stored twice.
-            _log.warning(
-                "deliveries not stored yet; trying again",
-                bus=names.bus,
-                deliveries=len(failed),
-                reason=str(results[todo.index(failed[0])]),
-            )
+            # Nothing is lost by waiting: what is being published stays unacknowledged (and
+            # renewed) meanwhile.
+            _log.warning(warning, bus=self.names.bus, deliveries=len(failed), reason=str(results[todo.index(failed[0])]))
             await anyio.sleep(delay)
             delay = min(delay * 2, 5.0)
             todo = failed
 
-    async def _puller(self, route: str) -> Puller:
-        puller = self._pullers.get(route)
-        if puller is not None:
-            return puller
-        lock = self._preparing.setdefault(route, anyio.Lock())
-        async with lock:
-            puller = self._pullers.get(route)
-            if puller is None:
-                names = self.names
-                consumer = names.route_consumer(route)
-                await prepare_consumer(
-                    self.connection.js,
-                    names.deliveries_stream,
-                    consumer,
-                    names.delivery_subject(route),
-                    self.connection.settings,
-                )
-                # One batch more than the workers wait for: a worker back for more finds it at
-                # hand. It is kept leased (renewed) while it waits.
-                puller = Puller(
-                    self._nc,
-                    names.deliveries_stream,
-                    consumer,
-                    prefetch=self._batch.get(route, 1),
-                    on_arrival=self._arrived,
-                )
-                await puller.start()
-                self._pullers[route] = puller
-        return puller
+    # -- taking deliveries -------------------------------------------------------------------
 
     def _arrived(self, msg: Any) -> None:
         self._held.hold(msg.reply, msg)
 
     async def lease(self, route: str, max_items: int) -> list[Delivery]:
-        self._batch.setdefault(route, max_items)
+        state = self._routes.get(route)
+        if state is None and not self._closed:
+            state = self._routes[route] = _Route(max_items)
+            self._start(self._parked(route, state))
+            if len(self._routes) == 1:
+                self._start(self._feed())
+        while state is not None and not self._closed:
+            ready = state.ready
+            state.last = time.monotonic()
+            if ready:
+                return [ready.popleft() for _ in range(min(max_items, len(ready)))]
+            changed = state.changed()
+            self._demand += max_items
+            state.waiting += 1
+            state.want()  # the route's parked deliveries are wanted too
+            if not self._feeding:
+                self._wake.set()
+            try:
+                await changed.wait()
+            finally:
+                self._demand -= max_items
+                state.waiting -= 1
+        return []
+
+    def _start(self, work: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
+
+    async def _feed(self) -> None:
+        """Pull from the shared consumer what the waiting leases want; sort it into the routes'
+        ready lists, parking what this worker has no room for."""
+        names = self.names
+        puller = Puller(self._nc, names.deliveries_stream, names.shared_consumer, on_arrival=self._arrived)
         while not self._closed:
             try:
-                puller = await self._puller(route)
+                await prepare_consumer(
+                    self.connection.js,
+                    names.deliveries_stream,
+                    names.shared_consumer,
+                    names.shared_filter,
+                    self.connection.settings,
+                )
+                await puller.start()
+                break
+            except Exception as exc:
+                # The server is away (a failover): wait, then ask again.
+                _log.warning("cannot reach the deliveries consumer yet", bus=names.bus, error=str(exc))
+                await anyio.sleep(1.0)
+        if self._closed:
+            await puller.close(hand_back=False)
+            return
+        self._shared = puller
+        while not self._closed:
+            want = self._demand
+            if want <= 0:
+                self._wake = wake = anyio.Event()
+                await wake.wait()
+                continue
+            self._feeding = True
+            try:
+                # Some more than the leases want: part of what comes is for other routes.
+                msgs = await puller.pull(want + min(want, _READY), PULL_WAIT)
+            finally:
+                self._feeding = False
+            touched: dict[int, _Route] = {}
+            try:
+                while msgs and not self._closed:
+                    await self._sort(msgs, touched)
+                    # Parking waited for the server: what arrived meanwhile goes with this batch.
+                    msgs = puller.take(max(self._demand, 1))
+            except Exception as exc:  # what was not sorted is held: it comes back after the ack wait
+                _log.error("deliveries not sorted", bus=names.bus, error=f"{type(exc).__name__}: {exc}")
+            for state in touched.values():
+                state.notify()
+
+    async def _sort(self, msgs: list[Any], touched: dict[int, _Route]) -> None:
+        routes = self._routes
+        parking: list[tuple[Any, Delivery]] = []
+        now = time.monotonic()
+        for msg in msgs:
+            delivery = await self._decode(msg, "")
+            if delivery is None:
+                continue
+            state = routes.get(delivery.route)
+            if state is None or len(state.ready) >= state.cap or not state.active(now):
+                parking.append((msg, delivery))
+                continue
+            state.ready.append(delivery)
+            touched[id(state)] = state
+        if parking:
+            await self._park(parking)
+
+    async def _park(self, parking: list[tuple[Any, Delivery]]) -> None:
+        """Publish each delivery again on its route's own subject, then acknowledge it here."""
+        names = self.names
+        subjects = [names.delivery_subject(delivery.route) for _, delivery in parking]
+        bodies = [parked_body(msg.data, delivery.attempts - 1) for msg, delivery in parking]
+        # Parked again after a crash, the same message is the same id: stored once.
+        ids = [f"{delivery_id(delivery)}~{delivery.attempts - 1}" for _, delivery in parking]
+        results = await self._publisher.publish_many(subjects, bodies, ids)
+        stored = []
+        for (msg, _), result in zip(parking, results, strict=True):
+            self._held.drop(msg.reply)
+            if isinstance(result, int):
+                stored.append(msg)
+                continue
+            _log.warning("delivery not parked; it comes back shortly", bus=names.bus, reason=str(result))
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=_PARK_RETRY)
+        if stored and self._acks is not None:
+            await self._acks.ack(stored)
+
+    async def _parked(self, route: str, state: _Route) -> None:
+        """Lease route ``route``'s parked deliveries into its ready list whenever a lease of the
+        route waits for one."""
+        batch = max(1, (state.cap - _READY) // 4)
+        puller = None
+        while not self._closed:
+            try:
+                if puller is None:
+                    puller = await self._puller(route)
+                if not state.waiting:
+                    await state.wanted().wait()
+                    continue
+                msgs = await puller.pull(batch, PULL_WAIT)
+                if self._closed:
+                    break  # what it brought is held: ``close`` hands it back
+                got = False
+                for msg in msgs:
+                    delivery = await self._decode(msg, route)
+                    if delivery is not None:
+                        state.ready.append(delivery)
+                        got = True
+                if got:
+                    state.notify()
             except Exception as exc:
                 # The server is away (a failover): wait, then ask again.
                 _log.warning("cannot reach a route's consumer yet", bus=self.names.bus, route=route, error=str(exc))
                 await anyio.sleep(1.0)
-                continue
-            msgs = await puller.pull(max_items, PULL_WAIT)
-            if self._closed:
-                break  # what it brought is held: ``close`` hands it back
-            leased = []
-            for msg in msgs:
-                delivery = await self._decode(msg, route)
-                if delivery is not None:
-                    leased.append(delivery)
-            if leased:
-                return leased
-        return []
+
+    async def _puller(self, route: str) -> Puller:
+        names = self.names
+        consumer = names.route_consumer(route)
+        await prepare_consumer(
+            self.connection.js,
+            names.deliveries_stream,
+            consumer,
+            names.delivery_subject(route),
+            self.connection.settings,
+        )
+        puller = Puller(self._nc, names.deliveries_stream, consumer, on_arrival=self._arrived)
+        await puller.start()
+        self._pullers[route] = puller
+        if self._closed:
+            await puller.close(hand_back=False)
+        return puller
 
     async def _decode(self, msg: Any, route: str) -> Delivery | None:
         try:
@@ -232,6 +423,8 @@ class JetStreamDeliveryQueue:
                 await msg.term()
             return None
         return delivery
+
+    # -- ending deliveries -------------------------------------------------------------------
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         if self._acks is not None:
@@ -274,13 +467,23 @@ class JetStreamDeliveryQueue:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
-            for puller in self._pullers.values():
+            self._wake.set()
+            for state in self._routes.values():
+                state.notify()  # waiting leases end
+            pullers = list(self._pullers.values()) + ([self._shared] if self._shared is not None else [])
+            for puller in pullers:
                 # What arrives from now on it hands back itself; what it kept is held.
                 await puller.close(hand_back=False)
+            tasks, self._tasks = self._tasks, []
+            if tasks:
+                # A park under way finishes (its publish is bounded); the rest ends at once.
+                _, late = await asyncio.wait(tasks, timeout=self.connection.settings.publish_timeout + 1)
+                for task in late:
+                    task.cancel()
             await self._held.stop()
             for msg in self._held.take_all():
-                # Leased and not ended (a drain cut short), or fetched ahead: due again at once,
-                # for another worker.
+                # Leased and not ended (a drain cut short), or ready and not leased: due again
+                # at once, for another worker.
                 with contextlib.suppress(Exception):
                     await msg.nak()
             if self._acks is not None:
