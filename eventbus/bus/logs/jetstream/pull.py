@@ -24,6 +24,8 @@ from typing import Any
 
 import anyio
 
+from eventbus.bus.logs.jetstream.wakeup import Wakeup
+
 __all__ = ["Puller", "delivery_info"]
 
 #: Seconds past a lingering request's expiry before giving up on its answer (a lost connection).
@@ -74,7 +76,7 @@ class Puller:
         self._coming = 0
         #: Set when something arrives or a request ends; made only when someone waits on it
         #: (one event a message would cost more than the message's other handling).
-        self._changed: anyio.Event | None = None
+        self._changed = Wakeup()
         self._closed = False
         #: Why the last request ended early (a 409 status), for logs.
         self.last_status: str | None = None
@@ -84,9 +86,7 @@ class Puller:
         self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_msg)
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
+        self._changed.fire()
 
     def _end(self, token: str) -> None:
         left = self._open.pop(token, None)
@@ -166,9 +166,7 @@ class Puller:
                 while not self._kept and not self._closed:
                     self._forget_lost()
                     missing = self._wanted + self.prefetch - self._coming - len(self._kept)
-                    changed = self._changed
-                    if changed is None:
-                        changed = self._changed = anyio.Event()
+                    changed = self._changed.event()
                     if missing > 0:
                         try:
                             await self._ask(missing, wait)

@@ -50,6 +50,7 @@ from eventbus.bus.logs.jetstream.layout import prepare_consumer
 from eventbus.bus.logs.jetstream.names import BusNames
 from eventbus.bus.logs.jetstream.publish import Publisher
 from eventbus.bus.logs.jetstream.pull import Puller, delivery_info
+from eventbus.bus.logs.jetstream.wakeup import Wakeup
 from eventbus.bus.logs.protocol import Delivery, LogClosedError
 
 __all__ = ["JetStreamDeliveryQueue", "delivery_id", "message_id"]
@@ -140,11 +141,11 @@ class _Route:
     def __init__(self, batch: int) -> None:
         self.cap = 4 * batch + _READY
         self.ready: deque[Delivery] = deque()
-        self._changed: anyio.Event | None = None
+        self._changed = Wakeup()
         #: Leases waiting on an empty ready list, and when a lease last came.
         self.waiting = 0
         self.last = time.monotonic()
-        self._wanted: anyio.Event | None = None
+        self._wanted = Wakeup()
 
     def active(self, now: float) -> bool:
         """Whether a lease of this route waits, or came lately: a route whose target was removed,
@@ -153,25 +154,17 @@ class _Route:
 
     def wanted(self) -> anyio.Event:
         """Set when a lease starts waiting."""
-        if self._wanted is None:
-            self._wanted = anyio.Event()
-        return self._wanted
+        return self._wanted.event()
 
     def want(self) -> None:
-        wanted, self._wanted = self._wanted, None
-        if wanted is not None:
-            wanted.set()
+        self._wanted.fire()
 
     def changed(self) -> anyio.Event:
         """Set at the next ``notify``."""
-        if self._changed is None:
-            self._changed = anyio.Event()
-        return self._changed
+        return self._changed.event()
 
     def notify(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
+        self._changed.fire()
 
 
 class JetStreamDeliveryQueue:
