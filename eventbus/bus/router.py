@@ -373,7 +373,10 @@ class Router:
                     else:
                         short.append((entry, slots))
                 deliveries.append(
-                    Delivery(route.key, event, payload, record.ingestion_time, record.chain, record.offset)
+                    Delivery(
+                        route.key, event, payload, record.ingestion_time, record.chain, record.offset,
+                        event_text=event_json,
+                    )
                 )
                 if watched is not None:
                     inputs.append(RenderedInput(name, route.target_id, payload))

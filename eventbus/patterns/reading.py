@@ -17,7 +17,7 @@ from pydantic_core import from_json
 
 from eventbus.errors import InvalidEventError
 
-__all__ = ["EventInput", "load_event"]
+__all__ = ["EventInput", "load_event", "read_json"]
 
 EventInput = Mapping[str, Any] | str | bytes
 
@@ -50,6 +50,16 @@ def load_event(event: EventInput) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise InvalidEventError("Event must be a JSON object")
     return data
+
+
+def read_json(data: str | bytes) -> Any:
+    """JSON text or UTF-8 bytes that this package wrote (a stored record, a queued delivery) as
+    values: pydantic-core's reader, then ``json``'s for what it refuses, so the values are those
+    ``json.loads`` gives (``ValueError`` when neither can read it)."""
+    try:
+        return from_json(data, cache_strings="keys")
+    except ValueError:
+        return json.loads(data)
 
 
 def _read(event: str) -> Any:

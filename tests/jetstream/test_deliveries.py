@@ -1,5 +1,5 @@
 """How a worker takes deliveries: every route's from one shared consumer, in batches; what it has
-no room for is parked on the route's own subject, with the attempts it had made."""
+no room for is parked on the route's subject of the parked stream, with the attempts it had made."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_a_parked_delivery_keeps_the_attempts_it_made() -> None:
     assert (back.event, back.payload, back.offset) == (delivery.event, delivery.payload, 1)
 
 
-async def test_a_delivery_for_a_route_the_worker_does_not_lease_waits_on_the_route_s_own_subject(
+async def test_a_delivery_for_a_route_the_worker_does_not_lease_waits_on_the_parked_stream(
     nats_server: str, prefix: str
 ) -> None:
     log = JetStreamEventLog([nats_server], stream=prefix, ack_wait=5)
@@ -50,14 +50,21 @@ async def test_a_delivery_for_a_route_the_worker_does_not_lease_waits_on_the_rou
         assert [d.offset for d in got] == [1]
         names = log.names
         assert names is not None
+        js = log.connection.js
         with anyio.fail_after(10):
-            while True:  # parked: on the route's own subject, no longer on the shared one
-                info = await log.connection.js.stream_info(
-                    names.deliveries_stream, subjects_filter=names.deliveries_prefix + ".>"
-                )
-                if info.state.subjects == {names.delivery_subject("idle/t"): 1, names.shared_subject("busy/t"): 1}:
+            while True:  # parked: on the parked stream, no longer on the deliveries stream
+                shared = await js.stream_info(names.deliveries_stream, subjects_filter=names.deliveries_prefix + ".>")
+                parked = await js.stream_info(names.parked_stream, subjects_filter=names.parked_prefix + ".>")
+                if (shared.state.subjects, parked.state.subjects) == (
+                    {names.shared_subject("busy/t"): 1},
+                    {names.parked_subject("idle/t"): 1},
+                ):
                     break
                 await anyio.sleep(0.05)
+        # The deliveries stream has one consumer; the routes' own (made for the routes leased
+        # here) live beside the parked deliveries.
+        assert [c.name for c in await js.consumers_info(names.deliveries_stream)] == ["deliveries"]
+        assert [c.name for c in await js.consumers_info(names.parked_stream)] == ["busy__t"]
         assert dict(await queue.routes()) == {"idle/t": 1, "busy/t": 1}
         await queue.ack(got)
         with anyio.fail_after(10):

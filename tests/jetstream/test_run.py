@@ -95,9 +95,10 @@ def test_two_runs_of_one_config_share_the_bus_and_status_shows_them(
         events = streams[f"{prefix}_orders_EVENTS"]
         assert [c["name"] for c in events["consumers"]] == ["router"]
         deliveries = streams[f"{prefix}_orders_DELIVERIES"]
-        # Every route's deliveries come through ``deliveries``; a route's own consumer leases
-        # those a worker parked.
-        assert [c["name"] for c in deliveries["consumers"]] == ["all__http", "deliveries"]
+        # Every route's deliveries come through ``deliveries``; a route's own consumer, on the
+        # parked stream, leases those a worker parked.
+        assert [c["name"] for c in deliveries["consumers"]] == ["deliveries"]
+        assert [c["name"] for c in streams[f"{prefix}_orders_PARKED"]["consumers"]] == ["all__http"]
         workers = shown["workers"]
         assert len(workers) == 2 and all(w["buses"] == ["orders"] for w in workers)
         text = eventbus("status", str(config)).stdout

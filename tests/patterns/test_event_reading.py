@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from eventbus import InvalidEventError
 from eventbus.patterns.index import PathIndex
 from eventbus.patterns.pattern import load_event
+from eventbus.patterns.reading import read_json
 
 scalars = st.one_of(
     st.none(),
@@ -46,6 +47,15 @@ def test_an_event_reads_as_json_reads_it(event: dict[str, Any], ascii_only: bool
     assert _same(load_event(text), json.loads(text))
     if ascii_only:  # as bytes too (text with raw lone surrogates has no UTF-8 spelling)
         assert _same(load_event(text.encode()), json.loads(text))
+
+
+@given(values, st.booleans())
+def test_stored_json_reads_as_json_reads_it(value: Any, ascii_only: bool) -> None:
+    # What the JetStream log and queue read back: records and deliveries they wrote.
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":"))
+    assert _same(read_json(text), json.loads(text))
+    if ascii_only:
+        assert _same(read_json(text.encode()), json.loads(text))
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,8 @@ class Delivery:
     offset of the event it came from. ``attempts`` counts the times it was leased (so the
     attempt under way during a lease), kept by the queue across releases and restarts.
     ``handle`` is the queue's own (a row id, a lease token, a message); opaque to the bus.
+    ``event_text`` is the event as compact JSON when the router wrote it already (a target that
+    takes the whole event): a queue that stores text need not encode the event again.
     """
 
     route: str
@@ -74,6 +76,7 @@ class Delivery:
     offset: int = -1
     attempts: int = 0
     handle: Any = field(default=None, repr=False)
+    event_text: str | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """What a bus needs on the server, made when missing and checked when present.
 
-Per bus: an events stream and a deliveries stream (both work-queue: a message lives until it is
-acknowledged), the ``router`` consumer of the events, one consumer per rule target on the
-deliveries, and two key-value buckets (the rules put at run time, the schedules' last fire
+Per bus: an events stream, a deliveries stream and a parked-deliveries stream (all work-queue: a
+message lives until it is acknowledged), the ``router`` consumer of the events, the
+``deliveries`` consumer of the deliveries, one consumer per rule target on the parked ones, and
+two key-value buckets (the rules put at run time, the schedules' last fire
 times). A stream that exists with settings the bus cannot work with is an error naming the
 setting, never silently changed: it may hold another deployment's data.
 """
@@ -98,11 +99,13 @@ async def prepare_bus(js: Any, names: BusNames, settings: JetStreamSettings) -> 
     await _stream(
         js, _stream_config(names.deliveries_stream, [names.deliveries_prefix + ".>"], settings), "deliveries"
     )
-    await prepare_consumer(js, names.events_stream, names.router, names.events_subject, settings)
+    await _stream(js, _stream_config(names.parked_stream, [names.parked_prefix + ".>"], settings), "parked deliveries")
+    await prepare_consumer(js, names.events_stream, names.router, None, settings)
 
 
-async def prepare_consumer(js: Any, stream: str, name: str, subject: str, settings: JetStreamSettings) -> None:
-    """The durable pull consumer ``name`` of ``stream`` (made, or updated to these settings)."""
+async def prepare_consumer(js: Any, stream: str, name: str, subject: str | None, settings: JetStreamSettings) -> None:
+    """The durable pull consumer ``name`` of ``stream`` (made, or updated to these settings),
+    on ``subject`` (``None``: all the stream holds)."""
     config = ConsumerConfig(
         name=name,
         durable_name=name,

@@ -35,6 +35,7 @@ from eventbus.bus.logs.jetstream.queue import JetStreamDeliveryQueue, message_id
 from eventbus.bus.logs.jetstream.rules import RuleBucket
 from eventbus.bus.logs.jetstream.settings import JetStreamSettings
 from eventbus.bus.logs.protocol import LogClosedError, LogRecord
+from eventbus.patterns.reading import read_json
 
 __all__ = ["JetStreamEventLog"]
 
@@ -75,7 +76,7 @@ def encode_record(record: LogRecord, heads: dict[tuple[Any, ...], str] | None = 
 
 def decode_record(data: bytes, offset: int) -> LogRecord:
     """The record ``encode_record`` wrote (``ValueError``, ``KeyError``... if it is not one)."""
-    body = json.loads(data)
+    body = read_json(data)
     only = body.get("or")
     return LogRecord(
         body["e"],

@@ -18,8 +18,6 @@ __all__ = ["BusNames", "token", "untoken"]
 #: Longer names are shortened with a digest: NATS keeps streams and consumers in folders of
 #: these names, and file systems stop at 255 bytes.
 _MAX_NAME = 200
-#: The last token of a route's shared subject.
-_SHARED = "shared"
 
 
 def token(name: str) -> str:
@@ -76,14 +74,26 @@ class BusNames:
 
     @property
     def deliveries_stream(self) -> str:
-        """One message per (event, rule target) until the delivery ended (work-queue retention):
-        on the route's shared subject (``shared_subject``), or parked on its own subject
-        (``delivery_subject``) when the worker that took it had no room for it."""
+        """One message per (event, rule target) until the delivery ended (work-queue retention),
+        on the route's subject (``shared_subject``): its one consumer, ``shared_consumer``,
+        hands every route's deliveries to every worker."""
         return _bounded(f"{self.prefix}_{self.token}_DELIVERIES")
 
     @property
     def deliveries_prefix(self) -> str:
         return f"{self.prefix}.{self.token}.deliveries"
+
+    @property
+    def parked_stream(self) -> str:
+        """Deliveries a worker took and had no room for (work-queue retention), each on its
+        route's subject (``parked_subject``), leased by the route's own consumer. A stream of
+        their own: every consumer of a stream costs the server a look at each message stored
+        and each acknowledgement, so the deliveries stream keeps one."""
+        return _bounded(f"{self.prefix}_{self.token}_PARKED")
+
+    @property
+    def parked_prefix(self) -> str:
+        return f"{self.prefix}.{self.token}.parked"
 
     @property
     def rules_bucket(self) -> str:
@@ -98,38 +108,30 @@ class BusNames:
     #: The durable consumer every worker routes the bus's events from.
     router: str = "router"
     #: The durable consumer every worker takes every route's deliveries from, in batches. (A
-    #: route's own consumer is ``<rule>__<target>``: never this name, which has no ``__``.)
+    #: route's own consumer, on the parked stream, is ``<rule>__<target>``.)
     shared_consumer: str = "deliveries"
 
     def shared_subject(self, route: str) -> str:
         """Where route ``<rule>/<target id>``'s deliveries are published (``shared_consumer``)."""
         rule, _, target = route.partition("/")
-        return f"{self.deliveries_prefix}.{token(rule)}.{token(target)}.{_SHARED}"
-
-    @property
-    def shared_filter(self) -> str:
-        """Every route's shared subject (never a route's own subject: one token more)."""
-        return f"{self.deliveries_prefix}.*.*.{_SHARED}"
-
-    def delivery_subject(self, route: str) -> str:
-        """The subject of route ``<rule>/<target id>``'s parked deliveries: those a worker took
-        from the shared consumer and had no room for, leased by the route's own consumer."""
-        rule, _, target = route.partition("/")
         return f"{self.deliveries_prefix}.{token(rule)}.{token(target)}"
 
+    def parked_subject(self, route: str) -> str:
+        """Where route ``<rule>/<target id>``'s parked deliveries wait for its own consumer."""
+        rule, _, target = route.partition("/")
+        return f"{self.parked_prefix}.{token(rule)}.{token(target)}"
+
     def route_consumer(self, route: str) -> str:
-        """The durable consumer every worker leases route ``route``'s deliveries from."""
+        """The durable consumer every worker leases route ``route``'s parked deliveries from."""
         rule, _, target = route.partition("/")
         return _bounded(f"{token(rule)}__{token(target)}")
 
     def route_of(self, subject: str) -> str | None:
-        """The route a delivery subject belongs to (``None`` for another subject)."""
-        head = self.deliveries_prefix + "."
-        if not subject.startswith(head):
-            return None
-        parts = subject[len(head) :].split(".")
-        if len(parts) == 3 and parts[2] == _SHARED:
-            parts.pop()
-        if len(parts) != 2:
-            return None
-        return f"{untoken(parts[0])}/{untoken(parts[1])}"
+        """The route a delivery subject (shared or parked) belongs to (``None`` for another subject)."""
+        for head in (self.deliveries_prefix + ".", self.parked_prefix + "."):
+            if subject.startswith(head):
+                parts = subject[len(head) :].split(".")
+                if len(parts) != 2:
+                    return None
+                return f"{untoken(parts[0])}/{untoken(parts[1])}"
+        return None

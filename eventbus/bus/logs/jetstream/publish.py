@@ -9,9 +9,9 @@ PutEvents of ten entries costs one round trip, not ten. A message that got no ac
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,8 @@ from eventbus.bus.logs.jetstream.settings import JetStreamSettings
 __all__ = ["PublishFailed", "Publisher"]
 
 _log = get_logger("eventbus.jetstream")
+
+_SEQ = re.compile(rb'"seq":(\d+)')
 
 
 @dataclass(slots=True)
@@ -150,13 +152,9 @@ class Publisher:
 def _stored_at(data: bytes) -> int | PublishFailed:
     """The stream sequence in a publish acknowledgement (``{"stream":"S","seq":7}``), read without
     a JSON parse in the common case; an error answer as ``PublishFailed``."""
-    at = data.find(b'"seq":')
-    if at >= 0 and b'"error"' not in data:
-        end = at + 6
-        while end < len(data) and data[end : end + 1].isdigit():
-            end += 1
-        with contextlib.suppress(ValueError):
-            return int(data[at + 6 : end])
+    found = _SEQ.search(data)
+    if found is not None and b'"error"' not in data:
+        return int(found[1])
     try:
         answer = json.loads(data)
     except ValueError:

@@ -1,7 +1,6 @@
 """``JetStreamDeliveryQueue``: deliveries on a work-queue stream, taken in batches by every worker.
 
-``put`` publishes each delivery to its route's shared subject
-(``...deliveries.<rule>.<target>.shared``) with ``<event id>@<events stream sequence>:<route>`` as
+``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with ``<event id>@<events stream sequence>:<route>`` as
 ``Nats-Msg-Id`` (``delivery_id``), so an event routed twice (its router died before acknowledging
 it) is stored once, while a replay or a redrive (a new message on the events stream) is not
 mistaken for it.
@@ -12,9 +11,12 @@ sorts what comes into a ready list per route, where ``lease`` takes it. One requ
 routes: with a consumer per route, a bus of many sparsely matched rules cost the server a pull
 request for nearly every delivery. A delivery that comes for a route this worker does not lease,
 whose ready list is full, or none of whose leases came for ``_IDLE`` seconds (a slow target, or
-one removed), is *parked*: published again on the route's own subject
-(``...deliveries.<rule>.<target>``) with the attempts it had, then acknowledged, and leased from
-there through the route's own consumer when a lease of the route waits. So a slow target never
+one removed), is *parked*: published again on the route's subject of the parked stream
+(``...parked.<rule>.<target>``) with the attempts it had, then acknowledged, and leased from
+there through the route's own consumer when a lease of the route waits. (The route consumers
+live on a stream of their own: the server looks at every consumer of a stream for each message
+stored and each acknowledgement, so a hundred of them beside the shared one cost it more than
+the deliveries did.) So a slow target never
 holds up the others, and what waits for a target no worker runs waits on the server, not in a
 worker's memory.
 
@@ -52,6 +54,7 @@ from eventbus.bus.logs.jetstream.publish import Publisher
 from eventbus.bus.logs.jetstream.pull import Puller, delivery_info
 from eventbus.bus.logs.jetstream.wakeup import Wakeup
 from eventbus.bus.logs.protocol import Delivery, LogClosedError
+from eventbus.patterns.reading import read_json
 
 __all__ = ["JetStreamDeliveryQueue", "delivery_id", "message_id"]
 
@@ -89,6 +92,8 @@ def delivery_id(delivery: Delivery) -> str:
 
 
 _WHOLE = ',"e":1'
+#: Each route's name as JSON, made once (bounded: routes come and go with the rules).
+_ROUTES: dict[str, str] = {}
 
 
 def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
@@ -98,9 +103,15 @@ def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
     payload = delivery.payload.encode()
     same = delivery.payload == event_json
     whole = _WHOLE if same else ""
+    route = _ROUTES.get(delivery.route)
+    if route is None:
+        if len(_ROUTES) > 10_000:
+            _ROUTES.clear()
+        route = _ROUTES[delivery.route] = _encode_text(delivery.route)
+    chain = _encode(list(delivery.chain)) if delivery.chain else "[]"
     head = (
-        f'{{"r":{_encode_text(delivery.route)},"t":"{delivery.ingestion_time.isoformat()}",'
-        f'"c":{_encode(list(delivery.chain))},"o":{int(delivery.offset)},"n":{len(payload)}{whole}}}'
+        f'{{"r":{route},"t":"{delivery.ingestion_time.isoformat()}",'
+        f'"c":{chain},"o":{int(delivery.offset)},"n":{len(payload)}{whole}}}'
     ).encode() + b"\n"
     return head + payload if same else head + payload + event_json.encode()
 
@@ -108,11 +119,11 @@ def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
 def decode_delivery(data: bytes, route: str, attempts: int, handle: Any) -> Delivery:
     """The delivery ``encode_delivery`` wrote (``ValueError``, ``KeyError``... if it is not one)."""
     cut = data.index(b"\n")
-    head = json.loads(data[:cut])
+    head = read_json(data[:cut])
     rest = data[cut + 1 :]
     size = int(head["n"])
     payload = rest[:size].decode()
-    event = json.loads(payload if head.get("e") else rest[size:])
+    event = read_json(payload if head.get("e") else rest[size:])
     return Delivery(
         head.get("r", route),
         event,
@@ -210,7 +221,7 @@ class JetStreamDeliveryQueue:
         bodies, subjects, ids = [], [], []
         for delivery in deliveries:
             event = delivery.event
-            event_json = cache.get(id(event))
+            event_json = delivery.event_text or cache.get(id(event))
             if event_json is None:
                 event_json = cache[id(event)] = _encode(event)
             bodies.append(encode_delivery(delivery, event_json))
@@ -286,7 +297,7 @@ class JetStreamDeliveryQueue:
                     self.connection.js,
                     names.deliveries_stream,
                     names.shared_consumer,
-                    names.shared_filter,
+                    None,
                     self.connection.settings,
                 )
                 await puller.start()
@@ -342,7 +353,7 @@ class JetStreamDeliveryQueue:
     async def _park(self, parking: list[tuple[Any, Delivery]]) -> None:
         """Publish each delivery again on its route's own subject, then acknowledge it here."""
         names = self.names
-        subjects = [names.delivery_subject(delivery.route) for _, delivery in parking]
+        subjects = [names.parked_subject(delivery.route) for _, delivery in parking]
         bodies = [parked_body(msg.data, delivery.attempts - 1) for msg, delivery in parking]
         # Parked again after a crash, the same message is the same id: stored once.
         ids = [f"{delivery_id(delivery)}~{delivery.attempts - 1}" for _, delivery in parking]
@@ -392,12 +403,12 @@ class JetStreamDeliveryQueue:
         consumer = names.route_consumer(route)
         await prepare_consumer(
             self.connection.js,
-            names.deliveries_stream,
+            names.parked_stream,
             consumer,
-            names.delivery_subject(route),
+            names.parked_subject(route),
             self.connection.settings,
         )
-        puller = Puller(self._nc, names.deliveries_stream, consumer, on_arrival=self._arrived)
+        puller = Puller(self._nc, names.parked_stream, consumer, on_arrival=self._arrived)
         await puller.start()
         self._pullers[route] = puller
         if self._closed:
@@ -437,19 +448,27 @@ class JetStreamDeliveryQueue:
     async def pending(self) -> int:
         if self._acks is not None:
             await self._acks.settle()
-        info = await self.connection.js.stream_info(self.names.deliveries_stream)
-        return int(info.state.messages or 0)
+        js = self.connection.js
+        total = 0
+        for stream in (self.names.deliveries_stream, self.names.parked_stream):
+            info = await js.stream_info(stream)
+            total += int(info.state.messages or 0)
+        return total
 
     async def routes(self) -> Mapping[str, int]:
         if self._acks is not None:
             await self._acks.settle()
         names = self.names
-        info = await self.connection.js.stream_info(names.deliveries_stream, subjects_filter=names.deliveries_prefix + ".>")
         counts: dict[str, int] = {}
-        for subject, count in (info.state.subjects or {}).items():
-            route = names.route_of(subject)
-            if route is not None and count:
-                counts[route] = counts.get(route, 0) + int(count)
+        for stream, prefix in (
+            (names.deliveries_stream, names.deliveries_prefix),
+            (names.parked_stream, names.parked_prefix),
+        ):
+            info = await self.connection.js.stream_info(stream, subjects_filter=prefix + ".>")
+            for subject, count in (info.state.subjects or {}).items():
+                route = names.route_of(subject)
+                if route is not None and count:
+                    counts[route] = counts.get(route, 0) + int(count)
         return counts
 
     def pending_events(self) -> list[dict[str, Any]]:
