@@ -188,6 +188,8 @@ class JetStreamDeliveryQueue:
         self.names = names
         self.clock = clock
         self._publisher = publisher
+        #: Each route's subject on the deliveries stream, made once.
+        self._subjects: dict[str, str] = {}
         #: The routes this worker leases, each with its ready list.
         self._routes: dict[str, _Route] = {}
         #: Deliveries the leases waiting on an empty ready list want: what the feed asks for.
@@ -217,7 +219,9 @@ class JetStreamDeliveryQueue:
             return
         names = self.names
         cache: dict[int, str] = {}
-        subject_of: dict[str, str] = {}
+        subject_of = self._subjects
+        if len(subject_of) > 10_000:
+            subject_of.clear()  # routes come and go with the rules
         bodies, subjects, ids = [], [], []
         for delivery in deliveries:
             event = delivery.event
