@@ -180,10 +180,16 @@ async def worker(spec: dict[str, Any]) -> None:
     bus = EventBus("bench", log=log, max_rules=max(spec["rules"], 1), drain_timeout=10)
     target = add_rules(bus, spec["case"], spec)
     with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        if spec.get("on_go"):
+            # A backlog waits on the server: the bus starts (and routes it) when told to.
+            print("ready", flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.readline)
+            ready = resource.getrusage(resource.RUSAGE_SELF)
         async with bus:
             await settled(log, 1 if spec["case"] == "latency" else spec["rules"])
-            ready = resource.getrusage(resource.RUSAGE_SELF)
-            print("ready", flush=True)
+            if not spec.get("on_go"):
+                ready = resource.getrusage(resource.RUSAGE_SELF)
+                print("ready", flush=True)
             async for _ in signals:
                 break
             # The CPU the run used: from ready (imports and setup done) to the signal.
@@ -196,6 +202,7 @@ class WorkerProcess:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", json.dumps(spec)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
@@ -204,6 +211,12 @@ class WorkerProcess:
         line = self.process.stdout.readline().strip()
         if line != "ready":
             raise SystemExit(f"a worker did not start ({line!r})")
+
+    def go(self) -> None:
+        """Starts its bus (a worker made with ``on_go``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
 
     def stop(self) -> tuple[int, float]:
         """Stops it; how many events it delivered, and the CPU seconds it used."""
@@ -265,6 +278,30 @@ async def through_workers(
     finally:
         counts = [await anyio.to_thread.run_sync(w.stop) for w in started]
     return len(entries) / elapsed, counts, cpu
+
+
+async def backlog(server: Server, entries: list[dict[str, Any]], spec: dict[str, Any]) -> tuple[float, int, float]:
+    """Events/s of one worker process routing and delivering a backlog that was put before it
+    started: the worker's own rate, with no front beside it on the machine. (Its consumers are
+    made by a worker that ran before on the same prefix; the timed run still starts its bus.)
+    Its deliveries and CPU seconds."""
+    spec = {**spec, "server": server.url, "case": "cpu", "prefix": f"S{uuid.uuid4().hex[:8]}"}
+    first = await anyio.to_thread.run_sync(WorkerProcess, spec)
+    await anyio.to_thread.run_sync(first.stop)
+    log = JetStreamEventLog([server.url], **settings(spec))
+    async with EventBus("bench", log=log, front_only=True) as front:
+        with anyio.fail_after(RUN_TIMEOUT):
+            await produce(front, entries)
+        started = await anyio.to_thread.run_sync(WorkerProcess, {**spec, "on_go": True})
+        try:
+            start = time.perf_counter()
+            started.go()
+            with anyio.fail_after(RUN_TIMEOUT):
+                await drained(log)
+            elapsed = time.perf_counter() - start
+        finally:
+            count, cpu = await anyio.to_thread.run_sync(started.stop)
+    return len(entries) / elapsed, count, cpu
 
 
 async def in_process(
@@ -355,6 +392,11 @@ async def run_all(server: Server, args: argparse.Namespace, spec: dict[str, Any]
     print(
         f"{'JetStream, one process':>34} {single[0]:>10,.0f} {single[0] / memory[0]:>9.2f} {single[1]:>11,}"
         f" {'':>20} {single[2] / n_events * 1e6:>17,.0f}"
+    )
+    alone = max([await backlog(server, cpu_entries, spec) for _ in range(args.repeat)])
+    print(
+        f"{'JetStream, 1 worker, a backlog':>34} {alone[0]:>10,.0f} {alone[0] / memory[0]:>9.2f} {alone[1]:>11,}"
+        f" {alone[2] / n_events * 1e6:>20,.0f} {'':>17}"
     )
     for n in args.workers:
         runs = [await through_workers(server, "cpu", n, cpu_entries, spec) for _ in range(args.repeat)]

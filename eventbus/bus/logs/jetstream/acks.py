@@ -38,6 +38,18 @@ class Acks:
         self._nc = nc
         #: The last message acknowledged on each consumer since the last ``settle``.
         self._last: dict[str, str] = {}
+        #: The consumers seen, each as the start of its messages' reply subjects (``<key>.``):
+        #: a prefix test finds a message's consumer for less than taking its subject apart.
+        self._seen: list[str] = []
+
+    def _key(self, reply: str) -> str:
+        for head in self._seen:
+            if reply.startswith(head):
+                return head
+        head = _consumer(reply) + "."
+        if len(self._seen) < 64:
+            self._seen.append(head)
+        return head
 
     async def ack(self, msgs: Sequence[Any]) -> None:
         publish = self._nc.publish
@@ -46,7 +58,7 @@ class Acks:
             for msg in msgs:
                 reply = msg.reply
                 await publish(reply, b"")
-                last[_consumer(reply)] = reply
+                last[self._key(reply)] = reply
         except Exception as exc:
             # A lost connection: the server hands them out again after the ack wait (at least once).
             _log.warning("acknowledgements not sent", messages=len(msgs), error=str(exc))
