@@ -12,9 +12,11 @@ temporary folder), then measures, each case on a fresh deployment prefix:
 - **CPU-bound**: the bus benchmark's workload (``benchmarks/bus.py``: 100 rules, half the
   targets with an input transformer, an in-memory counting target), the same eight producers:
   the in-memory bus in this process, a JetStream bus in this process (it puts, routes and
-  delivers; the server is the only other process), and 1, 2 and 4 worker processes fed by a
-  front in this process. Its last column is the CPU an event costs every process of the run
-  together (the workers, this process, nats-server; from ``/proc`` on Linux): a figure the
+  delivers; the server is the only other process), one worker process routing and delivering a
+  backlog put before it started (the worker's own rate: no front competes with it for the
+  cores), and 1, 2 and 4 worker processes fed by a front in this process. Its last column is
+  the CPU an event costs every process of the run together (the workers, this process,
+  nats-server; from ``/proc`` on Linux), the column before it nats-server's share: figures the
   machine's other load moves less than it moves the rates.
 
 Run: ``.venv/bin/python benchmarks/scale.py [--events N] [--cpu-events N] [--workers 1 2 4]
@@ -260,31 +262,33 @@ async def drained(log: JetStreamEventLog) -> None:
 
 async def through_workers(
     server: Server, case: str, workers: int, entries: list[dict[str, Any]], spec: dict[str, Any]
-) -> tuple[float, list[tuple[int, float]], float]:
+) -> tuple[float, list[tuple[int, float]], float, float]:
     """Events/s through ``workers`` worker processes; each one's deliveries and CPU seconds; the
-    CPU seconds the front and the server used meanwhile."""
+    CPU seconds the front (this process) and the server used meanwhile."""
     spec = {**spec, "server": server.url, "case": case, "prefix": f"S{uuid.uuid4().hex[:8]}"}
     started = [await anyio.to_thread.run_sync(WorkerProcess, spec) for _ in range(workers)]
     try:
         log = JetStreamEventLog([server.url], **settings(spec))
         async with EventBus("bench", log=log, front_only=True) as front:
-            cpu = cpu_seconds() + cpu_seconds(server.process.pid)
+            mine, served = cpu_seconds(), cpu_seconds(server.process.pid)
             start = time.perf_counter()
             with anyio.fail_after(RUN_TIMEOUT):
                 await produce(front, entries)
                 await drained(log)
             elapsed = time.perf_counter() - start
-            cpu = cpu_seconds() + cpu_seconds(server.process.pid) - cpu
+            mine, served = cpu_seconds() - mine, cpu_seconds(server.process.pid) - served
     finally:
         counts = [await anyio.to_thread.run_sync(w.stop) for w in started]
-    return len(entries) / elapsed, counts, cpu
+    return len(entries) / elapsed, counts, mine, served
 
 
-async def backlog(server: Server, entries: list[dict[str, Any]], spec: dict[str, Any]) -> tuple[float, int, float]:
+async def backlog(
+    server: Server, entries: list[dict[str, Any]], spec: dict[str, Any]
+) -> tuple[float, int, float, float]:
     """Events/s of one worker process routing and delivering a backlog that was put before it
     started: the worker's own rate, with no front beside it on the machine. (Its consumers are
     made by a worker that ran before on the same prefix; the timed run still starts its bus.)
-    Its deliveries and CPU seconds."""
+    Its deliveries and CPU seconds, and the server's CPU seconds meanwhile."""
     spec = {**spec, "server": server.url, "case": "cpu", "prefix": f"S{uuid.uuid4().hex[:8]}"}
     first = await anyio.to_thread.run_sync(WorkerProcess, spec)
     await anyio.to_thread.run_sync(first.stop)
@@ -294,14 +298,16 @@ async def backlog(server: Server, entries: list[dict[str, Any]], spec: dict[str,
             await produce(front, entries)
         started = await anyio.to_thread.run_sync(WorkerProcess, {**spec, "on_go": True})
         try:
+            served = cpu_seconds(server.process.pid)
             start = time.perf_counter()
             started.go()
             with anyio.fail_after(RUN_TIMEOUT):
                 await drained(log)
             elapsed = time.perf_counter() - start
+            served = cpu_seconds(server.process.pid) - served
         finally:
             count, cpu = await anyio.to_thread.run_sync(started.stop)
-    return len(entries) / elapsed, count, cpu
+    return len(entries) / elapsed, count, cpu, served
 
 
 async def in_process(
@@ -366,7 +372,7 @@ async def run_all(server: Server, args: argparse.Namespace, spec: dict[str, Any]
     base = None
     for n in args.workers:
         runs = [await through_workers(server, "latency", n, entries, spec) for _ in range(args.repeat)]
-        rate, counts, _ = max(runs)
+        rate, counts, _, _ = max(runs)
         base = base or rate
         cpu = sum(c for _, c in counts) / len(entries) * 1e6
         shares = ", ".join(f"{d:,}" for d, _ in counts)
@@ -376,36 +382,38 @@ async def run_all(server: Server, args: argparse.Namespace, spec: dict[str, Any]
         f"\nCPU-bound: {args.cpu_events} events, {args.rules} rules (benchmarks/bus.py's workload), "
         f"an instant target, {PRODUCERS} producers, best of {args.repeat}"
     )
-    # The last column: CPU an event costs the whole deployment (workers, front and server), a
-    # figure the machine's load moves less than the rates.
+    # The CPU columns: what an event costs the workers, nats-server, and every process of the run
+    # (workers, front, server): figures the machine's load moves less than the rates.
     print(
         f"{'bus':>34} {'events/s':>10} {'/ memory':>9} {'deliveries':>11} {'worker CPU us/event':>20}"
-        f" {'all CPU us/event':>17}"
+        f" {'server CPU':>11} {'all CPU us/event':>17}"
     )
     n_events = len(cpu_entries)
     memory = max([await in_process(None, cpu_entries, spec) for _ in range(args.repeat)])
     print(
         f"{'in memory, one process':>34} {memory[0]:>10,.0f} {1:>9.2f} {memory[1]:>11,} {'':>20}"
-        f" {memory[2] / n_events * 1e6:>17,.0f}"
+        f" {'':>11} {memory[2] / n_events * 1e6:>17,.0f}"
     )
     single = max([await in_process(server, cpu_entries, spec) for _ in range(args.repeat)])
     print(
         f"{'JetStream, one process':>34} {single[0]:>10,.0f} {single[0] / memory[0]:>9.2f} {single[1]:>11,}"
-        f" {'':>20} {single[2] / n_events * 1e6:>17,.0f}"
+        f" {'':>20} {'':>11} {single[2] / n_events * 1e6:>17,.0f}"
     )
     alone = max([await backlog(server, cpu_entries, spec) for _ in range(args.repeat)])
     print(
         f"{'JetStream, 1 worker, a backlog':>34} {alone[0]:>10,.0f} {alone[0] / memory[0]:>9.2f} {alone[1]:>11,}"
-        f" {alone[2] / n_events * 1e6:>20,.0f} {'':>17}"
+        f" {alone[2] / n_events * 1e6:>20,.0f} {alone[3] / n_events * 1e6:>11,.0f}"
+        f" {(alone[2] + alone[3]) / n_events * 1e6:>17,.0f}"
     )
     for n in args.workers:
         runs = [await through_workers(server, "cpu", n, cpu_entries, spec) for _ in range(args.repeat)]
-        rate, counts, others = max(runs)
+        rate, counts, mine, served = max(runs)
         label = f"JetStream, {n} worker process{'es' if n > 1 else ''}"
         cpu = sum(c for _, c in counts)
         print(
             f"{label:>34} {rate:>10,.0f} {rate / memory[0]:>9.2f} {sum(d for d, _ in counts):>11,}"
-            f" {cpu / n_events * 1e6:>20,.0f} {(cpu + others) / n_events * 1e6:>17,.0f}"
+            f" {cpu / n_events * 1e6:>20,.0f} {served / n_events * 1e6:>11,.0f}"
+            f" {(cpu + mine + served) / n_events * 1e6:>17,.0f}"
         )
 
 
