@@ -1,24 +1,23 @@
 """``JetStreamDeliveryQueue``: deliveries on a work-queue stream, taken in batches by every worker.
 
-``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with ``<event id>@<events stream sequence>:<route>`` as
-``Nats-Msg-Id`` (``delivery_id``), so an event routed twice (its router died before acknowledging
-it) is stored once, while a replay or a redrive (a new message on the events stream) is not
-mistaken for it.
+``put`` publishes each delivery to its route's subject (``...deliveries.<rule>.<target>``) with
+``<event id>@<events stream sequence>:<route>`` as ``Nats-Msg-Id`` (``delivery_id``), so an
+event routed twice (its router died before acknowledging it) is stored once, while a replay or a
+redrive (a new message on the events stream) is not mistaken for it.
 
-One durable consumer, ``deliveries``, hands every route's shared subject to every worker. A
-worker's feed task pulls from it in requests as large as what its idle dispatchers wait for, and
-sorts what comes into a ready list per route, where ``lease`` takes it. One request serves many
+One durable consumer, ``deliveries``, hands every route's deliveries to every worker. A worker's
+feed task pulls from it in requests as large as what its idle dispatchers wait for, and sorts
+what comes into a ready list per route, where ``lease`` takes it. One request serves many
 routes: with a consumer per route, a bus of many sparsely matched rules cost the server a pull
 request for nearly every delivery. A delivery that comes for a route this worker does not lease,
 whose ready list is full, or none of whose leases came for ``_IDLE`` seconds (a slow target, or
 one removed), is *parked*: published again on the route's subject of the parked stream
 (``...parked.<rule>.<target>``) with the attempts it had, then acknowledged, and leased from
-there through the route's own consumer when a lease of the route waits. (The route consumers
-live on a stream of their own: the server looks at every consumer of a stream for each message
-stored and each acknowledgement, so a hundred of them beside the shared one cost it more than
-the deliveries did.) So a slow target never
+there through the route's own consumer when a lease of the route waits. So a slow target never
 holds up the others, and what waits for a target no worker runs waits on the server, not in a
-worker's memory.
+worker's memory. (The route consumers live on a stream of their own: the server looks at every
+consumer of a stream for each message stored and each acknowledgement, so a hundred of them
+beside ``deliveries`` cost it more than the deliveries did.)
 
 ``ack`` ends a delivery (the stream forgets it); ``release(delay)`` is a delayed nak: the server
 hands the message out again after ``delay`` seconds, so a retry waiting for minutes is a message
@@ -34,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections import deque
@@ -92,8 +92,12 @@ def delivery_id(delivery: Delivery) -> str:
 
 
 _WHOLE = ',"e":1'
-#: Each route's name as JSON, made once (bounded: routes come and go with the rules).
-_ROUTES: dict[str, str] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _route_json(route: str) -> str:
+    """A route's name as JSON, made once per route (routes come and go with the rules)."""
+    return _encode_text(route)
 
 
 def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
@@ -103,14 +107,9 @@ def encode_delivery(delivery: Delivery, event_json: str) -> bytes:
     payload = delivery.payload.encode()
     same = delivery.payload == event_json
     whole = _WHOLE if same else ""
-    route = _ROUTES.get(delivery.route)
-    if route is None:
-        if len(_ROUTES) > 10_000:
-            _ROUTES.clear()
-        route = _ROUTES[delivery.route] = _encode_text(delivery.route)
     chain = _encode(list(delivery.chain)) if delivery.chain else "[]"
     head = (
-        f'{{"r":{route},"t":"{delivery.ingestion_time.isoformat()}",'
+        f'{{"r":{_route_json(delivery.route)},"t":"{delivery.ingestion_time.isoformat()}",'
         f'"c":{chain},"o":{int(delivery.offset)},"n":{len(payload)}{whole}}}'
     ).encode() + b"\n"
     return head + payload if same else head + payload + event_json.encode()
